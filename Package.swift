@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "ClusterSQL",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SQLCore", targets: ["SQLCore"]),
+        .library(name: "SQLiteBackend", targets: ["SQLiteBackend"]),
+        .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
+        .executable(name: "clustersql", targets: ["clustersql"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // C client libraries, found through pkg-config; scripts/setup.sh installs them.
+        .systemLibrary(
+            name: "CSQLite3", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        .systemLibrary(
+            name: "CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
+        .systemLibrary(
+            name: "CMariaDB", pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"]), .brew(["mariadb-connector-c"])]),
+
+        .target(
+            name: "SQLCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "SQLiteBackend",
+            dependencies: ["SQLCore", "CSQLite3", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "ClusterConfig",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        .executableTarget(
+            name: "clustersql",
+            dependencies: [
+                "SQLCore", "SQLiteBackend", "ClusterConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .testTarget(name: "CBindingsTests", dependencies: ["CSQLite3", "CLibPQ", "CMariaDB"]),
+        .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore"]),
+        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore"]),
+        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig"]),
+        .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

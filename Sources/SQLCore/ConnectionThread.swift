@@ -1,0 +1,140 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A dedicated OS thread that runs one connection's blocking C calls in order.
+///
+/// Blocking calls (`sqlite3_step`, a blocking client library read) must never
+/// run on Swift's cooperative pool: on a two-core machine it has two threads,
+/// and one long statement would stall every task. A `ConnectionThread` runs
+/// them on its own thread instead and resumes the caller when they finish.
+///
+/// Cancellation: when the calling task is cancelled, a cancellable job still
+/// queued is dropped with ``SQLError/Code/cancelled``, and one already running
+/// gets its `interrupt` callback (for SQLite, `sqlite3_interrupt`). The callback
+/// runs under the thread's lock and only while that very job runs, so it can
+/// never interrupt another caller's statement.
+public final class ConnectionThread: Sendable {
+    private struct Job {
+        let id: UInt64
+        var cancelled = false
+        let interrupt: (@Sendable () -> Void)?
+        let work: @Sendable (_ cancelled: Bool) -> Void
+    }
+
+    private struct State {
+        var queue: [Job] = []
+        var running: Job?
+        var nextID: UInt64 = 0
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    private let wakeUp = DispatchSemaphore(value: 0)
+
+    /// Starts a thread named `name` (as seen by debuggers and `top -H`). It
+    /// lives until ``shutdown()``, which its owner must call.
+    public init(name: String) {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Runs `body` on the thread and returns its result.
+    ///
+    /// - Parameter interrupt: `nil` makes the job uncancellable (it runs even
+    ///   for a cancelled task: rollbacks, closes). Otherwise it is called (on
+    ///   the cancelling thread, under the lock) when the task is cancelled while
+    ///   `body` runs; it must be quick and thread-safe.
+    /// - Throws: what `body` throws; ``SQLError/Code/cancelled`` when a
+    ///   cancellable job's task was cancelled before it started;
+    ///   ``SQLError/Code/closed`` after ``shutdown()``.
+    public func run<T: Sendable>(
+        interrupt: (@Sendable () -> Void)?,
+        _ body: @escaping @Sendable () throws(SQLError) -> T
+    ) async throws(SQLError) -> T {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID &+= 1
+            return s.nextID
+        }
+        let result: Result<T, SQLError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, SQLError>, Never>) in
+                let job = Job(id: id, interrupt: interrupt) { cancelled in
+                    if cancelled {
+                        continuation.resume(returning: .failure(SQLError(.cancelled, message: "cancelled before it started")))
+                        return
+                    }
+                    do throws(SQLError) {
+                        continuation.resume(returning: .success(try body()))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                }
+                let accepted = state.withLock { s -> Bool in
+                    guard !s.stopping else { return false }
+                    var queued = job
+                    queued.cancelled = interrupt != nil && Task.isCancelled
+                    s.queue.append(queued)
+                    return true
+                }
+                if accepted {
+                    wakeUp.signal()
+                } else {
+                    continuation.resume(returning: .failure(SQLError(.closed, message: "the connection is closed")))
+                }
+            }
+        } onCancel: {
+            state.withLock { s in
+                if let running = s.running, running.id == id {
+                    running.interrupt?()
+                } else if let index = s.queue.firstIndex(where: { $0.id == id }), s.queue[index].interrupt != nil {
+                    s.queue[index].cancelled = true
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Queues `work` without waiting for it (for cleanup from `deinit`);
+    /// returns `false` when the thread is already shutting down.
+    @discardableResult
+    public func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
+        let accepted = state.withLock { s -> Bool in
+            guard !s.stopping else { return false }
+            s.nextID &+= 1
+            s.queue.append(Job(id: s.nextID, interrupt: nil) { _ in work() })
+            return true
+        }
+        if accepted { wakeUp.signal() }
+        return accepted
+    }
+
+    /// Lets the queued jobs finish, then ends the thread without waiting for
+    /// it; later calls to ``run(interrupt:_:)`` fail with ``SQLError/Code/closed``.
+    /// Safe to call more than once and from any thread, the thread itself included.
+    public func shutdown() {
+        let first = state.withLock { s -> Bool in
+            defer { s.stopping = true }
+            return !s.stopping
+        }
+        if first { wakeUp.signal() }
+    }
+
+    private func loop() {
+        while true {
+            wakeUp.wait()
+            let next = state.withLock { s -> Job? in
+                guard !s.queue.isEmpty else { return nil }
+                let job = s.queue.removeFirst()
+                s.running = job
+                return job
+            }
+            guard let job = next else {
+                if state.withLock({ $0.stopping && $0.queue.isEmpty }) { return }
+                continue
+            }
+            job.work(job.cancelled)
+            state.withLock { $0.running = nil }
+        }
+    }
+}

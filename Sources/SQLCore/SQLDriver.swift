@@ -1,0 +1,108 @@
+/// A database backend: opens connections from a DSN.
+///
+/// Implementations are `Sendable` and hold no per-connection state, so one
+/// driver value opens any number of connections concurrently. Opening is
+/// `async` and honours task cancellation.
+public protocol SQLDriver: Sendable {
+    /// The backend's short name (`sqlite`, `postgres`, `mariadb`), used in errors and stats.
+    var name: String { get }
+
+    /// Opens a connection described by `dsn`.
+    ///
+    /// - Throws: ``SQLError`` with ``SQLError/Code/invalidConfiguration`` for a
+    ///   malformed DSN, a connection-class code when the database cannot be
+    ///   reached or opened, ``SQLError/Code/cancelled`` when the task is cancelled.
+    func connect(to dsn: String) async throws(SQLError) -> any SQLConnection
+}
+
+/// An open connection to one database.
+///
+/// SQL uses `?` for positional parameters everywhere, in every backend; a
+/// literal `?` outside string literals, quoted identifiers and comments is
+/// written `??` (see ``SQLPlaceholders``). Values are always bound, never
+/// spliced into the SQL text.
+///
+/// A connection runs one statement at a time; concurrent calls on the same
+/// connection are queued in order. Cancelling the calling task cancels its
+/// statement. After a connection-class error (``SQLError/isConnectionError``)
+/// the connection is no longer ``isValid`` and must be closed.
+public protocol SQLConnection: AnyObject, Sendable {
+    /// Runs a statement and returns all its rows.
+    func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows
+
+    /// Runs a statement that changes data and returns what it affected.
+    ///
+    /// With no parameters, `sql` may hold several statements separated by
+    /// semicolons (a schema script); they run in order, and the report is the last one's.
+    func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution
+
+    /// Prepares a statement once for repeated execution with different parameters.
+    func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement
+
+    /// Starts a transaction.
+    func begin() async throws(SQLError)
+    /// Commits the current transaction.
+    func commit() async throws(SQLError)
+    /// Rolls back the current transaction. It runs even when the calling task
+    /// is cancelled, so that cleanup after a cancellation leaves no open transaction.
+    func rollback() async throws(SQLError)
+
+    /// Checks the connection with a round trip to the database.
+    func ping() async throws(SQLError)
+
+    /// `false` once the connection is closed or has seen a connection-class error.
+    var isValid: Bool { get }
+
+    /// Closes the connection, releasing its resources; waits for a running
+    /// statement to finish. Calling it again does nothing.
+    func close() async
+}
+
+/// A statement prepared on one connection, run many times.
+public protocol SQLPreparedStatement: Sendable {
+    /// The SQL text it was prepared from.
+    var sql: String { get }
+    /// Runs the statement and returns its rows.
+    func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows
+    /// Runs the statement and reports what it changed.
+    func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution
+    /// Releases the statement; using it afterwards is a ``SQLError/Code/misuse`` error.
+    func close() async
+}
+
+extension SQLConnection {
+    /// Runs a statement without parameters and returns its rows.
+    public func query(_ sql: String) async throws(SQLError) -> SQLRows {
+        try await query(sql, [])
+    }
+
+    /// Runs a statement (or, without parameters, a script) and reports what it changed.
+    public func execute(_ sql: String) async throws(SQLError) -> SQLExecution {
+        try await execute(sql, [])
+    }
+
+    /// Runs `body` inside a transaction: commits when it returns, rolls back when
+    /// it throws (or when the commit itself fails, as SQLite's may with `busy`).
+    ///
+    /// A failed rollback after a connection-class error is not reported
+    /// separately: the body's error is rethrown and the connection is invalid.
+    public func withTransaction<T: Sendable>(
+        _ body: (any SQLConnection) async throws -> T
+    ) async throws -> T {
+        try await begin()
+        let result: T
+        do {
+            result = try await body(self)
+        } catch {
+            try? await rollback()
+            throw error
+        }
+        do {
+            try await commit()
+        } catch {
+            try? await rollback()
+            throw error
+        }
+        return result
+    }
+}

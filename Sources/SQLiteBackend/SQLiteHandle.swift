@@ -1,0 +1,224 @@
+import CSQLite3
+import SQLCore
+
+/// One open `sqlite3*` with its statement cache and prepared statements.
+///
+/// Confinement: every method runs on the owning connection's
+/// ``ConnectionThread``; the only exception is ``interrupt()``, which SQLite
+/// allows from any thread and which ``ConnectionThread`` calls only while a job
+/// of this handle runs. That is why the class may be `@unchecked Sendable`.
+final class SQLiteHandle: @unchecked Sendable {
+    private var db: OpaquePointer?
+    private let configuration: SQLiteConfiguration
+    private var cache: [String: CachedStatement] = [:]
+    private var useCounter: UInt64 = 0
+    private var prepared: [UInt64: OpaquePointer] = [:]
+    private var nextPreparedID: UInt64 = 0
+
+    private struct CachedStatement {
+        let statement: OpaquePointer
+        var lastUse: UInt64
+    }
+
+    init(configuration: SQLiteConfiguration) {
+        self.configuration = configuration
+    }
+
+    // MARK: open and close
+
+    func open() throws(SQLError) {
+        var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        switch configuration.mode {
+        case .readOnly: flags |= SQLITE_OPEN_READONLY
+        case .readWrite: flags |= SQLITE_OPEN_READWRITE
+        case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        }
+        if configuration.isURI { flags |= SQLITE_OPEN_URI }
+        var handle: OpaquePointer?
+        let rc = sqlite3_open_v2(configuration.filename, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let error = SQLiteErrors.error(rc, db: handle)
+            sqlite3_close_v2(handle)
+            throw error
+        }
+        db = handle
+        do throws(SQLError) {
+            sqlite3_busy_timeout(handle, Int32(clamping: configuration.busyTimeout.components.seconds * 1000
+                + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000))
+            // Reading the schema proves the file is a database (SQLITE_NOTADB otherwise).
+            try runPragma("PRAGMA schema_version")
+            if let journal = configuration.journalMode, configuration.mode != .readOnly, !configuration.isInMemory {
+                try runPragma("PRAGMA journal_mode=\(journal)")
+            }
+            if let synchronous = configuration.synchronous { try runPragma("PRAGMA synchronous=\(synchronous)") }
+            try runPragma("PRAGMA foreign_keys=\(configuration.foreignKeys ? "ON" : "OFF")")
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    /// Runs a pragma assembled only from validated configuration values, never user input.
+    private func runPragma(_ sql: String) throws(SQLError) {
+        _ = try withOneStatement(sql) { statement throws(SQLError) in try step(statement, collect: false) }
+    }
+
+    func close() {
+        for statement in cache.values { sqlite3_finalize(statement.statement) }
+        cache.removeAll()
+        for statement in prepared.values { sqlite3_finalize(statement) }
+        prepared.removeAll()
+        sqlite3_close_v2(db)
+        db = nil
+    }
+
+    /// Interrupts the running statement; callable from any thread (see the type's documentation).
+    func interrupt() {
+        if let db { sqlite3_interrupt(db) }
+    }
+
+    var isOpen: Bool { db != nil }
+
+    // MARK: statements
+
+    /// Runs one statement through the cache: prepare (or reuse), bind, step, reset.
+    func run(_ sql: String, _ parameters: [SQLValue], collect: Bool) throws(SQLError) -> (SQLRows, SQLExecution) {
+        let statement = try cachedStatement(sql)
+        return try run(statement, parameters, collect: collect)
+    }
+
+    /// Runs every statement of a parameterless script in order.
+    func runScript(_ sql: String) throws(SQLError) -> SQLExecution {
+        let db = try openDB()
+        var last = SQLExecution(rowsAffected: 0, lastInsertID: nil)
+        let failure: SQLError? = sql.withCString { start -> SQLError? in
+            var cursor: UnsafePointer<CChar>? = start
+            while let current = cursor, current.pointee != 0 {
+                var statement: OpaquePointer?
+                var tail: UnsafePointer<CChar>?
+                let rc = sqlite3_prepare_v3(db, current, -1, 0, &statement, &tail)
+                guard rc == SQLITE_OK else { return SQLiteErrors.error(rc, db: db, duringPrepare: true) }
+                cursor = tail
+                guard let statement else { continue }  // only whitespace or a comment
+                defer { sqlite3_finalize(statement) }
+                do throws(SQLError) {
+                    last = try run(statement, [], collect: false).1
+                } catch {
+                    return error
+                }
+            }
+            return nil
+        }
+        if let failure { throw failure }
+        return last
+    }
+
+    /// Prepares a statement owned by a ``SQLitePreparedStatement``; returns its id.
+    func prepareOwned(_ sql: String) throws(SQLError) -> UInt64 {
+        let statement = try prepare(sql, persistent: true)
+        nextPreparedID += 1
+        prepared[nextPreparedID] = statement
+        return nextPreparedID
+    }
+
+    func runOwned(_ id: UInt64, _ parameters: [SQLValue], collect: Bool) throws(SQLError) -> (SQLRows, SQLExecution) {
+        guard let statement = prepared[id] else {
+            throw SQLError(.misuse, message: "the prepared statement is closed", backend: "sqlite")
+        }
+        return try run(statement, parameters, collect: collect)
+    }
+
+    func finalizeOwned(_ id: UInt64) {
+        if let statement = prepared.removeValue(forKey: id) { sqlite3_finalize(statement) }
+    }
+
+    var isInTransaction: Bool { db.map { sqlite3_get_autocommit($0) == 0 } ?? false }
+
+    // MARK: internals
+
+    private func openDB() throws(SQLError) -> OpaquePointer {
+        guard let db else { throw SQLError(.closed, message: "the connection is closed", backend: "sqlite") }
+        return db
+    }
+
+    private func withOneStatement<T>(_ sql: String, _ body: (OpaquePointer) throws(SQLError) -> T) throws(SQLError) -> T {
+        let statement = try prepare(sql, persistent: false)
+        defer { sqlite3_finalize(statement) }
+        return try body(statement)
+    }
+
+    private func cachedStatement(_ sql: String) throws(SQLError) -> OpaquePointer {
+        useCounter += 1
+        if let hit = cache[sql] {
+            cache[sql]?.lastUse = useCounter
+            return hit.statement
+        }
+        let statement = try prepare(sql, persistent: true)
+        if cache.count >= max(1, configuration.statementCacheCapacity),
+           let oldest = cache.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            sqlite3_finalize(oldest.value.statement)
+            cache.removeValue(forKey: oldest.key)
+        }
+        cache[sql] = CachedStatement(statement: statement, lastUse: useCounter)
+        return statement
+    }
+
+    private func prepare(_ sql: String, persistent: Bool) throws(SQLError) -> OpaquePointer {
+        let db = try openDB()
+        var statement: OpaquePointer?
+        var tailIsEmpty = true
+        let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0
+        let rc = sql.withCString { start -> Int32 in
+            var tail: UnsafePointer<CChar>?
+            let rc = sqlite3_prepare_v3(db, start, -1, flags, &statement, &tail)
+            if rc == SQLITE_OK, let tail, tail.pointee != 0 {
+                // A further statement (not just whitespace or a comment) is an error.
+                var extra: OpaquePointer?
+                if sqlite3_prepare_v3(db, tail, -1, 0, &extra, nil) == SQLITE_OK {
+                    tailIsEmpty = extra == nil
+                } else {
+                    tailIsEmpty = false
+                }
+                sqlite3_finalize(extra)
+            }
+            return rc
+        }
+        guard rc == SQLITE_OK else { throw SQLiteErrors.error(rc, db: db, duringPrepare: true) }
+        guard let statement else {
+            throw SQLError(.syntaxError, message: "the SQL text holds no statement", backend: "sqlite")
+        }
+        guard tailIsEmpty else {
+            sqlite3_finalize(statement)
+            throw SQLError(.misuse, message: "the SQL text holds several statements; only a parameterless execute runs scripts", backend: "sqlite")
+        }
+        return statement
+    }
+
+    private func run(_ statement: OpaquePointer, _ parameters: [SQLValue], collect: Bool) throws(SQLError) -> (SQLRows, SQLExecution) {
+        let db = try openDB()
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        try SQLiteValues.bind(parameters, to: statement, db: db)
+        let before = sqlite3_total_changes64(db)
+        let rows = try step(statement, collect: collect)
+        let changed = sqlite3_total_changes64(db) != before
+        let execution = SQLExecution(
+            rowsAffected: changed ? Int(sqlite3_changes64(db)) : 0,
+            lastInsertID: sqlite3_last_insert_rowid(db))
+        return (rows, execution)
+    }
+
+    private func step(_ statement: OpaquePointer, collect: Bool) throws(SQLError) -> SQLRows {
+        let reader = SQLiteValues.RowReader(statement: statement)
+        var rows: [SQLRow] = []
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw SQLiteErrors.error(rc, db: db) }
+            if collect { rows.append(reader.readRow()) }
+        }
+        return SQLRows(columns: reader.columns, rows: rows)
+    }
+}
