@@ -125,6 +125,11 @@ public final class SQLiteConnection: SQLConnection {
         _ = try await perform { handle throws(SQLError) in try handle.run("SELECT 1", [], collect: true) }
     }
 
+    /// How many statements the connection's cache holds now (for diagnostics and tests).
+    public func cachedStatementCount() async throws(SQLError) -> Int {
+        try await perform { $0.cachedStatementCount }
+    }
+
     /// `false` once closed or after a connection-class error.
     public var isValid: Bool { status.withLock { $0 == .open } }
 

@@ -132,6 +132,8 @@ final class SQLiteHandle: @unchecked Sendable {
         if let statement = prepared.removeValue(forKey: id) { sqlite3_finalize(statement) }
     }
 
+    var cachedStatementCount: Int { cache.count }
+
     var isInTransaction: Bool { db.map { sqlite3_get_autocommit($0) == 0 } ?? false }
 
     // MARK: internals

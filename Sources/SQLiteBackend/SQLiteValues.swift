@@ -12,7 +12,9 @@ import SQLCore
 /// - `decimal` as TEXT, exact in a TEXT or untyped column (a column declared
 ///   `NUMERIC`/`DECIMAL` makes SQLite keep only 15 digits);
 /// - a NaN double as TEXT `NaN` (SQLite would store NULL), read back as a NaN
-///   double in a column declared `REAL`, `FLOAT` or `DOUBLE`.
+///   double in a column declared `REAL`, `FLOAT` or `DOUBLE`; the infinities
+///   are stored as REAL. SQLite stores integral REALs as integers, so `-0.0`
+///   reads back as `0.0`.
 /// In other columns they come back as their storage form, which the typed
 /// decoders of ``SQLValueConvertible`` accept.
 enum SQLiteValues {
