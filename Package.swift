@@ -35,7 +35,7 @@ let package = Package(
             dependencies: ["SQLCore", "CSQLite3", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ClusterConfig",
-            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+            dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         .executableTarget(
             name: "clustersql",
             dependencies: [
@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "CBindingsTests", dependencies: ["CSQLite3", "CLibPQ", "CMariaDB"]),
         .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore"]),
         .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore"]),
-        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig"]),
+        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,187 @@
+import Foundation
+import TOMLKit
+
+/// Reads `config.toml` into a ``ClusterSQLConfiguration``, strictly: an unknown
+/// key, a missing field or a wrong type is a one-line ``ConfigurationError``.
+public enum ConfigurationLoader {
+    /// The environment variable that names the configuration file.
+    public static let environmentVariable = "CLUSTERSQL_CONFIG"
+    /// The drivers a cluster may name.
+    public static let knownDrivers = ["sqlite", "postgres", "mariadb"]
+
+    /// The file to read: `explicit` (a `--config` option), else `$CLUSTERSQL_CONFIG`, else `./config.toml`.
+    public static func resolvePath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let fromEnvironment = environment[environmentVariable], !fromEnvironment.isEmpty { return fromEnvironment }
+        return "config.toml"
+    }
+
+    /// Reads and validates the file at `path`.
+    public static func load(path: String) throws(ConfigurationError) -> ClusterSQLConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw ConfigurationError(.unreadable, file: path, message: "the configuration file \(reason)")
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try parse(text, file: path, baseDirectory: folder)
+    }
+
+    /// Validates TOML text; relative `data_dir` paths are taken from `baseDirectory`.
+    public static func parse(_ text: String, file: String, baseDirectory: String) throws(ConfigurationError) -> ClusterSQLConfiguration {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(
+                .syntax, file: file, line: error.source.begin.line, column: error.source.begin.column,
+                message: error.description)
+        } catch {
+            throw ConfigurationError(.syntax, file: file, message: "the file is not valid TOML")
+        }
+        var reader = TableReader(table: root, path: "", file: file)
+        let defaultCluster = try reader.string("default_cluster", required: false)
+        let dataDir = try reader.string("data_dir", required: false) ?? ".clustersql-data"
+        let clustersTable = try reader.table("clusters")
+        try reader.finish()
+
+        let dataDirectory = absolute(dataDir, base: baseDirectory)
+        var clusters: [ClusterConfiguration] = []
+        for name in clustersTable.table.keys.sorted() {
+            clusters.append(try cluster(named: name, in: clustersTable, dataDirectory: dataDirectory))
+        }
+        guard !clusters.isEmpty else {
+            throw ConfigurationError(.invalidValue, file: file, keyPath: "clusters", message: "defines no cluster")
+        }
+        let chosen = defaultCluster ?? (clusters.contains { $0.name == "local" } ? "local" : clusters[0].name)
+        guard clusters.contains(where: { $0.name == chosen }) else {
+            throw ConfigurationError(
+                .invalidValue, file: file, keyPath: "default_cluster", message: "names a cluster that is not defined")
+        }
+        return ClusterSQLConfiguration(file: file, defaultCluster: chosen, dataDirectory: dataDirectory, clusters: clusters)
+    }
+
+    private static func cluster(named name: String, in clusters: TableReader, dataDirectory: String) throws(ConfigurationError) -> ClusterConfiguration {
+        var reader = try clusters.subtable(name)
+        let driver = try reader.string("driver")!
+        guard knownDrivers.contains(driver) else {
+            throw reader.error(.invalidValue, key: "driver", "must be one of \(knownDrivers.joined(separator: ", "))")
+        }
+        var nodes: [NodeConfiguration] = []
+        for var nodeReader in try reader.arrayOfTables("nodes") {
+            let nodeName = try nodeReader.string("name")!
+            var dsn = try nodeReader.string("dsn")!
+            try nodeReader.finish()
+            guard !nodeName.isEmpty else { throw nodeReader.error(.invalidValue, key: "name", "must not be empty") }
+            guard !dsn.isEmpty else { throw nodeReader.error(.invalidValue, key: "dsn", "must not be empty") }
+            guard !nodes.contains(where: { $0.name == nodeName }) else {
+                throw nodeReader.error(.invalidValue, key: "name", "repeats the name of another node in this cluster")
+            }
+            if driver == "sqlite" { dsn = sqliteDSN(dsn, dataDirectory: dataDirectory) }
+            nodes.append(NodeConfiguration(name: nodeName, dsn: dsn))
+        }
+        try reader.finish()
+        guard !nodes.isEmpty else { throw reader.error(.invalidValue, key: "nodes", "lists no node") }
+        return ClusterConfiguration(name: name, driver: driver, nodes: nodes)
+    }
+
+    /// Relative SQLite paths live under the data folder; `:memory:`, `file:` URIs and absolute paths stay as they are.
+    static func sqliteDSN(_ dsn: String, dataDirectory: String) -> String {
+        var body = dsn
+        var prefix = ""
+        for scheme in ["sqlite://", "sqlite:"] where body.hasPrefix(scheme) {
+            prefix = scheme
+            body.removeFirst(scheme.count)
+            break
+        }
+        if body.hasPrefix("/") || body.hasPrefix(":memory:") || body.hasPrefix("file:") { return dsn }
+        return prefix + dataDirectory + "/" + body
+    }
+
+    static func absolute(_ path: String, base: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let baseURL = URL(fileURLWithPath: base.isEmpty ? FileManager.default.currentDirectoryPath : base, isDirectory: true)
+        return URL(fileURLWithPath: path, relativeTo: baseURL).standardizedFileURL.path
+    }
+}
+
+/// Reads one TOML table against a schema, remembering which keys were used.
+struct TableReader {
+    let table: TOMLTable
+    let path: String
+    let file: String
+    private var used: Set<String> = []
+
+    init(table: TOMLTable, path: String, file: String) {
+        self.table = table
+        self.path = path
+        self.file = file
+    }
+
+    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func error(_ reason: ConfigurationError.Reason, key: String?, _ message: String) -> ConfigurationError {
+        ConfigurationError(reason, file: file, keyPath: key.map(keyPath) ?? path, message: message)
+    }
+
+    /// A string value; `nil` only when absent and not required.
+    mutating func string(_ key: String, required: Bool = true) throws(ConfigurationError) -> String? {
+        used.insert(key)
+        guard let value = table[key] else {
+            if required { throw error(.missingKey, key: key, "is required") }
+            return nil
+        }
+        guard let string = value.string else {
+            throw error(.wrongType, key: key, "must be a string, not \(article(value.type))")
+        }
+        return string
+    }
+
+    /// A sub-table, required.
+    mutating func table(_ key: String) throws(ConfigurationError) -> TableReader {
+        used.insert(key)
+        guard let value = table[key] else { throw error(.missingKey, key: key, "is required") }
+        guard let sub = value.table else { throw error(.wrongType, key: key, "must be a table, not \(article(value.type))") }
+        return TableReader(table: sub, path: keyPath(key), file: file)
+    }
+
+    /// A sub-table of this table, for tables whose keys are names (such as `clusters`).
+    func subtable(_ key: String) throws(ConfigurationError) -> TableReader {
+        guard let value = table[key], let sub = value.table else {
+            throw error(.wrongType, key: key, "must be a table, not \(table[key].map { article($0.type) } ?? "a missing value")")
+        }
+        return TableReader(table: sub, path: keyPath(key), file: file)
+    }
+
+    /// An array of tables (`[[key]]`), required and non-empty.
+    mutating func arrayOfTables(_ key: String) throws(ConfigurationError) -> [TableReader] {
+        used.insert(key)
+        guard let value = table[key] else { throw error(.missingKey, key: key, "is required") }
+        guard let array = value.array else {
+            throw error(.wrongType, key: key, "must be an array of tables ([[\(keyPath(key))]]), not \(article(value.type))")
+        }
+        var readers: [TableReader] = []
+        for index in 0..<array.count {
+            guard let sub = array[index].table else {
+                throw error(.wrongType, key: "\(key)[\(index)]", "must be a table, not \(article(array[index].type))")
+            }
+            readers.append(TableReader(table: sub, path: "\(keyPath(key))[\(index)]", file: file))
+        }
+        return readers
+    }
+
+    /// Fails on the first key (in sorted order) that no reader method asked for.
+    func finish() throws(ConfigurationError) {
+        if let unknown = table.keys.sorted().first(where: { !used.contains($0) }) {
+            throw error(.unknownKey, key: unknown, "is not a known key here")
+        }
+    }
+}
+
+/// "a string", "an integer": the TOML type's name with its article.
+private func article(_ type: TOMLType) -> String {
+    let name = type.description
+    return ("aeiou".contains(name.first ?? "x") ? "an " : "a ") + name
+}

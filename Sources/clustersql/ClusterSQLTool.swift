@@ -1,0 +1,54 @@
+import ArgumentParser
+import ClusterConfig
+import Foundation
+import SQLCore
+import SQLiteBackend
+
+/// `clustersql`: run statements and workloads against the clusters of `config.toml`.
+@main
+struct ClusterSQLTool: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clustersql",
+        abstract: "Talk to the SQL clusters described in config.toml.",
+        subcommands: [QueryCommand.self, DemoCommand.self])
+}
+
+/// Options every command that reads the configuration shares.
+struct ClusterOptions: ParsableArguments {
+    @Option(name: .long, help: "The configuration file (default: $CLUSTERSQL_CONFIG, else ./config.toml).")
+    var config: String?
+
+    @Option(name: .long, help: "The cluster to use (default: the file's default_cluster).")
+    var cluster: String?
+
+    /// Loads the configuration and picks the cluster.
+    func selectedCluster() throws -> ClusterConfiguration {
+        let configuration = try ConfigurationLoader.load(path: ConfigurationLoader.resolvePath(explicit: config))
+        let selected = try configuration.cluster(named: cluster)
+        if selected.driver == "sqlite" {
+            // SQLite creates files, not folders: make the data folder the nodes live in.
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        }
+        return selected
+    }
+}
+
+/// The drivers this build of the tool links.
+func standardRegistry() throws -> SQLDriverRegistry {
+    let registry = SQLDriverRegistry()
+    try registry.register(SQLiteDriver(), as: "sqlite")
+    return registry
+}
+
+/// Runs `body`; any error becomes one line on standard error and exit status 1.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+        FileHandle.standardError.write(Data("clustersql: \(line)\n".utf8))
+        throw ExitCode.failure
+    }
+}
