@@ -1,0 +1,163 @@
+import ClusterConfig
+import Foundation
+import Testing
+
+@Suite("config.toml parsing")
+struct ConfigurationLoaderTests {
+    func parse(_ text: String) throws(ConfigurationError) -> ClusterSQLConfiguration {
+        try ConfigurationLoader.parse(text, file: "test.toml", baseDirectory: "/srv/app")
+    }
+
+    func expectError(_ reason: ConfigurationError.Reason, keyPath: String?, _ text: String,
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try parse(text)
+            Issue.record("expected \(reason)", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.reason == reason, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.keyPath == keyPath, "\(error)", sourceLocation: sourceLocation)
+            #expect(!error.description.contains("\n"), sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("the repository's config.toml has the local SQLite cluster as its default")
+    func repositoryConfig() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try ConfigurationLoader.load(path: root.appendingPathComponent("config.toml").path)
+        let local = try config.cluster(named: nil)
+        #expect(local.name == "local")
+        #expect(local.driver == "sqlite")
+        #expect(local.nodes.count == 3)
+        #expect(local.nodes.allSatisfy { $0.dsn.hasPrefix(config.dataDirectory + "/") })
+    }
+
+    @Test("a full file: clusters sorted, SQLite paths under data_dir, other DSNs untouched")
+    func fullFile() throws {
+        let config = try parse("""
+            data_dir = "var/db"
+            [clusters.local]
+            driver = "sqlite"
+            [[clusters.local.nodes]]
+            name = "a"
+            dsn = "a.sqlite?busy_timeout=100"
+            [[clusters.local.nodes]]
+            name = "mem"
+            dsn = ":memory:"
+            [[clusters.local.nodes]]
+            name = "abs"
+            dsn = "sqlite:/tmp/x.db"
+            [clusters.galera]
+            driver = "mariadb"
+            [[clusters.galera.nodes]]
+            name = "g1"
+            dsn = "app:secret@tcp(127.0.0.1:3306)/app"
+            """)
+        #expect(config.clusters.map(\.name) == ["galera", "local"])
+        #expect(config.defaultCluster == "local")
+        #expect(config.dataDirectory == "/srv/app/var/db")
+        let local = try config.cluster(named: "local")
+        #expect(local.nodes.map(\.dsn) == ["/srv/app/var/db/a.sqlite?busy_timeout=100", ":memory:", "sqlite:/tmp/x.db"])
+        let galera = try config.cluster(named: "galera")
+        #expect(galera.nodes[0].dsn == "app:secret@tcp(127.0.0.1:3306)/app")
+        #expect(!galera.nodes[0].description.contains("secret"))
+    }
+
+    @Test("the path comes from --config, else CLUSTERSQL_CONFIG, else ./config.toml")
+    func pathResolution() {
+        #expect(ConfigurationLoader.resolvePath(explicit: "a.toml", environment: ["CLUSTERSQL_CONFIG": "b.toml"]) == "a.toml")
+        #expect(ConfigurationLoader.resolvePath(explicit: nil, environment: ["CLUSTERSQL_CONFIG": "b.toml"]) == "b.toml")
+        #expect(ConfigurationLoader.resolvePath(explicit: nil, environment: [:]) == "config.toml")
+    }
+
+    @Test("a syntax error names the line and column")
+    func syntax() {
+        do {
+            _ = try parse("default_cluster = \"x\"\n[clusters.local\n")
+            Issue.record("expected a syntax error")
+        } catch {
+            #expect(error.reason == .syntax)
+            #expect(error.line == 2)
+            #expect(error.description.hasPrefix("test.toml:2:"))
+        }
+    }
+
+    @Test("unknown keys are refused wherever they are")
+    func unknownKeys() {
+        expectError(.unknownKey, keyPath: "colour", """
+            colour = "blue"
+            [clusters.l]
+            driver = "sqlite"
+            nodes = [{ name = "a", dsn = "a.db" }]
+            """)
+        expectError(.unknownKey, keyPath: "clusters.l.strategi", """
+            [clusters.l]
+            driver = "sqlite"
+            strategi = "latency"
+            nodes = [{ name = "a", dsn = "a.db" }]
+            """)
+        expectError(.unknownKey, keyPath: "clusters.l.nodes[1].pasword", """
+            [clusters.l]
+            driver = "sqlite"
+            nodes = [{ name = "a", dsn = "a.db" }, { name = "b", dsn = "b.db", pasword = "x" }]
+            """)
+    }
+
+    @Test("missing fields are named")
+    func missing() {
+        expectError(.missingKey, keyPath: "clusters", "data_dir = \"x\"")
+        expectError(.missingKey, keyPath: "clusters.l.driver", "[clusters.l]\nnodes = [{ name = \"a\", dsn = \"a.db\" }]")
+        expectError(.missingKey, keyPath: "clusters.l.nodes", "[clusters.l]\ndriver = \"sqlite\"")
+        expectError(.missingKey, keyPath: "clusters.l.nodes[0].dsn", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = \"a\" }]")
+    }
+
+    @Test("wrong types are named with what was found")
+    func wrongTypes() {
+        expectError(.wrongType, keyPath: "clusters", "clusters = 3")
+        expectError(.wrongType, keyPath: "clusters.l.driver", "[clusters.l]\ndriver = 1\nnodes = []")
+        expectError(.wrongType, keyPath: "clusters.l.nodes", "[clusters.l]\ndriver = \"sqlite\"\nnodes = \"a\"")
+        expectError(.wrongType, keyPath: "clusters.l.nodes[0]", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [1]")
+        expectError(.wrongType, keyPath: "clusters.l.nodes[0].name", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = true, dsn = \"a\" }]")
+        expectError(.wrongType, keyPath: "clusters.l", "[clusters]\nl = 5")
+    }
+
+    @Test("invalid values: unknown driver, duplicate or empty node names, no nodes, bad default")
+    func invalidValues() {
+        expectError(.invalidValue, keyPath: "clusters.l.driver", "[clusters.l]\ndriver = \"oracle\"\nnodes = [{ name = \"a\", dsn = \"a\" }]")
+        expectError(.invalidValue, keyPath: "clusters.l.nodes[1].name", """
+            [clusters.l]
+            driver = "sqlite"
+            nodes = [{ name = "a", dsn = "a.db" }, { name = "a", dsn = "b.db" }]
+            """)
+        expectError(.invalidValue, keyPath: "clusters.l.nodes[0].name", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = \"\", dsn = \"a\" }]")
+        expectError(.invalidValue, keyPath: "clusters.l.nodes", "[clusters.l]\ndriver = \"sqlite\"\nnodes = []")
+        expectError(.invalidValue, keyPath: "clusters", "[clusters]")
+        expectError(.invalidValue, keyPath: "default_cluster", """
+            default_cluster = "prod"
+            [clusters.l]
+            driver = "sqlite"
+            nodes = [{ name = "a", dsn = "a.db" }]
+            """)
+    }
+
+    @Test("an unknown cluster lists the ones there are; a missing file is .unreadable")
+    func lookupAndFiles() throws {
+        let config = try parse("[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = \"a\", dsn = \"a.db\" }]")
+        do {
+            _ = try config.cluster(named: "nope")
+            Issue.record("expected unknownCluster")
+        } catch {
+            #expect(error.reason == .unknownCluster)
+            #expect(error.description.contains("clusters: l"))
+        }
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(path: "/nonexistent/config.toml") }
+    }
+
+    @Test("errors never echo values, so passwords in DSNs cannot leak")
+    func noValuesInErrors() {
+        do {
+            _ = try parse("[clusters.l]\ndriver = \"hunter2\"\nnodes = [{ name = \"a\", dsn = \"a\" }]")
+        } catch {
+            #expect(!error.description.contains("hunter2"))
+        }
+    }
+}
