@@ -115,12 +115,14 @@ struct ConnectionThreadTests {
         let thread = ConnectionThread(name: "test-cancel")
         let release = DispatchSemaphore(value: 0)
         let interrupted = Mutex(0)
+        let started = Mutex(false)
         let task = Task {
             try await thread.run(interrupt: { interrupted.withLock { $0 += 1 }; release.signal() }) {
+                started.withLock { $0 = true }
                 release.wait()
             }
         }
-        try await Task.sleep(for: .milliseconds(50))
+        while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
         task.cancel()
         try await task.value
         #expect(interrupted.withLock { $0 } == 1)

@@ -56,8 +56,14 @@ struct SQLiteConcurrencyTests {
     func cancellationOfQueuedWork() async throws {
         try await withMemoryConnection { db in
             _ = try await db.execute("CREATE TABLE log (v INTEGER)")
-            let running = Task { try await db.query(busyQuery(iterations: 600_000)) }
-            try await Task.sleep(for: .milliseconds(50))
+            // The flag is set just before the query is queued, with no suspension in between.
+            let started = Atomic<Bool>(false)
+            let running = Task {
+                started.store(true, ordering: .sequentiallyConsistent)
+                return try await db.query(busyQuery(iterations: 600_000))
+            }
+            while !started.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
+            try await Task.sleep(for: .milliseconds(20))
             let queued = Task { try await db.execute("INSERT INTO log VALUES (1)") }
             try await Task.sleep(for: .milliseconds(20))
             queued.cancel()
