@@ -112,19 +112,4 @@ public struct SQLDecimal: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension SQLDecimal: Codable {
-    /// Decodes decimal text.
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let value = SQLDecimal(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a decimal number"))
-        }
-        self = value
-    }
-
-    /// Encodes as text, so that no digit is lost to a binary float.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(text)
-    }
-}
+extension SQLDecimal: SQLTextCodable {}

@@ -189,36 +189,12 @@ func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
 }
 
-extension SQLDate: Codable {
-    /// Decodes `YYYY-MM-DD` text.
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let date = SQLDate(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a YYYY-MM-DD date"))
-        }
-        self = date
-    }
-
-    /// Encodes as `YYYY-MM-DD` text.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+extension SQLDate: SQLTextCodable {
+    /// Parses `YYYY-MM-DD` (the `LosslessStringConvertible` form).
+    public init?(_ description: String) { self.init(description[...]) }
 }
 
-extension SQLTimestamp: Codable {
-    /// Decodes timestamp text (see ``init(_:)``).
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let stamp = SQLTimestamp(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a timestamp"))
-        }
-        self = stamp
-    }
-
-    /// Encodes as `YYYY-MM-DD HH:MM:SS[.ffffff]` UTC text.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+extension SQLTimestamp: SQLTextCodable {
+    /// Parses timestamp text (the `LosslessStringConvertible` form).
+    public init?(_ description: String) { self.init(description[...]) }
 }

@@ -53,6 +53,19 @@ struct SQLValueTests {
         #expect(SQLDecimal("19.99")?.decimalValue == Decimal(string: "19.99"))
     }
 
+    @Test("dates, timestamps and decimals encode as their exact text")
+    func codable() throws {
+        struct Order: Codable, Equatable { let day: SQLDate; let at: SQLTimestamp; let total: SQLDecimal }
+        let order = Order(day: SQLDate("2024-02-29")!, at: SQLTimestamp(microsecondsSinceEpoch: 1_700_000_000_000_001),
+                          total: SQLDecimal("12345678901234567890.10")!)
+        let json = String(decoding: try JSONEncoder().encode(order), as: UTF8.self)
+        #expect(json.contains("\"2024-02-29\""))
+        #expect(json.contains("\"2023-11-14 22:13:20.000001\""))
+        #expect(json.contains("\"12345678901234567890.10\""))
+        #expect(try JSONDecoder().decode(Order.self, from: Data(json.utf8)) == order)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(SQLDate.self, from: Data("\"2023-02-30\"".utf8)) }
+    }
+
     @Test("typed decoding accepts every storage form of a type and refuses the rest")
     func conversions() throws {
         #expect(try Int(sqlValue: .integer(42)) == 42)
