@@ -5,6 +5,7 @@ let package = Package(
     name: "ClusterSQL",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "ConnectionKit", targets: ["ConnectionKit"]),
         .library(name: "SQLCore", targets: ["SQLCore"]),
         .library(name: "SQLiteBackend", targets: ["SQLiteBackend"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
@@ -14,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C client libraries, found through pkg-config; scripts/setup.sh installs them.
@@ -27,6 +30,13 @@ let package = Package(
             name: "CMariaDB", pkgConfig: "libmariadb",
             providers: [.apt(["libmariadb-dev"]), .brew(["mariadb-connector-c"])]),
 
+        .target(
+            name: "ConnectionKit",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .target(
             name: "SQLCore",
             dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -46,6 +56,9 @@ let package = Package(
 
         .testTarget(name: "CBindingsTests", dependencies: ["CSQLite3", "CLibPQ", "CMariaDB"]),
         .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore"]),
+        .testTarget(
+            name: "ConnectionKitTests",
+            dependencies: ["ConnectionKit", .product(name: "MetricsTestKit", package: "swift-metrics")]),
         .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore"]),
         .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),

@@ -1,0 +1,355 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// How a pool opens, checks and closes its connections.
+public struct ConnectionLifecycle<Connection: Sendable>: Sendable {
+    /// Opens a connection (radix's dial hook: AUTH, SELECT and the like go here).
+    public var dial: @Sendable () async throws -> Connection
+    /// Closes a connection; must not throw.
+    public var close: @Sendable (Connection) async -> Void
+    /// Checks an idle connection; `nil` disables pinging.
+    public var ping: (@Sendable (Connection) async throws -> Void)?
+
+    /// Creates the hooks.
+    public init(
+        dial: @escaping @Sendable () async throws -> Connection,
+        close: @escaping @Sendable (Connection) async -> Void,
+        ping: (@Sendable (Connection) async throws -> Void)? = nil
+    ) {
+        self.dial = dial
+        self.close = close
+        self.ping = ping
+    }
+}
+
+/// A pool of connections with every option of radix's pool and the limits of
+/// database/sql and pgxpool (see ``ConnectionPoolConfiguration``).
+///
+/// Borrow with ``withConnection(_:)`` or ``borrow()``/``release(_:broken:)``.
+/// A borrower that finds no idle connection dials one itself (on demand); past
+/// ``ConnectionPoolConfiguration/maxOpen`` or the create limit it waits in
+/// FIFO order. ``run()`` (a `Service`) drives everything that happens in time:
+/// get timeouts, token refills, overflow draining, pings, lifetimes, warm-up.
+/// Without `run()`, a borrow that would have to wait fails at once with
+/// ``ConnectionKitError/Code/notRunning`` rather than risk waiting forever.
+public final class ConnectionPool<Connection: Sendable, PoolClock: Clock>: Service, Sendable
+where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
+    /// A borrowed connection; give it back with ``release(_:broken:)``.
+    public typealias Lease = PooledConnection<Connection, PoolClock.Instant>
+    typealias Machine = PoolStateMachine<Connection, PoolClock.Instant>
+
+    private struct State: Sendable {
+        var machine: Machine
+        var waiters: [Int: CheckedContinuation<Machine.WaiterResult, Never>] = [:]
+        /// Results for waiters that have not registered their continuation yet.
+        var parked: [Int: Machine.WaiterResult] = [:]
+        var running = false
+        var stopRequested = false
+        var loopWakeup: CheckedContinuation<Void, Never>?
+        var pendingWake = false
+    }
+
+    /// The configuration.
+    public let configuration: ConnectionPoolConfiguration
+    private let lifecycle: ConnectionLifecycle<Connection>
+    private let clock: PoolClock
+    private let observer: any ConnectionObserver
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    /// Creates a pool; nothing is dialed until the first borrow or ``run()``'s warm-up.
+    public init(
+        configuration: ConnectionPoolConfiguration,
+        lifecycle: ConnectionLifecycle<Connection>,
+        clock: PoolClock,
+        observer: any ConnectionObserver = SilentObserver(),
+        logger: Logger = Logger(label: "clustersql.pool"),
+        seed: UInt64? = nil
+    ) {
+        self.configuration = configuration
+        self.lifecycle = lifecycle
+        self.clock = clock
+        self.observer = observer
+        self.logger = logger
+        self.state = Mutex(State(machine: Machine(configuration: configuration, now: clock.now, seed: seed)))
+    }
+
+    // MARK: borrowing
+
+    /// Borrows a connection, runs `body`, and returns it; a connection-class
+    /// error (per `isBroken`) drops the connection instead of returning it.
+    public func withConnection<T>(
+        isBroken: (any Error) -> Bool = { _ in true },
+        _ body: (Connection) async throws -> T
+    ) async throws -> T {
+        let lease = try await borrow()
+        do {
+            let result = try await body(lease.connection)
+            await release(lease, broken: false)
+            return result
+        } catch {
+            await release(lease, broken: isBroken(error))
+            throw error
+        }
+    }
+
+    /// Borrows a connection: an idle one, a new one, or one handed over after a wait.
+    public func borrow() async throws -> Lease {
+        let started = clock.now
+        var closing: [(entry: Lease, reason: CloseReason)] = []
+        let (decision, wake) = state.withLock { s in
+            (s.machine.borrow(now: started, canWait: s.running, closing: &closing), s.machine.takeWakeRequest())
+        }
+        if !closing.isEmpty { await closeAll(closing) }
+        switch decision {
+        case .use(let lease):
+            observer.borrowed(waited: .zero)
+            return lease
+        case .create:
+            return try await dialForCaller(started: started)
+        case .fail(let error):
+            throw error
+        case .wait(let waiter):
+            if wake { wakeLoop() }
+            let result = await waitForTurn(waiter)
+            switch result {
+            case .connection(let lease):
+                observer.borrowed(waited: started.duration(to: clock.now))
+                return lease
+            case .create:
+                return try await dialForCaller(started: started)
+            case .failure(let error):
+                if error.code == .poolTimeout { observer.timedOut() }
+                throw error
+            }
+        }
+    }
+
+    /// Returns a borrowed connection. `broken: true` closes it (it saw a
+    /// connection-class error) so it is never handed out again.
+    public func release(_ lease: Lease, broken: Bool = false) async {
+        let now = clock.now
+        let (actions, wake) = state.withLock { s in
+            (s.machine.release(lease, broken: broken, now: now), s.machine.takeWakeRequest())
+        }
+        if wake { wakeLoop() }
+        if !actions.isEmpty { await perform(actions) }
+    }
+
+    // MARK: management
+
+    /// Idle connections ready to borrow (radix's `Avail`).
+    public var available: Int { state.withLock { $0.machine.available } }
+
+    /// Current figures and totals.
+    public var statistics: PoolStatistics { state.withLock { $0.machine.stats } }
+
+    /// Closes every idle connection; the pool stays usable (radix's `Empty`). Safe to call repeatedly.
+    public func empty() async {
+        let actions = state.withLock { $0.machine.empty() }
+        await perform(actions)
+    }
+
+    /// Shuts the pool down: waiters fail with ``ConnectionKitError/Code/shutdown``,
+    /// idle connections close now and borrowed ones when returned, ``run()`` returns.
+    /// Safe to call repeatedly.
+    public func close() async {
+        let actions = state.withLock { $0.machine.shutdown() }
+        wakeLoop()
+        await perform(actions)
+    }
+
+    /// Drives the pool's timers until ``close()``, graceful shutdown or cancellation.
+    public func run() async throws {
+        let alreadyRunning = state.withLock { s -> Bool in
+            defer { s.running = true }
+            return s.running
+        }
+        precondition(!alreadyRunning, "ConnectionPool.run() must be called once")
+        defer { state.withLock { $0.running = false } }
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withDiscardingTaskGroup { group in
+                    await self.timerLoop(group: &group)
+                }
+            } onCancel: {
+                self.requestStop()
+            }
+        } onGracefulShutdown: {
+            self.requestStop()
+        }
+        await close()
+    }
+
+    // MARK: internals
+
+    private func requestStop() {
+        state.withLock { $0.stopRequested = true }
+        wakeLoop()
+    }
+
+    private func timerLoop(group: inout DiscardingTaskGroup) async {
+        while true {
+            let now = clock.now
+            let (actions, next, stop) = state.withLock { s in
+                let (actions, next) = s.machine.tick(now: now)
+                return (actions, next, s.machine.isClosed || s.stopRequested)
+            }
+            if stop { return }
+            resumeWaiters(actions.resume)
+            for (entry, reason) in actions.close {
+                group.addTask { await self.closeOne(entry.connection, reason) }
+            }
+            for entry in actions.ping { group.addTask { await self.ping(entry) } }
+            for _ in 0..<actions.dials { group.addTask { await self.dialInBackground() } }
+            await sleep(until: next)
+        }
+    }
+
+    /// Sleeps until `deadline` (or forever) unless woken by ``wakeLoop()``.
+    private func sleep(until deadline: PoolClock.Instant?) async {
+        await withTaskGroup(of: Void.self) { timer in
+            if let deadline {
+                timer.addTask { [clock] in
+                    if (try? await clock.sleep(until: deadline, tolerance: nil)) != nil { self.wakeLoop() }
+                }
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let wakeNow = state.withLock { s -> Bool in
+                    if s.pendingWake || s.stopRequested || s.machine.isClosed {
+                        s.pendingWake = false
+                        return true
+                    }
+                    s.loopWakeup = continuation
+                    return false
+                }
+                if wakeNow { continuation.resume() }
+            }
+            timer.cancelAll()
+        }
+    }
+
+    private func wakeLoop() {
+        let continuation = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let c = s.loopWakeup else {
+                s.pendingWake = true
+                return nil
+            }
+            s.loopWakeup = nil
+            return c
+        }
+        continuation?.resume()
+    }
+
+    private func waitForTurn(_ waiter: Int) async -> Machine.WaiterResult {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Machine.WaiterResult, Never>) in
+                let ready = state.withLock { s -> Machine.WaiterResult? in
+                    if let result = s.parked.removeValue(forKey: waiter) { return result }
+                    if Task.isCancelled, s.machine.cancelWaiter(waiter) { return .failure(cancelledError()) }
+                    s.waiters[waiter] = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            let continuation = state.withLock { s -> CheckedContinuation<Machine.WaiterResult, Never>? in
+                guard s.machine.cancelWaiter(waiter) else { return nil }  // already served: it keeps its result
+                guard let c = s.waiters.removeValue(forKey: waiter) else {
+                    s.parked[waiter] = .failure(cancelledError())
+                    return nil
+                }
+                return c
+            }
+            continuation?.resume(returning: .failure(cancelledError()))
+        }
+    }
+
+    private func cancelledError() -> ConnectionKitError {
+        ConnectionKitError(.cancelled, source: configuration.name, message: "the waiting task was cancelled")
+    }
+
+    /// Hands results to waiters; a waiter that has not registered yet finds its result parked.
+    private func resumeWaiters(_ results: [(waiter: Int, result: Machine.WaiterResult)]) {
+        for (waiter, result) in results {
+            let continuation = state.withLock { s -> CheckedContinuation<Machine.WaiterResult, Never>? in
+                guard let c = s.waiters.removeValue(forKey: waiter) else {
+                    s.parked[waiter] = result
+                    return nil
+                }
+                return c
+            }
+            continuation?.resume(returning: result)
+        }
+    }
+
+    private func dialForCaller(started: PoolClock.Instant) async throws -> Lease {
+        let connection: Connection
+        do {
+            connection = try await lifecycle.dial()
+        } catch {
+            observer.dialFailed(error)
+            let actions = state.withLock { $0.machine.dialFailed(forCaller: true, now: clock.now) }
+            await perform(actions)
+            throw error
+        }
+        observer.opened()
+        let now = clock.now
+        let (lease, actions) = state.withLock { $0.machine.dialSucceeded(connection, forCaller: true, now: now) }
+        await perform(actions)
+        observer.borrowed(waited: started.duration(to: now))
+        return lease
+    }
+
+    private func dialInBackground() async {
+        do {
+            let connection = try await lifecycle.dial()
+            observer.opened()
+            let now = clock.now
+            let (_, actions) = state.withLock { $0.machine.dialSucceeded(connection, forCaller: false, now: now) }
+            await perform(actions)
+        } catch {
+            observer.dialFailed(error)
+            logger.debug("warm-up dial failed", metadata: ["pool": "\(configuration.name)"])
+            let actions = state.withLock { $0.machine.dialFailed(forCaller: false, now: clock.now) }
+            await perform(actions)
+        }
+    }
+
+    private func ping(_ entry: Lease) async {
+        var ok = true
+        if let ping = lifecycle.ping {
+            do { try await ping(entry.connection) } catch { ok = false }
+        }
+        let actions = state.withLock { $0.machine.pingFinished(entry, ok: ok, now: clock.now) }
+        await perform(actions)
+    }
+
+    private func perform(_ actions: Machine.Actions) async {
+        resumeWaiters(actions.resume)
+        await closeAll(actions.close)
+        // Background dials only come from tick(), which runs them in the loop's group.
+    }
+
+    private func closeAll(_ closing: [(entry: Lease, reason: CloseReason)]) async {
+        for (entry, reason) in closing { await closeOne(entry.connection, reason) }
+    }
+
+    private func closeOne(_ connection: Connection, _ reason: CloseReason) async {
+        await lifecycle.close(connection)
+        observer.closed(reason: reason)
+    }
+}
+
+extension ConnectionPool where PoolClock == ContinuousClock {
+    /// Creates a pool on the continuous clock.
+    public convenience init(
+        configuration: ConnectionPoolConfiguration,
+        lifecycle: ConnectionLifecycle<Connection>,
+        observer: any ConnectionObserver = SilentObserver(),
+        logger: Logger = Logger(label: "clustersql.pool")
+    ) {
+        self.init(configuration: configuration, lifecycle: lifecycle, clock: ContinuousClock(), observer: observer, logger: logger)
+    }
+}

@@ -1,0 +1,447 @@
+/// A connection owned by a pool, with what the pool knows about it.
+public struct PooledConnection<Connection: Sendable, Instant: InstantProtocol & Sendable>: Sendable {
+    /// The connection itself.
+    public let connection: Connection
+    /// The pool's number for it, unique within the pool.
+    public let id: Int
+    /// When it was opened.
+    public let createdAt: Instant
+    /// When its lifetime ends, if it has a maximum one.
+    public let expiresAt: Instant?
+    /// When it was last returned to the pool.
+    public internal(set) var lastUsed: Instant
+}
+
+/// Counters and gauges of a pool, in the spirit of Go's `sql.DBStats`.
+public struct PoolStatistics: Sendable, Hashable, Codable {
+    /// Connections open now: idle, overflow, in use and being pinged.
+    public var open = 0
+    /// Connections borrowed now.
+    public var inUse = 0
+    /// Idle connections (overflow included).
+    public var idle = 0
+    /// Dials in progress.
+    public var opening = 0
+    /// Borrowers waiting now.
+    public var waiting = 0
+    /// Borrows that had to wait, in total.
+    public var waitCount = 0
+    /// The total time borrowers waited.
+    public var waitDuration: Duration = .zero
+    /// Borrows that timed out.
+    public var timeouts = 0
+    /// Connections opened, in total.
+    public var opened = 0
+    /// Connections closed, by reason.
+    public var closed: [String: Int] = [:]
+
+    /// Creates empty statistics.
+    public init() {}
+}
+
+/// The pool's logic without I/O: every event takes `now` and returns what the
+/// shell must do (hand connections to waiters, close, dial, ping) once it has
+/// released its lock. Tested exhaustively with explicit instants.
+public struct PoolStateMachine<Connection: Sendable, Instant: InstantProtocol & Sendable>: Sendable
+where Instant.Duration == Duration {
+    /// A pooled connection of this pool.
+    public typealias Entry = PooledConnection<Connection, Instant>
+
+    /// What a waiting borrower receives.
+    public enum WaiterResult: Sendable {
+        /// A connection to use.
+        case connection(Entry)
+        /// Permission to dial a connection itself.
+        case create
+        /// An error (timeout, shutdown).
+        case failure(ConnectionKitError)
+    }
+
+    /// Work for the shell, to run outside the lock.
+    public struct Actions: Sendable {
+        /// Waiters to resume, in order.
+        public var resume: [(waiter: Int, result: WaiterResult)] = []
+        /// Connections to close.
+        public var close: [(entry: Entry, reason: CloseReason)] = []
+        /// Connections to ping (each comes back through ``pingFinished(_:ok:now:)``).
+        public var ping: [Entry] = []
+        /// Background dials to start (each ends in ``dialSucceeded(_:forCaller:now:)`` or ``dialFailed(forCaller:)``).
+        public var dials = 0
+
+        /// Whether there is nothing to do.
+        public var isEmpty: Bool { resume.isEmpty && close.isEmpty && ping.isEmpty && dials == 0 }
+    }
+
+    /// What a borrower does next.
+    public enum BorrowDecision: Sendable {
+        /// Use this idle connection.
+        case use(Entry)
+        /// Dial a new connection (capacity and a token were reserved).
+        case create
+        /// Wait as this waiter; the shell parks it until resumed.
+        case wait(waiter: Int)
+        /// Fail at once.
+        case fail(ConnectionKitError)
+    }
+
+    private struct Waiter: Sendable {
+        let id: Int
+        let enqueued: Instant
+        let deadline: Instant?
+    }
+
+    /// The configuration.
+    public let configuration: ConnectionPoolConfiguration
+    private var idle: [Entry] = []
+    private var overflow: [Entry] = []
+    private var waiters: [Waiter] = []
+    private var inUse = 0
+    private var opening = 0
+    private var pinging = 0
+    private var tokens: Int
+    private var lastRefill: Instant
+    private var nextDrain: Instant?
+    private var nextPing: Instant
+    private var nextWarmUp: Instant
+    private var nextConnectionID = 0
+    private var nextWaiterID = 0
+    private var isShutdown = false
+    private var wakeRequested = false
+    private var random: SeededRandom
+    private var statistics = PoolStatistics()
+    private let pingInterval: Duration?
+
+    /// Creates an empty pool machine at `now`.
+    public init(configuration: ConnectionPoolConfiguration, now: Instant, seed: UInt64? = nil) {
+        self.configuration = configuration
+        self.tokens = configuration.createLimit?.headroom ?? 0
+        self.lastRefill = now
+        self.pingInterval = configuration.pingInterval.resolved(idleSize: configuration.idleSize)
+        self.nextPing = now.advanced(by: pingInterval ?? .zero)
+        self.nextWarmUp = now
+        self.random = SeededRandom(seed: seed ?? UInt64.random(in: .min ... .max))
+    }
+
+    // MARK: borrowing
+
+    /// A borrower asks for a connection. `canWait` is false when nobody runs
+    /// the timer loop that would time the wait out.
+    public mutating func borrow(now: Instant, canWait: Bool, closing: inout [(entry: Entry, reason: CloseReason)]) -> BorrowDecision {
+        if isShutdown { return .fail(shutdownError()) }
+        if waiters.isEmpty, let entry = takeIdle(now: now, closing: &closing) {
+            inUse += 1
+            return .use(entry)
+        }
+        if waiters.isEmpty, reserveCreation(now: now) { return .create }
+        guard canWait else {
+            return .fail(ConnectionKitError(
+                .notRunning, source: configuration.name,
+                message: "no connection is free and the pool's run() is not running to time a wait out (\(figures))"))
+        }
+        nextWaiterID += 1
+        waiters.append(Waiter(id: nextWaiterID, enqueued: now, deadline: configuration.getTimeout.map { now.advanced(by: $0) }))
+        wakeRequested = true
+        statistics.waitCount += 1
+        return .wait(waiter: nextWaiterID)
+    }
+
+    /// A borrower returns its connection; `broken` drops it (it saw a connection-class error).
+    public mutating func release(_ entry: Entry, broken: Bool, now: Instant) -> Actions {
+        inUse -= 1
+        var actions = Actions()
+        place(entry, broken: broken, now: now, into: &actions)
+        return actions
+    }
+
+    /// A caller's or background dial produced a connection. For a caller it is
+    /// returned in use; a background one is placed like a returned connection.
+    public mutating func dialSucceeded(_ connection: Connection, forCaller: Bool, now: Instant) -> (entry: Entry, actions: Actions) {
+        opening -= 1
+        nextConnectionID += 1
+        statistics.opened += 1
+        let expiry = configuration.maxLifetime.map { lifetime -> Instant in
+            let spread = configuration.lifetimeJitter
+            let factor = spread > 0 ? Double.random(in: (1 - spread)...(1 + spread), using: &random) : 1
+            return now.advanced(by: lifetime.scaled(by: factor))
+        }
+        let entry = Entry(connection: connection, id: nextConnectionID, createdAt: now, expiresAt: expiry, lastUsed: now)
+        var actions = Actions()
+        if forCaller {
+            inUse += 1
+        } else {
+            place(entry, broken: false, now: now, into: &actions)
+        }
+        return (entry, actions)
+    }
+
+    /// A dial failed; its reserved capacity goes to the next waiter, if any.
+    public mutating func dialFailed(forCaller: Bool, now: Instant) -> Actions {
+        opening -= 1
+        var actions = Actions()
+        serveWaitersWithCapacity(now: now, into: &actions)
+        return actions
+    }
+
+    /// A waiting borrower was cancelled; returns whether it was still waiting
+    /// (if not, a result is already on its way and must be taken).
+    public mutating func cancelWaiter(_ id: Int) -> Bool {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return false }
+        waiters.remove(at: index)
+        return true
+    }
+
+    /// A ping finished; a failed one closes the connection.
+    public mutating func pingFinished(_ entry: Entry, ok: Bool, now: Instant) -> Actions {
+        pinging -= 1
+        var actions = Actions()
+        var pinged = entry
+        if ok { pinged.lastUsed = max(pinged.lastUsed, now) }
+        place(pinged, broken: !ok, now: now, into: &actions)
+        return actions
+    }
+
+    // MARK: time
+
+    /// Everything that is due at `now`: waiter timeouts, token refills, overflow
+    /// draining, lifetime and idle-time reaping, one ping, one warm-up dial.
+    /// Returns the actions and when to call again.
+    public mutating func tick(now: Instant) -> (actions: Actions, next: Instant?) {
+        var actions = Actions()
+        guard !isShutdown else { return (actions, nil) }
+        timeOutWaiters(now: now, into: &actions)
+        serveWaitersWithCapacity(now: now, into: &actions)
+        drainOverflow(now: now, into: &actions)
+        reapIdle(now: now, into: &actions)
+        if let interval = pingInterval, now >= nextPing {
+            nextPing = now.advanced(by: interval)
+            if !idle.isEmpty {
+                pinging += 1
+                actions.ping.append(idle.removeFirst())  // the least recently used
+            }
+        }
+        if warmUpNeeded, now >= nextWarmUp, waiters.isEmpty, reserveCreation(now: now) {
+            nextWarmUp = now.advanced(by: configuration.warmUpInterval)
+            actions.dials += 1
+        }
+        return (actions, nextDeadline(now: now))
+    }
+
+    /// Closes every idle and overflow connection; the pool stays usable.
+    public mutating func empty() -> Actions {
+        var actions = Actions()
+        for entry in idle + overflow { actions.close.append((entry, .emptied)) }
+        count(actions.close)
+        idle.removeAll()
+        overflow.removeAll()
+        nextDrain = nil
+        return actions
+    }
+
+    /// Shuts down: idle connections close, waiters fail, later returns close.
+    public mutating func shutdown() -> Actions {
+        var actions = Actions()
+        guard !isShutdown else { return actions }
+        isShutdown = true
+        for entry in idle + overflow { actions.close.append((entry, .shutdown)) }
+        count(actions.close)
+        idle.removeAll()
+        overflow.removeAll()
+        for waiter in waiters { actions.resume.append((waiter.id, .failure(shutdownError()))) }
+        waiters.removeAll()
+        return actions
+    }
+
+    // MARK: reading
+
+    /// Whether an event since the last call moved a timer earlier (a new waiter,
+    /// a first idle or overflow connection), so the timer loop should wake now.
+    public mutating func takeWakeRequest() -> Bool {
+        defer { wakeRequested = false }
+        return wakeRequested
+    }
+
+    /// Idle connections ready to borrow, overflow included (radix's `Avail`).
+    public var available: Int { idle.count + overflow.count }
+
+    /// Whether ``shutdown()`` happened.
+    public var isClosed: Bool { isShutdown }
+
+    /// Current figures and totals.
+    public var stats: PoolStatistics {
+        var s = statistics
+        s.idle = idle.count + overflow.count
+        s.inUse = inUse
+        s.opening = opening
+        s.waiting = waiters.count
+        s.open = s.idle + inUse + pinging
+        return s
+    }
+
+    // MARK: internals
+
+    private var openCount: Int { idle.count + overflow.count + inUse + opening + pinging }
+
+    private var figures: String {
+        let cap = configuration.maxOpen.map(String.init) ?? "none"
+        return "in use \(inUse), idle \(idle.count + overflow.count), opening \(opening), waiting \(waiters.count), cap \(cap)"
+    }
+
+    private func shutdownError() -> ConnectionKitError {
+        ConnectionKitError(.shutdown, source: configuration.name, message: "the pool is closed")
+    }
+
+    private var warmUpNeeded: Bool { idle.count + overflow.count + opening + pinging < configuration.minIdle }
+
+    private var creationLimited: Bool {
+        guard let limit = configuration.createLimit else { return false }
+        return limit.interval > .zero
+    }
+
+    private mutating func refillTokens(now: Instant) {
+        guard let limit = configuration.createLimit, limit.interval > .zero, tokens < limit.headroom else {
+            lastRefill = now
+            return
+        }
+        let elapsed = lastRefill.duration(to: now)
+        let earned = Int(elapsed / limit.interval)
+        guard earned > 0 else { return }
+        tokens = min(limit.headroom, tokens + earned)
+        lastRefill = tokens == limit.headroom ? now : lastRefill.advanced(by: limit.interval * earned)
+    }
+
+    /// Reserves capacity (cap) and a token (create limit) for one dial.
+    private mutating func reserveCreation(now: Instant) -> Bool {
+        if let cap = configuration.maxOpen, openCount >= cap { return false }
+        if creationLimited {
+            refillTokens(now: now)
+            guard tokens > 0 else { return false }
+            tokens -= 1
+        }
+        opening += 1
+        return true
+    }
+
+    private mutating func takeIdle(now: Instant, closing: inout [(entry: Entry, reason: CloseReason)]) -> Entry? {
+        while let entry = idle.popLast() ?? (overflow.isEmpty ? nil : overflow.removeLast()) {
+            if let reason = staleness(of: entry, now: now, keepingMinIdle: false) {
+                closing.append((entry, reason))
+                statistics.closed[reason.rawValue, default: 0] += 1
+                continue
+            }
+            return entry
+        }
+        return nil
+    }
+
+    private func staleness(of entry: Entry, now: Instant, keepingMinIdle: Bool) -> CloseReason? {
+        if let expiry = entry.expiresAt, expiry <= now { return .maxLifetime }
+        if let maxIdle = configuration.maxIdleTime, !keepingMinIdle, entry.lastUsed.advanced(by: maxIdle) <= now {
+            return .maxIdleTime
+        }
+        return nil
+    }
+
+    /// Where a returned, pinged or background-dialed connection goes.
+    private mutating func place(_ entry: Entry, broken: Bool, now: Instant, into actions: inout Actions) {
+        var entry = entry
+        entry.lastUsed = now
+        let reason: CloseReason? = isShutdown ? .shutdown : broken ? .broken
+            : entry.expiresAt.map { $0 <= now } == true ? .maxLifetime : nil
+        if let reason {
+            close(entry, reason, into: &actions)
+            serveWaitersWithCapacity(now: now, into: &actions)
+            return
+        }
+        if let waiter = waiters.first {
+            waiters.removeFirst()
+            inUse += 1
+            statistics.waitDuration += waiter.enqueued.duration(to: now)
+            actions.resume.append((waiter.id, .connection(entry)))
+        } else if idle.count < configuration.idleSize {
+            if idle.isEmpty { wakeRequested = true }
+            idle.append(entry)
+        } else if let buffer = configuration.overflow, overflow.count < buffer.size {
+            if overflow.isEmpty {
+                nextDrain = now.advanced(by: buffer.drainInterval)
+                wakeRequested = true
+            }
+            overflow.append(entry)
+        } else {
+            close(entry, .overflow, into: &actions)
+        }
+    }
+
+    private mutating func close(_ entry: Entry, _ reason: CloseReason, into actions: inout Actions) {
+        actions.close.append((entry, reason))
+        statistics.closed[reason.rawValue, default: 0] += 1
+    }
+
+    private mutating func count(_ closing: [(entry: Entry, reason: CloseReason)]) {
+        for (_, reason) in closing { statistics.closed[reason.rawValue, default: 0] += 1 }
+    }
+
+    /// Gives waiters permission to dial while capacity and tokens allow.
+    private mutating func serveWaitersWithCapacity(now: Instant, into actions: inout Actions) {
+        while let waiter = waiters.first, reserveCreation(now: now) {
+            waiters.removeFirst()
+            statistics.waitDuration += waiter.enqueued.duration(to: now)
+            actions.resume.append((waiter.id, .create))
+        }
+    }
+
+    private mutating func timeOutWaiters(now: Instant, into actions: inout Actions) {
+        guard let timeout = configuration.getTimeout else { return }
+        while let waiter = waiters.first(where: { $0.deadline.map { $0 <= now } == true }) {
+            waiters.removeAll { $0.id == waiter.id }
+            statistics.timeouts += 1
+            statistics.waitDuration += waiter.enqueued.duration(to: now)
+            let error = ConnectionKitError(
+                .poolTimeout, source: configuration.name,
+                message: "no connection within \(formatted(timeout)) (\(figures))")
+            actions.resume.append((waiter.id, .failure(error)))
+        }
+    }
+
+    private mutating func drainOverflow(now: Instant, into actions: inout Actions) {
+        guard let buffer = configuration.overflow, let due = nextDrain, now >= due else { return }
+        if !overflow.isEmpty { close(overflow.removeFirst(), .overflow, into: &actions) }
+        nextDrain = overflow.isEmpty ? nil : now.advanced(by: buffer.drainInterval)
+    }
+
+    private mutating func reapIdle(now: Instant, into actions: inout Actions) {
+        var kept: [Entry] = []
+        for (index, entry) in idle.enumerated() {
+            // The most recently used minIdle connections survive idle-time reaping.
+            let protected = idle.count - index <= configuration.minIdle
+            if let reason = staleness(of: entry, now: now, keepingMinIdle: protected) {
+                close(entry, reason, into: &actions)
+            } else {
+                kept.append(entry)
+            }
+        }
+        if kept.count != idle.count { idle = kept }
+    }
+
+    private func nextDeadline(now: Instant) -> Instant? {
+        var next: Instant?
+        func consider(_ candidate: Instant?) {
+            guard let candidate, candidate > now else { return }
+            next = next.map { min($0, candidate) } ?? candidate
+        }
+        for waiter in waiters { consider(waiter.deadline) }
+        if let limit = configuration.createLimit, limit.interval > .zero, !waiters.isEmpty || warmUpNeeded {
+            consider(lastRefill.advanced(by: limit.interval))
+        }
+        consider(nextDrain)
+        for entry in overflow { consider(entry.expiresAt) }
+        for (index, entry) in idle.enumerated() {
+            consider(entry.expiresAt)
+            if idle.count - index > configuration.minIdle {
+                consider(configuration.maxIdleTime.map { entry.lastUsed.advanced(by: $0) })
+            }
+        }
+        if pingInterval != nil, !idle.isEmpty { consider(nextPing) }
+        if warmUpNeeded { consider(max(nextWarmUp, now)) }
+        return next
+    }
+}
