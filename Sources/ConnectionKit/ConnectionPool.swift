@@ -46,8 +46,6 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         var parked: [Int: Machine.WaiterResult] = [:]
         var running = false
         var stopRequested = false
-        var loopWakeup: CheckedContinuation<Void, Never>?
-        var pendingWake = false
     }
 
     /// The configuration.
@@ -57,6 +55,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     private let observer: any ConnectionObserver
     private let logger: Logger
     private let state: Mutex<State>
+    private let wakeup: LoopWakeup<PoolClock>
 
     /// Creates a pool; nothing is dialed until the first borrow or ``run()``'s warm-up.
     public init(
@@ -73,6 +72,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         self.observer = observer
         self.logger = logger
         self.state = Mutex(State(machine: Machine(configuration: configuration, now: clock.now, seed: seed)))
+        self.wakeup = LoopWakeup(clock: clock)
     }
 
     // MARK: borrowing
@@ -203,44 +203,11 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
             }
             for entry in actions.ping { group.addTask { await self.ping(entry) } }
             for _ in 0..<actions.dials { group.addTask { await self.dialInBackground() } }
-            await sleep(until: next)
+            await wakeup.sleep(until: next)
         }
     }
 
-    /// Sleeps until `deadline` (or forever) unless woken by ``wakeLoop()``.
-    private func sleep(until deadline: PoolClock.Instant?) async {
-        await withTaskGroup(of: Void.self) { timer in
-            if let deadline {
-                timer.addTask { [clock] in
-                    if (try? await clock.sleep(until: deadline, tolerance: nil)) != nil { self.wakeLoop() }
-                }
-            }
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let wakeNow = state.withLock { s -> Bool in
-                    if s.pendingWake || s.stopRequested || s.machine.isClosed {
-                        s.pendingWake = false
-                        return true
-                    }
-                    s.loopWakeup = continuation
-                    return false
-                }
-                if wakeNow { continuation.resume() }
-            }
-            timer.cancelAll()
-        }
-    }
-
-    private func wakeLoop() {
-        let continuation = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard let c = s.loopWakeup else {
-                s.pendingWake = true
-                return nil
-            }
-            s.loopWakeup = nil
-            return c
-        }
-        continuation?.resume()
-    }
+    private func wakeLoop() { wakeup.wake() }
 
     private func waitForTurn(_ waiter: Int) async -> Machine.WaiterResult {
         await withTaskCancellationHandler {
