@@ -39,7 +39,11 @@ let package = Package(
             ]),
         .target(
             name: "SQLCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "ConnectionKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .target(
             name: "SQLiteBackend",
             dependencies: ["SQLCore", "CSQLite3", .product(name: "Logging", package: "swift-log")]),
@@ -59,7 +63,7 @@ let package = Package(
         .testTarget(
             name: "ConnectionKitTests",
             dependencies: ["ConnectionKit", .product(name: "MetricsTestKit", package: "swift-metrics")]),
-        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore"]),
+        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "ConnectionKit"]),
         .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
     ],

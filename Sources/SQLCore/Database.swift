@@ -1,0 +1,176 @@
+import ConnectionKit
+import Logging
+import ServiceLifecycle
+
+/// Pool settings of a ``Database``, named as in Go's database/sql.
+public struct DatabaseConfiguration: Sendable, Hashable {
+    /// The name in errors, logs and metrics.
+    public var name: String
+    /// The most connections open at once; more callers wait. `nil`: no limit.
+    public var maxOpen: Int?
+    /// The most idle connections kept; returned ones beyond are closed.
+    public var maxIdle: Int
+    /// Connections older than this are closed instead of reused.
+    public var maxLifetime: Duration?
+    /// Idle connections unused this long are closed.
+    public var maxIdleTime: Duration?
+    /// How long a caller waits for a connection when ``maxOpen`` are in use. `nil`: no limit.
+    public var waitTimeout: Duration?
+    /// How often an idle connection is pinged (one at a time).
+    public var pingInterval: PingInterval
+
+    /// Go's defaults: no open limit, 2 idle, no lifetimes, no wait timeout; no pings.
+    public init(name: String = "database") {
+        self.name = name
+        self.maxOpen = nil
+        self.maxIdle = 2
+        self.maxLifetime = nil
+        self.maxIdleTime = nil
+        self.waitTimeout = nil
+        self.pingInterval = .disabled
+    }
+
+    var poolConfiguration: ConnectionPoolConfiguration {
+        var pool = ConnectionPoolConfiguration(name: name, idleSize: maxIdle)
+        pool.maxOpen = maxOpen
+        pool.maxLifetime = maxLifetime
+        pool.maxIdleTime = maxIdleTime
+        pool.getTimeout = waitTimeout
+        pool.pingInterval = pingInterval
+        return pool
+    }
+}
+
+/// Figures like Go's `sql.DBStats`.
+public struct DatabaseStatistics: Sendable, Hashable, Codable {
+    /// Connections open (in use and idle).
+    public var openConnections: Int
+    /// Connections in use.
+    public var inUse: Int
+    /// Idle connections.
+    public var idle: Int
+    /// Callers that had to wait for a connection, in total.
+    public var waitCount: Int
+    /// The total time callers waited.
+    public var waitDuration: Duration
+    /// Connections closed because the idle set was full.
+    public var maxIdleClosed: Int
+    /// Connections closed for exceeding the maximum idle time.
+    public var maxIdleTimeClosed: Int
+    /// Connections closed for exceeding the maximum lifetime.
+    public var maxLifetimeClosed: Int
+    /// Connections closed after a connection-class error or a failed ping.
+    public var errorClosed: Int
+}
+
+/// A pooled handle over any ``SQLDriver``: borrow a connection per call, or
+/// pin one for a transaction. Run it as a `Service` (``run()``) so that wait
+/// timeouts, lifetimes and pings work; ``close()`` shuts it down.
+public final class Database: Service, Sendable {
+    /// The configuration.
+    public let configuration: DatabaseConfiguration
+    private let pool: ConnectionPool<any SQLConnection, ContinuousClock>
+
+    /// Creates a database handle; connections are opened on demand with `driver` and `dsn`.
+    public init(
+        driver: any SQLDriver,
+        dsn: String,
+        configuration: DatabaseConfiguration = .init(),
+        observer: any ConnectionObserver = SilentObserver(),
+        logger: Logger = Logger(label: "clustersql.database")
+    ) {
+        self.configuration = configuration
+        let lifecycle = ConnectionLifecycle<any SQLConnection>(
+            dial: { try await driver.connect(to: dsn) },
+            close: { await $0.close() },
+            ping: { try await $0.ping() })
+        pool = ConnectionPool(configuration: configuration.poolConfiguration, lifecycle: lifecycle, observer: observer, logger: logger)
+    }
+
+    /// Drives the pool's timers until ``close()`` or shutdown.
+    public func run() async throws {
+        try await pool.run()
+    }
+
+    /// Closes idle connections now and in-use ones when they are returned; waiters fail.
+    public func close() async {
+        await pool.close()
+    }
+
+    /// Runs `body` on a borrowed connection. A connection that saw a
+    /// connection-class error, or is no longer valid, is discarded, not reused.
+    public func withConnection<T>(_ body: (any SQLConnection) async throws -> T) async throws -> T {
+        let lease = try await pool.borrow()
+        let connection = lease.connection
+        do {
+            let result = try await body(connection)
+            await pool.release(lease, broken: !connection.isValid)
+            return result
+        } catch {
+            let broken = (error as? SQLError)?.isConnectionError == true || !connection.isValid
+            await pool.release(lease, broken: broken)
+            throw error
+        }
+    }
+
+    /// Runs `body` in a transaction on one pinned connection: commits when it
+    /// returns, rolls back when it throws. The connection goes back to the pool
+    /// only in a clean state: when the rollback or commit cannot be confirmed it is discarded.
+    public func withTransaction<T: Sendable>(_ body: (any SQLConnection) async throws -> T) async throws -> T {
+        let lease = try await pool.borrow()
+        let connection = lease.connection
+        do {
+            try await connection.begin()
+        } catch {
+            await pool.release(lease, broken: error.isConnectionError || !connection.isValid)
+            throw error
+        }
+        let result: T
+        do {
+            result = try await body(connection)
+        } catch {
+            let clean = await rollBack(connection)
+            await pool.release(lease, broken: !clean)
+            throw error
+        }
+        do {
+            try await connection.commit()
+        } catch {
+            let clean = await rollBack(connection)
+            await pool.release(lease, broken: !clean)
+            throw error
+        }
+        await pool.release(lease, broken: !connection.isValid)
+        return result
+    }
+
+    private func rollBack(_ connection: any SQLConnection) async -> Bool {
+        do {
+            try await connection.rollback()
+            return connection.isValid
+        } catch {
+            return false
+        }
+    }
+
+    /// Runs a statement on a pooled connection and returns its rows.
+    public func query(_ sql: String, _ parameters: [SQLValue] = []) async throws -> SQLRows {
+        try await withConnection { try await $0.query(sql, parameters) }
+    }
+
+    /// Runs a statement on a pooled connection and reports what it changed.
+    public func execute(_ sql: String, _ parameters: [SQLValue] = []) async throws -> SQLExecution {
+        try await withConnection { try await $0.execute(sql, parameters) }
+    }
+
+    /// Current figures.
+    public var statistics: DatabaseStatistics {
+        let s = pool.statistics
+        return DatabaseStatistics(
+            openConnections: s.open, inUse: s.inUse, idle: s.idle, waitCount: s.waitCount, waitDuration: s.waitDuration,
+            maxIdleClosed: s.closed[CloseReason.overflow.rawValue, default: 0],
+            maxIdleTimeClosed: s.closed[CloseReason.maxIdleTime.rawValue, default: 0],
+            maxLifetimeClosed: s.closed[CloseReason.maxLifetime.rawValue, default: 0],
+            errorClosed: s.closed[CloseReason.broken.rawValue, default: 0])
+    }
+}

@@ -1,0 +1,156 @@
+import ConnectionKit
+import Foundation
+import SQLCore
+import SQLiteBackend
+import Testing
+
+/// `Database` (the pooled handle of SQLCore) against real SQLite files.
+@Suite("Database on SQLite")
+struct DatabaseTests {
+    /// A database on a fresh file, with run() going; closed and removed afterwards.
+    func withDatabase<T>(
+        _ configure: (inout DatabaseConfiguration) -> Void = { _ in },
+        _ body: (Database) async throws -> T
+    ) async throws -> T {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanup() }
+        var config = DatabaseConfiguration(name: "test-db")
+        configure(&config)
+        let db = Database(driver: SQLiteDriver(), dsn: "\(folder.path("db.sqlite"))?busy_timeout=5000", configuration: config)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await db.run() }
+            // Wait until run() has started, so that waits can time out.
+            while true {
+                do {
+                    _ = try await db.query("SELECT 1")
+                    break
+                } catch { await Task.yield() }
+            }
+            do {
+                let result = try await body(db)
+                await db.close()
+                try await group.waitForAll()
+                return result
+            } catch {
+                await db.close()
+                throw error
+            }
+        }
+    }
+
+    @Test("query and execute borrow and return connections; idle ones are reused")
+    func conveniences() async throws {
+        try await withDatabase { db in
+            _ = try await db.execute("CREATE TABLE t (v INTEGER)")
+            for i in 0..<20 { _ = try await db.execute("INSERT INTO t VALUES (?)", [.integer(Int64(i))]) }
+            let rows = try await db.query("SELECT count(*) FROM t")
+            #expect(rows[0][0] == 20)
+            let stats = db.statistics
+            #expect(stats.openConnections == 1 && stats.inUse == 0 && stats.idle == 1)
+        }
+    }
+
+    @Test("withTransaction commits on return, rolls back on throw, and returns the connection clean")
+    func transactions() async throws {
+        struct Abort: Error {}
+        try await withDatabase({ $0.maxOpen = 1 }) { db in
+            _ = try await db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER)")
+            _ = try await db.execute("INSERT INTO accounts VALUES (1, 100), (2, 0)")
+            await #expect(throws: Abort.self) {
+                try await db.withTransaction { tx in
+                    _ = try await tx.execute("UPDATE accounts SET balance = balance - 50 WHERE id = 1")
+                    throw Abort()
+                }
+            }
+            try await db.withTransaction { tx in
+                _ = try await tx.execute("UPDATE accounts SET balance = balance - 30 WHERE id = 1")
+                _ = try await tx.execute("UPDATE accounts SET balance = balance + 30 WHERE id = 2")
+            }
+            let balances = try await db.query("SELECT balance FROM accounts ORDER BY id").map { $0[0] }
+            #expect(balances == [70, 30])
+            // The one connection came back outside any transaction: BEGIN works again.
+            try await db.withTransaction { tx in _ = try await tx.query("SELECT 1") }
+            #expect(db.statistics.errorClosed == 0)
+        }
+    }
+
+    @Test("a connection that saw a connection-class error is discarded, never reused")
+    func brokenConnectionsAreDiscarded() async throws {
+        try await withDatabase { db in
+            await #expect(throws: SQLError.self) {
+                try await db.withConnection { connection in
+                    await connection.close()  // from now on every call fails with .closed (connection-class)
+                    _ = try await connection.query("SELECT 1")
+                }
+            }
+            #expect(db.statistics.errorClosed == 1)
+            let two = try await db.query("SELECT 2")
+            #expect(two[0][0] == 2)
+            // A statement-class error keeps the connection.
+            await #expect(throws: SQLError.self) { try await db.query("SELEKT") }
+            #expect(db.statistics.errorClosed == 1)
+        }
+    }
+
+    @Test("maxOpen makes callers wait; waitTimeout bounds the wait; stats count both")
+    func waits() async throws {
+        try await withDatabase({
+            $0.maxOpen = 1
+            $0.waitTimeout = .milliseconds(100)
+        }) { db in
+            let holding = Task {
+                try await db.withConnection { _ in try await Task.sleep(for: .milliseconds(400)) }
+            }
+            while db.statistics.inUse == 0 { await Task.yield() }
+            do {
+                _ = try await db.query("SELECT 1")
+                Issue.record("expected a wait timeout")
+            } catch let error as ConnectionKitError {
+                #expect(error.code == .poolTimeout)
+                #expect(error.description.contains("test-db"))
+            }
+            try await holding.value
+            let stats = db.statistics
+            #expect(stats.waitCount == 1)
+            #expect(stats.waitDuration >= .milliseconds(90))
+        }
+    }
+
+    @Test("maxIdle closes returned connections beyond it; maxLifetime retires old ones")
+    func limits() async throws {
+        try await withDatabase({
+            $0.maxIdle = 1
+            $0.maxLifetime = .milliseconds(200)
+        }) { db in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { _ = try await db.withConnection { try await $0.query(busyQuery(iterations: 50_000)) } }
+                }
+                try await group.waitForAll()
+            }
+            #expect(db.statistics.maxIdleClosed >= 1)
+            #expect(db.statistics.idle <= 1)
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await db.query("SELECT 1")
+            #expect(db.statistics.maxLifetimeClosed >= 1)
+        }
+    }
+
+    @Test("1,000 tasks through a 10-connection Database on one file")
+    func manyTasks() async throws {
+        try await withDatabase({
+            $0.maxOpen = 10
+            $0.maxIdle = 10
+        }) { db in
+            _ = try await db.execute("CREATE TABLE hits (n INTEGER)")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<1000 {
+                    group.addTask { _ = try await db.execute("INSERT INTO hits VALUES (?)", [.integer(Int64(i))]) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await db.query("SELECT count(DISTINCT n) FROM hits")[0][0] == 1000)
+            #expect(db.statistics.openConnections <= 10)
+        }
+    }
+}
