@@ -46,20 +46,20 @@ let package = Package(
             ]),
         .target(
             name: "SQLiteBackend",
-            dependencies: ["SQLCore", "CSQLite3", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["SQLCore", "ConnectionKit", "CSQLite3", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         .executableTarget(
             name: "clustersql",
             dependencies: [
-                "SQLCore", "SQLiteBackend", "ClusterConfig",
+                "SQLCore", "SQLiteBackend", "ClusterConfig", "ConnectionKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
         .testTarget(name: "CBindingsTests", dependencies: ["CSQLite3", "CLibPQ", "CMariaDB"]),
-        .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore"]),
+        .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore", "ConnectionKit"]),
         .testTarget(
             name: "ConnectionKitTests",
             dependencies: ["ConnectionKit", .product(name: "MetricsTestKit", package: "swift-metrics")]),

@@ -17,7 +17,7 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     /// The name used in errors and logs.
     public let name: String
     private let clock: BreakerClock
-    private let machine: Mutex<CircuitBreakerStateMachine<BreakerClock.Instant>>
+    private let machine: Locked<CircuitBreakerStateMachine<BreakerClock.Instant>>
     private let proberRunning = Atomic<Bool>(false)
     private let probe: @Sendable () async throws -> Void
     private let isFailure: @Sendable (any Error) -> Bool
@@ -43,7 +43,7 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     ) {
         self.name = name
         self.clock = clock
-        self.machine = Mutex(CircuitBreakerStateMachine(configuration: configuration, seed: seed))
+        self.machine = Locked(CircuitBreakerStateMachine(configuration: configuration, seed: seed))
         self.probe = probe
         self.isFailure = isFailure
         self.observer = observer

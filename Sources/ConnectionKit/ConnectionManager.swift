@@ -23,7 +23,7 @@ where ManagerClock.Duration == Duration, ManagerClock.Instant: Sendable {
 
     /// The name in errors and logs.
     public let name: String
-    private let machine: Mutex<ManagerStateMachine<Connection, ManagerClock.Instant>>
+    private let machine: Locked<ManagerStateMachine<Connection, ManagerClock.Instant>>
     private let lifecycle: ConnectionLifecycle<Connection>
     private let dialTimeout: Duration?
     private let clock: ManagerClock
@@ -44,7 +44,7 @@ where ManagerClock.Duration == Duration, ManagerClock.Instant: Sendable {
         seed: UInt64? = nil
     ) {
         self.name = name
-        self.machine = Mutex(ManagerStateMachine(name: name, backoff: backoff, seed: seed))
+        self.machine = Locked(ManagerStateMachine(name: name, backoff: backoff, seed: seed))
         self.lifecycle = lifecycle
         self.dialTimeout = dialTimeout
         self.clock = clock

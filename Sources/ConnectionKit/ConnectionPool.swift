@@ -1,6 +1,5 @@
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 /// How a pool opens, checks and closes its connections.
 public struct ConnectionLifecycle<Connection: Sendable>: Sendable {
@@ -54,7 +53,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     private let clock: PoolClock
     private let observer: any ConnectionObserver
     private let logger: Logger
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let wakeup: LoopWakeup<PoolClock>
 
     /// Creates a pool; nothing is dialed until the first borrow or ``run()``'s warm-up.
@@ -71,7 +70,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         self.clock = clock
         self.observer = observer
         self.logger = logger
-        self.state = Mutex(State(machine: Machine(configuration: configuration, now: clock.now, seed: seed)))
+        self.state = Locked(State(machine: Machine(configuration: configuration, now: clock.now, seed: seed)))
         self.wakeup = LoopWakeup(clock: clock)
     }
 

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Lets a background loop sleep until a deadline or until another task wakes
 /// it, whichever comes first. A wake while the loop is busy is remembered, so
@@ -9,7 +8,7 @@ final class LoopWakeup<WakeClock: Clock>: Sendable where WakeClock.Duration == D
         var pending = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let clock: WakeClock
 
     init(clock: WakeClock) { self.clock = clock }

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A clock that only moves when told to, for deterministic tests of code that
 /// sleeps: sleepers wake when ``advance(by:)`` passes their deadline.
@@ -31,7 +30,7 @@ public final class ManualClock: Clock, Sendable {
         var nextID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Creates a clock at offset zero.
     public init() {}

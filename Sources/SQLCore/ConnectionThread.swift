@@ -1,6 +1,6 @@
+import ConnectionKit
 import Dispatch
 import Foundation
-import Synchronization
 
 /// A dedicated OS thread that runs one connection's blocking C calls in order.
 ///
@@ -29,7 +29,7 @@ public final class ConnectionThread: Sendable {
         var stopping = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let wakeUp = DispatchSemaphore(value: 0)
 
     /// Starts a thread named `name` (as seen by debuggers and `top -H`). It

@@ -1,4 +1,4 @@
-import Synchronization
+import ConnectionKit
 
 /// Drivers registered under names, to open connections by driver name (the
 /// idea of Go's `sql.Register`), safe to use from any number of tasks.
@@ -6,7 +6,7 @@ import Synchronization
 /// There is no process-wide registry: an application makes one, registers
 /// the backends it links, and passes it where it is needed.
 public final class SQLDriverRegistry: Sendable {
-    private let drivers = Mutex<[String: any SQLDriver]>([:])
+    private let drivers = Locked<[String: any SQLDriver]>([:])
 
     /// Creates an empty registry.
     public init() {}

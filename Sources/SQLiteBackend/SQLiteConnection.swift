@@ -1,3 +1,4 @@
+import ConnectionKit
 import Logging
 import SQLCore
 import Synchronization
@@ -15,7 +16,7 @@ public final class SQLiteConnection: SQLConnection {
     public let configuration: SQLiteConfiguration
     private let thread: ConnectionThread
     private let handle: SQLiteHandle
-    private let status = Mutex(Status.open)
+    private let status = Locked(Status.open)
     private let logger: Logger
     private static let counter = Atomic<UInt64>(0)
 

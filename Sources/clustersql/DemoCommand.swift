@@ -1,8 +1,8 @@
+import ConnectionKit
 import ArgumentParser
 import ClusterConfig
 import Foundation
 import SQLCore
-import Synchronization
 
 /// `clustersql demo`: a real workload on every node of a cluster (the embedded
 /// SQLite `local` cluster by default): schema, batched transactional writes
@@ -152,12 +152,12 @@ struct DemoWorkload: Sendable {
 
 /// A progress line on standard error, redrawn in place.
 final class Progress: Sendable {
-    private let state: Mutex<(done: Int, lastShown: Int)>
+    private let state: Locked<(done: Int, lastShown: Int)>
     private let total: Int
 
     init(total: Int) {
         self.total = total
-        self.state = Mutex((0, 0))
+        self.state = Locked((0, 0))
     }
 
     func add(_ count: Int) {

@@ -151,7 +151,7 @@ struct CircuitBreakerTests {
             let started = ContinuousClock.now
             for _ in 0..<1000 {
                 do {
-                    try await breaker.call { Issue.record("an open breaker ran the call") }
+                    _ = try await breaker.call { Issue.record("an open breaker ran the call") }
                 } catch let error as ConnectionKitError {
                     #expect(error.code == .circuitOpen)
                 }

@@ -59,7 +59,7 @@ struct ConnectionManagerTests {
     /// Dials "c1", "c2", ... after failing the first `failures` dials; can be made to hang.
     final class Dialer: Sendable {
         let attempts = Atomic<Int>(0)
-        let closed = Mutex<[String]>([])
+        let closed = Locked<[String]>([])
         let failures: Int
         let hangFirst: Bool
         struct Refused: Error {}

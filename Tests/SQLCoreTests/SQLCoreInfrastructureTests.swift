@@ -1,3 +1,4 @@
+import ConnectionKit
 import Foundation
 import SQLCore
 import Synchronization
@@ -87,7 +88,7 @@ struct ConnectionThreadTests {
     func order() async throws {
         let thread = ConnectionThread(name: "test-order")
         defer { thread.shutdown() }
-        let log = Mutex<[Int]>([])
+        let log = Locked<[Int]>([])
         let caller = pthread_self()
         for i in 0..<50 {
             try await thread.run(interrupt: {}) {
@@ -114,8 +115,8 @@ struct ConnectionThreadTests {
     func interruptAndShutdown() async throws {
         let thread = ConnectionThread(name: "test-cancel")
         let release = DispatchSemaphore(value: 0)
-        let interrupted = Mutex(0)
-        let started = Mutex(false)
+        let interrupted = Locked(0)
+        let started = Locked(false)
         let task = Task {
             try await thread.run(interrupt: { interrupted.withLock { $0 += 1 }; release.signal() }) {
                 started.withLock { $0 = true }
