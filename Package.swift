@@ -50,6 +50,7 @@ let package = Package(
         .target(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "TestServers"),
         .executableTarget(
             name: "clustersql",
             dependencies: [
@@ -59,11 +60,11 @@ let package = Package(
             ]),
 
         .testTarget(name: "CBindingsTests", dependencies: ["CSQLite3", "CLibPQ", "CMariaDB"]),
-        .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore", "ConnectionKit"]),
+        .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore", "ConnectionKit", "TestServers"]),
         .testTarget(
             name: "ConnectionKitTests",
-            dependencies: ["ConnectionKit", .product(name: "MetricsTestKit", package: "swift-metrics")]),
-        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "ConnectionKit"]),
+            dependencies: ["ConnectionKit", "TestServers", .product(name: "MetricsTestKit", package: "swift-metrics")]),
+        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "ConnectionKit", "TestServers"]),
         .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
     ],

@@ -138,6 +138,9 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     // MARK: management
 
+    /// Whether ``run()`` is active (waits can be timed out).
+    public var isRunning: Bool { state.withLock { $0.running } }
+
     /// Idle connections ready to borrow (radix's `Avail`).
     public var available: Int { state.withLock { $0.machine.available } }
 

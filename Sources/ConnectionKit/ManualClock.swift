@@ -69,6 +69,9 @@ public final class ManualClock: Clock, Sendable {
         }
     }
 
+    /// The earliest deadline a task sleeps until, if any.
+    public var earliestDeadline: Instant? { state.withLock { $0.sleepers.map(\.deadline).min() } }
+
     /// Moves time forward and wakes every sleeper whose deadline has come, earliest first.
     public func advance(by duration: Duration) {
         let woken = state.withLock { s -> [Sleeper] in

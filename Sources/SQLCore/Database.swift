@@ -92,6 +92,9 @@ public final class Database: Service, Sendable {
         try await pool.run()
     }
 
+    /// Whether ``run()`` is active.
+    public var isRunning: Bool { pool.isRunning }
+
     /// Closes idle connections now and in-use ones when they are returned; waiters fail.
     public func close() async {
         await pool.close()

@@ -1,3 +1,4 @@
+import TestServers
 import ConnectionKit
 import Synchronization
 import Testing
@@ -161,12 +162,12 @@ struct CircuitBreakerTests {
 
             await clock.waitForSleepers()
             clock.advance(by: .milliseconds(100))  // first probe: still down
-            while probes.load(ordering: .relaxed) < 1 { await Task.yield() }
+            try await waitUntil("the first probe ran") { !(probes.load(ordering: .relaxed) < 1) }
             await clock.waitForSleepers()
             #expect(breaker.state == .open)
             healthy.store(true, ordering: .relaxed)
             clock.advance(by: .milliseconds(200))  // second probe: up
-            while breaker.state != .closed { await Task.yield() }
+            try await waitUntil("the breaker closed") { !(breaker.state != .closed) }
             #expect(probes.load(ordering: .relaxed) == 2)
             #expect(try await breaker.call { 42 } == 42)
             group.cancelAll()

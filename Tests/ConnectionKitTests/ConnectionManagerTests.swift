@@ -1,3 +1,4 @@
+import TestServers
 import ConnectionKit
 import Synchronization
 import Testing
@@ -93,23 +94,20 @@ struct ConnectionManagerTests {
             #expect(throws: ConnectionKitError.self) { try manager.take() }
             await clock.waitForSleepers()
             clock.advance(by: .milliseconds(100))  // second attempt fails
-            while dialer.attempts.load(ordering: .relaxed) < 2 { await Task.yield() }
+            try await waitUntil("the second dial was attempted") { !(dialer.attempts.load(ordering: .relaxed) < 2) }
             await clock.waitForSleepers()
             clock.advance(by: .milliseconds(200))  // third attempt succeeds
-            var lease = try? manager.take()
-            while lease == nil {
-                await Task.yield()
-                lease = try? manager.take()
-            }
-            #expect(lease?.connection == "c3" && lease?.generation == 1)
+            try await waitUntil("the third dial connected") { (try? manager.take()) != nil }
+            let lease = try manager.take()
+            #expect(lease.connection == "c3" && lease.generation == 1)
 
             // The write helper reports a connection-class error; the manager re-dials at once.
             struct Reset: Error {}
             await #expect(throws: Reset.self) { try await manager.withConnection { _ in throw Reset() } }
-            while (try? manager.take())?.generation != 2 { await Task.yield() }
+            try await waitUntil("generation 2 is connected") { !((try? manager.take())?.generation != 2) }
             #expect(dialer.closed.withLock { $0 } == ["c3"])
             // A late error against generation 1 leaves generation 2 alone.
-            await manager.reportError(lease!, error: Reset())
+            await manager.reportError(lease, error: Reset())
             #expect(try manager.take().connection == "c4")
 
             await manager.close()
@@ -136,9 +134,12 @@ struct ConnectionManagerTests {
             group.addTask { try await manager.run() }
             await clock.waitForSleepers(2)  // the hanging dial and the timeout
             clock.advance(by: .seconds(2))
-            await clock.waitForSleepers()
+            // The backoff sleeper (2 s + 100 ms), not the cancelled dial's, must be the one waiting.
+            try await waitUntil("the backoff delay is scheduled") {
+                clock.earliestDeadline == ManualClock.Instant(offset: .milliseconds(2100))
+            }
             clock.advance(by: .milliseconds(100))
-            while (try? manager.take()) == nil { await Task.yield() }
+            try await waitUntil("the second dial connected") { (try? manager.take()) != nil }
             #expect(try manager.take().connection == "c2")
             await manager.close()
             try await group.waitForAll()

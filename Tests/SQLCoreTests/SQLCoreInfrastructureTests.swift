@@ -1,3 +1,4 @@
+import TestServers
 import ConnectionKit
 import Foundation
 import SQLCore
@@ -123,7 +124,7 @@ struct ConnectionThreadTests {
                 release.wait()
             }
         }
-        while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil("the job runs") { started.withLock { $0 } }
         task.cancel()
         try await task.value
         #expect(interrupted.withLock { $0 } == 1)

@@ -1,3 +1,4 @@
+import TestServers
 import ConnectionKit
 import Foundation
 import SQLCore
@@ -20,12 +21,7 @@ struct DatabaseTests {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await db.run() }
             // Wait until run() has started, so that waits can time out.
-            while true {
-                do {
-                    _ = try await db.query("SELECT 1")
-                    break
-                } catch { await Task.yield() }
-            }
+            try await waitUntil("the database's run() is running") { db.isRunning }
             do {
                 let result = try await body(db)
                 await db.close()
@@ -101,7 +97,7 @@ struct DatabaseTests {
             let holding = Task {
                 try await db.withConnection { _ in try await Task.sleep(for: .milliseconds(400)) }
             }
-            while db.statistics.inUse == 0 { await Task.yield() }
+            try await waitUntil("the holder has its connection") { !(db.statistics.inUse == 0) }
             do {
                 _ = try await db.query("SELECT 1")
                 Issue.record("expected a wait timeout")

@@ -1,3 +1,4 @@
+import TestServers
 import Foundation
 import SQLCore
 import SQLiteBackend
@@ -62,7 +63,7 @@ struct SQLiteConcurrencyTests {
                 started.store(true, ordering: .sequentiallyConsistent)
                 return try await db.query(busyQuery(iterations: 600_000))
             }
-            while !started.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(5)) }
+            try await waitUntil("the long query is queued") { started.load(ordering: .sequentiallyConsistent) }
             try await Task.sleep(for: .milliseconds(20))
             let queued = Task { try await db.execute("INSERT INTO log VALUES (1)") }
             try await Task.sleep(for: .milliseconds(20))
