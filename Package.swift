@@ -51,6 +51,7 @@ let package = Package(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "TestServers"),
+        .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
         .executableTarget(
             name: "clustersql",
             dependencies: [
