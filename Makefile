@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test clean
+.PHONY: setup build demo test test-tsan bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,15 @@ demo: build
 
 test: build
 	swift test
+	$(MAKE) test-tsan
+
+# The concurrency layer under ThreadSanitizer, in its own build folder.
+test-tsan:
+	swift test --sanitize=thread --scratch-path .build-tsan --filter ConnectionKitTests
+
+# Pool borrow+return cost and contention (release build).
+bench:
+	swift run -c release connectionkit-bench
 
 clean:
-	rm -rf .build .clustersql-data
+	rm -rf .build .build-tsan .clustersql-data

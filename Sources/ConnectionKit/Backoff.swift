@@ -91,12 +91,14 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 
 extension Duration {
     /// This duration times `factor` (to the nanosecond).
+    @inlinable
     func scaled(by factor: Double) -> Duration {
         let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
         return .nanoseconds(Int64((seconds * factor * 1e9).rounded()))
     }
 
     /// The duration in seconds, as a double.
+    @inlinable
     var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }

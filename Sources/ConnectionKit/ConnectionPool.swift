@@ -36,24 +36,28 @@ public final class ConnectionPool<Connection: Sendable, PoolClock: Clock>: Servi
 where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// A borrowed connection; give it back with ``release(_:broken:)``.
     public typealias Lease = PooledConnection<Connection, PoolClock.Instant>
-    typealias Machine = PoolStateMachine<Connection, PoolClock.Instant>
+    @usableFromInline typealias Machine = PoolStateMachine<Connection, PoolClock.Instant>
 
-    private struct State: Sendable {
-        var machine: Machine
-        var waiters: [Int: CheckedContinuation<Machine.WaiterResult, Never>] = [:]
+    @usableFromInline
+    struct State: Sendable {
+        @usableFromInline var machine: Machine
+        @usableFromInline var waiters: [Int: CheckedContinuation<Machine.WaiterResult, Never>] = [:]
         /// Results for waiters that have not registered their continuation yet.
-        var parked: [Int: Machine.WaiterResult] = [:]
-        var running = false
-        var stopRequested = false
+        @usableFromInline var parked: [Int: Machine.WaiterResult] = [:]
+        @usableFromInline var running = false
+        @usableFromInline var stopRequested = false
+
+        @usableFromInline
+        init(machine: Machine) { self.machine = machine }
     }
 
     /// The configuration.
     public let configuration: ConnectionPoolConfiguration
-    private let lifecycle: ConnectionLifecycle<Connection>
-    private let clock: PoolClock
-    private let observer: any ConnectionObserver
+    @usableFromInline let lifecycle: ConnectionLifecycle<Connection>
+    @usableFromInline let clock: PoolClock
+    @usableFromInline let observer: any ConnectionObserver
     private let logger: Logger
-    private let state: Locked<State>
+    @usableFromInline let state: Locked<State>
     private let wakeup: LoopWakeup<PoolClock>
 
     /// Creates a pool; nothing is dialed until the first borrow or ``run()``'s warm-up.
@@ -78,6 +82,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     /// Borrows a connection, runs `body`, and returns it; a connection-class
     /// error (per `isBroken`) drops the connection instead of returning it.
+    @inlinable
     public func withConnection<T>(
         isBroken: (any Error) -> Bool = { _ in true },
         _ body: (Connection) async throws -> T
@@ -94,6 +99,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     }
 
     /// Borrows a connection: an idle one, a new one, or one handed over after a wait.
+    @inlinable
     public func borrow() async throws -> Lease {
         let started = clock.now
         var closing: [(entry: Lease, reason: CloseReason)] = []
@@ -127,6 +133,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     /// Returns a borrowed connection. `broken: true` closes it (it saw a
     /// connection-class error) so it is never handed out again.
+    @inlinable
     public func release(_ lease: Lease, broken: Bool = false) async {
         let now = clock.now
         let (actions, wake) = state.withLock { s in
@@ -209,9 +216,9 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         }
     }
 
-    private func wakeLoop() { wakeup.wake() }
+    @usableFromInline func wakeLoop() { wakeup.wake() }
 
-    private func waitForTurn(_ waiter: Int) async -> Machine.WaiterResult {
+    @usableFromInline func waitForTurn(_ waiter: Int) async -> Machine.WaiterResult {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Machine.WaiterResult, Never>) in
                 let ready = state.withLock { s -> Machine.WaiterResult? in
@@ -253,7 +260,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         }
     }
 
-    private func dialForCaller(started: PoolClock.Instant) async throws -> Lease {
+    @usableFromInline func dialForCaller(started: PoolClock.Instant) async throws -> Lease {
         let connection: Connection
         do {
             connection = try await lifecycle.dial()
@@ -295,13 +302,13 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         await perform(actions)
     }
 
-    private func perform(_ actions: Machine.Actions) async {
+    @usableFromInline func perform(_ actions: Machine.Actions) async {
         resumeWaiters(actions.resume)
         await closeAll(actions.close)
         // Background dials only come from tick(), which runs them in the loop's group.
     }
 
-    private func closeAll(_ closing: [(entry: Lease, reason: CloseReason)]) async {
+    @usableFromInline func closeAll(_ closing: [(entry: Lease, reason: CloseReason)]) async {
         for (entry, reason) in closing { await closeOne(entry.connection, reason) }
     }
 

@@ -8,8 +8,17 @@ public struct PooledConnection<Connection: Sendable, Instant: InstantProtocol & 
     public let createdAt: Instant
     /// When its lifetime ends, if it has a maximum one.
     public let expiresAt: Instant?
-    /// When it was last returned to the pool.
-    public internal(set) var lastUsed: Instant
+    /// When it was last returned to the pool (the pool's bookkeeping).
+    public var lastUsed: Instant
+
+    @inlinable
+    init(connection: Connection, id: Int, createdAt: Instant, expiresAt: Instant?, lastUsed: Instant) {
+        self.connection = connection
+        self.id = id
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.lastUsed = lastUsed
+    }
 }
 
 /// Counters and gauges of a pool, in the spirit of Go's `sql.DBStats`.
@@ -68,8 +77,11 @@ where Instant.Duration == Duration {
         /// Background dials to start (each ends in ``dialSucceeded(_:forCaller:now:)`` or ``dialFailed(forCaller:)``).
         public var dials = 0
 
+        /// No work.
+        @inlinable public init() {}
+
         /// Whether there is nothing to do.
-        public var isEmpty: Bool { resume.isEmpty && close.isEmpty && ping.isEmpty && dials == 0 }
+        @inlinable public var isEmpty: Bool { resume.isEmpty && close.isEmpty && ping.isEmpty && dials == 0 }
     }
 
     /// What a borrower does next.
@@ -84,32 +96,40 @@ where Instant.Duration == Duration {
         case fail(ConnectionKitError)
     }
 
-    private struct Waiter: Sendable {
-        let id: Int
-        let enqueued: Instant
-        let deadline: Instant?
+    @usableFromInline
+    struct Waiter: Sendable {
+        @usableFromInline let id: Int
+        @usableFromInline let enqueued: Instant
+        @usableFromInline let deadline: Instant?
+
+        @inlinable
+        init(id: Int, enqueued: Instant, deadline: Instant?) {
+            self.id = id
+            self.enqueued = enqueued
+            self.deadline = deadline
+        }
     }
 
     /// The configuration.
     public let configuration: ConnectionPoolConfiguration
-    private var idle: [Entry] = []
-    private var overflow: [Entry] = []
-    private var waiters: [Waiter] = []
-    private var inUse = 0
-    private var opening = 0
-    private var pinging = 0
-    private var tokens: Int
-    private var lastRefill: Instant
-    private var nextDrain: Instant?
-    private var nextPing: Instant
-    private var nextWarmUp: Instant
-    private var nextConnectionID = 0
-    private var nextWaiterID = 0
-    private var isShutdown = false
-    private var wakeRequested = false
-    private var random: SeededRandom
-    private var statistics = PoolStatistics()
-    private let pingInterval: Duration?
+    @usableFromInline var idle: [Entry] = []
+    @usableFromInline var overflow: [Entry] = []
+    @usableFromInline var waiters: [Waiter] = []
+    @usableFromInline var inUse = 0
+    @usableFromInline var opening = 0
+    @usableFromInline var pinging = 0
+    @usableFromInline var tokens: Int
+    @usableFromInline var lastRefill: Instant
+    @usableFromInline var nextDrain: Instant?
+    @usableFromInline var nextPing: Instant
+    @usableFromInline var nextWarmUp: Instant
+    @usableFromInline var nextConnectionID = 0
+    @usableFromInline var nextWaiterID = 0
+    @usableFromInline var isShutdown = false
+    @usableFromInline var wakeRequested = false
+    @usableFromInline var random: SeededRandom
+    @usableFromInline var statistics = PoolStatistics()
+    @usableFromInline let pingInterval: Duration?
 
     /// Creates an empty pool machine at `now`.
     public init(configuration: ConnectionPoolConfiguration, now: Instant, seed: UInt64? = nil) {
@@ -126,7 +146,7 @@ where Instant.Duration == Duration {
 
     /// A borrower asks for a connection. `canWait` is false when nobody runs
     /// the timer loop that would time the wait out.
-    public mutating func borrow(now: Instant, canWait: Bool, closing: inout [(entry: Entry, reason: CloseReason)]) -> BorrowDecision {
+    @inlinable public mutating func borrow(now: Instant, canWait: Bool, closing: inout [(entry: Entry, reason: CloseReason)]) -> BorrowDecision {
         if isShutdown { return .fail(shutdownError()) }
         if waiters.isEmpty, let entry = takeIdle(now: now, closing: &closing) {
             inUse += 1
@@ -146,7 +166,7 @@ where Instant.Duration == Duration {
     }
 
     /// A borrower returns its connection; `broken` drops it (it saw a connection-class error).
-    public mutating func release(_ entry: Entry, broken: Bool, now: Instant) -> Actions {
+    @inlinable public mutating func release(_ entry: Entry, broken: Bool, now: Instant) -> Actions {
         inUse -= 1
         var actions = Actions()
         place(entry, broken: broken, now: now, into: &actions)
@@ -155,7 +175,7 @@ where Instant.Duration == Duration {
 
     /// A caller's or background dial produced a connection. For a caller it is
     /// returned in use; a background one is placed like a returned connection.
-    public mutating func dialSucceeded(_ connection: Connection, forCaller: Bool, now: Instant) -> (entry: Entry, actions: Actions) {
+    @inlinable public mutating func dialSucceeded(_ connection: Connection, forCaller: Bool, now: Instant) -> (entry: Entry, actions: Actions) {
         opening -= 1
         nextConnectionID += 1
         statistics.opened += 1
@@ -175,7 +195,7 @@ where Instant.Duration == Duration {
     }
 
     /// A dial failed; its reserved capacity goes to the next waiter, if any.
-    public mutating func dialFailed(forCaller: Bool, now: Instant) -> Actions {
+    @inlinable public mutating func dialFailed(forCaller: Bool, now: Instant) -> Actions {
         opening -= 1
         var actions = Actions()
         serveWaitersWithCapacity(now: now, into: &actions)
@@ -184,14 +204,14 @@ where Instant.Duration == Duration {
 
     /// A waiting borrower was cancelled; returns whether it was still waiting
     /// (if not, a result is already on its way and must be taken).
-    public mutating func cancelWaiter(_ id: Int) -> Bool {
+    @inlinable public mutating func cancelWaiter(_ id: Int) -> Bool {
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return false }
         waiters.remove(at: index)
         return true
     }
 
     /// A ping finished; a failed one closes the connection.
-    public mutating func pingFinished(_ entry: Entry, ok: Bool, now: Instant) -> Actions {
+    @inlinable public mutating func pingFinished(_ entry: Entry, ok: Bool, now: Instant) -> Actions {
         pinging -= 1
         var actions = Actions()
         var pinged = entry
@@ -205,7 +225,7 @@ where Instant.Duration == Duration {
     /// Everything that is due at `now`: waiter timeouts, token refills, overflow
     /// draining, lifetime and idle-time reaping, one ping, one warm-up dial.
     /// Returns the actions and when to call again.
-    public mutating func tick(now: Instant) -> (actions: Actions, next: Instant?) {
+    @inlinable public mutating func tick(now: Instant) -> (actions: Actions, next: Instant?) {
         var actions = Actions()
         guard !isShutdown else { return (actions, nil) }
         timeOutWaiters(now: now, into: &actions)
@@ -227,7 +247,7 @@ where Instant.Duration == Duration {
     }
 
     /// Closes every idle and overflow connection; the pool stays usable.
-    public mutating func empty() -> Actions {
+    @inlinable public mutating func empty() -> Actions {
         var actions = Actions()
         for entry in idle + overflow { actions.close.append((entry, .emptied)) }
         count(actions.close)
@@ -238,7 +258,7 @@ where Instant.Duration == Duration {
     }
 
     /// Shuts down: idle connections close, waiters fail, later returns close.
-    public mutating func shutdown() -> Actions {
+    @inlinable public mutating func shutdown() -> Actions {
         var actions = Actions()
         guard !isShutdown else { return actions }
         isShutdown = true
@@ -255,19 +275,19 @@ where Instant.Duration == Duration {
 
     /// Whether an event since the last call moved a timer earlier (a new waiter,
     /// a first idle or overflow connection), so the timer loop should wake now.
-    public mutating func takeWakeRequest() -> Bool {
+    @inlinable public mutating func takeWakeRequest() -> Bool {
         defer { wakeRequested = false }
         return wakeRequested
     }
 
     /// Idle connections ready to borrow, overflow included (radix's `Avail`).
-    public var available: Int { idle.count + overflow.count }
+    @inlinable public var available: Int { idle.count + overflow.count }
 
     /// Whether ``shutdown()`` happened.
-    public var isClosed: Bool { isShutdown }
+    @inlinable public var isClosed: Bool { isShutdown }
 
     /// Current figures and totals.
-    public var stats: PoolStatistics {
+    @inlinable public var stats: PoolStatistics {
         var s = statistics
         s.idle = idle.count + overflow.count
         s.inUse = inUse
@@ -279,25 +299,25 @@ where Instant.Duration == Duration {
 
     // MARK: internals
 
-    private var openCount: Int { idle.count + overflow.count + inUse + opening + pinging }
+    @inlinable var openCount: Int { idle.count + overflow.count + inUse + opening + pinging }
 
-    private var figures: String {
+    @inlinable var figures: String {
         let cap = configuration.maxOpen.map(String.init) ?? "none"
         return "in use \(inUse), idle \(idle.count + overflow.count), opening \(opening), waiting \(waiters.count), cap \(cap)"
     }
 
-    private func shutdownError() -> ConnectionKitError {
+    @inlinable func shutdownError() -> ConnectionKitError {
         ConnectionKitError(.shutdown, source: configuration.name, message: "the pool is closed")
     }
 
-    private var warmUpNeeded: Bool { idle.count + overflow.count + opening + pinging < configuration.minIdle }
+    @inlinable var warmUpNeeded: Bool { idle.count + overflow.count + opening + pinging < configuration.minIdle }
 
-    private var creationLimited: Bool {
+    @inlinable var creationLimited: Bool {
         guard let limit = configuration.createLimit else { return false }
         return limit.interval > .zero
     }
 
-    private mutating func refillTokens(now: Instant) {
+    @inlinable mutating func refillTokens(now: Instant) {
         guard let limit = configuration.createLimit, limit.interval > .zero, tokens < limit.headroom else {
             lastRefill = now
             return
@@ -310,7 +330,7 @@ where Instant.Duration == Duration {
     }
 
     /// Reserves capacity (cap) and a token (create limit) for one dial.
-    private mutating func reserveCreation(now: Instant) -> Bool {
+    @inlinable mutating func reserveCreation(now: Instant) -> Bool {
         if let cap = configuration.maxOpen, openCount >= cap { return false }
         if creationLimited {
             refillTokens(now: now)
@@ -321,7 +341,7 @@ where Instant.Duration == Duration {
         return true
     }
 
-    private mutating func takeIdle(now: Instant, closing: inout [(entry: Entry, reason: CloseReason)]) -> Entry? {
+    @inlinable mutating func takeIdle(now: Instant, closing: inout [(entry: Entry, reason: CloseReason)]) -> Entry? {
         while let entry = idle.popLast() ?? (overflow.isEmpty ? nil : overflow.removeLast()) {
             if let reason = staleness(of: entry, now: now, keepingMinIdle: false) {
                 closing.append((entry, reason))
@@ -333,7 +353,7 @@ where Instant.Duration == Duration {
         return nil
     }
 
-    private func staleness(of entry: Entry, now: Instant, keepingMinIdle: Bool) -> CloseReason? {
+    @inlinable func staleness(of entry: Entry, now: Instant, keepingMinIdle: Bool) -> CloseReason? {
         if let expiry = entry.expiresAt, expiry <= now { return .maxLifetime }
         if let maxIdle = configuration.maxIdleTime, !keepingMinIdle, entry.lastUsed.advanced(by: maxIdle) <= now {
             return .maxIdleTime
@@ -342,7 +362,7 @@ where Instant.Duration == Duration {
     }
 
     /// Where a returned, pinged or background-dialed connection goes.
-    private mutating func place(_ entry: Entry, broken: Bool, now: Instant, into actions: inout Actions) {
+    @inlinable mutating func place(_ entry: Entry, broken: Bool, now: Instant, into actions: inout Actions) {
         var entry = entry
         entry.lastUsed = now
         let reason: CloseReason? = isShutdown ? .shutdown : broken ? .broken
@@ -371,17 +391,17 @@ where Instant.Duration == Duration {
         }
     }
 
-    private mutating func close(_ entry: Entry, _ reason: CloseReason, into actions: inout Actions) {
+    @inlinable mutating func close(_ entry: Entry, _ reason: CloseReason, into actions: inout Actions) {
         actions.close.append((entry, reason))
         statistics.closed[reason.rawValue, default: 0] += 1
     }
 
-    private mutating func count(_ closing: [(entry: Entry, reason: CloseReason)]) {
+    @inlinable mutating func count(_ closing: [(entry: Entry, reason: CloseReason)]) {
         for (_, reason) in closing { statistics.closed[reason.rawValue, default: 0] += 1 }
     }
 
     /// Gives waiters permission to dial while capacity and tokens allow.
-    private mutating func serveWaitersWithCapacity(now: Instant, into actions: inout Actions) {
+    @inlinable mutating func serveWaitersWithCapacity(now: Instant, into actions: inout Actions) {
         while let waiter = waiters.first, reserveCreation(now: now) {
             waiters.removeFirst()
             statistics.waitDuration += waiter.enqueued.duration(to: now)
@@ -389,7 +409,7 @@ where Instant.Duration == Duration {
         }
     }
 
-    private mutating func timeOutWaiters(now: Instant, into actions: inout Actions) {
+    @inlinable mutating func timeOutWaiters(now: Instant, into actions: inout Actions) {
         guard let timeout = configuration.getTimeout else { return }
         while let waiter = waiters.first(where: { $0.deadline.map { $0 <= now } == true }) {
             waiters.removeAll { $0.id == waiter.id }
@@ -402,13 +422,13 @@ where Instant.Duration == Duration {
         }
     }
 
-    private mutating func drainOverflow(now: Instant, into actions: inout Actions) {
+    @inlinable mutating func drainOverflow(now: Instant, into actions: inout Actions) {
         guard let buffer = configuration.overflow, let due = nextDrain, now >= due else { return }
         if !overflow.isEmpty { close(overflow.removeFirst(), .overflow, into: &actions) }
         nextDrain = overflow.isEmpty ? nil : now.advanced(by: buffer.drainInterval)
     }
 
-    private mutating func reapIdle(now: Instant, into actions: inout Actions) {
+    @inlinable mutating func reapIdle(now: Instant, into actions: inout Actions) {
         var kept: [Entry] = []
         for (index, entry) in idle.enumerated() {
             // The most recently used minIdle connections survive idle-time reaping.
@@ -422,7 +442,7 @@ where Instant.Duration == Duration {
         if kept.count != idle.count { idle = kept }
     }
 
-    private func nextDeadline(now: Instant) -> Instant? {
+    @inlinable func nextDeadline(now: Instant) -> Instant? {
         var next: Instant?
         func consider(_ candidate: Instant?) {
             guard let candidate, candidate > now else { return }

@@ -4,7 +4,7 @@ import CSQLite3
 import Testing
 
 /// The three C client libraries link and answer, before any backend uses them.
-@Suite("C bindings")
+@Suite("C bindings", .timeLimit(.minutes(2)))
 struct CBindingsTests {
     @Test("libsqlite3 links, is thread-safe, and runs a statement through the shims")
     func sqlite() {

@@ -2,7 +2,7 @@ import ClusterConfig
 import Foundation
 import Testing
 
-@Suite("config.toml parsing")
+@Suite("config.toml parsing", .timeLimit(.minutes(2)))
 struct ConfigurationLoaderTests {
     func parse(_ text: String) throws(ConfigurationError) -> ClusterSQLConfiguration {
         try ConfigurationLoader.parse(text, file: "test.toml", baseDirectory: "/srv/app")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Runs the built `clustersql` binary the way a user would.
-@Suite("clustersql command line")
+@Suite("clustersql command line", .timeLimit(.minutes(2)))
 struct ClusterSQLToolTests {
     struct Run {
         let status: Int32

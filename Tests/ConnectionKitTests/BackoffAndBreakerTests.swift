@@ -3,7 +3,7 @@ import ConnectionKit
 import Synchronization
 import Testing
 
-@Suite("Backoff")
+@Suite("Backoff", .timeLimit(.minutes(2)))
 struct BackoffTests {
     @Test("the same seed gives the same sequence; another seed another one")
     func deterministic() {
@@ -56,7 +56,7 @@ struct BackoffTests {
     }
 }
 
-@Suite("Circuit breaker")
+@Suite("Circuit breaker", .timeLimit(.minutes(2)))
 struct CircuitBreakerTests {
     typealias Machine = CircuitBreakerStateMachine<ManualClock.Instant>
     static func at(_ ms: Int) -> ManualClock.Instant { .init(offset: .milliseconds(ms)) }

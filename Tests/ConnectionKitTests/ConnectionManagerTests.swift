@@ -3,7 +3,7 @@ import ConnectionKit
 import Synchronization
 import Testing
 
-@Suite("Connection manager")
+@Suite("Connection manager", .timeLimit(.minutes(2)))
 struct ConnectionManagerTests {
     typealias Machine = ManagerStateMachine<String, ManualClock.Instant>
     static func at(_ ms: Int) -> ManualClock.Instant { .init(offset: .milliseconds(ms)) }

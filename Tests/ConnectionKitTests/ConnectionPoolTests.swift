@@ -66,7 +66,7 @@ func withRunningPool<T>(
     }
 }
 
-@Suite("Connection pool under concurrency")
+@Suite("Connection pool under concurrency", .timeLimit(.minutes(2)))
 struct ConnectionPoolTests {
     @Test("1,000 tasks over a 10-connection pool: never more than 10 open, none shared, none leaked")
     func thousandTasks() async throws {

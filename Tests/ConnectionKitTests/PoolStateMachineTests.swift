@@ -2,7 +2,7 @@ import ConnectionKit
 import Testing
 
 /// Drives a `PoolStateMachine` with explicit instants: every option and transition, no sleeps.
-@Suite("Pool state machine")
+@Suite("Pool state machine", .timeLimit(.minutes(2)))
 struct PoolStateMachineTests {
     typealias Instant = ManualClock.Instant
     typealias Machine = PoolStateMachine<String, Instant>

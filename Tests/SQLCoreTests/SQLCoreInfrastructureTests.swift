@@ -5,7 +5,7 @@ import SQLCore
 import Synchronization
 import Testing
 
-@Suite("placeholders, errors, registry, DSN redaction")
+@Suite("placeholders, errors, registry, DSN redaction", .timeLimit(.minutes(2)))
 struct SQLCoreInfrastructureTests {
     @Test("? becomes $n outside literals, identifiers, comments and dollar quotes; ?? is a literal ?")
     func placeholders() {
@@ -83,7 +83,7 @@ struct SQLCoreInfrastructureTests {
     }
 }
 
-@Suite("ConnectionThread")
+@Suite("ConnectionThread", .timeLimit(.minutes(2)))
 struct ConnectionThreadTests {
     @Test("jobs run in submission order on one thread that is not the caller's")
     func order() async throws {

@@ -2,7 +2,7 @@ import Foundation
 import SQLCore
 import Testing
 
-@Suite("SQLValue, its exact types and typed conversion")
+@Suite("SQLValue, its exact types and typed conversion", .timeLimit(.minutes(2)))
 struct SQLValueTests {
     @Test("dates parse, validate the calendar and count days from the epoch")
     func dates() throws {

@@ -6,7 +6,7 @@ import SQLiteBackend
 import Testing
 
 /// `Database` (the pooled handle of SQLCore) against real SQLite files.
-@Suite("Database on SQLite")
+@Suite("Database on SQLite", .timeLimit(.minutes(2)))
 struct DatabaseTests {
     /// A database on a fresh file, with run() going; closed and removed afterwards.
     func withDatabase<T>(

@@ -5,7 +5,7 @@ import SQLiteBackend
 import Synchronization
 import Testing
 
-@Suite("SQLite: concurrency and cancellation")
+@Suite("SQLite: concurrency and cancellation", .timeLimit(.minutes(2)))
 struct SQLiteConcurrencyTests {
     /// If any SQLite call ran on the cooperative pool (2 threads on this
     /// machine), 8 connections busy for about a second each would starve the

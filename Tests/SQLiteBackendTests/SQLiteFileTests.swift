@@ -3,7 +3,7 @@ import SQLCore
 import SQLiteBackend
 import Testing
 
-@Suite("SQLite: files, DSNs, open modes and bad inputs")
+@Suite("SQLite: files, DSNs, open modes and bad inputs", .timeLimit(.minutes(2)))
 struct SQLiteFileTests {
     @Test("a file database persists across connections and uses WAL by default")
     func fileDatabase() async throws {

@@ -3,7 +3,7 @@ import SQLCore
 import SQLiteBackend
 import Testing
 
-@Suite("SQLite: every SQLValue round-trips")
+@Suite("SQLite: every SQLValue round-trips", .timeLimit(.minutes(2)))
 struct SQLiteRoundTripTests {
     /// Inserts `value` into a column declared `type` and reads it back as an SQLValue.
     func roundTrip(_ value: SQLValue, declaredAs type: String) async throws -> SQLValue {

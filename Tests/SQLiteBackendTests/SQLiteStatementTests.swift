@@ -3,7 +3,7 @@ import SQLCore
 import SQLiteBackend
 import Testing
 
-@Suite("SQLite: statements, parameters, transactions, errors")
+@Suite("SQLite: statements, parameters, transactions, errors", .timeLimit(.minutes(2)))
 struct SQLiteStatementTests {
     @Test("the clustersql seed's scenario: create, insert, select, update, delete")
     func seedScenario() async throws {
