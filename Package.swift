@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
-        .target(name: "TestServers"),
+        .target(name: "TestServers", dependencies: ["ConnectionKit"]),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
         .executableTarget(
             name: "clustersql",
@@ -68,6 +68,7 @@ let package = Package(
         .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "ConnectionKit", "TestServers"]),
         .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
+        .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,104 @@
+import Foundation
+
+/// A command of the test harness failed; the message has its output and how to fix the machine.
+public struct TestServerError: Error, CustomStringConvertible {
+    /// What failed, with the command's output or the server's log tail.
+    public let message: String
+    /// The message.
+    public var description: String { message }
+
+    /// Creates an error.
+    public init(_ message: String) { self.message = message }
+}
+
+/// The command that installs every server the suites need.
+public let setupCommand = "bash scripts/setup.sh"
+
+/// Runs programs for the harness without blocking a cooperative thread.
+public enum Commands {
+    /// Whether this process runs as root (servers then run as their service users).
+    public static var isRoot: Bool { getuid() == 0 }
+
+    /// Runs `executable` with `arguments`, as `user` when root (through `runuser`),
+    /// and returns its exit status and combined output.
+    @discardableResult
+    public static func run(
+        _ executable: String, _ arguments: [String], as user: String? = nil, environment: [String: String] = [:],
+        allowFailure: Bool = false
+    ) async throws -> (status: Int32, output: String) {
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw TestServerError("\(executable) is not installed; run `\(setupCommand)` first")
+        }
+        let argv = (user != nil && isRoot) ? ["/usr/sbin/runuser", "-u", user!, "--", executable] + arguments : [executable] + arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cmd-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let status = try await spawnAndWait(argv, environment: env, outputPath: outputPath)
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        if status != 0 && !allowFailure {
+            throw TestServerError("`\(([executable] + arguments).joined(separator: " "))` exited with \(status):\n\(text.suffix(3000))")
+        }
+        return (status, text)
+    }
+
+    /// Spawns `argv` with stdin from /dev/null and stdout+stderr into `outputPath`,
+    /// and waits for it with `waitpid` on a thread of its own.
+    ///
+    /// Not Foundation's `Process`: on Linux it reports no termination while a
+    /// grandchild lives on (checked: `sh -c "sleep 30 & exit 0"` never ends
+    /// for it), and `pg_ctl start` leaves the server running by design.
+    static func spawnAndWait(_ argv: [String], environment: [String: String], outputPath: String) async throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let cArguments = argv.map { strdup($0) } + [nil]
+        let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            cArguments.forEach { free($0) }
+            cEnvironment.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+        guard rc == 0 else { throw TestServerError("cannot start \(argv[0]): error \(rc)") }
+        let child = pid
+        return await withCheckedContinuation { continuation in
+            let waiter = Thread {
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+                let signal = status & 0x7f
+                continuation.resume(returning: signal == 0 ? (status >> 8) & 0xff : 128 + signal)
+            }
+            waiter.name = "waitpid-\(child)"
+            waiter.start()
+        }
+    }
+
+    /// A free TCP port on 127.0.0.1 (asked of the kernel, then released).
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestServerError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestServerError("cannot find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A fresh folder that `user` (when root) owns; removed by the caller.
+    public static func makeFolder(_ prefix: String, owner user: String?) async throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        if let user, isRoot { try await run("/usr/bin/chown", ["-R", "\(user):\(user)", path]) }
+        return path
+    }
+}
