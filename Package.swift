@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "ConnectionKit", targets: ["ConnectionKit"]),
         .library(name: "SQLCore", targets: ["SQLCore"]),
         .library(name: "SQLiteBackend", targets: ["SQLiteBackend"]),
+        .library(name: "PostgresBackend", targets: ["PostgresBackend"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
         .executable(name: "clustersql", targets: ["clustersql"]),
     ],
@@ -37,6 +38,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        .target(name: "SocketReadiness", dependencies: ["ConnectionKit"]),
         .target(
             name: "SQLCore",
             dependencies: [
@@ -47,6 +49,12 @@ let package = Package(
         .target(
             name: "SQLiteBackend",
             dependencies: ["SQLCore", "ConnectionKit", "CSQLite3", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "PostgresBackend",
+            dependencies: [
+                "SQLCore", "ConnectionKit", "SocketReadiness", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
@@ -69,6 +77,7 @@ let package = Package(
         .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
+        .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "TestServers"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -88,14 +88,32 @@ public final class PostgresServer: Sendable {
         try await waitUntil("\(name) refuses connections", timeout: .seconds(30)) { !Self.accepts(port: port) }
     }
 
-    /// SIGSTOP: the server keeps its socket open but never answers.
+    /// SIGSTOP to the postmaster and every backend (each connection has its own
+    /// process): the server keeps its sockets open but never answers.
     public func pause() {
-        if let value = pid.withLock({ $0 }) { Foundation.kill(value, SIGSTOP) }
+        guard let value = pid.withLock({ $0 }) else { return }
+        Foundation.kill(value, SIGSTOP)
+        for child in Self.children(of: value) { Foundation.kill(child, SIGSTOP) }
     }
 
     /// SIGCONT after ``pause()``.
     public func resume() {
-        if let value = pid.withLock({ $0 }) { Foundation.kill(value, SIGCONT) }
+        guard let value = pid.withLock({ $0 }) else { return }
+        for child in Self.children(of: value) { Foundation.kill(child, SIGCONT) }
+        Foundation.kill(value, SIGCONT)
+    }
+
+    /// The pids whose parent is `parent`, read from /proc.
+    static func children(of parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> Int32? in
+            guard let pid = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            // After "pid (comm) ": state, then the parent pid.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
+        }
     }
 
     /// Starts the server again after ``kill()`` or ``stop()``.

@@ -1,0 +1,325 @@
+import CLibPQ
+import ConnectionKit
+import Foundation
+import Logging
+import SQLCore
+import SocketReadiness
+
+/// A connection to PostgreSQL over libpq's non-blocking API.
+///
+/// No call blocks a thread: connecting runs `PQconnectStartParams` /
+/// `PQconnectPoll` and queries run `PQsendQueryParams` / `PQconsumeInput`,
+/// waiting for the socket through ``SocketReactor``. One statement runs at a
+/// time (an ``AsyncLock``). Cancelling the calling task sends a cancel
+/// request (`PQcancel`, on a helper thread) and the statement fails with
+/// ``SQLError/Code/cancelled``. Server notices go to the logger, never to stderr.
+public final class PostgresConnection: SQLConnection, @unchecked Sendable {
+    // @unchecked: `conn` is used only while `gate` is held (or before the
+    // connection is shared); `status` and `canceller` are locked.
+    private let conn: OpaquePointer
+    private let gate = AsyncLock()
+    private let status = Locked(Status.open)
+    private let canceller: Locked<CancelHandle>
+    private let configuration: PostgresConfiguration
+    private let notices: NoticeSink
+    private var preparedNames: [String: String] = [:]
+
+    private enum Status: Sendable { case open, broken, closed }
+
+    private init(conn: OpaquePointer, configuration: PostgresConfiguration, notices: NoticeSink) {
+        self.conn = conn
+        self.configuration = configuration
+        self.notices = notices
+        self.canceller = Locked(CancelHandle(pointer: PQgetCancel(conn)))
+    }
+
+    /// Connects without blocking a thread, within ``PostgresConfiguration/connectTimeout``.
+    static func connect(_ configuration: PostgresConfiguration, logger: Logger) async throws(SQLError) -> PostgresConnection {
+        let keywords = ["dbname", "client_encoding"]
+        let values = [configuration.dsn, "UTF8"]
+        let conn: OpaquePointer? = withCStrings(keywords) { k in
+            withCStrings(values) { v in PQconnectStartParams(k, v, 1) }
+        }
+        guard let conn, PQstatus(conn) != CONNECTION_BAD else {
+            let error = PostgresErrors.connectionError(conn, whileConnecting: true)
+            PQfinish(conn)
+            throw error.redacted(configuration)
+        }
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        var poll = PGRES_POLLING_WRITING
+        while true {
+            let direction: SocketReactor.Direction
+            switch poll {
+            case PGRES_POLLING_OK:
+                PQsetnonblocking(conn, 1)
+                let notices = NoticeSink(logger: logger)
+                notices.install(on: conn)
+                return PostgresConnection(conn: conn, configuration: configuration, notices: notices)
+            case PGRES_POLLING_READING: direction = .readable
+            case PGRES_POLLING_WRITING: direction = .writable
+            default:
+                let error = PostgresErrors.connectionError(conn, whileConnecting: true)
+                PQfinish(conn)
+                throw error.redacted(configuration)
+            }
+            do {
+                try await SocketReactor.shared.wait(for: PQsocket(conn), direction, until: deadline)
+            } catch {
+                PQfinish(conn)
+                throw error == .cancelled
+                    ? SQLError(.cancelled, message: "cancelled while connecting", backend: "postgres")
+                    : SQLError(.timeout, message: "no connection within \(configuration.connectTimeout)", backend: "postgres")
+            }
+            poll = PQconnectPoll(conn)
+        }
+    }
+
+    deinit {
+        if status.withLock({ $0 }) != .closed {
+            canceller.withLock { $0.free() }
+            PQfinish(conn)
+        }
+    }
+
+    // MARK: SQLConnection
+
+    /// Runs a statement and returns its rows.
+    public func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
+        try await run(sql, parameters).rows
+    }
+
+    /// Runs a statement (or, without parameters, a script) and reports the rows it affected.
+    public func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
+        try await run(sql, parameters).execution
+    }
+
+    /// Prepares a named server-side statement.
+    public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
+        let name = try await exclusive(cancellable: true) { () async throws(SQLError) -> String in
+            if let name = self.preparedNames[sql] { return name }
+            let name = "clustersql_\(self.preparedNames.count + 1)"
+            guard PQsendPrepare(self.conn, name, SQLPlaceholders.numbered(sql).sql, 0, nil) == 1 else {
+                throw PostgresErrors.connectionError(self.conn, whileConnecting: false)
+            }
+            _ = try await self.receive(cancellable: true)
+            self.preparedNames[sql] = name
+            return name
+        }
+        return PostgresPreparedStatement(connection: self, name: name, sql: sql)
+    }
+
+    /// `BEGIN`.
+    public func begin() async throws(SQLError) { _ = try await run("BEGIN", []) }
+    /// `COMMIT`.
+    public func commit() async throws(SQLError) { _ = try await run("COMMIT", []) }
+    /// `ROLLBACK`, run even for a cancelled task.
+    public func rollback() async throws(SQLError) { _ = try await run("ROLLBACK", [], cancellable: false) }
+    /// `SELECT 1`.
+    public func ping() async throws(SQLError) { _ = try await run("SELECT 1", []) }
+
+    /// `false` once closed or after a connection-class error.
+    public var isValid: Bool { status.withLock { $0 == .open } && PQstatus(conn) == CONNECTION_OK }
+
+    /// Closes the connection (waiting for a running statement).
+    public func close() async {
+        guard await gate.lock() else { return }
+        defer { gate.unlock() }
+        let wasOpen = status.withLock { s -> Bool in
+            defer { s = .closed }
+            return s != .closed
+        }
+        guard wasOpen else { return }
+        canceller.withLock { $0.free() }
+        PQfinish(conn)
+    }
+
+    // MARK: running statements
+
+    func run(
+        _ sql: String, _ parameters: [SQLValue], prepared name: String? = nil, cancellable: Bool = true
+    ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
+        try await exclusive(cancellable: cancellable) { () throws(SQLError) in
+            try self.send(sql, parameters, prepared: name)
+            return try await self.receive(cancellable: cancellable)
+        }
+    }
+
+    /// Runs `body` holding the connection, failing fast when closed, marking it broken on connection-class errors.
+    private func exclusive<T>(cancellable: Bool, _ body: () async throws(SQLError) -> T) async throws(SQLError) -> T {
+        guard await gate.lock(cancellable: cancellable) else { throw SQLError(.cancelled, message: "cancelled while waiting for the connection", backend: "postgres") }
+        defer { gate.unlock() }
+        guard status.withLock({ $0 }) != .closed else { throw SQLError(.closed, message: "the connection is closed", backend: "postgres") }
+        do {
+            return try await body()
+        } catch {
+            if error.isConnectionError { status.withLock { if $0 == .open { $0 = .broken } } }
+            throw error
+        }
+    }
+
+    private func send(_ sql: String, _ parameters: [SQLValue], prepared name: String?) throws(SQLError) {
+        let encoded = try parameters.map { value throws(SQLError) in try PostgresValues.encode(value) }
+        let (text, count) = name == nil ? SQLPlaceholders.numbered(sql) : (sql, parameters.count)
+        guard count == parameters.count || (parameters.isEmpty && name == nil) else {
+            throw SQLError(.parameterCountMismatch, message: "the statement has \(count) placeholders but \(parameters.count) values were given", backend: "postgres")
+        }
+        let sent: Int32 = withParameterPointers(encoded) { types, values, lengths, formats in
+            if let name {
+                return PQsendQueryPrepared(conn, name, Int32(encoded.count), values, lengths, formats, 0)
+            }
+            if encoded.isEmpty { return PQsendQuery(conn, text) }
+            return PQsendQueryParams(conn, text, Int32(encoded.count), types, values, lengths, formats, 0)
+        }
+        guard sent == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+    }
+
+    /// Flushes the request, then reads every result; the last one answers, the first error wins.
+    ///
+    /// Socket waits ignore cancellation: a cancelled task sends a cancel request
+    /// and keeps reading until the server answers (57014), so the connection
+    /// stays in step; if no answer comes within 5 s it is given up as broken.
+    private func receive(cancellable: Bool) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
+        let queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
+        var cancelDeadline: ContinuousClock.Instant?
+        var outcome: Result<(SQLRows, SQLExecution), SQLError> = .success((SQLRows(columns: SQLColumns([]), rows: []), SQLExecution(rowsAffected: 0, lastInsertID: nil)))
+        var failed = false
+        let finished: Result<Void, SQLError> = await withTaskCancellationHandler {
+            do throws(SQLError) {
+                while true {
+                    if cancellable, Task.isCancelled, cancelDeadline == nil { cancelDeadline = ContinuousClock.now + .seconds(5) }
+                    let deadline = [queryDeadline, cancelDeadline].compactMap { $0 }.min()
+                    let flushed = PQflush(conn)
+                    if flushed < 0 { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                    if flushed == 1 {
+                        try await waitForSocket(.writable, deadline: deadline, cancelled: cancelDeadline != nil)
+                        continue
+                    }
+                    if PQisBusy(conn) == 1 {
+                        try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil)
+                        guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                        continue
+                    }
+                    guard let result = PQgetResult(conn) else { break }
+                    defer { PQclear(result) }
+                    switch PQresultStatus(result) {
+                    case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+                        if !failed { outcome = .success((Self.rows(of: result), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil))) }
+                    case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                        if !failed { outcome = .success((SQLRows(columns: SQLColumns([]), rows: []), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil))) }
+                    default:
+                        if !failed {
+                            outcome = .failure(PostgresErrors.error(from: result))
+                            failed = true
+                        }
+                    }
+                }
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        } onCancel: {
+            if cancellable { self.requestCancel() }
+        }
+        try finished.get()
+        if PQstatus(conn) == CONNECTION_BAD { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+        return try outcome.get()
+    }
+
+    private func waitForSocket(_ direction: SocketReactor.Direction, deadline: ContinuousClock.Instant?, cancelled: Bool) async throws(SQLError) {
+        do {
+            try await SocketReactor.shared.wait(for: PQsocket(conn), direction, until: deadline, cancellable: false)
+        } catch {
+            status.withLock { if $0 == .open { $0 = .broken } }
+            throw cancelled
+                ? SQLError(.cancelled, kind: .connection, message: "cancelled; the server did not confirm the cancel within 5 s", backend: "postgres")
+                : SQLError(.timeout, message: "no answer from the server within the query timeout", backend: "postgres")
+        }
+    }
+
+    /// Asks the server to cancel the running statement; `PQcancel` blocks, so it runs on a helper thread.
+    private func requestCancel() {
+        let canceller = self.canceller
+        let thread = Thread {
+            canceller.withLock { handle in
+                guard let c = handle.pointer else { return }
+                var buffer = [CChar](repeating: 0, count: 256)
+                _ = PQcancel(c, &buffer, Int32(buffer.count))
+            }
+        }
+        thread.name = "pq-cancel"
+        thread.start()
+    }
+
+    private static func affected(_ result: OpaquePointer) -> Int {
+        Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+
+    private static func rows(of result: OpaquePointer) -> SQLRows {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        let columns = SQLColumns((0..<columnCount).map { String(cString: PQfname(result, Int32($0))) })
+        let types = (0..<columnCount).map { PQftype(result, Int32($0)) }
+        var rows: [SQLRow] = []
+        rows.reserveCapacity(rowCount)
+        for r in 0..<Int32(rowCount) {
+            var values: [SQLValue] = []
+            values.reserveCapacity(columnCount)
+            for c in 0..<Int32(columnCount) {
+                if PQgetisnull(result, r, c) == 1 {
+                    values.append(.null)
+                } else {
+                    let length = Int(PQgetlength(result, r, c))
+                    let bytes = UnsafeRawPointer(PQgetvalue(result, r, c)!).assumingMemoryBound(to: UInt8.self)
+                    values.append(PostgresValues.decode(UnsafeBufferPointer(start: bytes, count: length), oid: types[Int(c)]))
+                }
+            }
+            rows.append(SQLRow(columns: columns, values: values))
+        }
+        return SQLRows(columns: columns, rows: rows)
+    }
+}
+
+/// A named server-side prepared statement.
+final class PostgresPreparedStatement: SQLPreparedStatement {
+    let sql: String
+    private let connection: PostgresConnection
+    private let name: String
+
+    init(connection: PostgresConnection, name: String, sql: String) {
+        self.connection = connection
+        self.name = name
+        self.sql = sql
+    }
+
+    func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
+        try await connection.run(sql, parameters, prepared: name).rows
+    }
+
+    func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
+        try await connection.run(sql, parameters, prepared: name).execution
+    }
+
+    /// Prepared statements live as long as the connection (they are cached by SQL text).
+    func close() async {}
+}
+
+extension SQLError {
+    /// The error with any password of `configuration`'s DSN removed from its message.
+    func redacted(_ configuration: PostgresConfiguration) -> SQLError {
+        var copy = self
+        if let password = configuration.password, !password.isEmpty {
+            copy.message = copy.message.replacingOccurrences(of: password, with: "***")
+        }
+        return copy
+    }
+}
+
+/// libpq's cancel object; used only under its lock, freed once.
+struct CancelHandle: @unchecked Sendable {
+    var pointer: OpaquePointer?
+
+    mutating func free() {
+        if let pointer { PQfreeCancel(pointer) }
+        pointer = nil
+    }
+}

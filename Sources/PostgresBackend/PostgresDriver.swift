@@ -1,0 +1,31 @@
+import Logging
+import SQLCore
+
+/// The PostgreSQL backend of ``SQLDriver`` (libpq, non-blocking).
+public struct PostgresDriver: SQLDriver {
+    /// `postgres`.
+    public var name: String { "postgres" }
+    private let logger: Logger
+    private let connectTimeout: Duration
+    private let queryTimeout: Duration?
+
+    /// Creates the driver with the deadlines every connection gets.
+    public init(
+        connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil,
+        logger: Logger = Logger(label: "clustersql.postgres")
+    ) {
+        self.connectTimeout = connectTimeout
+        self.queryTimeout = queryTimeout
+        self.logger = logger
+    }
+
+    /// Parses `dsn` with libpq and connects.
+    public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
+        try await connect(PostgresConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
+    }
+
+    /// Connects with a configuration.
+    public func connect(_ configuration: PostgresConfiguration) async throws(SQLError) -> PostgresConnection {
+        try await PostgresConnection.connect(configuration, logger: logger)
+    }
+}

@@ -1,0 +1,232 @@
+import Foundation
+import PostgresBackend
+import SQLCore
+import TestServers
+import Testing
+
+/// PostgresBackend against a real PostgreSQL primary started by TestServers.
+@Suite("PostgreSQL backend", .timeLimit(.minutes(3)))
+struct PostgresBackendTests {
+    func connect(_ dsn: String? = nil, queryTimeout: Duration? = nil) async throws -> any SQLConnection {
+        let server = try await PostgresCluster.shared().primary
+        return try await PostgresDriver(queryTimeout: queryTimeout).connect(to: dsn ?? server.dsn)
+    }
+
+    @discardableResult
+    func expectSQLError(_ code: SQLError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async -> SQLError? {
+        do {
+            try await body()
+            Issue.record("expected \(code)", sourceLocation: sourceLocation)
+        } catch let error as SQLError {
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+            return error
+        } catch {
+            Issue.record("expected SQLError \(code), got \(error)", sourceLocation: sourceLocation)
+        }
+        return nil
+    }
+
+    @Test("the clustersql seed's scenario, with ? placeholders and rows affected")
+    func seedScenario() async throws {
+        let db = try await connect()
+        let table = "seed_\(UInt32.random(in: 0...UInt32.max))"
+        _ = try await db.execute("DROP TABLE IF EXISTS \(table)")
+        _ = try await db.execute("CREATE TABLE \(table) (id serial PRIMARY KEY, name text)")
+        #expect(try await db.query("SELECT * FROM \(table)").isEmpty)
+        #expect(try await db.execute("INSERT INTO \(table) (name) VALUES (?), (?)", ["one", "two"]).rowsAffected == 2)
+        let ids = try await db.query("INSERT INTO \(table) (name) VALUES (?) RETURNING id", ["three"])
+        #expect(ids[0][0] == 3)
+        let rows = try await db.query("SELECT name FROM \(table) WHERE id >= ? ORDER BY id", [2])
+        #expect(rows.map { $0[0] } == ["two", "three"])
+        #expect(try await db.execute("UPDATE \(table) SET name = ? WHERE id = ?", ["uno", 1]).rowsAffected == 1)
+        #expect(try await db.execute("DELETE FROM \(table) WHERE id = ?", [2]).rowsAffected == 1)
+        #expect(try await db.execute("DELETE FROM \(table) WHERE id = ?", [2]).rowsAffected == 0)
+        _ = try await db.execute("DROP TABLE \(table)")
+        await db.close()
+    }
+
+    @Test("every type round-trips exactly")
+    func types() async throws {
+        let db = try await connect()
+        let stamp = SQLTimestamp(microsecondsSinceEpoch: 1_700_000_000_123_456)
+        let cases: [(String, SQLValue)] = [
+            ("int2", .integer(-32768)), ("int4", .integer(2_147_483_647)), ("int8", .integer(.min)), ("int8", .integer(.max)),
+            ("float8", .double(1.5e-300)), ("float8", .double(.infinity)), ("float8", .double(-.infinity)), ("float8", .double(.nan)),
+            ("float4", .double(0.5)),
+            ("numeric", .decimal(SQLDecimal("123456789012345678901234567890.000000000000000000001")!)),
+            ("bool", .bool(true)), ("bool", .bool(false)),
+            ("text", .text("héllo ✓ 'quoted' \"double\" \\ back")), ("varchar(10)", .text("short")), ("text", .text("")),
+            ("bytea", .blob([])), ("bytea", .blob([0, 13, 10, 0, 255])), ("bytea", .blob(Array(0...255))),
+            ("date", .date(SQLDate("2024-02-29")!)), ("timestamp", .timestamp(stamp)), ("timestamptz", .timestamp(stamp)),
+        ]
+        for (type, value) in cases {
+            let back = try await db.query("SELECT CAST(? AS \(type))", [value])[0][0]
+            #expect(back.isSameValue(as: value), "\(type): got \(back)")
+        }
+        let uuid = UUID()
+        #expect(try await db.query("SELECT CAST(? AS uuid)", [uuid.sqlValue])[0][0] == uuid.sqlValue)
+        let json = try await db.query("SELECT CAST(? AS jsonb) -> 'a'", ["{\"a\": [1, 2]}"])[0][0]
+        #expect(json == .text("[1, 2]"))
+        #expect(try await db.query("SELECT CAST(? AS int)", [nil])[0][0] == .null)
+        #expect(try await db.query("SELECT '{\"k\": 1}'::jsonb ?? 'k'")[0][0] == .bool(true))  // ?? is jsonb's ? operator
+        await expectSQLError(.typeMismatch) { _ = try await db.query("SELECT CAST(? AS text)", ["a\u{0}b"]) }
+        await db.close()
+    }
+
+    @Test("bound parameters defeat injection")
+    func injection() async throws {
+        let db = try await connect()
+        let evil = "x'); DROP TABLE pg_class; --"
+        #expect(try await db.query("SELECT ?::text", [.text(evil)])[0][0] == .text(evil))
+        #expect(try await db.query("SELECT count(*) FROM pg_class WHERE relname = ?", ["' OR '1'='1"])[0][0] == 0)
+        await db.close()
+    }
+
+    @Test("a syntax error is statement-class with its SQLSTATE; the connection stays usable")
+    func statementErrors() async throws {
+        let db = try await connect()
+        let syntax = await expectSQLError(.syntaxError) { _ = try await db.query("SELEKT 1") }
+        #expect(syntax?.sqlState == "42601")
+        #expect(syntax?.kind == .statement)
+        let table = "uniq_\(UInt32.random(in: 0...UInt32.max))"
+        _ = try await db.execute("CREATE TEMP TABLE \(table) (id int PRIMARY KEY)")
+        _ = try await db.execute("INSERT INTO \(table) VALUES (?)", [1])
+        let duplicate = await expectSQLError(.constraintViolation) { _ = try await db.execute("INSERT INTO \(table) VALUES (?)", [1]) }
+        #expect(duplicate?.sqlState == "23505")
+        #expect(duplicate?.detail?.contains("already exists") == true)
+        #expect(duplicate.map { !$0.description.contains("(id)=(1)") } == true)  // row data stays in detail
+        await expectSQLError(.parameterCountMismatch) { _ = try await db.query("SELECT ?, ?", [1]) }
+        #expect(db.isValid)
+        #expect(try await db.query("SELECT 1")[0][0] == 1)
+        await db.close()
+    }
+
+    @Test("transactions commit and roll back")
+    func transactions() async throws {
+        let db = try await connect()
+        _ = try await db.execute("CREATE TEMP TABLE tx (v int)")
+        struct Abort: Error {}
+        await #expect(throws: Abort.self) {
+            try await db.withTransaction { tx in
+                _ = try await tx.execute("INSERT INTO tx VALUES (?)", [1])
+                throw Abort()
+            }
+        }
+        try await db.withTransaction { tx in _ = try await tx.execute("INSERT INTO tx VALUES (?)", [2]) }
+        #expect(try await db.query("SELECT array_agg(v)::text FROM tx")[0][0] == "{2}")
+        await db.close()
+    }
+
+    @Test("prepared statements are reused")
+    func prepared() async throws {
+        let db = try await connect()
+        let statement = try await db.prepare("SELECT ? * 2")
+        for n in 0..<100 {
+            #expect(try await statement.query([.integer(Int64(n))])[0][0] == .integer(Int64(n * 2)))
+        }
+        let again = try await db.prepare("SELECT ? * 2")
+        #expect(try await again.query([21])[0][0] == 42)
+        await db.close()
+    }
+
+    @Test("cancelling the task cancels the query on the server; the connection stays usable")
+    func cancellation() async throws {
+        let db = try await connect()
+        let task = Task { try await db.query("SELECT pg_sleep(30)") }
+        try await Task.sleep(for: .milliseconds(200))
+        let started = ContinuousClock.now
+        task.cancel()
+        await expectSQLError(.cancelled) { _ = try await task.value }
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(db.isValid)
+        #expect(try await db.query("SELECT 5")[0][0] == 5)
+        await db.close()
+    }
+
+    @Test("20 connections open and query truly at once: no thread is blocked")
+    func trueConcurrency() async throws {
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    let db = try await connect()
+                    _ = try await db.query("SELECT pg_sleep(0.5)")
+                    await db.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Serialized on 2 threads this would take at least 5 s.
+        #expect(ContinuousClock.now - started < .seconds(3))
+    }
+
+    @Test("bad inputs are typed errors, and a password never shows")
+    func badInputs() async throws {
+        await expectSQLError(.invalidConfiguration) { _ = try await PostgresDriver().connect(to: "host=127.0.0.1 bogus_key=1") }
+        await expectSQLError(.invalidConfiguration) { _ = try await PostgresDriver().connect(to: "postgres://[broken") }
+        let closedPort = try Commands.freePort()
+        let refused = await expectSQLError(.connectionFailed) {
+            _ = try await PostgresDriver().connect(to: "host=127.0.0.1 port=\(closedPort) user=app password=hunter2-secret")
+        }
+        #expect(refused.map { !$0.description.contains("hunter2") } == true)
+        #expect(refused?.kind == .connection)
+        await expectSQLError(.connectionFailed) {
+            _ = try await PostgresDriver().connect(to: "host=no-such-host.invalid port=5432 user=app")
+        }
+        let server = try await PostgresCluster.shared().primary
+        await expectSQLError(.connectionFailed) { _ = try await PostgresDriver().connect(to: "\(server.dsn.replacingOccurrences(of: "dbname=postgres", with: "dbname=missing_db"))") }
+    }
+}
+
+/// Faults on servers of their own: SIGKILL mid-query, SIGSTOP.
+@Suite("PostgreSQL backend under faults", .serialized, .timeLimit(.minutes(3)))
+struct PostgresFaultTests {
+    @Test("SIGKILL of the server during a query is a prompt connection-class error")
+    func killDuringQuery() async throws {
+        let cluster = try await PostgresCluster.start(standbys: 0)
+        defer { cluster.destroy() }
+        let db = try await PostgresDriver().connect(to: cluster.primary.dsn)
+        let query = Task { try await db.query("SELECT pg_sleep(30)") }
+        try await Task.sleep(for: .milliseconds(200))
+        let started = ContinuousClock.now
+        try await cluster.primary.kill()
+        do {
+            _ = try await query.value
+            Issue.record("the query survived its server")
+        } catch let error as SQLError {
+            #expect(error.kind == .connection, "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(!db.isValid)
+        await db.close()
+    }
+
+    @Test("SIGSTOP of the server makes a query time out instead of hanging")
+    func stoppedServer() async throws {
+        let cluster = try await PostgresCluster.start(standbys: 0)
+        defer { cluster.destroy() }
+        let db = try await PostgresDriver(queryTimeout: .milliseconds(500)).connect(to: cluster.primary.dsn)
+        cluster.primary.pause()
+        defer { cluster.primary.resume() }
+        let started = ContinuousClock.now
+        do {
+            _ = try await db.query("SELECT 1")
+            Issue.record("a stopped server answered")
+        } catch {
+            #expect(error.code == .timeout, "\(error)")
+            #expect(error.kind == .connection)
+        }
+        #expect(ContinuousClock.now - started < .seconds(3))
+        await expectConnectTimeout(cluster.primary.dsn)
+        await db.close()
+    }
+
+    func expectConnectTimeout(_ dsn: String) async {
+        do {
+            _ = try await PostgresDriver(connectTimeout: .milliseconds(300)).connect(to: dsn)
+            Issue.record("connected to a stopped server")
+        } catch {
+            #expect(error.code == .timeout, "\(error)")
+        }
+    }
+}
