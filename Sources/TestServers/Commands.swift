@@ -99,6 +99,7 @@ public enum Commands {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         if let user, isRoot { try await run("/usr/bin/chown", ["-R", "\(user):\(user)", path]) }
+        Teardown.track(folder: path)
         return path
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 /// process exits or is interrupted, also when a test failed.
 enum Teardown {
     nonisolated(unsafe) private static var pids: Set<Int32> = []
+    nonisolated(unsafe) private static var folders: Set<String> = []
     private static let lock = NSLock()
     nonisolated(unsafe) private static var installed = false
 
@@ -12,9 +13,17 @@ enum Teardown {
         lock.lock()
         defer { lock.unlock() }
         pids.insert(pid)
+        installHooksOnce()
+    }
+
+    /// Installs the exit and signal hooks; called with the lock held.
+    private static func installHooksOnce() {
         guard !installed else { return }
         installed = true
-        atexit { Teardown.killAll() }
+        atexit {
+            Teardown.killAll()
+            Teardown.removeFolders()
+        }
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig) { received in
                 Teardown.killAll()
@@ -22,6 +31,22 @@ enum Teardown {
                 raise(received)
             }
         }
+    }
+
+    /// Remembers a folder to remove at exit (after its server is killed).
+    static func track(folder: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        folders.insert(folder)
+        installHooksOnce()
+    }
+
+    /// Removes every tracked folder (at exit, not from a signal handler).
+    static func removeFolders() {
+        lock.lock()
+        let all = folders
+        lock.unlock()
+        for folder in all { try? FileManager.default.removeItem(atPath: folder) }
     }
 
     /// Forgets a pid that was stopped cleanly.
