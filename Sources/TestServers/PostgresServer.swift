@@ -75,6 +75,17 @@ public final class PostgresServer: Sendable {
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Creates a login role that must authenticate with `password` (scram-sha-256
+    /// over TCP; every other user keeps trust) and reloads the configuration.
+    public func addPasswordUser(_ name: String, password: String) async throws {
+        try await query("CREATE ROLE \(name) LOGIN PASSWORD '\(password)'")
+        let hba = dataDirectory + "/pg_hba.conf"
+        try await Commands.run(
+            "/bin/sh", ["-c", "printf 'host all \(name) 127.0.0.1/32 scram-sha-256\\n' | cat - '\(hba)' > '\(hba).new' && mv '\(hba).new' '\(hba)'"],
+            as: Self.serviceUser)
+        try await query("SELECT pg_reload_conf()")
+    }
+
     /// Whether the server is a standby (`pg_is_in_recovery()`).
     public func isInRecovery() async throws -> Bool {
         try await query("SELECT pg_is_in_recovery()") == "t"

@@ -179,6 +179,53 @@ struct PostgresBackendTests {
     }
 }
 
+/// Authentication and connection limits, on servers of their own.
+@Suite("PostgreSQL backend: authentication and limits", .timeLimit(.minutes(3)))
+struct PostgresAccessTests {
+    @Test("a wrong password is authenticationFailed and never shown; the right one connects, also by URI")
+    func passwords() async throws {
+        let cluster = try await PostgresCluster.start(standbys: 0)
+        defer { cluster.destroy() }
+        let server = cluster.primary
+        try await server.addPasswordUser("app", password: "right-horse")
+        do {
+            _ = try await PostgresDriver().connect(to: "host=127.0.0.1 port=\(server.port) user=app dbname=postgres password=wrong-battery")
+            Issue.record("a wrong password connected")
+        } catch {
+            #expect(error.code == .authenticationFailed, "\(error)")
+            #expect(error.kind == .connection)
+            #expect(!error.description.contains("wrong-battery"))
+        }
+        let byURI = try await PostgresDriver().connect(to: "postgres://app:right-horse@127.0.0.1:\(server.port)/postgres?application_name=tests")
+        #expect(try await byURI.query("SELECT current_user")[0][0] == "app")
+        await byURI.close()
+    }
+
+    @Test("as many connections as max_connections allows, each in a transaction; the next one is tooManyConnections")
+    func tooManyConnections() async throws {
+        let cluster = try await PostgresCluster.start(standbys: 0, maxConnections: 6)
+        defer { cluster.destroy() }
+        var open: [any SQLConnection] = []
+        while open.count < 20 {
+            do {
+                let connection = try await PostgresDriver().connect(to: cluster.primary.dsn)
+                try await connection.begin()
+                _ = try await connection.execute("CREATE TEMP TABLE t (v int)")
+                open.append(connection)
+            } catch {
+                #expect(error.code == .tooManyConnections, "\(error)")
+                #expect(error.kind == .connection)
+                break
+            }
+        }
+        #expect(open.count == 6)
+        for connection in open {
+            try await connection.commit()
+            await connection.close()
+        }
+    }
+}
+
 /// Faults on servers of their own: SIGKILL mid-query, SIGSTOP.
 @Suite("PostgreSQL backend under faults", .serialized, .timeLimit(.minutes(3)))
 struct PostgresFaultTests {
