@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test test-tsan bench clean
+.PHONY: setup build demo test test-tsan bench bench-sql clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,10 @@ test-tsan:
 # Pool borrow+return cost and contention (release build).
 bench:
 	swift run -c release connectionkit-bench
+
+# Point selects through Database vs pgbench -S on the same server, same run (release build).
+bench-sql: setup
+	swift run -c release sql-bench 10
 
 clean:
 	rm -rf .build .build-tsan .clustersql-data

@@ -22,7 +22,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     private let canceller: Locked<CancelHandle>
     private let configuration: PostgresConfiguration
     private let notices: NoticeSink
-    private var preparedNames: [String: String] = [:]
+    private var preparedNames: [String: (name: String, parameterCount: Int)] = [:]
 
     private enum Status: Sendable { case open, broken, closed }
 
@@ -96,16 +96,28 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Prepares a named server-side statement.
     public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
         let name = try await exclusive(cancellable: true) { () async throws(SQLError) -> String in
-            if let name = self.preparedNames[sql] { return name }
-            let name = "clustersql_\(self.preparedNames.count + 1)"
-            guard PQsendPrepare(self.conn, name, SQLPlaceholders.numbered(sql).sql, 0, nil) == 1 else {
-                throw PostgresErrors.connectionError(self.conn, whileConnecting: false)
-            }
-            _ = try await self.receive(cancellable: true)
-            self.preparedNames[sql] = name
-            return name
+            try await self.preparedName(for: sql, force: true)!
         }
         return PostgresPreparedStatement(connection: self, name: name, sql: sql)
+    }
+
+    /// How many statements each connection keeps prepared on the server.
+    static let preparedCacheCapacity = 256
+
+    /// The server-side prepared statement for `sql`, preparing it on first use
+    /// (one extra round trip, once). Past the cache's capacity, parameterized
+    /// statements run unnamed (`nil`) unless `force`d.
+    private func preparedName(for sql: String, force: Bool) async throws(SQLError) -> String? {
+        if let cached = preparedNames[sql] { return cached.name }
+        guard force || preparedNames.count < Self.preparedCacheCapacity else { return nil }
+        let name = "clustersql_\(preparedNames.count + 1)"
+        let (text, count) = SQLPlaceholders.numbered(sql)
+        guard PQsendPrepare(conn, name, text, 0, nil) == 1 else {
+            throw PostgresErrors.connectionError(conn, whileConnecting: false)
+        }
+        _ = try await receive(cancellable: true)
+        preparedNames[sql] = (name, count)
+        return name
     }
 
     /// `BEGIN`.
@@ -139,7 +151,11 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         _ sql: String, _ parameters: [SQLValue], prepared name: String? = nil, cancellable: Bool = true
     ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         try await exclusive(cancellable: cancellable) { () throws(SQLError) in
-            try self.send(sql, parameters, prepared: name)
+            var statement = name
+            if statement == nil, !parameters.isEmpty {
+                statement = try await self.preparedName(for: sql, force: false)
+            }
+            try self.send(sql, parameters, prepared: statement)
             return try await self.receive(cancellable: cancellable)
         }
     }
@@ -159,7 +175,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     private func send(_ sql: String, _ parameters: [SQLValue], prepared name: String?) throws(SQLError) {
         let encoded = try parameters.map { value throws(SQLError) in try PostgresValues.encode(value) }
-        let (text, count) = name == nil ? SQLPlaceholders.numbered(sql) : (sql, parameters.count)
+        let (text, count) = name == nil ? SQLPlaceholders.numbered(sql) : (sql, preparedNames[sql]?.parameterCount ?? parameters.count)
         guard count == parameters.count || (parameters.isEmpty && name == nil) else {
             throw SQLError(.parameterCountMismatch, message: "the statement has \(count) placeholders but \(parameters.count) values were given", backend: "postgres")
         }

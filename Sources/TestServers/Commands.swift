@@ -61,8 +61,20 @@ public enum Commands {
             cArguments.forEach { free($0) }
             cEnvironment.forEach { free($0) }
         }
+        // The child must not inherit this thread's blocked signals (Swift's
+        // threads block some): pgbench's -T timer is a SIGALRM, for one.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
         guard rc == 0 else { throw TestServerError("cannot start \(argv[0]): error \(rc)") }
         let child = pid
         return await withCheckedContinuation { continuation in
