@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   pkg-config libpq-dev libmariadb-dev libsqlite3-dev
   postgresql mariadb-server galera-4 redis-server redis-sentinel memcached
-  libmemcached-tools sysbench rsync
+  libmemcached-tools sysbench rsync openssl
 )
 
 missing=()

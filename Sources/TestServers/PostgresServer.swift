@@ -86,6 +86,25 @@ public final class PostgresServer: Sendable {
         try await query("SELECT pg_reload_conf()")
     }
 
+    /// Turns TLS on with a fresh self-signed certificate for `localhost` and
+    /// 127.0.0.1, reloads, and returns the certificate's path (to use as `sslrootcert`).
+    @discardableResult
+    public func enableTLS() async throws -> String {
+        let certificate = runDirectory + "/server.crt"
+        let key = runDirectory + "/server.key"
+        try await Commands.run(
+            "/usr/bin/openssl",
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate],
+            as: Self.serviceUser)
+        try await Commands.run("/bin/chmod", ["600", key], as: Self.serviceUser)
+        try await query("ALTER SYSTEM SET ssl = on")
+        try await query("ALTER SYSTEM SET ssl_cert_file = '\(certificate)'")
+        try await query("ALTER SYSTEM SET ssl_key_file = '\(key)'")
+        try await query("SELECT pg_reload_conf()")
+        return certificate
+    }
+
     /// Whether the server is a standby (`pg_is_in_recovery()`).
     public func isInRecovery() async throws -> Bool {
         try await query("SELECT pg_is_in_recovery()") == "t"

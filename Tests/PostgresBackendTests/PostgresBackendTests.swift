@@ -201,6 +201,36 @@ struct PostgresAccessTests {
         await byURI.close()
     }
 
+    @Test("TLS through sslmode: encrypted with require, verified with verify-full, refused without the right root")
+    func tls() async throws {
+        let cluster = try await PostgresCluster.start(standbys: 0)
+        defer { cluster.destroy() }
+        let server = cluster.primary
+        let certificate = try await server.enableTLS()
+        let plain = try await PostgresDriver().connect(to: server.dsn + " sslmode=disable")
+        #expect(try await plain.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")[0][0] == false)
+        await plain.close()
+        // The reload takes effect for new connections; retry briefly until TLS is offered.
+        var encrypted: (any SQLConnection)?
+        for _ in 0..<50 where encrypted == nil {
+            encrypted = try? await PostgresDriver().connect(to: server.dsn + " sslmode=require")
+            if encrypted == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let tls = try #require(encrypted)
+        #expect(try await tls.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")[0][0] == true)
+        await tls.close()
+        let verified = try await PostgresDriver().connect(
+            to: "host=localhost port=\(server.port) user=postgres dbname=postgres sslmode=verify-full sslrootcert=\(certificate)")
+        #expect(try await verified.query("SELECT 1")[0][0] == 1)
+        await verified.close()
+        do {
+            _ = try await PostgresDriver().connect(to: server.dsn + " sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt")
+            Issue.record("verify-full accepted a self-signed certificate")
+        } catch {
+            #expect(error.kind == .connection, "\(error)")
+        }
+    }
+
     @Test("as many connections as max_connections allows, each in a transaction; the next one is tooManyConnections")
     func tooManyConnections() async throws {
         let cluster = try await PostgresCluster.start(standbys: 0, maxConnections: 6)
