@@ -47,12 +47,7 @@ public final class PostgresCluster: Sendable {
             var standbys: [PostgresServer] = []
             for index in 0..<count {
                 let standby = try await makeServer(name: "standby-\(index + 1)")
-                try await Commands.run("/bin/rmdir", [standby.dataDirectory], as: PostgresServer.serviceUser)
-                try await Commands.run(
-                    PostgresServer.binaries + "/pg_basebackup",
-                    ["-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres", "-D", standby.dataDirectory,
-                     "-R", "-X", "stream", "-c", "fast"],
-                    as: PostgresServer.serviceUser)
+                try await baseBackup(into: standby, from: primary)
                 try await standby.start()
                 standbys.append(standby)
             }
@@ -66,13 +61,18 @@ public final class PostgresCluster: Sendable {
     /// Rebuilds `server` (a killed old primary) as a standby of `source` (pg_basebackup) and starts it.
     public static func reseed(_ server: PostgresServer, from source: PostgresServer) async throws {
         try? await server.stop()
+        try await baseBackup(into: server, from: source)
+        try await server.restart()
+    }
+
+    /// Replaces `server`'s data folder with a streaming base backup of `source`, set up as its standby.
+    private static func baseBackup(into server: PostgresServer, from source: PostgresServer) async throws {
         try await Commands.run("/bin/rm", ["-rf", server.dataDirectory], as: PostgresServer.serviceUser)
         try await Commands.run(
             PostgresServer.binaries + "/pg_basebackup",
             ["-h", "127.0.0.1", "-p", String(source.port), "-U", "postgres", "-D", server.dataDirectory,
              "-R", "-X", "stream", "-c", "fast"],
             as: PostgresServer.serviceUser)
-        try await server.restart()
     }
 
     /// Kills every server and removes their folders.
