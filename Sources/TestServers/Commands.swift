@@ -49,11 +49,39 @@ public enum Commands {
     /// grandchild lives on (checked: `sh -c "sleep 30 & exit 0"` never ends
     /// for it), and `pg_ctl start` leaves the server running by design.
     static func spawnAndWait(_ argv: [String], environment: [String: String], outputPath: String) async throws -> Int32 {
+        let child = try spawn(argv, environment: environment, outputPath: outputPath)
+        return await withCheckedContinuation { continuation in
+            reap(child) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// Starts a long-running server process (one that does not daemonize) and
+    /// returns its pid; a thread reaps it whenever it exits, so a killed server
+    /// leaves no zombie behind.
+    public static func spawnServer(_ argv: [String], outputPath: String) throws -> Int32 {
+        let pid = try spawn(argv, environment: ProcessInfo.processInfo.environment, outputPath: outputPath)
+        reap(pid) { _ in }
+        return pid
+    }
+
+    /// Calls `done` with the exit status (128 + signal when killed) on a thread that waits for `pid`.
+    private static func reap(_ pid: pid_t, _ done: @escaping @Sendable (Int32) -> Void) {
+        let waiter = Thread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let signal = status & 0x7f
+            done(signal == 0 ? (status >> 8) & 0xff : 128 + signal)
+        }
+        waiter.name = "waitpid-\(pid)"
+        waiter.start()
+    }
+
+    private static func spawn(_ argv: [String], environment: [String: String], outputPath: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let cArguments = argv.map { strdup($0) } + [nil]
         let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -76,17 +104,7 @@ public enum Commands {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
         guard rc == 0 else { throw TestServerError("cannot start \(argv[0]): error \(rc)") }
-        let child = pid
-        return await withCheckedContinuation { continuation in
-            let waiter = Thread {
-                var status: Int32 = 0
-                while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-                let signal = status & 0x7f
-                continuation.resume(returning: signal == 0 ? (status >> 8) & 0xff : 128 + signal)
-            }
-            waiter.name = "waitpid-\(child)"
-            waiter.start()
-        }
+        return pid
     }
 
     /// A free TCP port on 127.0.0.1 (asked of the kernel, then released).

@@ -1,0 +1,147 @@
+import ConnectionKit
+import Foundation
+
+/// One real standalone MariaDB server on 127.0.0.1, in its own temporary folder.
+///
+/// mariadbd refuses to run as root, so when the tests run as root its
+/// configuration says `user=mysql` and the server drops privileges itself
+/// (its pid is then the one started, which matters for kill and pause). A user
+/// `test`/`test` may connect over TCP from 127.0.0.1; the harness itself talks
+/// to the server through its Unix socket as `root` (no password).
+public final class MariaDBServer: Sendable {
+    static let serviceUser = "mysql"
+
+    /// A name for messages.
+    public let name: String
+    /// The TCP port on 127.0.0.1.
+    public let port: Int
+    /// The data folder.
+    public let dataDirectory: String
+    /// The folder of its socket, pid file, configuration and log.
+    public let runDirectory: String
+    private let pid = Locked<Int32?>(nil)
+
+    init(name: String, port: Int, dataDirectory: String, runDirectory: String) {
+        self.name = name
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.runDirectory = runDirectory
+    }
+
+    /// The `mysql://` DSN of the TCP test user.
+    public var dsn: String { "mysql://test:test@127.0.0.1:\(port)/test" }
+    /// The server's process id while it runs.
+    public var processID: Int32? { pid.withLock { $0 } }
+    var configFile: String { runDirectory + "/my.cnf" }
+    var socket: String { runDirectory + "/mysqld.sock" }
+    var logFile: String { runDirectory + "/error.log" }
+
+    /// Creates, initialises and starts a standalone server (about 3 s), with a `test` database and user.
+    public static func start(name: String = "mariadb", maxConnections: Int = 40) async throws -> MariaDBServer {
+        let owner = Commands.isRoot ? serviceUser : nil
+        let data = try await Commands.makeFolder("clustersql-mariadb-\(name)", owner: owner)
+        let run = try await Commands.makeFolder("clustersql-mariadbrun-\(name)", owner: owner)
+        let server = MariaDBServer(name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: run)
+        let settings = """
+            [mariadbd]
+            \(Commands.isRoot ? "user=\(serviceUser)" : "")
+            datadir=\(data)
+            socket=\(server.socket)
+            pid-file=\(run)/mysqld.pid
+            port=\(server.port)
+            bind-address=127.0.0.1
+            skip-name-resolve
+            log-error=\(server.logFile)
+            max_connections=\(maxConnections)
+            innodb_buffer_pool_size=64M
+            innodb_log_file_size=16M
+            innodb_flush_log_at_trx_commit=2
+
+            """
+        try settings.write(toFile: server.configFile, atomically: true, encoding: .utf8)
+        do {
+            try await Commands.run(
+                "/usr/bin/mariadb-install-db",
+                ["--defaults-file=\(server.configFile)", "--skip-test-db", "--auth-root-authentication-method=normal"]
+                    + (Commands.isRoot ? ["--user=\(serviceUser)"] : []))
+            try await server.launch()
+            try await server.query("""
+                CREATE DATABASE test; CREATE USER 'test'@'%' IDENTIFIED BY 'test';
+                GRANT ALL ON *.* TO 'test'@'%'; FLUSH PRIVILEGES
+                """)
+            return server
+        } catch {
+            let log = server.logTail()
+            server.destroy()
+            throw TestServerError("\(error)\n\(log)")
+        }
+    }
+
+    /// Starts mariadbd (it does not daemonize) and waits until it answers a query.
+    func launch() async throws {
+        let value = try Commands.spawnServer(["/usr/sbin/mariadbd", "--defaults-file=\(configFile)"], outputPath: logFile)
+        pid.withLock { $0 = value }
+        Teardown.track(value)
+        try await waitUntilReady()
+    }
+
+    /// Polls `SELECT 1` until it succeeds.
+    public func waitUntilReady(timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? await query("SELECT 1")) == "1" { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestServerError("\(name) on port \(port) did not answer within \(timeout)\n\(logTail())")
+    }
+
+    /// Runs SQL as root through the socket and returns the tab-separated output.
+    @discardableResult
+    public func query(_ sql: String) async throws -> String {
+        let result = try await Commands.run(
+            "/usr/bin/mariadb", ["--no-defaults", "-S", socket, "-u", "root", "--connect-timeout=2", "-N", "-B", "-e", sql])
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// SIGKILL; waits until the port refuses connections.
+    public func kill() async throws {
+        guard let value = pid.withLock({ $0 }) else { return }
+        Foundation.kill(value, SIGCONT)
+        Foundation.kill(value, SIGKILL)
+        Teardown.untrack(value)
+        pid.withLock { $0 = nil }
+        try await waitUntil("\(name) refuses connections", timeout: .seconds(30)) { !PostgresServer.accepts(port: port) }
+    }
+
+    /// SIGSTOP: one process, so every connection stops answering.
+    public func pause() {
+        if let value = pid.withLock({ $0 }) { Foundation.kill(value, SIGSTOP) }
+    }
+
+    /// SIGCONT after ``pause()``.
+    public func resume() {
+        if let value = pid.withLock({ $0 }) { Foundation.kill(value, SIGCONT) }
+    }
+
+    /// Starts the server again after ``kill()``.
+    public func restart() async throws {
+        try await launch()
+    }
+
+    /// The end of the server's log.
+    public func logTail(lines: Int = 40) -> String {
+        let text = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "(no log at \(logFile))"
+        return "--- \(name) log (\(logFile)) ---\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// Kills the server and removes its folders.
+    public func destroy() {
+        if let value = pid.withLock({ $0 }) {
+            Foundation.kill(value, SIGCONT)
+            Foundation.kill(value, SIGKILL)
+            Teardown.untrack(value)
+        }
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+        try? FileManager.default.removeItem(atPath: runDirectory)
+    }
+}
