@@ -38,13 +38,34 @@ public final class MariaDBServer: Sendable {
 
     /// Creates, initialises and starts a standalone server (about 3 s), with a `test` database and user.
     public static func start(name: String = "mariadb", maxConnections: Int = 40) async throws -> MariaDBServer {
+        let server = try await make(name: name)
+        try server.writeConfiguration(maxConnections: maxConnections, extra: "")
+        do {
+            try await server.install()
+            try await server.launch()
+            try await server.createTestUser()
+            return server
+        } catch {
+            let log = server.logTail()
+            server.destroy()
+            throw TestServerError("\(error)\n\(log)")
+        }
+    }
+
+    static func make(name: String) async throws -> MariaDBServer {
         let owner = Commands.isRoot ? serviceUser : nil
         let data = try await Commands.makeFolder("clustersql-mariadb-\(name)", owner: owner)
         let run = try await Commands.makeFolder("clustersql-mariadbrun-\(name)", owner: owner)
-        let server = MariaDBServer(name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: run)
+        return MariaDBServer(name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: run)
+    }
+
+    func writeConfiguration(maxConnections: Int, extra: String) throws {
+        let server = self
+        let data = dataDirectory
+        let run = runDirectory
         let settings = """
             [mariadbd]
-            \(Commands.isRoot ? "user=\(serviceUser)" : "")
+            \(Commands.isRoot ? "user=\(Self.serviceUser)" : "")
             datadir=\(data)
             socket=\(server.socket)
             pid-file=\(run)/mysqld.pid
@@ -56,30 +77,29 @@ public final class MariaDBServer: Sendable {
             innodb_buffer_pool_size=64M
             innodb_log_file_size=16M
             innodb_flush_log_at_trx_commit=2
+            \(extra)
 
             """
         try settings.write(toFile: server.configFile, atomically: true, encoding: .utf8)
-        do {
-            try await Commands.run(
-                "/usr/bin/mariadb-install-db",
-                ["--defaults-file=\(server.configFile)", "--skip-test-db", "--auth-root-authentication-method=normal"]
-                    + (Commands.isRoot ? ["--user=\(serviceUser)"] : []))
-            try await server.launch()
-            try await server.query("""
-                CREATE DATABASE test; CREATE USER 'test'@'%' IDENTIFIED BY 'test';
-                GRANT ALL ON *.* TO 'test'@'%'; FLUSH PRIVILEGES
-                """)
-            return server
-        } catch {
-            let log = server.logTail()
-            server.destroy()
-            throw TestServerError("\(error)\n\(log)")
-        }
+    }
+
+    func install() async throws {
+        try await Commands.run(
+            "/usr/bin/mariadb-install-db",
+            ["--defaults-file=\(configFile)", "--skip-test-db", "--auth-root-authentication-method=normal"]
+                + (Commands.isRoot ? ["--user=\(Self.serviceUser)"] : []))
+    }
+
+    func createTestUser() async throws {
+        try await query("""
+            CREATE DATABASE test; CREATE USER 'test'@'%' IDENTIFIED BY 'test';
+            GRANT ALL ON *.* TO 'test'@'%'; FLUSH PRIVILEGES
+            """)
     }
 
     /// Starts mariadbd (it does not daemonize) and waits until it answers a query.
-    func launch() async throws {
-        let value = try Commands.spawnServer(["/usr/sbin/mariadbd", "--defaults-file=\(configFile)"], outputPath: logFile)
+    func launch(arguments: [String] = []) async throws {
+        let value = try Commands.spawnServer(["/usr/sbin/mariadbd", "--defaults-file=\(configFile)"] + arguments, outputPath: logFile)
         pid.withLock { $0 = value }
         Teardown.track(value)
         try await waitUntilReady()
@@ -123,9 +143,15 @@ public final class MariaDBServer: Sendable {
         if let value = pid.withLock({ $0 }) { Foundation.kill(value, SIGCONT) }
     }
 
-    /// Starts the server again after ``kill()``.
+    /// Starts the server again after ``kill()`` (a Galera node rejoins its cluster).
     public func restart() async throws {
         try await launch()
+    }
+
+    /// A global status variable (`wsrep_local_state`, `wsrep_ready`, ...).
+    public func status(_ variable: String) async throws -> String {
+        let row = try await query("SHOW GLOBAL STATUS LIKE '\(variable)'")
+        return row.split(separator: "\t").last.map(String.init) ?? ""
     }
 
     /// The end of the server's log.
