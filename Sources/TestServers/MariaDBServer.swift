@@ -11,30 +11,29 @@ import Foundation
 public final class MariaDBServer: Sendable {
     static let serviceUser = "mysql"
 
+    /// The server's process: name, port, folders, log, pid and the faults done to it.
+    public let process: ServerProcess
     /// A name for messages.
-    public let name: String
+    public var name: String { process.name }
     /// The TCP port on 127.0.0.1.
-    public let port: Int
+    public var port: Int { process.port }
     /// The data folder.
-    public let dataDirectory: String
-    /// The folder of its socket, pid file, configuration and log.
-    public let runDirectory: String
-    private let pid = Locked<Int32?>(nil)
+    public var dataDirectory: String { process.dataDirectory }
+    /// The folder of its socket, configuration and log.
+    public var runDirectory: String { process.runDirectory }
+    /// The server's process id while it runs.
+    public var processID: Int32? { process.processID }
+    var logFile: String { process.logFile }
 
     init(name: String, port: Int, dataDirectory: String, runDirectory: String) {
-        self.name = name
-        self.port = port
-        self.dataDirectory = dataDirectory
-        self.runDirectory = runDirectory
+        process = ServerProcess(name: name, port: port, dataDirectory: dataDirectory, runDirectory: runDirectory,
+                                logFile: runDirectory + "/error.log")
     }
 
     /// The `mysql://` DSN of the TCP test user.
     public var dsn: String { "mysql://test:test@127.0.0.1:\(port)/test" }
-    /// The server's process id while it runs.
-    public var processID: Int32? { pid.withLock { $0 } }
     var configFile: String { runDirectory + "/my.cnf" }
     var socket: String { runDirectory + "/mysqld.sock" }
-    var logFile: String { runDirectory + "/error.log" }
 
     /// Creates, initialises and starts a standalone server (about 3 s), with a `test` database and user.
     public static func start(name: String = "mariadb", maxConnections: Int = 40) async throws -> MariaDBServer {
@@ -99,20 +98,15 @@ public final class MariaDBServer: Sendable {
 
     /// Starts mariadbd (it does not daemonize) and waits until it answers a query.
     func launch(arguments: [String] = []) async throws {
+        try await process.awaitKilledGone()
         let value = try Commands.spawnServer(["/usr/sbin/mariadbd", "--defaults-file=\(configFile)"] + arguments, outputPath: logFile)
-        pid.withLock { $0 = value }
-        Teardown.track(value)
+        process.adopt(value)
         try await waitUntilReady()
     }
 
     /// Polls `SELECT 1` until it succeeds.
     public func waitUntilReady(timeout: Duration = .seconds(60)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await query("SELECT 1")) == "1" { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TestServerError("\(name) on port \(port) did not answer within \(timeout)\n\(logTail())")
+        try await process.waitUntilReady(timeout: timeout) { (try? await query("SELECT 1")) == "1" }
     }
 
     /// Runs SQL as root through the socket and returns the tab-separated output.
@@ -121,26 +115,6 @@ public final class MariaDBServer: Sendable {
         let result = try await Commands.run(
             "/usr/bin/mariadb", ["--no-defaults", "-S", socket, "-u", "root", "--connect-timeout=2", "-N", "-B", "-e", sql])
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// SIGKILL; waits until the port refuses connections.
-    public func kill() async throws {
-        guard let value = pid.withLock({ $0 }) else { return }
-        Foundation.kill(value, SIGCONT)
-        Foundation.kill(value, SIGKILL)
-        Teardown.untrack(value)
-        pid.withLock { $0 = nil }
-        try await waitUntil("\(name) refuses connections", timeout: .seconds(30)) { !PostgresServer.accepts(port: port) }
-    }
-
-    /// SIGSTOP: one process, so every connection stops answering.
-    public func pause() {
-        if let value = pid.withLock({ $0 }) { Foundation.kill(value, SIGSTOP) }
-    }
-
-    /// SIGCONT after ``pause()``.
-    public func resume() {
-        if let value = pid.withLock({ $0 }) { Foundation.kill(value, SIGCONT) }
     }
 
     /// Starts the server again after ``kill()`` (a Galera node rejoins its cluster).
@@ -154,20 +128,14 @@ public final class MariaDBServer: Sendable {
         return row.split(separator: "\t").last.map(String.init) ?? ""
     }
 
+    /// SIGKILL; waits until the port refuses connections.
+    public func kill() async throws { try await process.kill() }
+    /// SIGSTOP of the server and its children: sockets stay open, nothing answers.
+    public func pause() { process.pause() }
+    /// SIGCONT after ``pause()``.
+    public func resume() { process.resume() }
     /// The end of the server's log.
-    public func logTail(lines: Int = 40) -> String {
-        let text = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "(no log at \(logFile))"
-        return "--- \(name) log (\(logFile)) ---\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
-    }
-
-    /// Kills the server and removes its folders.
-    public func destroy() {
-        if let value = pid.withLock({ $0 }) {
-            Foundation.kill(value, SIGCONT)
-            Foundation.kill(value, SIGKILL)
-            Teardown.untrack(value)
-        }
-        try? FileManager.default.removeItem(atPath: dataDirectory)
-        try? FileManager.default.removeItem(atPath: runDirectory)
-    }
+    public func logTail(lines: Int = 40) -> String { process.logTail(lines: lines) }
+    /// Kills the server if it runs and removes its folders.
+    public func destroy() { process.destroy() }
 }

@@ -12,21 +12,23 @@ public final class PostgresServer: Sendable {
     public static let binaries = "/usr/lib/postgresql/15/bin"
     static let serviceUser = "postgres"
 
-    /// A name for messages (`primary`, `standby-1`).
-    public let name: String
+    /// The server's process: name, port, folders, log, pid and the faults done to it.
+    public let process: ServerProcess
+    /// A name for messages.
+    public var name: String { process.name }
     /// The TCP port on 127.0.0.1.
-    public let port: Int
+    public var port: Int { process.port }
     /// The data folder.
-    public let dataDirectory: String
-    /// The folder of its Unix socket and log.
-    public let runDirectory: String
-    private let pid = Locked<Int32?>(nil)
+    public var dataDirectory: String { process.dataDirectory }
+    /// The folder of its socket, configuration and log.
+    public var runDirectory: String { process.runDirectory }
+    /// The server's process id while it runs.
+    public var processID: Int32? { process.processID }
+    var logFile: String { process.logFile }
 
     init(name: String, port: Int, dataDirectory: String, runDirectory: String) {
-        self.name = name
-        self.port = port
-        self.dataDirectory = dataDirectory
-        self.runDirectory = runDirectory
+        process = ServerProcess(name: name, port: port, dataDirectory: dataDirectory, runDirectory: runDirectory,
+                                logFile: runDirectory + "/server.log")
     }
 
     /// A libpq keyword/value DSN for the `postgres` superuser (trust authentication).
@@ -35,34 +37,28 @@ public final class PostgresServer: Sendable {
     /// The same as a `postgres://` URI.
     public var uri: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
 
-    /// The server's process id while it runs.
-    public var processID: Int32? { pid.withLock { $0 } }
-
-    var logFile: String { runDirectory + "/server.log" }
-
     /// Starts the server and waits until it answers a query.
     public func start() async throws {
-        try await Commands.run(
-            Self.binaries + "/pg_ctl",
-            ["-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-o", "-p \(port) -k \(runDirectory)", "start"],
-            as: Self.serviceUser)
+        try await process.awaitKilledGone()
+        do {
+            try await Commands.run(
+                Self.binaries + "/pg_ctl",
+                ["-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-o", "-p \(port) -k \(runDirectory)", "start"],
+                as: Self.serviceUser)
+        } catch {
+            throw TestServerError("\(error)\n\(logTail())")
+        }
         let pidText = try String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8)
         guard let first = pidText.split(separator: "\n").first, let value = Int32(first) else {
             throw TestServerError("\(name): no pid in postmaster.pid\n\(logTail())")
         }
-        pid.withLock { $0 = value }
-        Teardown.track(value)
+        process.adopt(value)
         try await waitUntilReady()
     }
 
     /// Polls `SELECT 1` until it succeeds (a pid alone proves nothing).
     public func waitUntilReady(timeout: Duration = .seconds(60)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await query("SELECT 1")) == "1" { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TestServerError("\(name) on port \(port) did not answer within \(timeout)\n\(logTail())")
+        try await process.waitUntilReady(timeout: timeout) { (try? await query("SELECT 1")) == "1" }
     }
 
     /// Runs SQL through `psql` and returns its unaligned output (for the harness itself).
@@ -110,55 +106,18 @@ public final class PostgresServer: Sendable {
         try await query("SELECT pg_is_in_recovery()") == "t"
     }
 
-    /// SIGKILL: the process dies, its connections reset. Waits until the port refuses connections.
-    public func kill() async throws {
-        guard let value = pid.withLock({ $0 }) else { return }
-        Foundation.kill(value, SIGCONT)
-        Foundation.kill(value, SIGKILL)
-        try await waitUntil("\(name) refuses connections", timeout: .seconds(30)) { !Self.accepts(port: port) }
-    }
-
-    /// SIGSTOP to the postmaster and every backend (each connection has its own
-    /// process): the server keeps its sockets open but never answers.
-    public func pause() {
-        guard let value = pid.withLock({ $0 }) else { return }
-        Foundation.kill(value, SIGSTOP)
-        for child in Self.children(of: value) { Foundation.kill(child, SIGSTOP) }
-    }
-
-    /// SIGCONT after ``pause()``.
-    public func resume() {
-        guard let value = pid.withLock({ $0 }) else { return }
-        for child in Self.children(of: value) { Foundation.kill(child, SIGCONT) }
-        Foundation.kill(value, SIGCONT)
-    }
-
-    /// The pids whose parent is `parent`, read from /proc.
-    static func children(of parent: Int32) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { entry -> Int32? in
-            guard let pid = Int32(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
-            // After "pid (comm) ": state, then the parent pid.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
-        }
-    }
-
     /// Starts the server again after ``kill()`` or ``stop()``.
     public func restart() async throws {
-        if let old = pid.withLock({ $0 }) { Teardown.untrack(old) }
+        process.forget()
         try await start()
     }
 
     /// A clean, fast shutdown.
     public func stop() async throws {
-        guard let value = pid.withLock({ $0 }) else { return }
+        guard let value = processID else { return }
         Foundation.kill(value, SIGCONT)
         try await Commands.run(Self.binaries + "/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], as: Self.serviceUser, allowFailure: true)
-        Teardown.untrack(value)
-        pid.withLock { $0 = nil }
+        process.forget()
     }
 
     /// Promotes a standby to primary and waits until it accepts writes.
@@ -171,34 +130,14 @@ public final class PostgresServer: Sendable {
         }
     }
 
-    /// The end of the server's log, for failure messages.
-    public func logTail(lines: Int = 40) -> String {
-        let text = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "(no log at \(logFile))"
-        return "--- \(name) log (\(logFile)) ---\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
-    }
-
+    /// SIGKILL; waits until the port refuses connections.
+    public func kill() async throws { try await process.kill() }
+    /// SIGSTOP of the server and its children: sockets stay open, nothing answers.
+    public func pause() { process.pause() }
+    /// SIGCONT after ``pause()``.
+    public func resume() { process.resume() }
+    /// The end of the server's log.
+    public func logTail(lines: Int = 40) -> String { process.logTail(lines: lines) }
     /// Kills the server if it runs and removes its folders.
-    public func destroy() {
-        if let value = pid.withLock({ $0 }) {
-            Foundation.kill(value, SIGCONT)
-            Foundation.kill(value, SIGKILL)
-            Teardown.untrack(value)
-        }
-        try? FileManager.default.removeItem(atPath: dataDirectory)
-        try? FileManager.default.removeItem(atPath: runDirectory)
-    }
-
-    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
-    static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
+    public func destroy() { process.destroy() }
 }
