@@ -129,8 +129,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// `SELECT 1`.
     public func ping() async throws(SQLError) { _ = try await run("SELECT 1", []) }
 
-    /// `false` once closed or after a connection-class error.
-    public var isValid: Bool { status.withLock { $0 == .open } && PQstatus(conn) == CONNECTION_OK }
+    /// `false` once closed or after a connection-class error. It reads only the
+    /// locked status: libpq's own state may be changing under a statement in flight.
+    public var isValid: Bool { status.withLock { $0 == .open } }
 
     /// Closes the connection (waiting for a running statement).
     public func close() async {
