@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "SQLCore", targets: ["SQLCore"]),
         .library(name: "SQLiteBackend", targets: ["SQLiteBackend"]),
         .library(name: "PostgresBackend", targets: ["PostgresBackend"]),
+        .library(name: "MariaDBBackend", targets: ["MariaDBBackend"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
         .executable(name: "clustersql", targets: ["clustersql"]),
     ],
@@ -56,6 +57,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "MariaDBBackend",
+            dependencies: [
+                "SQLCore", "ConnectionKit", "SocketReadiness", "CMariaDB",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "TestServers", dependencies: ["ConnectionKit"]),
@@ -79,6 +86,7 @@ let package = Package(
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "TestServers"]),
+        .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "TestServers"]),
     ],
     swiftLanguageModes: [.v6]
 )

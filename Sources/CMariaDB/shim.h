@@ -3,4 +3,11 @@
 #include <mysql.h>
 #include <errmsg.h>
 #include <mysqld_error.h>
+
+/// Client flags whose macros Swift cannot import (shifted unsigned longs).
+static const unsigned long clustersql_mysql_client_flags =
+    CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS;
+
+/// The binary character set number: a string column with it holds bytes.
+static const unsigned int clustersql_mysql_binary_charset = 63;
 #endif

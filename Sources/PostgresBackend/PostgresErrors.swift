@@ -28,6 +28,7 @@ enum PostgresErrors {
             lowered.contains("password authentication failed") || lowered.contains("no password supplied")
                 || lowered.contains("no pg_hba.conf entry") ? .authenticationFailed
             : lowered.contains("too many clients") || lowered.contains("remaining connection slots") ? .tooManyConnections
+            : lowered.contains("the database system is starting up") || lowered.contains("not yet accepting connections") ? .nodeNotReady
             : whileConnecting ? .connectionFailed : .connectionLost
         return SQLError(code, kind: .connection, message: message.trimmingNewlines(), backend: "postgres")
     }
@@ -39,6 +40,7 @@ enum PostgresErrors {
         switch state {
         case "57014": return .cancelled
         case "53300": return .tooManyConnections
+        case "57P03": return .nodeNotReady
         case "25006": return .readOnly
         case "28P01", "28000": return .authenticationFailed
         case "40001", "40P01", "55P03": return .busy

@@ -49,6 +49,10 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
         public static let corrupt = Code("corrupt", defaultKind: .connection)
         /// The file is not a database of this backend.
         public static let notADatabase = Code("notADatabase", defaultKind: .connection)
+        /// The node is up but not ready to serve: a Galera node not yet synced
+        /// ("WSREP has not yet prepared node", MySQL error 1047), a PostgreSQL
+        /// server still starting or recovering (SQLSTATE 57P03). Set it aside and retry later.
+        public static let nodeNotReady = Code("nodeNotReady", defaultKind: .connection)
         /// The server sent something the client could not understand.
         public static let protocolViolation = Code("protocolViolation", defaultKind: .connection)
 

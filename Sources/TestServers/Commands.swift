@@ -124,6 +124,20 @@ public enum Commands {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// A self-signed certificate for `localhost` and 127.0.0.1 (valid two
+    /// days) and its key, written into `folder` and owned by `owner` when root.
+    public static func makeSelfSignedCertificate(in folder: String, owner: String?) async throws -> (certificate: String, key: String) {
+        let certificate = folder + "/server.crt"
+        let key = folder + "/server.key"
+        try await run(
+            "/usr/bin/openssl",
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate],
+            as: owner)
+        try await run("/bin/chmod", ["600", key], as: owner)
+        return (certificate, key)
+    }
+
     /// A fresh folder that `user` (when root) owns; removed by the caller.
     public static func makeFolder(_ prefix: String, owner user: String?) async throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))").path

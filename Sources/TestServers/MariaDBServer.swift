@@ -35,10 +35,18 @@ public final class MariaDBServer: Sendable {
     var configFile: String { runDirectory + "/my.cnf" }
     var socket: String { runDirectory + "/mysqld.sock" }
 
-    /// Creates, initialises and starts a standalone server (about 3 s), with a `test` database and user.
-    public static func start(name: String = "mariadb", maxConnections: Int = 40) async throws -> MariaDBServer {
+    /// Creates, initialises and starts a standalone server (about 3 s), with a
+    /// `test` database and user; with `tls`, it offers TLS with a self-signed
+    /// certificate for localhost (``certificatePath``).
+    public static func start(name: String = "mariadb", maxConnections: Int = 40, tls: Bool = false) async throws -> MariaDBServer {
         let server = try await make(name: name)
-        try server.writeConfiguration(maxConnections: maxConnections, extra: "")
+        var extra = ""
+        if tls {
+            let (certificate, key) = try await Commands.makeSelfSignedCertificate(
+                in: server.runDirectory, owner: Commands.isRoot ? serviceUser : nil)
+            extra = "ssl-cert=\(certificate)\nssl-key=\(key)"
+        }
+        try server.writeConfiguration(maxConnections: maxConnections, extra: extra)
         do {
             try await server.install()
             try await server.launch()
@@ -49,6 +57,22 @@ public final class MariaDBServer: Sendable {
             server.destroy()
             throw TestServerError("\(error)\n\(log)")
         }
+    }
+
+    /// The standalone server shared by the suites of this test process, started on first use.
+    public static func shared() async throws -> MariaDBServer {
+        try await shared.value()
+    }
+
+    private static let shared = StartedOnce { try await MariaDBServer.start(name: "shared") }
+
+    /// The server's self-signed certificate, when started with `tls`.
+    public var certificatePath: String { runDirectory + "/server.crt" }
+
+    /// Creates a user that may connect over TCP with `password`, with `grants`
+    /// (such as `SELECT, INSERT ON test.*`), and no administrative privilege.
+    public func addUser(_ user: String, password: String, grants: String) async throws {
+        try await query("CREATE USER '\(user)'@'%' IDENTIFIED BY '\(password)'; GRANT \(grants) TO '\(user)'@'%'")
     }
 
     static func make(name: String) async throws -> MariaDBServer {
@@ -72,6 +96,9 @@ public final class MariaDBServer: Sendable {
             bind-address=127.0.0.1
             skip-name-resolve
             log-error=\(server.logFile)
+            tmpdir=\(run)
+            character-set-server=utf8mb4
+            collation-server=utf8mb4_unicode_ci
             max_connections=\(maxConnections)
             innodb_buffer_pool_size=64M
             innodb_log_file_size=16M

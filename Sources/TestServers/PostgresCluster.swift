@@ -89,19 +89,8 @@ public final class PostgresCluster: Sendable {
 
     /// The cluster shared by the suites of this test process, started on first use.
     public static func shared() async throws -> PostgresCluster {
-        try await SharedPostgres.instance.cluster()
+        try await shared.value()
     }
-}
 
-/// Starts the shared cluster once, however many suites ask at the same time.
-actor SharedPostgres {
-    static let instance = SharedPostgres()
-    private var starting: Task<PostgresCluster, any Error>?
-
-    func cluster() async throws -> PostgresCluster {
-        if let starting { return try await starting.value }
-        let task = Task { try await PostgresCluster.start(standbys: 1) }
-        starting = task
-        return try await task.value
-    }
+    private static let shared = StartedOnce { try await PostgresCluster.start(standbys: 1) }
 }

@@ -86,14 +86,7 @@ public final class PostgresServer: Sendable {
     /// 127.0.0.1, reloads, and returns the certificate's path (to use as `sslrootcert`).
     @discardableResult
     public func enableTLS() async throws -> String {
-        let certificate = runDirectory + "/server.crt"
-        let key = runDirectory + "/server.key"
-        try await Commands.run(
-            "/usr/bin/openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate],
-            as: Self.serviceUser)
-        try await Commands.run("/bin/chmod", ["600", key], as: Self.serviceUser)
+        let (certificate, key) = try await Commands.makeSelfSignedCertificate(in: runDirectory, owner: Self.serviceUser)
         try await query("ALTER SYSTEM SET ssl = on")
         try await query("ALTER SYSTEM SET ssl_cert_file = '\(certificate)'")
         try await query("ALTER SYSTEM SET ssl_key_file = '\(key)'")

@@ -1,0 +1,222 @@
+import CMariaDB
+import ConnectionKit
+import Foundation
+import Logging
+import SQLCore
+
+/// A connection to MariaDB or MySQL over Connector/C's non-blocking API.
+///
+/// No call blocks a thread: connecting and every statement run the
+/// `mysql_*_start` / `mysql_*_cont` calls, waiting for the socket through
+/// `SocketReactor`. Parameterized statements run as server-side prepared
+/// statements (binary protocol, typed binds), cached per connection;
+/// statements without parameters run as plain queries, so a schema script may
+/// hold several statements. One statement runs at a time (an ``AsyncLock``).
+///
+/// The session uses UTC (`time_zone = '+00:00'`), so `TIMESTAMP` columns
+/// round-trip as ``SQLTimestamp`` instants, and counts rows *matched* by an
+/// `UPDATE` (`CLIENT_FOUND_ROWS`), like PostgreSQL and SQLite.
+///
+/// Cancelling the calling task sends `KILL QUERY` over a short-lived second
+/// connection (on a helper thread); the statement then fails with
+/// ``SQLError/Code/cancelled``, or the connection is given up as broken if the
+/// server does not answer within 5 s.
+public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
+    // @unchecked: `mysql` and `statements` are used only while `gate` is held
+    // (or before the connection is shared); `status` is locked.
+    let mysql: UnsafeMutablePointer<MYSQL>
+    let gate = AsyncLock()
+    let status = Locked(Status.open)
+    let configuration: MariaDBConfiguration
+    let logger: Logger
+    /// The server's id for this session, the target of `KILL QUERY`.
+    public let serverThreadID: UInt
+    var statements: [String: PreparedHandle] = [:]
+
+    enum Status: Sendable { case open, broken, closed }
+
+    /// How many statements each connection keeps prepared on the server.
+    static let preparedCacheCapacity = 256
+    /// How long a cancelled statement may take to stop before the connection is given up.
+    static let cancelGrace: Duration = .seconds(5)
+    /// The coroutine stack Connector/C runs non-blocking calls on (its default, 60 KiB, is tight for TLS).
+    static let callStackSize = 256 * 1024
+
+    private init(mysql: UnsafeMutablePointer<MYSQL>, configuration: MariaDBConfiguration, logger: Logger) {
+        self.mysql = mysql
+        self.configuration = configuration
+        self.logger = logger
+        self.serverThreadID = UInt(mysql_thread_id(mysql))
+    }
+
+    /// Connects without blocking a thread, within ``MariaDBConfiguration/connectTimeout``.
+    static func connect(_ configuration: MariaDBConfiguration, logger: Logger) async throws(SQLError) -> MariaDBConnection {
+        guard MariaDBLibrary.isInitialized else {
+            throw SQLError(.misuse, message: "mysql_library_init failed", backend: "mariadb")
+        }
+        guard let mysql = mysql_init(nil) else { throw SQLError(.connectionFailed, message: "out of memory", backend: "mariadb") }
+        var stackSize = callStackSize
+        mysql_options(mysql, MYSQL_OPT_NONBLOCK, &stackSize)
+        MariaDBLibrary.applyOptions(configuration, to: mysql)
+        var budget = CallBudget(deadline: .now + configuration.connectTimeout, cancelGrace: .zero)
+        var connected: UnsafeMutablePointer<MYSQL>?
+        let c = configuration
+        // The arguments must outlive the whole call, not only `_start`.
+        let arguments = [c.unixSocket == nil ? c.host : nil, c.user, c.password, c.database, c.unixSocket].map { CText($0) }
+        defer { arguments.forEach { $0?.free() } }
+        do {
+            try await runNonBlocking(mysql, budget: &budget) {
+                mysql_real_connect_start(
+                    &connected, mysql, arguments[0]?.pointer, arguments[1]?.pointer, arguments[2]?.pointer,
+                    arguments[3]?.pointer, UInt32(c.port), arguments[4]?.pointer, clustersql_mysql_client_flags)
+            } resume: { ready in
+                mysql_real_connect_cont(&connected, mysql, ready)
+            }
+        } catch {
+            mysql_close(mysql)
+            throw error == .cancelled
+                ? SQLError(.cancelled, message: "cancelled while connecting to \(c.address)", backend: "mariadb")
+                : SQLError(.timeout, message: "no connection to \(c.address) within \(c.connectTimeout)", backend: "mariadb")
+        }
+        guard connected != nil else {
+            var error = MariaDBErrors.error(mysql, connecting: true).redacted(configuration)
+            error.kind = .connection
+            mysql_close(mysql)
+            throw error
+        }
+        return MariaDBConnection(mysql: mysql, configuration: configuration, logger: logger)
+    }
+
+    deinit {
+        if status.withLock({ $0 }) != .closed {
+            statements.values.forEach { $0.release() }
+            mysql_close(mysql)
+        }
+    }
+
+    // MARK: SQLConnection
+
+    /// Runs a statement and returns its rows.
+    public func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
+        try await run(sql, parameters).rows
+    }
+
+    /// Runs a statement (or, without parameters, a script) and reports what it changed.
+    public func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
+        try await run(sql, parameters).execution
+    }
+
+    /// Prepares a server-side statement (kept for the connection's lifetime, shared by equal SQL).
+    public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
+        try await exclusive(cancelGrace: Self.cancelGrace) { (budget: inout CallBudget) async throws(SQLError) in
+            _ = try await self.preparedHandle(for: sql, budget: &budget, force: true)
+        }
+        return MariaDBPreparedStatement(connection: self, sql: sql)
+    }
+
+    /// `BEGIN`.
+    public func begin() async throws(SQLError) { _ = try await run("BEGIN", []) }
+    /// `COMMIT`.
+    public func commit() async throws(SQLError) { _ = try await run("COMMIT", []) }
+    /// `ROLLBACK`, run even for a cancelled task.
+    public func rollback() async throws(SQLError) { _ = try await run("ROLLBACK", [], cancellable: false) }
+
+    /// A `COM_PING` round trip.
+    public func ping() async throws(SQLError) {
+        try await exclusive(cancelGrace: Self.cancelGrace) { (budget: inout CallBudget) async throws(SQLError) in
+            var result: Int32 = 0
+            try await self.call(&budget) { mysql_ping_start(&result, self.mysql) } resume: { mysql_ping_cont(&result, self.mysql, $0) }
+            if result != 0 { throw MariaDBErrors.error(self.mysql, connecting: false) }
+        }
+    }
+
+    /// Whether the server accepts writes from this session's user: `@@read_only`
+    /// (a replica, or a node set read-only by its operator). Writes then fail
+    /// with ``SQLError/Code/readOnly``.
+    public func isReadOnly() async throws(SQLError) -> Bool {
+        let value = try await query("SELECT @@global.read_only", [])[0][0]
+        return value != .integer(0)
+    }
+
+    /// `false` once closed or after a connection-class error.
+    public var isValid: Bool { status.withLock { $0 == .open } }
+
+    /// Closes the connection (waiting for a running statement).
+    public func close() async {
+        guard await gate.lock() else { return }
+        defer { gate.unlock() }
+        let wasOpen = status.withLock { s -> Bool in
+            defer { s = .closed }
+            return s != .closed
+        }
+        guard wasOpen else { return }
+        statements.values.forEach { $0.release() }
+        statements = [:]
+        var budget = CallBudget(deadline: .now + .seconds(1), cancelGrace: nil)
+        // mysql_close_start frees the handle when it finishes; an abandoned close has finished too.
+        try? await runNonBlocking(mysql, budget: &budget) { mysql_close_start(mysql) } resume: { mysql_close_cont(mysql, $0) }
+    }
+
+    // MARK: running
+
+    /// Runs `body` holding the connection, failing fast when closed, marking it broken on connection-class errors.
+    func exclusive<T>(
+        cancelGrace: Duration?, _ body: (inout CallBudget) async throws(SQLError) -> T
+    ) async throws(SQLError) -> T {
+        guard await gate.lock(cancellable: cancelGrace != nil) else {
+            throw SQLError(.cancelled, message: "cancelled while waiting for the connection", backend: "mariadb")
+        }
+        defer { gate.unlock() }
+        guard status.withLock({ $0 }) != .closed else { throw SQLError(.closed, message: "the connection is closed", backend: "mariadb") }
+        var budget = CallBudget(deadline: configuration.queryTimeout.map { .now + $0 }, cancelGrace: cancelGrace)
+        let outcome: Result<T, SQLError> = await withTaskCancellationHandler {
+            do throws(SQLError) {
+                return .success(try await body(&budget))
+            } catch {
+                return .failure(error)
+            }
+        } onCancel: {
+            if cancelGrace != nil { self.requestKill() }
+        }
+        do {
+            return try outcome.get()
+        } catch {
+            if error.isConnectionError { status.withLock { if $0 == .open { $0 = .broken } } }
+            throw error.redacted(configuration)
+        }
+    }
+
+    /// One non-blocking call under `budget`; a stall becomes a connection-class error.
+    func call(_ budget: inout CallBudget, start: () -> Int32, resume: (Int32) -> Int32) async throws(SQLError) {
+        do {
+            try await runNonBlocking(mysql, budget: &budget, start: start, resume: resume)
+        } catch {
+            status.withLock { if $0 == .open { $0 = .broken } }
+            throw error == .cancelled
+                ? SQLError(.cancelled, kind: .connection, message: "cancelled; the server did not stop the statement within \(Self.cancelGrace)", backend: "mariadb")
+                : SQLError(.timeout, message: "no answer from \(configuration.address) within the query timeout", backend: "mariadb")
+        }
+    }
+}
+
+/// A server-side prepared statement of a ``MariaDBConnection``.
+final class MariaDBPreparedStatement: SQLPreparedStatement {
+    let sql: String
+    private let connection: MariaDBConnection
+
+    init(connection: MariaDBConnection, sql: String) {
+        self.connection = connection
+        self.sql = sql
+    }
+
+    func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
+        try await connection.run(sql, parameters, alwaysPrepared: true).rows
+    }
+
+    func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
+        try await connection.run(sql, parameters, alwaysPrepared: true).execution
+    }
+
+    /// Prepared statements live as long as the connection (they are cached by SQL text).
+    func close() async {}
+}

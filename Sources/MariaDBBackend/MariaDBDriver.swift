@@ -1,0 +1,32 @@
+import Logging
+import SQLCore
+
+/// The MariaDB / MySQL backend of ``SQLDriver`` (Connector/C, non-blocking).
+public struct MariaDBDriver: SQLDriver {
+    /// `mariadb`.
+    public var name: String { "mariadb" }
+    private let logger: Logger
+    private let connectTimeout: Duration
+    private let queryTimeout: Duration?
+
+    /// Creates the driver with the deadlines every connection gets (a DSN's
+    /// `timeout` and `readTimeout` parameters override them).
+    public init(
+        connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil,
+        logger: Logger = Logger(label: "clustersql.mariadb")
+    ) {
+        self.connectTimeout = connectTimeout
+        self.queryTimeout = queryTimeout
+        self.logger = logger
+    }
+
+    /// Parses `dsn` (`mysql://…` or `user:pass@tcp(host:port)/db`) and connects.
+    public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
+        try await connect(MariaDBConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
+    }
+
+    /// Connects with a configuration.
+    public func connect(_ configuration: MariaDBConfiguration) async throws(SQLError) -> MariaDBConnection {
+        try await MariaDBConnection.connect(configuration, logger: logger)
+    }
+}
