@@ -27,7 +27,7 @@ test-tsan:
 bench:
 	swift run -c release connectionkit-bench
 
-# Point selects through Database vs pgbench -S on the same server, same run (release build).
+# Point selects through Database vs pgbench -S and sysbench oltp_point_select on the same servers, same run (release build).
 bench-sql: setup
 	swift run -c release sql-bench 10
 

@@ -67,7 +67,7 @@ let package = Package(
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "TestServers", dependencies: ["ConnectionKit"]),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
-        .executableTarget(name: "sql-bench", dependencies: ["SQLCore", "PostgresBackend", "TestServers"]),
+        .executableTarget(name: "sql-bench", dependencies: ["SQLCore", "PostgresBackend", "MariaDBBackend", "TestServers"]),
         .executableTarget(
             name: "clustersql",
             dependencies: [

@@ -2,10 +2,29 @@ import CMariaDB
 import Foundation
 import SQLCore
 
-/// A `MYSQL_STMT` prepared on the server, and how many `?` it has.
+/// A `MYSQL_STMT` prepared on the server, how many `?` it has, and the
+/// result layout of its last execution (column names and result buffers,
+/// reused while the columns keep their types and fit their buffers).
 final class PreparedHandle {
     let statement: UnsafeMutablePointer<MYSQL_STMT>
     let parameterCount: Int
+    private var columns: SQLColumns?
+    private var resultBinds: BindSet?
+
+    /// The columns and bound result buffers for the result just stored.
+    func resultLayout() throws(SQLError) -> (SQLColumns, BindSet) {
+        let fields = UnsafeBufferPointer(start: statement.pointee.fields, count: Int(mysql_stmt_field_count(statement)))
+        if let columns, let resultBinds, columns.count == fields.count, resultBinds.fits(fields) {
+            guard mysql_stmt_bind_result(statement, resultBinds.binds) == 0 else { throw MariaDBErrors.error(statement) }
+            return (columns, resultBinds)
+        }
+        let columns = SQLColumns(fields.map { String(cString: $0.name) })
+        let binds = BindSet.results(fields)
+        guard mysql_stmt_bind_result(statement, binds.binds) == 0 else { throw MariaDBErrors.error(statement) }
+        self.columns = columns
+        self.resultBinds = binds
+        return (columns, binds)
+    }
 
     init(statement: UnsafeMutablePointer<MYSQL_STMT>) {
         self.statement = statement
@@ -90,7 +109,7 @@ extension MariaDBConnection {
         var rows = SQLRows(columns: SQLColumns([]), rows: [])
         if mysql_stmt_field_count(statement) > 0 {
             try await storeResult(statement, budget: &budget)
-            rows = try Self.fetchAll(statement)
+            rows = try Self.fetchAll(handle)
         }
         let execution = SQLExecution(
             rowsAffected: Self.count(mysql_stmt_affected_rows(statement)), lastInsertID: Self.insertID(mysql_stmt_insert_id(statement)))
@@ -114,14 +133,10 @@ extension MariaDBConnection {
     }
 
     /// Decodes every stored row (no I/O: the result is already in memory).
-    private static func fetchAll(_ statement: UnsafeMutablePointer<MYSQL_STMT>) throws(SQLError) -> SQLRows {
+    private static func fetchAll(_ handle: PreparedHandle) throws(SQLError) -> SQLRows {
+        let statement = handle.statement
         defer { mysql_stmt_free_result(statement) }
-        guard let metadata = mysql_stmt_result_metadata(statement) else { throw MariaDBErrors.error(statement) }
-        defer { mysql_free_result(metadata) }
-        let fields = UnsafeBufferPointer(start: mysql_fetch_fields(metadata), count: Int(mysql_num_fields(metadata)))
-        let columns = SQLColumns(fields.map { String(cString: $0.name) })
-        let binds = BindSet.results(fields)
-        guard mysql_stmt_bind_result(statement, binds.binds) == 0 else { throw MariaDBErrors.error(statement) }
+        let (columns, binds) = try handle.resultLayout()
         var rows: [SQLRow] = []
         rows.reserveCapacity(Int(mysql_stmt_num_rows(statement)))
         while true {

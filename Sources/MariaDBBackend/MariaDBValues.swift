@@ -192,6 +192,22 @@ final class BindSet {
         return set
     }
 
+    /// Whether these result buffers still suit `fields`: same kinds, and every
+    /// variable-length value of the stored result fits its buffer.
+    func fits(_ fields: UnsafeBufferPointer<MYSQL_FIELD>) -> Bool {
+        guard fields.count == count else { return false }
+        for (index, field) in fields.enumerated() {
+            let kind = ColumnKind(field)
+            guard kind == kinds[index] else { return false }
+            switch kind.bindType {
+            case MYSQL_TYPE_STRING, MYSQL_TYPE_BLOB:
+                if field.max_length > binds[index].buffer_length { return false }
+            default: break
+            }
+        }
+        return true
+    }
+
     /// The values of the row just fetched into the result buffers.
     func row() -> [SQLValue] {
         (0..<count).map { index in

@@ -1,62 +1,51 @@
 // Point-select throughput through `Database` at 4 concurrent tasks, side by
-// side in one run with `pgbench -S -c 4 -j 2` on the same PostgreSQL server.
-// Run in release:  swift run -c release sql-bench [seconds]
+// side in one run with the peer tool on the same server:
+//   PostgreSQL: `pgbench -S -c 4 -j 2`;  MariaDB: `sysbench oltp_point_select --threads=4`.
+// Run in release:  swift run -c release sql-bench [seconds] [postgres|mariadb]
 import Foundation
+import MariaDBBackend
 import PostgresBackend
 import SQLCore
 import TestServers
 
-let seconds = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 10
+let arguments = Array(CommandLine.arguments.dropFirst())
+let seconds = Int(arguments.first ?? "") ?? 10
+let only = arguments.dropFirst().first
 
-func pgbench(_ arguments: [String]) async throws -> String {
-    try await Commands.run("/usr/lib/postgresql/15/bin/pgbench", arguments).output
+func benchPostgres() async throws {
+    let cluster = try await PostgresCluster.start(standbys: 0)
+    defer { cluster.destroy() }
+    let server = cluster.primary
+    let pgbench = "/usr/lib/postgresql/15/bin/pgbench"
+    let target = ["-h", "127.0.0.1", "-p", String(server.port), "-U", "postgres", "postgres"]
+    try await Commands.run(pgbench, ["-i", "-s", "1", "-q"] + target)
+    print("PostgreSQL point selects, 4 clients, \(seconds) s each, same server, same run (pgbench scale 1)")
+    let output = try await Commands.run(pgbench, ["-S", "-n", "-c", "4", "-j", "2", "-T", String(seconds)] + target).output
+    guard let peer = number(after: "tps =", in: output) else { throw TestServerError("could not read pgbench's tps:\n\(output)") }
+    let mine = try await pointSelects(
+        driver: PostgresDriver(), dsn: server.dsn, sql: "SELECT abalance FROM pgbench_accounts WHERE aid = ?",
+        keys: 1...100_000, tasks: 4, duration: .seconds(seconds))
+    report(peer: "pgbench -S -c 4 -j 2", peerRate: peer, ours: "Database + PostgresDriver", ourRate: mine)
 }
 
-func ours(dsn: String, tasks: Int, duration: Duration) async throws -> Double {
-    var config = DatabaseConfiguration(name: "bench")
-    config.maxOpen = tasks
-    config.maxIdle = tasks
-    let db = Database(driver: PostgresDriver(), dsn: dsn, configuration: config)
-    return try await withThrowingTaskGroup(of: Int.self) { group in
-        group.addTask { try await db.run(); return 0 }
-        while !db.isRunning { await Task.yield() }
-        let deadline = ContinuousClock.now + duration
-        let started = ContinuousClock.now
-        for _ in 0..<tasks {
-            group.addTask {
-                var count = 0
-                var random = SystemRandomNumberGenerator()
-                while ContinuousClock.now < deadline {
-                    let aid = Int64.random(in: 1...100_000, using: &random)
-                    let rows = try await db.query("SELECT abalance FROM pgbench_accounts WHERE aid = ?", [.integer(aid)])
-                    precondition(rows.count == 1)
-                    count += 1
-                }
-                return count
-            }
-        }
-        var total = 0
-        for _ in 0..<tasks { total += try await group.next() ?? 0 }
-        let elapsed = ContinuousClock.now - started
-        await db.close()
-        try await group.waitForAll()
-        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-    }
+func benchMariaDB() async throws {
+    let server = try await MariaDBServer.start(name: "bench")
+    defer { server.destroy() }
+    let rows = 10_000
+    let target = ["--mysql-host=127.0.0.1", "--mysql-port=\(server.port)", "--mysql-user=test", "--mysql-password=test",
+                  "--mysql-db=test", "--tables=1", "--table-size=\(rows)"]
+    try await Commands.run("/usr/bin/sysbench", ["oltp_point_select"] + target + ["prepare"])
+    print("MariaDB point selects, 4 clients, \(seconds) s each, same server, same run (sysbench, \(rows) rows)")
+    let output = try await Commands.run(
+        "/usr/bin/sysbench", ["oltp_point_select"] + target + ["--threads=4", "--time=\(seconds)", "run"]).output
+    // "    queries:   183112 (18311.25 per sec.)"
+    let queries = output.split(separator: "\n").first { $0.contains("queries:") }.map(String.init) ?? ""
+    guard let peer = number(after: "(", in: queries) else { throw TestServerError("could not read sysbench's rate:\n\(output)") }
+    let mine = try await pointSelects(
+        driver: MariaDBDriver(), dsn: server.dsn, sql: "SELECT c FROM sbtest1 WHERE id = ?",
+        keys: 1...Int64(rows), tasks: 4, duration: .seconds(seconds))
+    report(peer: "sysbench oltp_point_select -t 4", peerRate: peer, ours: "Database + MariaDBDriver", ourRate: mine)
 }
 
-let cluster = try await PostgresCluster.start(standbys: 0)
-defer { cluster.destroy() }
-let server = cluster.primary
-let target = ["-h", "127.0.0.1", "-p", String(server.port), "-U", "postgres", "postgres"]
-_ = try await pgbench(["-i", "-s", "1", "-q"] + target)
-print("PostgreSQL point selects, 4 clients, \(seconds) s each, same server, same run (pgbench scale 1)")
-let peerOutput = try await pgbench(["-S", "-n", "-c", "4", "-j", "2", "-T", String(seconds)] + target)
-guard let line = peerOutput.split(separator: "\n").first(where: { $0.hasPrefix("tps =") }),
-      let peer = Double(line.split(separator: " ")[2]) else {
-    print("could not read pgbench's tps:\n\(peerOutput)")
-    exit(1)
-}
-let mine = try await ours(dsn: server.dsn, tasks: 4, duration: .seconds(seconds))
-print(String(format: "pgbench -S -c 4 -j 2        %10.0f tps", peer))
-print(String(format: "Database + PostgresDriver   %10.0f tps", mine))
-print(String(format: "ratio                       %10.2fx (goal >= 0.95x)", mine / peer))
+if only == nil || only == "postgres" { try await benchPostgres() }
+if only == nil || only == "mariadb" { try await benchMariaDB() }
