@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
-        .target(name: "TestServers", dependencies: ["ConnectionKit"]),
+        .target(name: "TestServers", dependencies: ["ConnectionKit", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
         .executableTarget(name: "sql-bench", dependencies: ["SQLCore", "PostgresBackend", "MariaDBBackend", "TestServers"]),
         .executableTarget(

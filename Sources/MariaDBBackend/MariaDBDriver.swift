@@ -25,8 +25,16 @@ public struct MariaDBDriver: SQLDriver {
         try await connect(MariaDBConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
     }
 
-    /// Connects with a configuration.
+    /// Connects with a configuration; logs the outcome at debug level (never the password).
     public func connect(_ configuration: MariaDBConfiguration) async throws(SQLError) -> MariaDBConnection {
-        try await MariaDBConnection.connect(configuration, logger: logger)
+        let target: Logger.Metadata = ["address": "\(configuration.address)", "user": "\(configuration.user)"]
+        do {
+            let connection = try await MariaDBConnection.connect(configuration, logger: logger)
+            logger.debug("mariadb connected", metadata: target.merging(["thread": "\(connection.serverThreadID)"]) { $1 })
+            return connection
+        } catch {
+            logger.debug("mariadb connect failed", metadata: target.merging(["error": "\(error)"]) { $1 })
+            throw error
+        }
     }
 }

@@ -24,8 +24,16 @@ public struct PostgresDriver: SQLDriver {
         try await connect(PostgresConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
     }
 
-    /// Connects with a configuration.
+    /// Connects with a configuration; logs the outcome at debug level (the DSN with its password hidden).
     public func connect(_ configuration: PostgresConfiguration) async throws(SQLError) -> PostgresConnection {
-        try await PostgresConnection.connect(configuration, logger: logger)
+        let dsn = Logger.MetadataValue.string(DSNRedaction.redact(configuration.dsn))
+        do {
+            let connection = try await PostgresConnection.connect(configuration, logger: logger)
+            logger.debug("postgres connected", metadata: ["dsn": dsn])
+            return connection
+        } catch {
+            logger.debug("postgres connect failed", metadata: ["dsn": dsn, "error": "\(error)"])
+            throw error
+        }
     }
 }

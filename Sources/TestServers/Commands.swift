@@ -1,3 +1,4 @@
+import ConnectionKit
 import Foundation
 
 /// A command of the test harness failed; the message has its output and how to fix the machine.
@@ -107,21 +108,34 @@ public enum Commands {
         return pid
     }
 
-    /// A free TCP port on 127.0.0.1 (asked of the kernel, then released).
+    /// A free TCP port on 127.0.0.1 for a server to listen on.
+    ///
+    /// It is picked below the kernel's ephemeral range (32768 and up here), so
+    /// that no outgoing connection can take it as its source port before the
+    /// server binds it, and never twice in one process, so that servers started
+    /// at the same time (a Galera node needs three ports) never collide.
     public static func freePort() throws -> Int {
+        for _ in 0..<500 {
+            let candidate = Int.random(in: 15_000..<32_000)
+            let fresh = handedOutPorts.withLock { $0.insert(candidate).inserted }
+            if fresh, canBind(candidate) { return candidate }
+        }
+        throw TestServerError("cannot find a free port in 15000-31999")
+    }
+
+    private static let handedOutPorts = Locked(Set<Int>())
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestServerError("socket() failed") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard bound else { throw TestServerError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// A self-signed certificate for `localhost` and 127.0.0.1 (valid two

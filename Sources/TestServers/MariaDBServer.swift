@@ -124,11 +124,11 @@ public final class MariaDBServer: Sendable {
     }
 
     /// Starts mariadbd (it does not daemonize) and waits until it answers a query.
-    func launch(arguments: [String] = []) async throws {
+    func launch(arguments: [String] = [], readyTimeout: Duration = .seconds(60)) async throws {
         try await process.awaitKilledGone()
         let value = try Commands.spawnServer(["/usr/sbin/mariadbd", "--defaults-file=\(configFile)"] + arguments, outputPath: logFile)
         process.adopt(value)
-        try await waitUntilReady()
+        try await waitUntilReady(timeout: readyTimeout)
     }
 
     /// Polls `SELECT 1` until it succeeds.
@@ -144,9 +144,10 @@ public final class MariaDBServer: Sendable {
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Starts the server again after ``kill()`` (a Galera node rejoins its cluster).
+    /// Starts the server again after ``kill()`` (a Galera node rejoins its
+    /// cluster, by IST or a full SST, hence the longer wait).
     public func restart() async throws {
-        try await launch()
+        try await launch(readyTimeout: .seconds(120))
     }
 
     /// A global status variable (`wsrep_local_state`, `wsrep_ready`, ...).

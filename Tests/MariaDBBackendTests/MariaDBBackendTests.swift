@@ -19,6 +19,70 @@ func expectSQLError(_ code: SQLError.Code, _ body: () async throws -> Void, sour
     return nil
 }
 
+/// The clustersql seed's scenario list: drop, create, empty select, insert with
+/// rows affected and last insert id, select, update, delete, delete of nothing.
+func runSeedScenario(on db: any SQLConnection) async throws {
+    let table = "seed_\(UInt32.random(in: 0...UInt32.max))"
+    _ = try await db.execute("DROP TABLE IF EXISTS \(table)")
+    _ = try await db.execute("CREATE TABLE \(table) (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20))")
+    #expect(try await db.query("SELECT * FROM \(table)").isEmpty)
+    let inserted = try await db.execute("INSERT INTO \(table) (name) VALUES (?), (?)", ["one", "two"])
+    #expect(inserted.rowsAffected == 2)
+    let first = try #require(inserted.lastInsertID)  // the first id of a multi-row insert
+    let third = try await db.execute("INSERT INTO \(table) (name) VALUES (?)", ["three"]).lastInsertID
+    #expect(third.map { $0 > first } == true)  // Galera spaces ids by its cluster size
+    let rows = try await db.query("SELECT name FROM \(table) WHERE id > ? ORDER BY id", [.integer(first)])
+    #expect(rows.map { $0[0] } == ["two", "three"])
+    #expect(try await db.execute("UPDATE \(table) SET name = ? WHERE id = ?", ["uno", .integer(first)]).rowsAffected == 1)
+    // Rows matched, not changed: the same update again still counts its row.
+    #expect(try await db.execute("UPDATE \(table) SET name = ? WHERE id = ?", ["uno", .integer(first)]).rowsAffected == 1)
+    #expect(try await db.execute("DELETE FROM \(table) WHERE name = ?", ["two"]).rowsAffected == 1)
+    #expect(try await db.execute("DELETE FROM \(table) WHERE name = ?", ["two"]).rowsAffected == 0)
+    #expect(try await db.query("SELECT COUNT(*) FROM \(table)")[0][0] == 2)
+    _ = try await db.execute("DROP TABLE \(table)")
+}
+
+/// Every type round-trips exactly, through prepared statements (binary
+/// protocol) and plain queries (text protocol).
+func runTypeRoundTrips(on db: any SQLConnection) async throws {
+    let stamp = SQLTimestamp(microsecondsSinceEpoch: 1_700_000_000_123_456)
+    let columns: [(String, SQLValue, SQLValue)] = [
+        ("TINYINT", .integer(-128), .integer(127)), ("TINYINT UNSIGNED", .integer(0), .integer(255)),
+        ("SMALLINT", .integer(-32768), .integer(32767)), ("MEDIUMINT", .integer(-8_388_608), .integer(8_388_607)),
+        ("INT", .integer(-2_147_483_648), .integer(2_147_483_647)), ("BIGINT", .integer(.min), .integer(.max)),
+        ("BIGINT UNSIGNED", .integer(0), .decimal(SQLDecimal("18446744073709551615")!)),
+        ("DECIMAL(65,30)", .decimal(SQLDecimal("-12345678901234567890123456789012345.123456789012345678901234567890")!),
+         .decimal(SQLDecimal("0.000000000000000000000000000001")!)),
+        ("FLOAT", .double(0.5), .double(-1024)), ("DOUBLE", .double(1.5e-300), .double(-.greatestFiniteMagnitude)),
+        ("CHAR(5)", .text("ab"), .text("")), ("VARCHAR(100)", .text("héllo ✓ 'q' \"d\" \\ 🚀"), .text("x")),
+        ("TEXT", .text(String(repeating: "long text ", count: 1000)), .text("")),
+        ("BLOB", .blob(Array(0...255)), .blob([])), ("VARBINARY(10)", .blob([0, 13, 10, 0, 255]), .blob([1])),
+        ("DATE", .date(SQLDate("2024-02-29")!), .date(SQLDate("1000-01-01")!)),
+        ("DATETIME(6)", .timestamp(stamp), .timestamp(SQLTimestamp("1901-12-13 20:45:52.5")!)),
+        ("TIMESTAMP(6) NULL", .timestamp(stamp), .timestamp(SQLTimestamp("2038-01-19 03:14:07.999999")!)),
+        ("BIT(8)", .integer(0), .integer(255)), ("INT NULL", .null, .null), ("BOOLEAN", .bool(true), .bool(false)),
+    ]
+    let table = "types_\(UInt32.random(in: 0...UInt32.max))"
+    let definitions = columns.indices.map { "c\($0) \(columns[$0].0)" }.joined(separator: ", ")
+    _ = try await db.execute("CREATE TEMPORARY TABLE \(table) (id INT PRIMARY KEY, \(definitions))")
+    let placeholders = Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")
+    _ = try await db.execute("INSERT INTO \(table) VALUES (\(placeholders))", [1] + columns.map(\.1))
+    _ = try await db.execute("INSERT INTO \(table) VALUES (\(placeholders))", [2] + columns.map(\.2))
+    for id in [1, 2] {
+        let prepared = try await db.query("SELECT * FROM \(table) WHERE id = ?", [.integer(Int64(id))])[0]
+        let plain = try await db.query("SELECT * FROM \(table) WHERE id = \(id)")[0]
+        for (index, column) in columns.enumerated() {
+            var expected = id == 1 ? column.1 : column.2
+            if case .bool(let flag) = expected { expected = .integer(flag ? 1 : 0) }  // BOOLEAN is TINYINT(1)
+            for (protocolName, row) in [("binary", prepared), ("text", plain)] {
+                #expect(row[index + 1].isSameValue(as: expected), "\(column.0) (\(protocolName)): got \(row[index + 1])")
+            }
+        }
+    }
+    #expect(try await db.query("SELECT ? IS NULL", [nil])[0][0] == 1)
+    await expectSQLError(.typeMismatch) { _ = try await db.query("SELECT ?", [.double(.nan)]) }
+}
+
 /// MariaDBBackend against a real standalone MariaDB started by TestServers.
 @Suite("MariaDB backend", .timeLimit(.minutes(3)))
 struct MariaDBBackendTests {
@@ -30,65 +94,14 @@ struct MariaDBBackendTests {
     @Test("the clustersql seed's scenario: rows affected, last insert id, delete of nothing affects 0")
     func seedScenario() async throws {
         let db = try await connect()
-        let table = "seed_\(UInt32.random(in: 0...UInt32.max))"
-        _ = try await db.execute("DROP TABLE IF EXISTS \(table)")
-        _ = try await db.execute("CREATE TABLE \(table) (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20))")
-        #expect(try await db.query("SELECT * FROM \(table)").isEmpty)
-        let inserted = try await db.execute("INSERT INTO \(table) (name) VALUES (?), (?)", ["one", "two"])
-        #expect(inserted.rowsAffected == 2)
-        #expect(inserted.lastInsertID == 1)  // MySQL reports the first id of a multi-row insert
-        #expect(try await db.execute("INSERT INTO \(table) (name) VALUES (?)", ["three"]).lastInsertID == 3)
-        let rows = try await db.query("SELECT name FROM \(table) WHERE id >= ? ORDER BY id", [2])
-        #expect(rows.map { $0[0] } == ["two", "three"])
-        #expect(try await db.execute("UPDATE \(table) SET name = ? WHERE id = ?", ["uno", 1]).rowsAffected == 1)
-        // Rows matched, not changed: the same update again still counts its row.
-        #expect(try await db.execute("UPDATE \(table) SET name = ? WHERE id = ?", ["uno", 1]).rowsAffected == 1)
-        #expect(try await db.execute("DELETE FROM \(table) WHERE id = ?", [2]).rowsAffected == 1)
-        #expect(try await db.execute("DELETE FROM \(table) WHERE id = ?", [2]).rowsAffected == 0)
-        #expect(try await db.query("SELECT COUNT(*) FROM \(table)")[0][0] == 2)
-        _ = try await db.execute("DROP TABLE \(table)")
+        try await runSeedScenario(on: db)
         await db.close()
     }
 
     @Test("every type round-trips exactly, through prepared statements and plain queries")
     func types() async throws {
         let db = try await connect()
-        let stamp = SQLTimestamp(microsecondsSinceEpoch: 1_700_000_000_123_456)
-        let columns: [(String, SQLValue, SQLValue)] = [
-            ("TINYINT", .integer(-128), .integer(127)), ("TINYINT UNSIGNED", .integer(0), .integer(255)),
-            ("SMALLINT", .integer(-32768), .integer(32767)), ("MEDIUMINT", .integer(-8_388_608), .integer(8_388_607)),
-            ("INT", .integer(-2_147_483_648), .integer(2_147_483_647)), ("BIGINT", .integer(.min), .integer(.max)),
-            ("BIGINT UNSIGNED", .integer(0), .decimal(SQLDecimal("18446744073709551615")!)),
-            ("DECIMAL(65,30)", .decimal(SQLDecimal("-12345678901234567890123456789012345.123456789012345678901234567890")!),
-             .decimal(SQLDecimal("0.000000000000000000000000000001")!)),
-            ("FLOAT", .double(0.5), .double(-1024)), ("DOUBLE", .double(1.5e-300), .double(-.greatestFiniteMagnitude)),
-            ("CHAR(5)", .text("ab"), .text("")), ("VARCHAR(100)", .text("héllo ✓ 'q' \"d\" \\ 🚀"), .text("x")),
-            ("TEXT", .text(String(repeating: "long text ", count: 1000)), .text("")),
-            ("BLOB", .blob(Array(0...255)), .blob([])), ("VARBINARY(10)", .blob([0, 13, 10, 0, 255]), .blob([1])),
-            ("DATE", .date(SQLDate("2024-02-29")!), .date(SQLDate("1000-01-01")!)),
-            ("DATETIME(6)", .timestamp(stamp), .timestamp(SQLTimestamp("1901-12-13 20:45:52.5")!)),
-            ("TIMESTAMP(6) NULL", .timestamp(stamp), .timestamp(SQLTimestamp("2038-01-19 03:14:07.999999")!)),
-            ("BIT(8)", .integer(0), .integer(255)), ("INT NULL", .null, .null), ("BOOLEAN", .bool(true), .bool(false)),
-        ]
-        let table = "types_\(UInt32.random(in: 0...UInt32.max))"
-        let definitions = columns.indices.map { "c\($0) \(columns[$0].0)" }.joined(separator: ", ")
-        _ = try await db.execute("CREATE TEMPORARY TABLE \(table) (id INT PRIMARY KEY, \(definitions))")
-        let placeholders = Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")
-        _ = try await db.execute("INSERT INTO \(table) VALUES (\(placeholders))", [1] + columns.map(\.1))
-        _ = try await db.execute("INSERT INTO \(table) VALUES (\(placeholders))", [2] + columns.map(\.2))
-        for id in [1, 2] {
-            let prepared = try await db.query("SELECT * FROM \(table) WHERE id = ?", [.integer(Int64(id))])[0]
-            let plain = try await db.query("SELECT * FROM \(table) WHERE id = \(id)")[0]
-            for (index, column) in columns.enumerated() {
-                var expected = id == 1 ? column.1 : column.2
-                if case .bool(let flag) = expected { expected = .integer(flag ? 1 : 0) }  // BOOLEAN is TINYINT(1)
-                for (protocolName, row) in [("binary", prepared), ("text", plain)] {
-                    #expect(row[index + 1].isSameValue(as: expected), "\(column.0) (\(protocolName)): got \(row[index + 1])")
-                }
-            }
-        }
-        #expect(try await db.query("SELECT ? IS NULL", [nil])[0][0] == 1)
-        await expectSQLError(.typeMismatch) { _ = try await db.query("SELECT ?", [.double(.nan)]) }
+        try await runTypeRoundTrips(on: db)
         await db.close()
     }
 
@@ -184,6 +197,25 @@ struct MariaDBBackendTests {
             try await group.waitForAll()
         }
         #expect(ContinuousClock.now - started < .seconds(4))
+    }
+
+    @Test("no log line holds a password: failed connects, a wrong password, a killed query")
+    func logging() async throws {
+        let capture = LogCapture()
+        let driver = MariaDBDriver(logger: capture.logger())
+        let server = try await MariaDBServer.shared()
+        let closedPort = try Commands.freePort()
+        _ = try? await driver.connect(to: "test:hunter2-secret@tcp(127.0.0.1:\(server.port))/test")
+        _ = try? await driver.connect(to: "mysql://app:hunter2-secret@127.0.0.1:\(closedPort)/test")
+        let db = try await driver.connect(to: server.dsn)
+        let task = Task { try await db.query("SELECT SLEEP(?)", [10]) }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        _ = await task.result
+        await db.close()
+        #expect(capture.all.filter { $0.contains("connect failed") }.count == 2)
+        #expect(capture.all.contains { $0.contains("mariadb connected") })
+        #expect(!capture.all.contains { $0.contains("hunter2") }, "\(capture.all)")
     }
 
     @Test("bad inputs are typed errors, and a password never shows")

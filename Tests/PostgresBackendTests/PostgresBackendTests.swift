@@ -161,6 +161,22 @@ struct PostgresBackendTests {
         #expect(ContinuousClock.now - started < .seconds(4))
     }
 
+    @Test("notices go to the logger, never to stderr; no log line holds a password")
+    func logging() async throws {
+        let capture = LogCapture()
+        let driver = PostgresDriver(logger: capture.logger())
+        let server = try await PostgresCluster.shared().primary
+        let db = try await driver.connect(to: server.dsn)
+        _ = try await db.execute("DO $$ BEGIN RAISE NOTICE 'hello from plpgsql'; END $$")
+        #expect(capture.all.contains { $0.contains("postgres notice") && $0.contains("hello from plpgsql") })
+        await db.close()
+        let closedPort = try Commands.freePort()
+        _ = try? await driver.connect(to: "host=127.0.0.1 port=\(closedPort) user=app password=hunter2-secret")
+        _ = try? await driver.connect(to: "postgres://app:hunter2-secret@127.0.0.1:\(closedPort)/db")
+        #expect(capture.all.filter { $0.contains("connect failed") }.count == 2)
+        #expect(!capture.all.contains { $0.contains("hunter2") }, "\(capture.all)")
+    }
+
     @Test("bad inputs are typed errors, and a password never shows")
     func badInputs() async throws {
         await expectSQLError(.invalidConfiguration) { _ = try await PostgresDriver().connect(to: "host=127.0.0.1 bogus_key=1") }
