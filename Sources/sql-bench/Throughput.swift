@@ -36,11 +36,11 @@ func pointSelects(
     }
 }
 
-/// Prints one side-by-side pair and its ratio.
-func report(peer: String, peerRate: Double, ours: String, ourRate: Double) {
+/// Prints one side-by-side pair, each with its client CPU per query, and the ratio.
+func report(peer: String, peerRate: Double, peerCPU: Double, ours: String, ourRate: Double, ourCPU: Double, seconds: Int) {
     func line(_ label: String, _ value: String) { print("  " + label.padding(toLength: 36, withPad: " ", startingAt: 0) + value) }
-    line(peer, String(format: "%10.0f /s", peerRate))
-    line(ours, String(format: "%10.0f /s", ourRate))
+    line(peer, String(format: "%10.0f /s   ", peerRate) + cpuPerQuery(peerCPU, rate: peerRate, seconds: seconds))
+    line(ours, String(format: "%10.0f /s   ", ourRate) + cpuPerQuery(ourCPU, rate: ourRate, seconds: seconds))
     line("ratio", String(format: "%10.2fx (goal >= 0.95x)", ourRate / peerRate))
 }
 
@@ -50,4 +50,17 @@ func number(after marker: String, in output: String) -> Double? {
           let range = line.range(of: marker) else { return nil }
     let rest = line[range.upperBound...].drop(while: { $0 == " " || $0 == "(" || $0 == "=" })
     return Double(rest.prefix(while: { $0.isNumber || $0 == "." }))
+}
+
+/// CPU time (user + system) used so far by this process, or by its reaped children.
+func cpuTime(children: Bool) -> Double {
+    var usage = rusage()
+    getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Client CPU per query, in microseconds, for a side that ran `rate` queries/s for `seconds`.
+func cpuPerQuery(_ cpu: Double, rate: Double, seconds: Int) -> String {
+    String(format: "%6.1f µs client CPU per query", cpu / (rate * Double(seconds)) * 1e6)
 }

@@ -20,12 +20,16 @@ func benchPostgres() async throws {
     let target = ["-h", "127.0.0.1", "-p", String(server.port), "-U", "postgres", "postgres"]
     try await Commands.run(pgbench, ["-i", "-s", "1", "-q"] + target)
     print("PostgreSQL point selects, 4 clients, \(seconds) s each, same server, same run (pgbench scale 1)")
+    let peerStart = cpuTime(children: true)
     let output = try await Commands.run(pgbench, ["-S", "-n", "-c", "4", "-j", "2", "-T", String(seconds)] + target).output
+    let peerCPU = cpuTime(children: true) - peerStart
     guard let peer = number(after: "tps =", in: output) else { throw TestServerError("could not read pgbench's tps:\n\(output)") }
+    let ourStart = cpuTime(children: false)
     let mine = try await pointSelects(
         driver: PostgresDriver(), dsn: server.dsn, sql: "SELECT abalance FROM pgbench_accounts WHERE aid = ?",
         keys: 1...100_000, tasks: 4, duration: .seconds(seconds))
-    report(peer: "pgbench -S -c 4 -j 2", peerRate: peer, ours: "Database + PostgresDriver", ourRate: mine)
+    report(peer: "pgbench -S -c 4 -j 2", peerRate: peer, peerCPU: peerCPU, ours: "Database + PostgresDriver", ourRate: mine,
+           ourCPU: cpuTime(children: false) - ourStart, seconds: seconds)
 }
 
 func benchMariaDB() async throws {
@@ -36,15 +40,19 @@ func benchMariaDB() async throws {
                   "--mysql-db=test", "--tables=1", "--table-size=\(rows)"]
     try await Commands.run("/usr/bin/sysbench", ["oltp_point_select"] + target + ["prepare"])
     print("MariaDB point selects, 4 clients, \(seconds) s each, same server, same run (sysbench, \(rows) rows)")
+    let peerStart = cpuTime(children: true)
     let output = try await Commands.run(
         "/usr/bin/sysbench", ["oltp_point_select"] + target + ["--threads=4", "--time=\(seconds)", "run"]).output
+    let peerCPU = cpuTime(children: true) - peerStart
     // "    queries:   183112 (18311.25 per sec.)"
     let queries = output.split(separator: "\n").first { $0.contains("queries:") }.map(String.init) ?? ""
     guard let peer = number(after: "(", in: queries) else { throw TestServerError("could not read sysbench's rate:\n\(output)") }
+    let ourStart = cpuTime(children: false)
     let mine = try await pointSelects(
         driver: MariaDBDriver(), dsn: server.dsn, sql: "SELECT c FROM sbtest1 WHERE id = ?",
         keys: 1...Int64(rows), tasks: 4, duration: .seconds(seconds))
-    report(peer: "sysbench oltp_point_select -t 4", peerRate: peer, ours: "Database + MariaDBDriver", ourRate: mine)
+    report(peer: "sysbench oltp_point_select -t 4", peerRate: peer, peerCPU: peerCPU, ours: "Database + MariaDBDriver", ourRate: mine,
+           ourCPU: cpuTime(children: false) - ourStart, seconds: seconds)
 }
 
 if only == nil || only == "postgres" { try await benchPostgres() }
