@@ -127,6 +127,10 @@ where Instant.Duration == Duration {
     @usableFromInline var nextWaiterID = 0
     @usableFromInline var isShutdown = false
     @usableFromInline var wakeRequested = false
+    /// What the last ``tick(now:)`` told the timer loop to sleep until
+    /// (`nil`: until woken); `false` before the first tick.
+    @usableFromInline var loopScheduled = false
+    @usableFromInline var loopWakesAt: Instant?
     @usableFromInline var random: SeededRandom
     @usableFromInline var statistics = PoolStatistics()
     @usableFromInline let pingInterval: Duration?
@@ -243,7 +247,29 @@ where Instant.Duration == Duration {
             nextWarmUp = now.advanced(by: configuration.warmUpInterval)
             actions.dials += 1
         }
-        return (actions, nextDeadline(now: now))
+        let next = nextDeadline(now: now)
+        loopScheduled = true
+        loopWakesAt = next
+        return (actions, next)
+    }
+
+    /// Asks the timer loop to wake only when `candidate` comes before the time
+    /// it already sleeps until: under load, connections come and go from an
+    /// empty idle list on nearly every release, and waking the loop each time
+    /// cost more than the borrow itself.
+    @inlinable mutating func requestWake(before candidate: Instant?) {
+        guard let candidate else { return }
+        if loopScheduled, let wakesAt = loopWakesAt, wakesAt <= candidate { return }
+        wakeRequested = true
+    }
+
+    /// The earliest timer an idle `entry` brings: its lifetime, its idle time, the next ping.
+    @inlinable func timerDeadline(ofIdle entry: Entry, now: Instant) -> Instant? {
+        var earliest = entry.expiresAt
+        func consider(_ candidate: Instant) { earliest = earliest.map { min($0, candidate) } ?? candidate }
+        if let idleTime = configuration.maxIdleTime { consider(now.advanced(by: idleTime)) }
+        if pingInterval != nil { consider(nextPing) }
+        return earliest
     }
 
     /// Closes every idle and overflow connection; the pool stays usable.
@@ -378,7 +404,7 @@ where Instant.Duration == Duration {
             statistics.waitDuration += waiter.enqueued.duration(to: now)
             actions.resume.append((waiter.id, .connection(entry)))
         } else if idle.count < configuration.idleSize {
-            if idle.isEmpty { wakeRequested = true }
+            if idle.isEmpty { requestWake(before: timerDeadline(ofIdle: entry, now: now)) }
             idle.append(entry)
         } else if let buffer = configuration.overflow, overflow.count < buffer.size {
             if overflow.isEmpty {

@@ -71,6 +71,34 @@ struct PoolStateMachineTests {
         func at(_ ms: Int) -> Instant { PoolStateMachineTests.at(ms) }
     }
 
+    @Test("a release into an empty idle list wakes the timer loop only for a timer earlier than its sleep")
+    func wakeOnlyForEarlierTimers() throws {
+        var h = Harness { $0.pingInterval = .automatic }  // idleSize 2 → a ping every 5 s
+        var woken = h.machine.takeWakeRequest()
+        #expect(woken == false)
+        let a = try h.must(at: 0)
+        _ = h.release(a, at: 1)
+        woken = h.machine.takeWakeRequest()
+        #expect(woken, "before the loop's first tick every new timer wakes it")
+        let (_, next) = h.tick(at: 2)
+        #expect(next == h.at(5_000))
+        for ms in stride(from: 10, to: 1000, by: 10) {  // busy: the idle list empties and refills
+            let c = try h.must(at: ms)
+            _ = h.release(c, at: ms + 5)
+            woken = h.machine.takeWakeRequest()
+            #expect(woken == false, "the loop already wakes for the ping at 5 s")
+        }
+        var idleTimed = Harness {
+            $0.pingInterval = .automatic
+            $0.maxIdleTime = .milliseconds(100)
+        }
+        let b = try idleTimed.must(at: 0)
+        _ = idleTimed.tick(at: 0)  // nothing idle: the loop sleeps until the next ping
+        _ = idleTimed.release(b, at: 10)
+        woken = idleTimed.machine.takeWakeRequest()
+        #expect(woken, "idle time ends at 110 ms, before the loop's wake")
+    }
+
     @Test("on-demand creation, then reuse of the idle connection (LIFO)")
     func onDemandAndReuse() throws {
         var h = Harness()
