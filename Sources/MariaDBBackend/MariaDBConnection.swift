@@ -89,8 +89,8 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
 
     deinit {
         if status.withLock({ $0 }) != .closed {
+            mysql_close(mysql)  // detaches the statements first, so freeing them does no I/O
             statements.values.forEach { $0.release() }
-            mysql_close(mysql)
         }
     }
 
@@ -150,11 +150,13 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             return s != .closed
         }
         guard wasOpen else { return }
-        statements.values.forEach { $0.release() }
+        let prepared = statements.values
         statements = [:]
         var budget = CallBudget(deadline: .now + .seconds(1), cancelGrace: nil)
-        // mysql_close_start frees the handle when it finishes; an abandoned close has finished too.
+        // mysql_close_start frees the handle when it finishes (an abandoned close has finished too),
+        // and detaches the statements first, so freeing them afterwards does no I/O.
         try? await runNonBlocking(mysql, budget: &budget) { mysql_close_start(mysql) } resume: { mysql_close_cont(mysql, $0) }
+        prepared.forEach { $0.release() }
     }
 
     // MARK: running

@@ -31,8 +31,8 @@ final class PreparedHandle {
         self.parameterCount = Int(mysql_stmt_param_count(statement))
     }
 
-    /// Frees the handle once its connection is closed (no I/O then: the
-    /// connection's close has already detached it).
+    /// Frees the handle after its connection is closed (no I/O then: closing
+    /// the connection detached it).
     func release() { mysql_stmt_close(statement) }
 }
 
