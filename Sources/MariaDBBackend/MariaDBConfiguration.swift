@@ -144,10 +144,6 @@ public struct MariaDBConfiguration: Sendable {
         return value
     }
 
-    static func decoded(_ text: String, what: String) throws(SQLError) -> String {
-        try decoded(Substring(text), what: what)
-    }
-
     static func invalid(_ reason: String) -> SQLError {
         SQLError(.invalidConfiguration, message: "invalid MariaDB DSN: \(reason)", backend: "mariadb")
     }

@@ -111,7 +111,9 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         try await exclusive(cancelGrace: Self.cancelGrace) { (budget: inout CallBudget) async throws(SQLError) in
             _ = try await self.preparedHandle(for: sql, budget: &budget, force: true)
         }
-        return MariaDBPreparedStatement(connection: self, sql: sql)
+        return ConnectionCachedStatement(sql: sql) { [self] parameters throws(SQLError) in
+            try await run(sql, parameters, alwaysPrepared: true)
+        }
     }
 
     /// `BEGIN`.
@@ -199,26 +201,4 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
                 : SQLError(.timeout, message: "no answer from \(configuration.address) within the query timeout", backend: "mariadb")
         }
     }
-}
-
-/// A server-side prepared statement of a ``MariaDBConnection``.
-final class MariaDBPreparedStatement: SQLPreparedStatement {
-    let sql: String
-    private let connection: MariaDBConnection
-
-    init(connection: MariaDBConnection, sql: String) {
-        self.connection = connection
-        self.sql = sql
-    }
-
-    func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
-        try await connection.run(sql, parameters, alwaysPrepared: true).rows
-    }
-
-    func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
-        try await connection.run(sql, parameters, alwaysPrepared: true).execution
-    }
-
-    /// Prepared statements live as long as the connection (they are cached by SQL text).
-    func close() async {}
 }

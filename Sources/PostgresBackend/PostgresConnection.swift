@@ -98,7 +98,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         let name = try await exclusive(cancellable: true) { () async throws(SQLError) -> String in
             try await self.preparedName(for: sql, force: true)!
         }
-        return PostgresPreparedStatement(connection: self, name: name, sql: sql)
+        return ConnectionCachedStatement(sql: sql) { [self] parameters throws(SQLError) in
+            try await run(sql, parameters, prepared: name)
+        }
     }
 
     /// How many statements each connection keeps prepared on the server.
@@ -294,30 +296,6 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         }
         return SQLRows(columns: columns, rows: rows)
     }
-}
-
-/// A named server-side prepared statement.
-final class PostgresPreparedStatement: SQLPreparedStatement {
-    let sql: String
-    private let connection: PostgresConnection
-    private let name: String
-
-    init(connection: PostgresConnection, name: String, sql: String) {
-        self.connection = connection
-        self.name = name
-        self.sql = sql
-    }
-
-    func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
-        try await connection.run(sql, parameters, prepared: name).rows
-    }
-
-    func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
-        try await connection.run(sql, parameters, prepared: name).execution
-    }
-
-    /// Prepared statements live as long as the connection (they are cached by SQL text).
-    func close() async {}
 }
 
 extension SQLError {

@@ -106,3 +106,33 @@ extension SQLConnection {
         return result
     }
 }
+
+/// A prepared statement that stays in its connection's statement cache: it
+/// runs the cached server-side statement, and closing it does nothing (the
+/// connection frees its statements when it closes). The network backends use it.
+public struct ConnectionCachedStatement: SQLPreparedStatement {
+    /// The SQL text it was prepared from.
+    public let sql: String
+    private let run: @Sendable ([SQLValue]) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution)
+
+    /// Creates the statement; `run` executes the cached statement with parameters.
+    public init(
+        sql: String, run: @escaping @Sendable ([SQLValue]) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution)
+    ) {
+        self.sql = sql
+        self.run = run
+    }
+
+    /// Runs the statement and returns its rows.
+    public func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
+        try await run(parameters).rows
+    }
+
+    /// Runs the statement and reports what it changed.
+    public func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
+        try await run(parameters).execution
+    }
+
+    /// Does nothing: the statement lives as long as its connection.
+    public func close() async {}
+}
