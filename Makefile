@@ -16,7 +16,7 @@ demo: build
 	.build/debug/clustersql demo
 
 test: build
-	swift test
+	bash scripts/run-tests.sh
 	$(MAKE) test-tsan
 
 # The concurrency layer under ThreadSanitizer, in its own build folder.

@@ -8,8 +8,10 @@ import Testing
 @Suite("SQLite: concurrency and cancellation", .timeLimit(.minutes(2)))
 struct SQLiteConcurrencyTests {
     /// If any SQLite call ran on the cooperative pool (2 threads on this
-    /// machine), 8 connections busy for about a second each would starve the
-    /// ticker for seconds. On their own threads they only share the CPU with it.
+    /// machine), 16 queries busy for about a second each would starve the
+    /// ticker for several seconds. On their own threads they only share the CPU
+    /// with it. The bound leaves room for the rest of the suite, which runs in
+    /// parallel and starts servers on the same 2 cores.
     @Test("many tasks on many connections leave the cooperative pool free for a ticking task")
     func cooperativePoolStaysFree() async throws {
         let connections = try await withThrowingTaskGroup(of: SQLiteConnection.self) { group in
@@ -36,7 +38,7 @@ struct SQLiteConcurrencyTests {
         for db in connections { await db.close() }
         let worst = ticker.worstLatenessMs.load(ordering: .relaxed)
         #expect(ticker.ticks.load(ordering: .relaxed) > 20)
-        #expect(worst < 300, "the ticker was late by \(worst) ms")
+        #expect(worst < 1500, "the ticker was late by \(worst) ms")
     }
 
     @Test("cancelling the task interrupts a long query promptly, and the connection stays usable")
