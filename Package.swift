@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "SQLiteBackend", targets: ["SQLiteBackend"]),
         .library(name: "PostgresBackend", targets: ["PostgresBackend"]),
         .library(name: "MariaDBBackend", targets: ["MariaDBBackend"]),
+        .library(name: "ClusterSQL", targets: ["ClusterSQL"]),
+        .library(name: "FaultInjection", targets: ["FaultInjection"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
         .executable(name: "clustersql", targets: ["clustersql"]),
     ],
@@ -63,6 +65,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "ClusterSQL",
+            dependencies: [
+                "SQLCore", "ConnectionKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .target(name: "FaultInjection", dependencies: ["SQLCore", "ConnectionKit"]),
+        .target(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "TestServers", dependencies: ["ConnectionKit", .product(name: "Logging", package: "swift-log")]),
@@ -82,6 +93,12 @@ let package = Package(
             name: "ConnectionKitTests",
             dependencies: ["ConnectionKit", "TestServers", .product(name: "MetricsTestKit", package: "swift-metrics")]),
         .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "ConnectionKit", "TestServers"]),
+        .testTarget(
+            name: "ClusterSQLTests",
+            dependencies: [
+                "ClusterSQL", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ConnectionKit", "TestServers",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
         .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),

@@ -99,7 +99,7 @@ extension Duration {
 
     /// The duration in seconds, as a double.
     @inlinable
-    var inSeconds: Double {
+    public var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -1,0 +1,195 @@
+import ConnectionKit
+import SQLCore
+
+/// A connection handed out by ``ClusterDriver``: one node's connection at a
+/// time, moved to another node between statements when its node is ejected,
+/// removed, or no longer has the role the open asked for.
+///
+/// A statement whose node fails before it was sent is retried on another node;
+/// after it was sent, the error surfaces, unless the statement is idempotent
+/// (``ClusterDriver/idempotent(_:)``, or a plain read when
+/// ``ClusterDriverConfiguration/retryReads`` is on). Inside a transaction
+/// nothing is retried or moved.
+final class ClusterConnection: SQLConnection {
+    private struct State: Sendable {
+        var binding: NodeBinding?
+        var inTransaction = false
+        var closed = false
+    }
+
+    private let cluster: ClusterDriver
+    let target: TargetRole
+    private let state: Locked<State>
+    private let rebinding = AsyncLock()
+
+    init(cluster: ClusterDriver, target: TargetRole, binding: NodeBinding) {
+        self.cluster = cluster
+        self.target = target
+        self.state = Locked(State(binding: binding))
+    }
+
+    /// The node the connection is on now.
+    var nodeName: String? { state.withLock { $0.binding?.node.name } }
+
+    var isValid: Bool {
+        guard let binding = state.withLock({ $0.closed ? nil : $0.binding }) else { return false }
+        return binding.connection.isValid && binding.node.serves(target)
+    }
+
+    func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
+        try await perform(idempotent: self.isRetryableRead(sql)) { connection throws(SQLError) in
+            try await connection.query(sql, parameters)
+        }
+    }
+
+    /// Whether `sql` may be retried after it was sent: a plain read, when the cluster retries reads.
+    func isRetryableRead(_ sql: String) -> Bool {
+        cluster.configuration.retryReads && StatementKind.isPlainRead(sql)
+    }
+
+    func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
+        try await perform(idempotent: false) { connection throws(SQLError) in try await connection.execute(sql, parameters) }
+    }
+
+    func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
+        ClusterPreparedStatement(connection: self, sql: sql)
+    }
+
+    func begin() async throws(SQLError) {
+        // Nothing is open before BEGIN: it can always move to another node.
+        try await perform(idempotent: true) { connection throws(SQLError) in try await connection.begin() }
+        state.withLock { $0.inTransaction = true }
+    }
+
+    func commit() async throws(SQLError) {
+        defer { state.withLock { $0.inTransaction = false } }
+        try await perform(idempotent: false) { connection throws(SQLError) in try await connection.commit() }
+    }
+
+    func rollback() async throws(SQLError) {
+        defer { state.withLock { $0.inTransaction = false } }
+        try await perform(idempotent: false) { connection throws(SQLError) in try await connection.rollback() }
+    }
+
+    func ping() async throws(SQLError) {
+        try await perform(idempotent: true) { connection throws(SQLError) in try await connection.ping() }
+    }
+
+    func close() async {
+        let binding = state.withLock { state -> NodeBinding? in
+            state.closed = true
+            defer { state.binding = nil }
+            return state.binding
+        }
+        await binding?.connection.close()
+    }
+
+    /// Runs `body` on the current node's connection, moving and retrying as the type's documentation says.
+    func perform<T>(
+        idempotent: @autoclosure () -> Bool, _ body: (any SQLConnection) async throws(SQLError) -> T
+    ) async throws(SQLError) -> T {
+        var excluded: Set<String> = []
+        var attempt = 1
+        while true {
+            let binding = try await usableBinding(excluding: excluded)
+            do {
+                return try await binding.node.measure { () async throws(SQLError) -> T in try await body(binding.connection) }
+            } catch {
+                if error.code == .readOnly { binding.node.roleMayHaveChanged() }
+                guard error.isConnectionError else { throw error.on(node: binding.node.name) }
+                await drop(binding)
+                let inTransaction = state.withLock { $0.inTransaction }
+                guard !inTransaction, attempt < cluster.configuration.maxAttempts,
+                    StatementKind.wasNotSent(error) || idempotent() || ClusterDriver.statementsAreIdempotent,
+                    error.code != .cancelled
+                else { throw error.on(node: binding.node.name) }
+                cluster.logger.debug(
+                    "retrying a statement on another node",
+                    metadata: ["node": "\(binding.node.name)", "error": "\(error.code)"])
+                excluded.insert(binding.node.name)
+                attempt += 1
+            }
+        }
+    }
+
+    /// The current binding if its node still serves the target, else (outside
+    /// a transaction) a new one on another node.
+    private func usableBinding(excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
+        let (current, closed, inTransaction) = state.withLock { ($0.binding, $0.closed, $0.inTransaction) }
+        if closed { throw SQLError(.closed, message: "the cluster connection is closed") }
+        if let current, current.connection.isValid, current.node.serves(target) { return current }
+        if inTransaction {
+            let node = current?.node.name ?? "none"
+            throw SQLError(
+                .nodeChanged, message: "the node was ejected, removed or changed role during the transaction; it is lost",
+                node: node)
+        }
+        guard await rebinding.lock() else { throw SQLError(.cancelled, message: "cancelled while moving to another node") }
+        defer { rebinding.unlock() }
+        // Another caller may have moved the connection meanwhile.
+        let again = state.withLock { $0.binding }
+        if let again, again.connection.isValid, again.node.serves(target) { return again }
+        if let again { await drop(again) }
+        let fresh = try await cluster.open(target: target, excluding: excluded)
+        let kept = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.binding = fresh
+            return true
+        }
+        guard kept else {
+            await fresh.connection.close()
+            throw SQLError(.closed, message: "the cluster connection is closed")
+        }
+        return fresh
+    }
+
+    private func drop(_ binding: NodeBinding) async {
+        let dropped = state.withLock { state -> Bool in
+            guard state.binding?.connection === binding.connection else { return false }
+            state.binding = nil
+            return true
+        }
+        if dropped { await binding.connection.close() }
+    }
+}
+
+/// Classifies statements for the retry rules.
+enum StatementKind {
+    /// Whether `sql` only reads: it starts with `SELECT`, `SHOW`, `VALUES`, or
+    /// `EXPLAIN` not followed by `ANALYZE` (after spaces and comments).
+    static func isPlainRead(_ sql: String) -> Bool {
+        let words = leadingWords(sql, count: 2)
+        switch words.first {
+        case "SELECT", "SHOW", "VALUES": return !sql.uppercased().contains("FOR UPDATE")
+        case "EXPLAIN": return words.count < 2 || words[1] != "ANALYZE"
+        default: return false
+        }
+    }
+
+    /// Whether a connection-class error proves the statement never reached the
+    /// server (or the server refused it before running it).
+    static func wasNotSent(_ error: SQLError) -> Bool {
+        [.closed, .connectionFailed, .nodeNotReady, .tooManyConnections, .noEligibleNode, .allNodesFailed, .noNodes,
+         .roleMismatch, .nodeChanged].contains(error.code)
+    }
+
+    private static func leadingWords(_ sql: String, count: Int) -> [String] {
+        var rest = Substring(sql)
+        var words: [String] = []
+        while words.count < count {
+            rest = rest.drop { $0.isWhitespace }
+            if rest.hasPrefix("--") {
+                rest = rest.drop { $0 != "\n" }
+            } else if rest.hasPrefix("/*") {
+                guard let end = rest.range(of: "*/") else { return words }
+                rest = rest[end.upperBound...]
+            } else {
+                let word = rest.prefix { $0.isLetter }
+                guard !word.isEmpty else { return words }
+                words.append(word.uppercased())
+                rest = rest.dropFirst(word.count)
+            }
+        }
+        return words
+    }
+}

@@ -1,0 +1,197 @@
+import ConnectionKit
+import Foundation
+import Logging
+import Metrics
+import SQLCore
+import ServiceLifecycle
+
+/// An ``SQLDriver`` over the nodes of a replicated cluster (Galera, a
+/// PostgreSQL primary with standbys, or any set of databases that hold the same data).
+///
+/// An open picks nodes by the cluster's ``BalancingStrategy`` among the nodes
+/// that are up and can serve the target role, tries them concurrently
+/// (``OpenRace``), and keeps the first success. Each node has a circuit
+/// breaker: a connection-class failure ejects it, and a background probe
+/// re-admits it. ``run()`` (a `Service`) measures every node and re-reads its
+/// role every ``ClusterDriverConfiguration/checkInterval``; without it the
+/// cluster still works, with roles read at open and ejected nodes retried
+/// after the probe delay.
+///
+/// The DSN of ``connect(to:)`` names the target role: `""` (the cluster's
+/// default), `read-write`, or `target=read-only` / `target_session_attrs=standby`.
+public final class ClusterDriver: SQLDriver, Service {
+    private struct State: Sendable {
+        var nodes: [String: ClusterNode] = [:]
+        var turn = 0
+        var running = false
+    }
+
+    /// The configuration.
+    public let configuration: ClusterDriverConfiguration
+    let logger: Logger
+    private let metricsFactory: any MetricsFactory
+    private let state = Locked(State())
+    private let firstInstantiated = Date()
+    private let added: AsyncStream<ClusterNode>
+    private let announce: AsyncStream<ClusterNode>.Continuation
+
+    @TaskLocal static var statementsAreIdempotent = false
+
+    /// Creates a cluster without nodes.
+    public init(
+        configuration: ClusterDriverConfiguration,
+        logger: Logger = Logger(label: "clustersql.cluster"),
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.metricsFactory = metricsFactory
+        (added, announce) = AsyncStream.makeStream()
+    }
+
+    /// `cluster`.
+    public var name: String { "cluster" }
+
+    // MARK: nodes
+
+    /// Adds a node. Its role is found out with `roleDetector` (by default the
+    /// one for the driver's name, see ``RoleDetector/forDriver(named:)``).
+    ///
+    /// - Throws: ``SQLError/Code/invalidConfiguration`` for an empty or taken name.
+    public func addNode(name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector? = nil) throws(SQLError) {
+        guard !name.isEmpty else { throw SQLError(.invalidConfiguration, message: "a node name must not be empty") }
+        let node = ClusterNode(
+            name: name, driver: driver, dsn: dsn, roleDetector: roleDetector ?? .forDriver(named: driver.name),
+            configuration: configuration,
+            metrics: NodeMetrics(cluster: configuration.name, node: name, factory: metricsFactory),
+            logger: logger)
+        let inserted = state.withLock { state -> Bool in
+            guard state.nodes[name] == nil else { return false }
+            state.nodes[name] = node
+            return true
+        }
+        guard inserted else {
+            throw SQLError(.invalidConfiguration, message: "cluster \(configuration.name) already has a node named \(name)")
+        }
+        announce.yield(node)
+        logger.debug("node added", metadata: ["cluster": "\(configuration.name)", "node": "\(name)"])
+    }
+
+    /// Removes a node: no new work goes to it, its background checks stop,
+    /// statements running on it finish, and connections on it move to other
+    /// nodes before their next statement (or, in a transaction, fail with
+    /// ``SQLError/Code/nodeChanged``). Returns whether there was such a node.
+    @discardableResult
+    public func removeNode(_ name: String) -> Bool {
+        guard let node = state.withLock({ $0.nodes.removeValue(forKey: name) }) else { return false }
+        node.markRemoved()
+        logger.debug("node removed", metadata: ["cluster": "\(configuration.name)", "node": "\(name)"])
+        return true
+    }
+
+    /// The nodes' names, sorted.
+    public func nodes() -> [String] { state.withLock { $0.nodes.keys.sorted() } }
+
+    private var sortedNodes: [ClusterNode] {
+        state.withLock { $0.nodes.values.sorted { $0.name < $1.name } }
+    }
+
+    /// Claims the one run; `false` when ``run()`` is already running or has run.
+    func markRunning() -> Bool {
+        state.withLock { state -> Bool in
+            defer { state.running = true }
+            return !state.running
+        }
+    }
+
+    /// Every node, as added (the nodes present before ``run()`` are buffered).
+    var addedNodes: AsyncStream<ClusterNode> { added }
+
+    // MARK: opening
+
+    /// Opens a connection on the best node for the DSN's target role (see the type's documentation).
+    public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
+        let target = try Self.target(in: dsn, default: configuration.target)
+        let binding = try await open(target: target, excluding: [])
+        return ClusterConnection(cluster: self, target: target, binding: binding)
+    }
+
+    /// Opens a node connection for `target`, on a node outside `excluded`.
+    func open(target: TargetRole, excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
+        let all = sortedNodes
+        guard !all.isEmpty else { throw SQLError(.noNodes, message: "cluster \(configuration.name) has no nodes") }
+        let live = all.filter { !excluded.contains($0.name) && $0.breaker.state == .closed }
+        var eligible = live.filter { target.accepts($0.role) || $0.role == .unknown }
+        var verifyAll = false
+        if eligible.isEmpty, !live.isEmpty {
+            // Roles may be stale (a standby just promoted): check them on new connections.
+            eligible = live
+            verifyAll = true
+        }
+        guard !eligible.isEmpty else {
+            let list = all.map { node in
+                NodeFailure(node: node.name, error: SQLError(
+                    .noEligibleNode,
+                    message: excluded.contains(node.name) ? "already failed for this statement" : "\(node.health.rawValue), role \(node.role.rawValue)",
+                    node: node.name))
+            }
+            let failures = NodeFailures(failures: list)
+            throw SQLError(.noEligibleNode, message: "no node of cluster \(configuration.name) can serve \(target) now: \(failures)", underlying: failures)
+        }
+        let turn = state.withLock { state -> Int in
+            state.turn &+= 1
+            return state.turn
+        }
+        var random = SystemRandomNumberGenerator()
+        let candidates = eligible.enumerated().map { $0.element.candidate(index: $0.offset, preferStandby: target == .preferStandby) }
+        let order = NodeSelection.order(candidates, strategy: configuration.strategy, turn: turn, random: &random)
+        let strategy = configuration.strategy
+        let hedgeDelay = configuration.hedgeDelay
+        let race = OpenRace(
+            nodes: order.map { eligible[$0] }, target: target, verifyRole: verifyAll,
+            stagger: { node in
+                guard strategy != .race else { return nil }
+                guard let connect = node.connectLatency else { return hedgeDelay }
+                return min(max(.seconds(connect * 3), .milliseconds(5)), hedgeDelay)
+            },
+            timeout: configuration.openTimeout)
+        return try await race.run()
+    }
+
+    /// Parses the target role out of a cluster DSN.
+    static func target(in dsn: String, default fallback: TargetRole) throws(SQLError) -> TargetRole {
+        let text = dsn.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty else { return fallback }
+        var value = Substring(text)
+        if let equals = text.firstIndex(of: "=") {
+            let key = text[..<equals].trimmingCharacters(in: .whitespaces)
+            guard key == "target" || key == "target_session_attrs" else {
+                throw SQLError(.invalidConfiguration, message: "unknown cluster DSN key \(key); use target=<role>")
+            }
+            value = text[text.index(after: equals)...]
+        }
+        let name = value.trimmingCharacters(in: .whitespaces)
+        guard let target = TargetRole(rawValue: name) else {
+            let known = TargetRole.allCases.map(\.rawValue).joined(separator: ", ")
+            throw SQLError(.invalidConfiguration, message: "unknown target role \(name); expected one of \(known)")
+        }
+        return target
+    }
+
+    // MARK: idempotency
+
+    /// Runs `body` with every statement in it marked idempotent: a statement
+    /// whose node fails after it was sent is run again on another node.
+    /// Use it only for statements that are safe to run twice.
+    public static func idempotent<T>(_ body: () async throws -> T) async rethrows -> T {
+        try await $statementsAreIdempotent.withValue(true) { try await body() }
+    }
+
+    // MARK: figures
+
+    /// A snapshot of every node's figures.
+    public func statistics() -> ClusterStatistics {
+        ClusterStatistics(
+            cluster: configuration.name, firstInstantiated: firstInstantiated, nodes: sortedNodes.map { $0.statistics() })
+    }
+}

@@ -1,0 +1,40 @@
+import ConnectionKit
+
+/// Settings of a ``ClusterDriver``; every field has a documented default.
+public struct ClusterDriverConfiguration: Sendable, Hashable {
+    /// The cluster's name, in errors, logs, stats and metrics.
+    public var name: String
+    /// How opens pick a node. Default ``BalancingStrategy/latency``.
+    public var strategy: BalancingStrategy = .latency
+    /// The kind of node an open asks for when its DSN names none. Default ``TargetRole/any``.
+    public var target: TargetRole = .any
+    /// The longest an open may take, all attempts together. Default 10 s.
+    public var openTimeout: Duration = .seconds(10)
+    /// The longest wait for a first try before the next node is tried as well
+    /// (latency and round-robin); the wait adapts to 3× the node's connect time, at least 5 ms. Default 100 ms.
+    public var hedgeDelay: Duration = .milliseconds(100)
+    /// The time constant of the latency averages. Default 5 s.
+    public var latencyDecay: Duration = .seconds(5)
+    /// How often a background check measures each serving node and re-reads its role. Default 1 s.
+    public var checkInterval: Duration = .seconds(1)
+    /// How long a check or a probe may take before it counts as a failure. Default 2 s.
+    public var checkTimeout: Duration = .seconds(2)
+    /// When a node is ejected and how it is probed back. Default: ejected at the
+    /// first connection-class failure, probed after 50 ms doubling to 5 s, with jitter.
+    public var breaker: CircuitBreakerConfiguration
+    /// Whether a `query` that only reads (it starts with `SELECT`, `SHOW`,
+    /// `VALUES` or `EXPLAIN` without `ANALYZE`) and runs outside a transaction
+    /// is retried on another node after its node failed mid-statement. Turn it
+    /// off when your reads call functions with side effects. Default `true`.
+    public var retryReads: Bool = true
+    /// How many nodes one statement may be tried on. Default 3.
+    public var maxAttempts: Int = 3
+
+    /// The defaults, for a cluster named `name`.
+    public init(name: String) {
+        self.name = name
+        var breaker = CircuitBreakerConfiguration()
+        breaker.failureThreshold = 1
+        self.breaker = breaker
+    }
+}

@@ -1,0 +1,225 @@
+import ConnectionKit
+import Foundation
+import Logging
+import Metrics
+import SQLCore
+
+/// One node of a cluster: its driver, health (a circuit breaker), role,
+/// latency averages and counters. Every figure is updated under one lock.
+final class ClusterNode: Sendable {
+    struct Figures: Sendable {
+        var role: NodeRole = .unknown
+        var queryLatency: PeakEWMA<ContinuousClock.Instant>
+        var connectLatency: PeakEWMA<ContinuousClock.Instant>
+        var inFlight = 0
+        var connections = 0
+        var errors = 0
+        var statements = 0
+        var lastSuccess: Date?
+        var lastError: Date?
+        var lastErrorMessage: String?
+        var removed = false
+    }
+
+    let name: String
+    let driver: any SQLDriver
+    let dsn: String
+    let roleDetector: RoleDetector
+    let breaker: CircuitBreaker<ContinuousClock>
+    private let figures: Locked<Figures>
+    private let metrics: NodeMetrics
+    private let logger: Logger
+    /// Rings when the node's role should be re-read now (after a read-only error).
+    let roleCheckRequests: AsyncStream<Void>
+    private let requestRoleCheck: AsyncStream<Void>.Continuation
+    /// Finishes when the node is removed, which ends its background work.
+    let retirement: AsyncStream<Void>
+    private let retire: AsyncStream<Void>.Continuation
+
+    init(
+        name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector,
+        configuration: ClusterDriverConfiguration, metrics: NodeMetrics, logger: Logger
+    ) {
+        self.name = name
+        self.driver = driver
+        self.dsn = dsn
+        self.roleDetector = roleDetector
+        self.metrics = metrics
+        self.logger = logger
+        figures = Locked(Figures(
+            queryLatency: PeakEWMA(decay: configuration.latencyDecay),
+            connectLatency: PeakEWMA(decay: configuration.latencyDecay)))
+        (roleCheckRequests, requestRoleCheck) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (retirement, retire) = AsyncStream.makeStream()
+        let checkTimeout = configuration.checkTimeout
+        breaker = CircuitBreaker(
+            name: "\(configuration.name)/\(name)", configuration: configuration.breaker, clock: .continuous,
+            observer: HealthGauge(up: metrics.up), logger: logger,
+            isFailure: { ClusterNode.isNodeFailure($0) },
+            probe: { [driver, dsn, roleDetector, figures] in
+                // Re-admission needs a connection and a role check that both succeed in time.
+                let role = try await withDeadline(checkTimeout, what: "the probe of node \(name)") { () async throws(SQLError) -> NodeRole in
+                    let connection = try await driver.connect(to: dsn)
+                    do throws(SQLError) {
+                        let role = try await roleDetector.detect(connection)
+                        await connection.close()
+                        return role
+                    } catch {
+                        await connection.close()
+                        throw error
+                    }
+                }
+                figures.withLock { $0.role = role }
+            })
+    }
+
+    /// Whether an error says the node (not the statement) failed.
+    static func isNodeFailure(_ error: any Error) -> Bool {
+        guard let error = error as? SQLError else { return false }
+        return error.isConnectionError && error.code != .cancelled && error.code != .roleMismatch
+    }
+
+    // MARK: reading
+
+    var role: NodeRole { figures.withLock { $0.role } }
+    var isRemoved: Bool { figures.withLock { $0.removed } }
+    var health: NodeHealth { NodeHealth(breaker.state) }
+
+    /// Whether the node may take new work for `target` (a node of unknown role is a candidate for verification).
+    func serves(_ target: TargetRole) -> Bool {
+        let (role, removed) = figures.withLock { ($0.role, $0.removed) }
+        return !removed && breaker.state == .closed && target.accepts(role)
+    }
+
+    /// What the balancer needs.
+    func candidate(index: Int, preferStandby: Bool) -> NodeCandidate {
+        figures.withLock {
+            NodeCandidate(
+                index: index, latency: $0.queryLatency.seconds ?? $0.connectLatency.seconds,
+                inFlight: $0.inFlight, preferred: preferStandby && $0.role == .standby)
+        }
+    }
+
+    /// The connect average, for the hedge delay.
+    var connectLatency: Double? { figures.withLock { $0.connectLatency.seconds } }
+
+    func statistics() -> NodeStatistics {
+        let health = self.health
+        return figures.withLock {
+            NodeStatistics(
+                name: name, driver: driver.name, dsn: DSNRedaction.redact(dsn), connections: $0.connections,
+                errors: $0.errors, statements: $0.statements, lastSuccess: $0.lastSuccess, lastError: $0.lastError,
+                lastErrorMessage: $0.lastErrorMessage, latencyMilliseconds: $0.queryLatency.seconds.map { $0 * 1000 },
+                connectMilliseconds: $0.connectLatency.seconds.map { $0 * 1000 }, inFlight: $0.inFlight,
+                state: health, role: $0.role)
+        }
+    }
+
+    // MARK: recording
+
+    /// Marks the node removed and ends its background work.
+    func markRemoved() {
+        figures.withLock { $0.removed = true }
+        retire.finish()
+        requestRoleCheck.finish()
+    }
+
+    /// Asks the background check to re-read the role now.
+    func roleMayHaveChanged() { requestRoleCheck.yield() }
+
+    func setRole(_ role: NodeRole) {
+        let previous = figures.withLock { figures -> NodeRole in
+            defer { figures.role = role }
+            return figures.role
+        }
+        if previous != role, previous != .unknown {
+            logger.info("node role changed", metadata: ["node": "\(name)", "from": "\(previous)", "to": "\(role)"])
+        }
+    }
+
+    func recordConnect(_ elapsed: Duration) {
+        let now = ContinuousClock.now
+        figures.withLock {
+            $0.connectLatency.record(elapsed, at: now)
+            $0.connections += 1
+            $0.lastSuccess = Date()
+        }
+        metrics.connections.increment()
+    }
+
+    /// A connect abandoned after `elapsed` (the race was won elsewhere): the
+    /// node was at least that slow, which the peak average takes in at once.
+    func recordAbandonedConnect(_ elapsed: Duration) {
+        let now = ContinuousClock.now
+        figures.withLock {
+            if elapsed.inSeconds > ($0.connectLatency.seconds ?? 0) { $0.connectLatency.record(elapsed, at: now) }
+        }
+    }
+
+    /// Records a failure of the node: counted, remembered, and reported to the breaker (which may eject the node).
+    func recordFailure(_ error: SQLError, countForHealth: Bool = true) {
+        let message = error.description
+        figures.withLock {
+            $0.errors += 1
+            $0.lastError = Date()
+            $0.lastErrorMessage = message
+        }
+        metrics.errors.increment()
+        if countForHealth, Self.isNodeFailure(error) {
+            if breaker.state == .closed {
+                logger.warning("node failed", metadata: ["node": "\(name)", "error": "\(message)"])
+            }
+            breaker.recordFailure()
+        }
+    }
+
+    func recordLatencySample(_ elapsed: Duration) {
+        let now = ContinuousClock.now
+        figures.withLock { $0.queryLatency.record(elapsed, at: now) }
+    }
+
+    /// Runs one statement on a connection to this node, counting it in flight and timing it.
+    func measure<T>(_ body: () async throws(SQLError) -> T) async throws(SQLError) -> T {
+        metrics.inFlight.record(figures.withLock { $0.inFlight += 1; return $0.inFlight })
+        let started = ContinuousClock.now
+        do {
+            let result = try await body()
+            let now = ContinuousClock.now
+            let elapsed = started.duration(to: now)
+            metrics.inFlight.record(figures.withLock {
+                $0.inFlight -= 1
+                $0.statements += 1
+                $0.queryLatency.record(elapsed, at: now)
+                return $0.inFlight
+            })
+            metrics.statements.increment()
+            metrics.latency.recordNanoseconds(Int64(elapsed.inSeconds * 1e9))
+            return result
+        } catch {
+            metrics.inFlight.record(figures.withLock {
+                $0.inFlight -= 1
+                $0.statements += 1
+                return $0.inFlight
+            })
+            metrics.statements.increment()
+            if error.isConnectionError, error.code != .cancelled { recordFailure(error) }
+            throw error
+        }
+    }
+
+    /// Counts a connect in flight while `body` runs.
+    func inFlight<T>(_ body: () async -> T) async -> T {
+        figures.withLock { $0.inFlight += 1 }
+        defer { figures.withLock { $0.inFlight -= 1 } }
+        return await body()
+    }
+}
+
+/// Keeps `clustersql_node_up` in step with the node's breaker.
+private struct HealthGauge: ConnectionObserver {
+    let up: Gauge
+
+    func breakerChanged(from: CircuitState, to: CircuitState) {
+        up.record(to == .closed ? 1 : 0)
+    }
+}

@@ -1,0 +1,50 @@
+import ConnectionKit
+import SQLCore
+
+/// A connection to a node, with the node it belongs to.
+struct NodeBinding: Sendable {
+    let node: ClusterNode
+    let connection: any SQLConnection
+}
+
+extension ClusterNode {
+    /// One try to open a connection for `target`: through the node's breaker,
+    /// timed, and with the role checked on the new connection when asked to,
+    /// when the target needs one, or when it is not known yet. A cancelled try (the race was won
+    /// elsewhere) is not a failure of the node.
+    func attempt(for target: TargetRole, verifyingRole verify: Bool) async -> Result<any SQLConnection, SQLError> {
+        await inFlight { () async -> Result<any SQLConnection, SQLError> in
+            let started = ContinuousClock.now
+            let connection: any SQLConnection
+            do {
+                connection = try await breaker.call { try await driver.connect(to: dsn) }
+            } catch let error as SQLError {
+                if error.code == .cancelled || Task.isCancelled {
+                    recordAbandonedConnect(started.duration(to: .now))
+                    return .failure(error.on(node: name))
+                }
+                recordFailure(error, countForHealth: false)  // the breaker counted it
+                return .failure(error.on(node: name))
+            } catch {
+                return .failure(SQLError(.noEligibleNode, message: "ejected: \(error)", node: name, underlying: error))
+            }
+            if verify || target.needsKnownRole || role == .unknown {
+                do throws(SQLError) {
+                    let detected = try await roleDetector.detect(connection)
+                    setRole(detected)
+                    guard target.accepts(detected) else {
+                        await connection.close()
+                        return .failure(SQLError(
+                            .roleMismatch, message: "the node is \(detected.rawValue); the open asks for \(target)", node: name))
+                    }
+                } catch {
+                    await connection.close()
+                    if error.isConnectionError, error.code != .cancelled { recordFailure(error) }
+                    return .failure(error.on(node: name))
+                }
+            }
+            recordConnect(started.duration(to: .now))
+            return .success(connection)
+        }
+    }
+}

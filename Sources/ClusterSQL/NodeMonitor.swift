@@ -1,0 +1,90 @@
+import ConnectionKit
+import SQLCore
+import ServiceLifecycle
+
+extension ClusterDriver {
+    /// Watches every node, present and added later, until cancelled or shut
+    /// down gracefully: each node's breaker probes it back after an ejection,
+    /// and a check measures its round trip and re-reads its role every
+    /// ``ClusterDriverConfiguration/checkInterval`` (and at once after a
+    /// read-only error). A failed check ejects the node.
+    public func run() async throws {
+        guard markRunning() else { return }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                for await node in self.addedNodes {
+                    group.addTask { await self.watch(node) }
+                }
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func watch(_ node: ClusterNode) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await node.breaker.run() }
+            group.addTask { await self.checkPeriodically(node) }
+            group.addTask {
+                for await _ in node.roleCheckRequests {
+                    var connection: (any SQLConnection)?
+                    await self.check(node, reusing: &connection)
+                    await connection?.close()
+                }
+            }
+            for await _ in node.retirement {}
+            group.cancelAll()
+        }
+    }
+
+    private func checkPeriodically(_ node: ClusterNode) async {
+        var connection: (any SQLConnection)?
+        while !Task.isCancelled, !node.isRemoved {
+            await check(node, reusing: &connection)
+            do { try await Task.sleep(for: configuration.checkInterval) } catch { break }
+        }
+        await connection?.close()
+    }
+
+    /// One check of a serving node on `connection` (opened when `nil`, closed and cleared when it fails).
+    func check(_ node: ClusterNode, reusing connection: inout (any SQLConnection)?) async {
+        guard node.breaker.state == .closed else {
+            await connection?.close()
+            connection = nil
+            return
+        }
+        let existing = connection?.isValid == true ? connection : nil
+        if existing == nil, let stale = connection {
+            await stale.close()
+            connection = nil
+        }
+        let timedOut = Locked(false)
+        do throws(SQLError) {
+            let (checked, role, roundTrip) = try await withDeadline(
+                configuration.checkTimeout, what: "the check of node \(node.name)",
+                onTimeout: {
+                    timedOut.withLock { $0 = true }
+                    node.recordFailure(SQLError(.timeout, message: "the node did not answer a check in time", node: node.name))
+                }
+            ) { () async throws(SQLError) -> (any SQLConnection, NodeRole, Duration) in
+                let checked: any SQLConnection
+                if let existing { checked = existing } else { checked = try await node.driver.connect(to: node.dsn) }
+                do throws(SQLError) {
+                    let started = ContinuousClock.now
+                    try await checked.ping()
+                    let roundTrip = started.duration(to: .now)
+                    return (checked, try await node.roleDetector.detect(checked), roundTrip)
+                } catch {
+                    if existing == nil { await checked.close() }
+                    throw error
+                }
+            }
+            connection = checked
+            node.recordLatencySample(roundTrip)
+            node.setRole(role)
+        } catch {
+            await connection?.close()
+            connection = nil
+            if !timedOut.withLock({ $0 }), error.code != .cancelled { node.recordFailure(error.on(node: node.name)) }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import ClusterSQL
+import FaultInjection
+import Foundation
+import SQLCore
+import SQLiteBackend
+import Testing
+
+/// Three SQLite nodes in a temporary folder, each behind its own fault-injecting driver.
+final class LocalCluster: Sendable {
+    let folder: URL
+    let drivers: [String: FaultInjectingDriver]
+    let cluster: ClusterDriver
+
+    init(strategy: BalancingStrategy = .latency, nodes: [String] = ["n1", "n2", "n3"],
+         configure: (inout ClusterDriverConfiguration) -> Void = { _ in }) throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var configuration = ClusterDriverConfiguration(name: "test")
+        configuration.strategy = strategy
+        configure(&configuration)
+        cluster = ClusterDriver(configuration: configuration)
+        var drivers: [String: FaultInjectingDriver] = [:]
+        for name in nodes {
+            let driver = FaultInjectingDriver(wrapping: SQLiteDriver())
+            drivers[name] = driver
+            try cluster.addNode(name: name, driver: driver, dsn: Self.dsn(of: name, in: folder))
+        }
+        self.drivers = drivers
+    }
+
+    static func dsn(of node: String, in folder: URL) -> String {
+        folder.appendingPathComponent("\(node).sqlite").path + "?busy_timeout=5000"
+    }
+
+    func dsn(of node: String) -> String { Self.dsn(of: node, in: folder) }
+
+    /// Opens `node`'s file directly, bypassing the cluster.
+    func direct(_ node: String) async throws -> any SQLConnection { try await SQLiteDriver().connect(to: dsn(of: node)) }
+
+    func node(_ name: String) -> NodeStatistics { cluster.statistics().nodes.first { $0.name == name }! }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+}
+
+/// Runs `body` while the cluster's `run()` is active, then stops it.
+func whileRunning<T: Sendable>(_ cluster: ClusterDriver, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await cluster.run(); return nil }
+        let result = try await body()
+        group.cancelAll()
+        return result
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes; returns whether it held.
+func eventually(within limit: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// Expects `body` to throw an ``SQLError`` with `code`; returns it.
+@discardableResult
+func expectSQLError<T>(
+    _ code: SQLError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> T
+) async -> SQLError? {
+    do {
+        _ = try await body()
+        Issue.record("expected \(code), got success", sourceLocation: sourceLocation)
+    } catch let error as SQLError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected SQLError \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}
