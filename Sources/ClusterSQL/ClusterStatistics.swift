@@ -83,4 +83,23 @@ public struct NodeStatistics: Sendable, Codable, Hashable {
         case state = "State"
         case role = "Role"
     }
+
+    /// Encodes every key, absent values as `null`, as the seed's expvar output has them.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(driver, forKey: .driver)
+        try container.encode(dsn, forKey: .dsn)
+        try container.encode(connections, forKey: .connections)
+        try container.encode(errors, forKey: .errors)
+        try container.encode(statements, forKey: .statements)
+        try container.encode(lastSuccess, forKey: .lastSuccess)
+        try container.encode(lastError, forKey: .lastError)
+        try container.encode(lastErrorMessage, forKey: .lastErrorMessage)
+        try container.encode(latencyMilliseconds, forKey: .latencyMilliseconds)
+        try container.encode(connectMilliseconds, forKey: .connectMilliseconds)
+        try container.encode(inFlight, forKey: .inFlight)
+        try container.encode(state, forKey: .state)
+        try container.encode(role, forKey: .role)
+    }
 }

@@ -1,6 +1,7 @@
 import ClusterSQL
 import FaultInjection
 import Foundation
+import Logging
 import SQLCore
 import SQLiteBackend
 import Testing
@@ -18,7 +19,7 @@ final class LocalCluster: Sendable {
         var configuration = ClusterDriverConfiguration(name: "test")
         configuration.strategy = strategy
         configure(&configuration)
-        cluster = ClusterDriver(configuration: configuration)
+        cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         var drivers: [String: FaultInjectingDriver] = [:]
         for name in nodes {
             let driver = FaultInjectingDriver(wrapping: SQLiteDriver())

@@ -1,0 +1,168 @@
+import ClusterSQL
+import FaultInjection
+import Foundation
+import SQLCore
+import Testing
+
+@Suite("ClusterDriver: ejection, re-admission, retries and removal", .timeLimit(.minutes(2)))
+struct ClusterHealthTests {
+    @Test("a dead node is ejected at its first failure, skipped without delay, and re-admitted by the prober once back")
+    func ejectAndReadmit() async throws {
+        let local = try LocalCluster(strategy: .roundRobin) { $0.checkInterval = .milliseconds(100) }
+        try await whileRunning(local.cluster) {
+            local.drivers["n2"]!.faults = .dead
+            // The checks find n2 dead within a couple of intervals.
+            #expect(await eventually(within: .seconds(2)) { local.node("n2").state != .up })
+            for _ in 0..<6 {
+                let connection = try await local.cluster.connect(to: "")
+                _ = try await connection.query("SELECT 1")
+                await connection.close()
+            }
+            #expect(local.node("n2").connections == 0)
+            local.drivers["n2"]!.faults = Faults()
+            #expect(await eventually(within: .seconds(5)) { local.node("n2").state == .up })
+            var reached = false
+            for _ in 0..<6 {
+                let connection = try await local.cluster.connect(to: "")
+                _ = try await connection.query("SELECT 1")
+                await connection.close()
+                reached = reached || local.node("n2").connections > 0
+            }
+            #expect(reached)
+        }
+    }
+
+    @Test("statement errors never eject a node; a lost connection does")
+    func statementErrorsDoNotEject() async throws {
+        let local = try LocalCluster(nodes: ["n1"])
+        let connection = try await local.cluster.connect(to: "")
+        for _ in 0..<5 { await expectSQLError(.syntaxError) { try await connection.query("SELEC nonsense") } }
+        #expect(local.node("n1").state == .up)
+        #expect(connection.isValid)
+        local.drivers["n1"]!.faults = .dead
+        await expectSQLError(.connectionLost) { try await connection.execute("CREATE TABLE t (v INTEGER)") }
+        #expect(local.node("n1").state == .ejected)
+        #expect(local.node("n1").lastErrorMessage?.contains("went away") == true)
+        #expect(!connection.isValid)
+    }
+
+    @Test("a write whose reply is lost is not retried (no double write)")
+    func lostWriteSurfaces() async throws {
+        let local = try LocalCluster(nodes: ["n1", "n2"])
+        try await createLogTables(local)
+        let connection = try await local.cluster.connect(to: "")
+        let first = try #require(local.cluster.statistics().nodes.first { $0.connections == 1 }?.name)
+        let other = first == "n1" ? "n2" : "n1"
+        local.drivers[first]!.faults.statementFailureRate = 1
+        await expectSQLError(.connectionLost) { try await connection.execute("INSERT INTO log VALUES (1)") }
+        // The write reached the node once and was not repeated elsewhere.
+        #expect(try await local.direct(first).query("SELECT count(*) FROM log")[0][0] == 1)
+        #expect(try await local.direct(other).query("SELECT count(*) FROM log")[0][0] == 0)
+        await connection.close()
+    }
+
+    @Test("a plain read and a write marked idempotent are retried on another node after a lost reply")
+    func readsAndIdempotentWritesRetry() async throws {
+        let local = try LocalCluster()
+        try await createLogTables(local)
+        let connection = try await local.cluster.connect(to: "")
+        local.drivers["n1"]!.faults.statementFailureRate = 1
+        local.drivers["n2"]!.faults.statementFailureRate = 1
+        // Wherever the connection started, the statements end up on n3.
+        #expect(try await connection.query("SELECT count(*) FROM log")[0][0] == 0)
+        try await ClusterDriver.idempotent { _ = try await connection.execute("INSERT INTO log VALUES (2)") }
+        #expect(try await local.direct("n3").query("SELECT count(*) FROM log WHERE v = 2")[0][0] == 1)
+        #expect(local.node("n3").statements == 2)
+        await connection.close()
+    }
+
+    @Test("with retryReads off, a read whose reply is lost surfaces")
+    func readRetryCanBeTurnedOff() async throws {
+        let local = try LocalCluster(nodes: ["n1", "n2"]) { $0.retryReads = false }
+        let connection = try await local.cluster.connect(to: "")
+        for driver in local.drivers.values { driver.faults.statementFailureRate = 1 }
+        await expectSQLError(.connectionLost) { try await connection.query("SELECT 1") }
+        #expect(local.cluster.statistics().nodes.map(\.statements).reduce(0, +) == 1)
+        await connection.close()
+    }
+
+    @Test("a connection whose node was ejected moves before its next statement, which is sent once")
+    func moveBeforeSending() async throws {
+        let local = try LocalCluster(nodes: ["n1", "n2"])
+        try await createLogTables(local)
+        let pinned = try await local.cluster.connect(to: "")
+        let other = try await local.cluster.connect(to: "")
+        let stats = local.cluster.statistics().nodes
+        let first = try #require(stats.first { $0.connections > 0 }?.name)
+        // Another connection on the same node sees it die: the node is ejected.
+        local.drivers[first]!.faults = .dead
+        let victim = stats.count == 2 ? (try await local.cluster.connect(to: "")) : other
+        _ = try? await victim.query("SELECT 1")
+        _ = try? await pinned.query("SELECT 1")
+        #expect(local.node(first).state == .ejected)
+        local.drivers[first]!.faults = Faults()
+        _ = try await pinned.execute("INSERT INTO log VALUES (1)")
+        let counts = try await (local.direct("n1").query("SELECT count(*) FROM log")[0][0], local.direct("n2").query("SELECT count(*) FROM log")[0][0])
+        #expect([counts.0, counts.1].filter { $0 == 1 }.count == 1)
+        #expect((first == "n1" ? counts.0 : counts.1) == 0)
+        await pinned.close()
+        await other.close()
+        await victim.close()
+    }
+
+    @Test("inside a transaction nothing moves: a node lost mid-transaction fails the transaction")
+    func transactionsStayPut() async throws {
+        let local = try LocalCluster(nodes: ["n1", "n2"])
+        let connection = try await local.cluster.connect(to: "")
+        _ = try await connection.execute("CREATE TABLE IF NOT EXISTS log (v INTEGER)")
+        try await connection.begin()
+        _ = try await connection.execute("INSERT INTO log VALUES (1)")
+        let node = try #require(local.cluster.statistics().nodes.first { $0.statements > 0 }?.name)
+        #expect(local.cluster.removeNode(node))
+        let error = await expectSQLError(.nodeChanged) { try await connection.execute("INSERT INTO log VALUES (2)") }
+        #expect(error?.isConnectionError == true)
+        try? await connection.rollback()
+        await connection.close()
+    }
+
+    @Test("removeNode during a load: no error, in-flight work completes, the node gets no new work")
+    func removeUnderLoad() async throws {
+        let local = try LocalCluster(strategy: .roundRobin)
+        let database = Database(driver: local.cluster, dsn: "", configuration: {
+            var c = DatabaseConfiguration(name: "load")
+            c.maxOpen = 6
+            return c
+        }())
+        let failures = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    var failed = 0
+                    for _ in 0..<150 {
+                        do { _ = try await database.query("SELECT 1") } catch { failed += 1 }
+                    }
+                    return failed
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(20))
+                local.cluster.removeNode("n2")
+                return 0
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(failures == 0)
+        #expect(local.cluster.nodes() == ["n1", "n3"])
+        #expect(local.cluster.statistics().nodes.count == 2)
+        await database.close()
+        #expect(await eventually(within: .seconds(2)) { local.drivers["n2"]!.openConnections == 0 })
+    }
+}
+
+/// Creates `log (v INTEGER)` on every node, directly.
+func createLogTables(_ local: LocalCluster) async throws {
+    for node in local.drivers.keys {
+        let direct = try await local.direct(node)
+        _ = try await direct.execute("CREATE TABLE log (v INTEGER)")
+        await direct.close()
+    }
+}
