@@ -147,12 +147,14 @@ final class ClusterNode: Sendable {
         metrics.connections.increment()
     }
 
-    /// A connect abandoned after `elapsed` (the race was won elsewhere): the
-    /// node was at least that slow, which the peak average takes in at once.
-    func recordAbandonedConnect(_ elapsed: Duration) {
+    /// A connect abandoned after `elapsed` (the race was won elsewhere), or a
+    /// check that timed out: the node was at least that slow, which both peak
+    /// averages take in at once, so the balancer avoids it from now on.
+    func recordStall(_ elapsed: Duration) {
         let now = ContinuousClock.now
         figures.withLock {
             if elapsed.inSeconds > ($0.connectLatency.seconds ?? 0) { $0.connectLatency.record(elapsed, at: now) }
+            if elapsed.inSeconds > ($0.queryLatency.seconds ?? 0) { $0.queryLatency.record(elapsed, at: now) }
         }
     }
 

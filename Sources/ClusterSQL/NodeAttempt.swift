@@ -20,7 +20,7 @@ extension ClusterNode {
                 connection = try await breaker.call { try await driver.connect(to: dsn) }
             } catch let error as SQLError {
                 if error.code == .cancelled || Task.isCancelled {
-                    recordAbandonedConnect(started.duration(to: .now))
+                    recordStall(started.duration(to: .now))
                     return .failure(error.on(node: name))
                 }
                 recordFailure(error, countForHealth: false)  // the breaker counted it

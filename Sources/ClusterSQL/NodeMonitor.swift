@@ -61,8 +61,9 @@ extension ClusterDriver {
         do throws(SQLError) {
             let (checked, role, roundTrip) = try await withDeadline(
                 configuration.checkTimeout, what: "the check of node \(node.name)",
-                onTimeout: {
+                onTimeout: { [checkTimeout = configuration.checkTimeout] in
                     timedOut.withLock { $0 = true }
+                    node.recordStall(checkTimeout)
                     node.recordFailure(SQLError(.timeout, message: "the node did not answer a check in time", node: node.name))
                 }
             ) { () async throws(SQLError) -> (any SQLConnection, NodeRole, Duration) in

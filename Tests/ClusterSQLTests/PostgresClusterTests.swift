@@ -1,0 +1,76 @@
+import ClusterSQL
+import Foundation
+import ConnectionKit
+import Logging
+import PostgresBackend
+import SQLCore
+import TestServers
+import Testing
+
+/// ClusterDriver over a real PostgreSQL primary and streaming standby (its own
+/// pair: the tests kill and promote).
+@Suite("ClusterDriver over PostgreSQL primary and standby", .serialized, .timeLimit(.minutes(3)))
+struct PostgresClusterTests {
+    func makeCluster(_ servers: PostgresCluster) throws -> ClusterDriver {
+        var configuration = ClusterDriverConfiguration(name: "pg")
+        configuration.checkInterval = .milliseconds(200)
+        let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try cluster.addNode(name: "a-primary", driver: PostgresDriver(), dsn: servers.primary.dsn + " connect_timeout=2")
+        try cluster.addNode(name: "b-standby", driver: PostgresDriver(), dsn: servers.standbys[0].dsn + " connect_timeout=2")
+        return cluster
+    }
+
+    @Test("targets reach the right node; after SIGKILL of the primary and promotion, read-write opens reach the new primary within a second and no write reaches a read-only node")
+    func failover() async throws {
+        let servers = try await PostgresCluster.start(standbys: 1)
+        defer { servers.destroy() }
+        let cluster = try makeCluster(servers)
+        try await whileRunning(cluster) {
+            for (target, recovery) in [("read-write", false), ("primary", false), ("read-only", true), ("standby", true), ("prefer-standby", true)] {
+                let connection = try await cluster.connect(to: target)
+                #expect(try await connection.query("SELECT pg_is_in_recovery()")[0][0] == .bool(recovery), "\(target)")
+                await connection.close()
+            }
+            let writer = try await cluster.connect(to: "read-write")
+            _ = try await writer.execute("CREATE TABLE ledger (id serial PRIMARY KEY, v int)")
+            await writer.close()
+            let database = Database(driver: cluster, dsn: "read-write")
+            let readOnlyErrors = Locked(0)
+            let written = Locked(0)
+            let stop = Locked(false)
+            let promoted = Locked<ContinuousClock.Instant?>(nil)
+            let firstWriteAfterPromotion = Locked<ContinuousClock.Instant?>(nil)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !stop.withLock({ $0 }) {
+                        do {
+                            _ = try await database.execute("INSERT INTO ledger (v) VALUES (?)", [1])
+                            written.withLock { $0 += 1 }
+                            if promoted.withLock({ $0 }) != nil {
+                                firstWriteAfterPromotion.withLock { $0 = $0 ?? .now }
+                            }
+                        } catch let error as SQLError {
+                            if error.code == .readOnly { readOnlyErrors.withLock { $0 += 1 } }
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                try await servers.primary.kill()
+                try await servers.standbys[0].promote()
+                promoted.withLock { $0 = .now }
+                #expect(await eventually(within: .seconds(5)) { firstWriteAfterPromotion.withLock { $0 } != nil })
+                stop.withLock { $0 = true }
+                try await group.waitForAll()
+            }
+            let gap = try #require(firstWriteAfterPromotion.withLock { $0 }) - promoted.withLock { $0! }
+            #expect(gap < .seconds(1), "the first write after promotion came \(gap) later")
+            #expect(readOnlyErrors.withLock { $0 } == 0)
+            #expect(written.withLock { $0 } > 0)
+            let stats = cluster.statistics().nodes
+            #expect(stats.first { $0.name == "b-standby" }?.role == .primary)
+            #expect(stats.first { $0.name == "a-primary" }?.state != .up)
+            await database.close()
+        }
+    }
+}
