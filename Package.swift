@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // C client libraries, found through pkg-config; scripts/setup.sh installs them.
@@ -76,7 +77,12 @@ let package = Package(
         .target(
             name: "ClusterConfig",
             dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
-        .target(name: "TestServers", dependencies: ["ConnectionKit", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "TestServers",
+            dependencies: [
+                "ConnectionKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
         .executableTarget(name: "sql-bench", dependencies: ["SQLCore", "PostgresBackend", "MariaDBBackend", "TestServers"]),
         .executableTarget(

@@ -93,9 +93,10 @@ final class ClusterNode: Sendable {
 
     /// What the balancer needs.
     func candidate(index: Int, preferStandby: Bool) -> NodeCandidate {
-        figures.withLock {
+        let now = ContinuousClock.now
+        return figures.withLock {
             NodeCandidate(
-                index: index, latency: $0.queryLatency.seconds ?? $0.connectLatency.seconds,
+                index: index, latency: $0.queryLatency.estimate(at: now) ?? $0.connectLatency.estimate(at: now),
                 inFlight: $0.inFlight, preferred: preferStandby && $0.role == .standby)
         }
     }
