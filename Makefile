@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test test-tsan bench bench-sql clean
+.PHONY: setup build demo test test-tsan check-compose bench bench-sql bench-cluster clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,9 +15,13 @@ build: setup
 demo: build
 	.build/debug/clustersql demo
 
-test: build
+test: build check-compose
 	bash scripts/run-tests.sh
 	$(MAKE) test-tsan
+
+# docker-compose.yml parses and resolves (Debian's docker-compose; no engine needed).
+check-compose: setup
+	docker-compose -f docker-compose.yml config -q
 
 # The concurrency layer under ThreadSanitizer, in its own build folder.
 test-tsan:

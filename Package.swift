@@ -76,7 +76,9 @@ let package = Package(
         .target(name: "FaultInjection", dependencies: ["SQLCore", "ConnectionKit"]),
         .target(
             name: "ClusterConfig",
-            dependencies: ["SQLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
+            dependencies: [
+                "SQLCore", "ClusterSQL", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "TestServers",
             dependencies: [

@@ -2,14 +2,15 @@
 # Installs what ClusterSQL builds and tests against, idempotently:
 # the C client libraries (libpq, MariaDB Connector/C, SQLite) and the real
 # servers the integration tests start (PostgreSQL, MariaDB + Galera, Redis +
-# Sentinel, memcached) with the peer benchmark tools.
+# Sentinel, memcached) with the peer benchmark tools, and docker-compose to
+# validate docker-compose.yml (no Docker engine is needed for that).
 # Nothing is started: a policy-rc.d guard keeps apt from launching services.
 set -euo pipefail
 
 packages=(
   pkg-config libpq-dev libmariadb-dev libsqlite3-dev
   postgresql mariadb-server galera-4 redis-server redis-sentinel memcached
-  libmemcached-tools sysbench rsync openssl
+  libmemcached-tools sysbench rsync openssl docker-compose
 )
 
 missing=()

@@ -1,3 +1,5 @@
+import ClusterSQL
+import Logging
 import SQLCore
 
 /// The whole `config.toml`: named clusters of SQL nodes.
@@ -8,6 +10,9 @@ import SQLCore
 ///
 /// [clusters.local]
 /// driver = "sqlite"               # sqlite, postgres or mariadb
+/// strategy = "latency"            # optional: latency (default), race or round-robin
+/// target = "any"                  # optional: any (default), read-write, read-only, primary, standby, prefer-standby
+/// connection_lifetime = 60        # optional: seconds a pooled connection lives (default 60, 0: forever)
 ///
 /// [[clusters.local.nodes]]
 /// name = "local-1"
@@ -53,12 +58,46 @@ public struct ClusterConfiguration: Sendable, Equatable {
     public var driver: String
     /// The nodes, in file order.
     public var nodes: [NodeConfiguration]
+    /// How opens pick a node.
+    public var strategy: BalancingStrategy
+    /// The kind of node an open asks for by default.
+    public var target: TargetRole
+    /// How long a pooled connection lives before the pool opens a new one (and
+    /// so rebalances); `nil`: as long as it works.
+    public var connectionLifetime: Duration?
 
     /// Creates a cluster.
-    public init(name: String, driver: String, nodes: [NodeConfiguration]) {
+    public init(
+        name: String, driver: String, nodes: [NodeConfiguration], strategy: BalancingStrategy = .latency,
+        target: TargetRole = .any, connectionLifetime: Duration? = .seconds(60)
+    ) {
         self.name = name
         self.driver = driver
         self.nodes = nodes
+        self.strategy = strategy
+        self.target = target
+        self.connectionLifetime = connectionLifetime
+    }
+
+    /// The cluster's driver settings: its name, strategy, target and connection lifetime, the rest defaults.
+    public var driverConfiguration: ClusterDriverConfiguration {
+        var configuration = ClusterDriverConfiguration(name: name)
+        configuration.strategy = strategy
+        configuration.target = target
+        configuration.connectionLifetime = connectionLifetime
+        return configuration
+    }
+
+    /// A ``ClusterDriver`` over the nodes, each opened with the driver `registry` has under ``driver``.
+    ///
+    /// - Throws: ``SQLError`` with ``SQLError/Code/invalidConfiguration`` when the registry lacks the driver.
+    public func makeClusterDriver(registry: SQLDriverRegistry, logger: Logger) throws(SQLError) -> ClusterDriver {
+        let cluster = ClusterDriver(configuration: driverConfiguration, logger: logger)
+        let nodeDriver = try registry.driver(named: driver)
+        for node in nodes {
+            try cluster.addNode(name: node.name, driver: nodeDriver, dsn: node.dsn, roleDetector: .forDriver(named: driver))
+        }
+        return cluster
     }
 }
 

@@ -1,3 +1,4 @@
+import ClusterSQL
 import Foundation
 import TOMLKit
 
@@ -69,6 +70,10 @@ public enum ConfigurationLoader {
         guard knownDrivers.contains(driver) else {
             throw reader.error(.invalidValue, key: "driver", "must be one of \(knownDrivers.joined(separator: ", "))")
         }
+        let strategy = try reader.choice("strategy", default: BalancingStrategy.latency)
+        let target = try reader.choice("target", default: TargetRole.any)
+        let lifetime = try reader.integer("connection_lifetime", required: false) ?? 60
+        guard lifetime >= 0 else { throw reader.error(.invalidValue, key: "connection_lifetime", "must be 0 (forever) or a number of seconds") }
         var nodes: [NodeConfiguration] = []
         for var nodeReader in try reader.arrayOfTables("nodes") {
             let nodeName = try nodeReader.string("name")!
@@ -84,7 +89,9 @@ public enum ConfigurationLoader {
         }
         try reader.finish()
         guard !nodes.isEmpty else { throw reader.error(.invalidValue, key: "nodes", "lists no node") }
-        return ClusterConfiguration(name: name, driver: driver, nodes: nodes)
+        return ClusterConfiguration(
+            name: name, driver: driver, nodes: nodes, strategy: strategy, target: target,
+            connectionLifetime: lifetime == 0 ? nil : .seconds(lifetime))
     }
 
     /// Relative SQLite paths live under the data folder; `:memory:`, `file:` URIs and absolute paths stay as they are.
@@ -137,6 +144,31 @@ struct TableReader {
             throw error(.wrongType, key: key, "must be a string, not \(article(value.type))")
         }
         return string
+    }
+
+    /// An integer value; `nil` only when absent and not required.
+    mutating func integer(_ key: String, required: Bool = true) throws(ConfigurationError) -> Int? {
+        used.insert(key)
+        guard let value = table[key] else {
+            if required { throw error(.missingKey, key: key, "is required") }
+            return nil
+        }
+        guard let integer = value.int else {
+            throw error(.wrongType, key: key, "must be an integer, not \(article(value.type))")
+        }
+        return integer
+    }
+
+    /// One of an enumeration's names, or `fallback` when absent; any other string names the allowed ones.
+    mutating func choice<Choice: RawRepresentable & CaseIterable>(
+        _ key: String, default fallback: Choice
+    ) throws(ConfigurationError) -> Choice where Choice.RawValue == String {
+        guard let name = try string(key, required: false) else { return fallback }
+        guard let chosen = Choice(rawValue: name) else {
+            let names = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+            throw error(.invalidValue, key: key, "must be one of \(names)")
+        }
+        return chosen
     }
 
     /// A sub-table, required.

@@ -52,6 +52,9 @@ public final class ClusterDriver: SQLDriver, Service {
     /// `cluster`.
     public var name: String { "cluster" }
 
+    /// ``ClusterDriverConfiguration/connectionLifetime``, for pools over the cluster.
+    public var pooledConnectionLifetime: Duration? { configuration.connectionLifetime }
+
     // MARK: nodes
 
     /// Adds a node. Its role is found out with `roleDetector` (by default the

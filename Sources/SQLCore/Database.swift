@@ -10,7 +10,9 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     public var maxOpen: Int?
     /// The most idle connections kept; returned ones beyond are closed.
     public var maxIdle: Int
-    /// Connections older than this are closed instead of reused.
+    /// Connections older than this are closed instead of reused. `nil`: the
+    /// driver's ``SQLDriver/pooledConnectionLifetime`` (a cluster driver's
+    /// rebalancing period), else no limit.
     public var maxLifetime: Duration?
     /// Idle connections unused this long are closed.
     public var maxIdleTime: Duration?
@@ -79,6 +81,8 @@ public final class Database: Service, Sendable {
         observer: any ConnectionObserver = SilentObserver(),
         logger: Logger = Logger(label: "clustersql.database")
     ) {
+        var configuration = configuration
+        configuration.maxLifetime = configuration.maxLifetime ?? driver.pooledConnectionLifetime
         self.configuration = configuration
         let lifecycle = ConnectionLifecycle<any SQLConnection>(
             dial: { try await driver.connect(to: dsn) },

@@ -13,6 +13,16 @@ public protocol SQLDriver: Sendable {
     ///   malformed DSN, a connection-class code when the database cannot be
     ///   reached or opened, ``SQLError/Code/cancelled`` when the task is cancelled.
     func connect(to dsn: String) async throws(SQLError) -> any SQLConnection
+
+    /// How long a pool should keep one of this driver's connections when its
+    /// own configuration sets no lifetime; `nil`: as long as it works. A
+    /// cluster driver sets one, so that pooled traffic rebalances over time.
+    var pooledConnectionLifetime: Duration? { get }
+}
+
+extension SQLDriver {
+    /// No lifetime: a connection to a single database may be reused for as long as it works.
+    public var pooledConnectionLifetime: Duration? { nil }
 }
 
 /// An open connection to one database.

@@ -160,4 +160,47 @@ struct ConfigurationLoaderTests {
             #expect(!error.description.contains("hunter2"))
         }
     }
+
+    @Test("strategy, target and connection lifetime: defaults, every name, and a refusal that lists the names")
+    func clusterSettings() throws {
+        let plain = try parse("[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = \"a\", dsn = \"a.db\" }]").clusters[0]
+        #expect(plain.strategy == .latency && plain.target == .any && plain.connectionLifetime == .seconds(60))
+        let set = try parse("""
+            [clusters.pg]
+            driver = "postgres"
+            strategy = "round-robin"
+            target = "prefer-standby"
+            connection_lifetime = 0
+            nodes = [{ name = "a", dsn = "host=127.0.0.1" }]
+            """).clusters[0]
+        #expect(set.strategy == .roundRobin && set.target == .preferStandby && set.connectionLifetime == nil)
+        let driver = set.driverConfiguration
+        #expect(driver.name == "pg" && driver.strategy == .roundRobin && driver.target == .preferStandby && driver.connectionLifetime == nil)
+        func cluster(_ line: String) -> String { "[clusters.c]\ndriver = \"sqlite\"\n\(line)\nnodes = [{ name = \"a\", dsn = \"a.db\" }]" }
+        expectError(.invalidValue, keyPath: "clusters.c.strategy", cluster("strategy = \"fastest\""))
+        expectError(.invalidValue, keyPath: "clusters.c.target", cluster("target = \"master\""))
+        expectError(.wrongType, keyPath: "clusters.c.target", cluster("target = 1"))
+        expectError(.wrongType, keyPath: "clusters.c.connection_lifetime", cluster("connection_lifetime = \"1m\""))
+        expectError(.invalidValue, keyPath: "clusters.c.connection_lifetime", cluster("connection_lifetime = -1"))
+        do {
+            _ = try parse(cluster("target = \"master\""))
+        } catch {
+            #expect(error.description.contains("read-write") && error.description.contains("prefer-standby"))
+        }
+    }
+
+    @Test("the repository's config.toml names galera, postgres and the compose clusters on the ports docker-compose.yml publishes")
+    func composeClustersMatchTheComposeFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try ConfigurationLoader.load(path: root.appendingPathComponent("config.toml").path)
+        #expect(try config.cluster(named: "galera").nodes.count == 3)
+        #expect(try config.cluster(named: "postgres").nodes.count == 2)
+        let compose = try String(contentsOf: root.appendingPathComponent("docker-compose.yml"), encoding: .utf8)
+        for name in ["compose", "compose-postgres"] {
+            for node in try config.cluster(named: name).nodes {
+                let port = try #require(node.dsn.split(separator: "@").last?.split(separator: "/").first?.split(separator: ":").last)
+                #expect(compose.contains("\"127.0.0.1:\(port):"), "\(name) node \(node.name): port \(port) not published by docker-compose.yml")
+            }
+        }
+    }
 }
