@@ -90,7 +90,8 @@ let package = Package(
         .executableTarget(
             name: "clustersql",
             dependencies: [
-                "SQLCore", "SQLiteBackend", "ClusterConfig", "ConnectionKit",
+                "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ClusterSQL", "FaultInjection", "ClusterConfig",
+                "ConnectionKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

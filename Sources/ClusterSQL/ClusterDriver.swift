@@ -95,7 +95,7 @@ public final class ClusterDriver: SQLDriver, Service {
     /// The nodes' names, sorted.
     public func nodes() -> [String] { state.withLock { $0.nodes.keys.sorted() } }
 
-    private var sortedNodes: [ClusterNode] {
+    var sortedNodes: [ClusterNode] {
         state.withLock { $0.nodes.values.sorted { $0.name < $1.name } }
     }
 

@@ -178,7 +178,10 @@ final class ClusterNode: Sendable {
 
     func recordLatencySample(_ elapsed: Duration) {
         let now = ContinuousClock.now
-        figures.withLock { $0.queryLatency.record(elapsed, at: now) }
+        figures.withLock {
+            $0.queryLatency.record(elapsed, at: now)
+            $0.lastSuccess = Date()
+        }
     }
 
     /// Runs one statement on a connection to this node, counting it in flight and timing it.

@@ -20,6 +20,23 @@ extension ClusterDriver {
         }
     }
 
+    /// Checks every serving node once, now and concurrently, as the
+    /// background check does: it connects, measures a round trip and reads
+    /// the role, each within ``ClusterDriverConfiguration/checkTimeout``; a
+    /// failure ejects the node. For tools and readiness probes that want
+    /// fresh figures without running ``run()``.
+    public func checkAll() async {
+        await withTaskGroup(of: Void.self) { group in
+            for node in sortedNodes {
+                group.addTask {
+                    var connection: (any SQLConnection)?
+                    await self.check(node, reusing: &connection)
+                    await connection?.close()
+                }
+            }
+        }
+    }
+
     private func watch(_ node: ClusterNode) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await node.breaker.run() }

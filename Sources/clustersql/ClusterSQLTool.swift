@@ -1,6 +1,10 @@
 import ArgumentParser
 import ClusterConfig
+import ClusterSQL
 import Foundation
+import Logging
+import MariaDBBackend
+import PostgresBackend
 import SQLCore
 import SQLiteBackend
 
@@ -10,7 +14,7 @@ struct ClusterSQLTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clustersql",
         abstract: "Talk to the SQL clusters described in config.toml.",
-        subcommands: [QueryCommand.self, DemoCommand.self])
+        subcommands: [DemoCommand.self, CheckCommand.self, StatsCommand.self, QueryCommand.self])
 }
 
 /// Options every command that reads the configuration shares.
@@ -20,6 +24,22 @@ struct ClusterOptions: ParsableArguments {
 
     @Option(name: .long, help: "The cluster to use (default: the file's default_cluster).")
     var cluster: String?
+
+    @Option(name: .long, help: "Log messages at this level and above go to standard error (trace ... critical).")
+    var logLevel: Logger.Level = .error
+
+    /// A logger to standard error at ``logLevel``.
+    var logger: Logger {
+        var logger = Logger(label: "clustersql", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = logLevel
+        return logger
+    }
+
+    /// The selected cluster and a ``ClusterDriver`` over its nodes.
+    func openCluster() throws -> (configuration: ClusterConfiguration, driver: ClusterDriver) {
+        let configuration = try selectedCluster()
+        return (configuration, try configuration.makeClusterDriver(registry: standardRegistry(), logger: logger))
+    }
 
     /// Loads the configuration and picks the cluster.
     func selectedCluster() throws -> ClusterConfiguration {
@@ -37,6 +57,8 @@ struct ClusterOptions: ParsableArguments {
 func standardRegistry() throws -> SQLDriverRegistry {
     let registry = SQLDriverRegistry()
     try registry.register(SQLiteDriver(), as: "sqlite")
+    try registry.register(PostgresDriver(), as: "postgres")
+    try registry.register(MariaDBDriver(), as: "mariadb")
     return registry
 }
 
@@ -52,3 +74,5 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
         throw ExitCode.failure
     }
 }
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

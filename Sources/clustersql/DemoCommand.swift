@@ -1,181 +1,133 @@
-import ConnectionKit
 import ArgumentParser
 import ClusterConfig
+import ClusterSQL
+import ConnectionKit
+import FaultInjection
 import Foundation
 import SQLCore
 
-/// `clustersql demo`: a real workload on every node of a cluster (the embedded
-/// SQLite `local` cluster by default): schema, batched transactional writes
-/// through prepared statements, then concurrent point reads, with a progress
-/// line and a per-node summary.
+/// `clustersql demo`: the cluster under a workload, with faults halfway.
+///
+/// On the embedded SQLite `local` cluster by default: every node gets the same
+/// orders table; tasks then run point reads and idempotent event writes
+/// through a pool over a ``ClusterDriver``. Halfway, the fault-injecting driver
+/// makes the second node slow and kills the third; the report shows how the
+/// traffic shifted, what failed, and the cluster's statistics.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a write-then-read workload on every node of a cluster and summarize it.")
+        abstract: "Run a workload through the cluster; halfway, make one node slow and kill another; show how traffic shifted.")
 
     @OptionGroup var options: ClusterOptions
 
-    @Option(help: "Orders written to each node.")
-    var orders = 20_000
+    @Option(help: "Statements in all (9 point reads to 1 write).")
+    var operations = 150_000
 
-    @Option(help: "Concurrent reader tasks per node.")
-    var readers = 4
+    @Option(help: "Concurrent tasks.")
+    var tasks = 8
 
-    @Option(help: "Point reads per reader task.")
-    var reads = 2_000
+    @Option(help: "The latency added to the slow node, in milliseconds.")
+    var slowMilliseconds = 5
 
     func run() async throws {
         try await reportingFailures {
-            guard orders > 0, readers > 0, reads > 0 else { throw ValidationError("--orders, --readers and --reads must be positive") }
-            let cluster = try options.selectedCluster()
-            let registry = try standardRegistry()
-            print("cluster \(cluster.name): \(cluster.nodes.count) \(cluster.driver) node(s); \(orders) orders each, \(readers)×\(reads) reads each")
-            let progress = Progress(total: orders * cluster.nodes.count)
-            let reports = try await withThrowingTaskGroup(of: NodeReport.self) { group in
-                for node in cluster.nodes {
-                    group.addTask {
-                        try await DemoWorkload(registry: registry, driver: cluster.driver, node: node,
-                                               orders: orders, readers: readers, reads: reads, progress: progress).run()
-                    }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }.sorted { $0.node < $1.node }
+            guard operations >= 100, tasks > 0, slowMilliseconds >= 0 else {
+                throw ValidationError("--operations must be at least 100, --tasks positive, --slow-milliseconds not negative")
             }
-            progress.finish()
-            print(NodeReport.table(reports), terminator: "")
+            let configuration = try options.selectedCluster()
+            guard configuration.nodes.count >= 3 else {
+                throw ValidationError("the demo needs a cluster of at least 3 nodes; \(configuration.name) has \(configuration.nodes.count)")
+            }
+            let demo = try DemoCluster(configuration: configuration, registry: standardRegistry(), options: options)
+            try await demo.prepare()
+            let slow = configuration.nodes[1].name
+            let dead = configuration.nodes[2].name
+            print("cluster \(configuration.name): \(configuration.nodes.count) \(configuration.driver) nodes, strategy \(configuration.strategy), "
+                + "\(operations) statements on \(tasks) tasks; halfway \(slow) gets +\(slowMilliseconds) ms and \(dead) dies")
+            let workload = DemoWorkload(cluster: demo, operations: operations, tasks: tasks) { [demo] in
+                demo.drivers[slow]?.faults = .slow(.milliseconds(slowMilliseconds))
+                demo.drivers[dead]?.faults = .dead
+            }
+            let outcome = try await workload.run()
+            print()
+            print(DemoReport(
+                nodes: configuration.nodes.map(\.name), outcome: outcome,
+                secondPhase: "\(slow) +\(slowMilliseconds) ms, \(dead) dead"
+            ).render(), terminator: "")
+            print()
+            print(StatisticsTable.render(demo.cluster.statistics()), terminator: "")
         }
     }
 }
 
-/// What one node did during the demo.
-struct NodeReport: Sendable {
-    let node: String
-    let rows: Int64
-    let writeSeconds: Double
-    let readLatenciesMicros: [Int]
-    let topCustomer: String
+/// The demo's cluster: each node behind its own fault-injecting driver.
+struct DemoCluster: Sendable {
+    let configuration: ClusterConfiguration
+    let cluster: ClusterDriver
+    let drivers: [String: FaultInjectingDriver]
 
-    static func table(_ reports: [NodeReport]) -> String {
-        let columns = SQLColumns(["node", "rows", "writes/s", "reads", "read p50 µs", "read p99 µs", "top customer"])
-        let rows = reports.map { r -> SQLRow in
-            let sorted = r.readLatenciesMicros.sorted()
-            func percentile(_ p: Double) -> Int { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-            return SQLRow(columns: columns, values: [
-                .text(r.node), .integer(r.rows), .integer(Int64(Double(r.rows) / max(r.writeSeconds, 1e-9))),
-                .integer(Int64(sorted.count)), .integer(Int64(percentile(0.5))), .integer(Int64(percentile(0.99))),
-                .text(r.topCustomer),
-            ])
+    init(configuration: ClusterConfiguration, registry: SQLDriverRegistry, options: ClusterOptions) throws {
+        self.configuration = configuration
+        let nodeDriver = try registry.driver(named: configuration.driver)
+        var driverConfiguration = configuration.driverConfiguration
+        driverConfiguration.checkInterval = .milliseconds(250)
+        cluster = ClusterDriver(configuration: driverConfiguration, logger: options.logger)
+        var drivers: [String: FaultInjectingDriver] = [:]
+        for node in configuration.nodes {
+            let driver = FaultInjectingDriver(wrapping: nodeDriver)
+            drivers[node.name] = driver
+            try cluster.addNode(name: node.name, driver: driver, dsn: node.dsn, roleDetector: .forDriver(named: configuration.driver))
         }
-        return ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))
+        self.drivers = drivers
     }
-}
 
-/// The workload on one node.
-struct DemoWorkload: Sendable {
-    let registry: SQLDriverRegistry
-    let driver: String
-    let node: NodeConfiguration
-    let orders: Int
-    let readers: Int
-    let reads: Int
-    let progress: Progress
-
-    func run() async throws -> NodeReport {
-        let clock = ContinuousClock()
-        let writer = try await registry.connect(driver: driver, dsn: node.dsn)
-        do {
-            _ = try await writer.execute("""
-                DROP TABLE IF EXISTS demo_orders;
-                CREATE TABLE demo_orders (id INTEGER PRIMARY KEY, customer TEXT NOT NULL, amount TEXT NOT NULL,
-                                          placed TIMESTAMP NOT NULL, paid BOOLEAN NOT NULL);
-                """)
-            let insert = try await writer.prepare("INSERT INTO demo_orders (id, customer, amount, placed, paid) VALUES (?, ?, ?, ?, ?)")
-            let start = clock.now
-            let epoch = SQLTimestamp(microsecondsSinceEpoch: 1_700_000_000_000_000)
-            for batchStart in stride(from: 0, to: orders, by: 1000) {
-                let batchEnd = min(orders, batchStart + 1000)
-                try await writer.withTransaction { _ in
-                    for id in batchStart..<batchEnd {
-                        let cents = (id * 7919) % 100_000
-                        _ = try await insert.execute([
-                            .integer(Int64(id + 1)), .text("customer-\(id % 97)"),
-                            .decimal(SQLDecimal("\(cents / 100).\(String(format: "%02d", cents % 100))")!),
-                            .timestamp(SQLTimestamp(microsecondsSinceEpoch: epoch.microsecondsSinceEpoch + Int64(id) * 60_000_000)),
-                            .bool(id % 3 != 0),
-                        ])
-                    }
-                }
-                progress.add(batchEnd - batchStart)
+    /// The demo's tables: on every node for SQLite (each file is its own
+    /// database), once through the cluster for a replicated cluster.
+    func prepare() async throws {
+        let script = """
+            DROP TABLE IF EXISTS demo_events;
+            DROP TABLE IF EXISTS demo_orders;
+            CREATE TABLE demo_orders (id INTEGER PRIMARY KEY, customer VARCHAR(40) NOT NULL, amount DECIMAL(10,2) NOT NULL);
+            CREATE TABLE demo_events (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL);
+            """
+        let targets: [any SQLConnection]
+        if configuration.driver == "sqlite" {
+            var connections: [any SQLConnection] = []
+            for node in configuration.nodes { connections.append(try await drivers[node.name]!.connect(to: node.dsn)) }
+            targets = connections
+        } else {
+            targets = [try await cluster.connect(to: "read-write")]
+        }
+        for connection in targets {
+            do {
+                try await seed(connection, script: script)
+            } catch {
+                for target in targets { await target.close() }
+                throw error
             }
-            let writeSeconds = (clock.now - start).seconds
+        }
+        for connection in targets { await connection.close() }
+    }
+
+    private func seed(_ connection: any SQLConnection, script: String) async throws {
+        for statement in script.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
+            _ = try await connection.execute(String(statement))
+        }
+        try await connection.withTransaction { connection in
+            let insert = try await connection.prepare("INSERT INTO demo_orders (id, customer, amount) VALUES (?, ?, ?)")
+            for id in 1...DemoWorkload.orders {
+                _ = try await insert.execute([.integer(Int64(id)), .text("customer-\(id % 97)"), .decimal(SQLDecimal("\(id % 500).\(id % 100)")!)])
+            }
             await insert.close()
-            let latencies = try await readPhase(clock: clock)
-            let count = try await writer.query("SELECT count(*) FROM demo_orders")[0].decode(Int64.self, at: 0)
-            let top = try await writer.query("""
-                SELECT customer, count(*) AS n FROM demo_orders WHERE paid GROUP BY customer ORDER BY n DESC, customer LIMIT 1
-                """)
-            await writer.close()
-            return NodeReport(node: node.name, rows: count, writeSeconds: writeSeconds, readLatenciesMicros: latencies,
-                              topCustomer: top.first.map { $0[0].displayText } ?? "-")
-        } catch {
-            await writer.close()
-            throw (error as? SQLError)?.on(node: node.name) ?? error
         }
     }
 
-    private func readPhase(clock: ContinuousClock) async throws -> [Int] {
-        try await withThrowingTaskGroup(of: [Int].self) { group in
-            for reader in 0..<readers {
-                group.addTask {
-                    let connection = try await registry.connect(driver: driver, dsn: node.dsn)
-                    var latencies: [Int] = []
-                    latencies.reserveCapacity(reads)
-                    do {
-                        for i in 0..<reads {
-                            let id = Int64((i * 7 + reader * 13) % orders + 1)
-                            let began = clock.now
-                            let rows = try await connection.query("SELECT customer, amount, placed FROM demo_orders WHERE id = ?", [.integer(id)])
-                            latencies.append(Int((clock.now - began).seconds * 1_000_000))
-                            guard rows.count == 1 else { throw SQLError(.serverError, message: "order \(id) is missing") }
-                        }
-                    } catch {
-                        await connection.close()
-                        throw error
-                    }
-                    await connection.close()
-                    return latencies
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
+    /// An insert that does nothing when the row exists, so running it twice is safe.
+    var idempotentEventInsert: String {
+        switch configuration.driver {
+        case "mariadb": "INSERT IGNORE INTO demo_events (id, order_id) VALUES (?, ?)"
+        case "postgres": "INSERT INTO demo_events (id, order_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+        default: "INSERT OR IGNORE INTO demo_events (id, order_id) VALUES (?, ?)"
         }
-    }
-}
-
-/// A progress line on standard error, redrawn in place.
-final class Progress: Sendable {
-    private let state: Locked<(done: Int, lastShown: Int)>
-    private let total: Int
-
-    init(total: Int) {
-        self.total = total
-        self.state = Locked((0, 0))
-    }
-
-    func add(_ count: Int) {
-        let line: String? = state.withLock { s in
-            s.done += count
-            guard s.done - s.lastShown >= total / 50 || s.done == total else { return nil }
-            s.lastShown = s.done
-            return "\rwriting: \(s.done)/\(total) orders (\(s.done * 100 / max(total, 1))%)"
-        }
-        if let line { FileHandle.standardError.write(Data(line.utf8)) }
-    }
-
-    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
-}
-
-extension Duration {
-    /// The duration in seconds, as a double.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -1,18 +1,20 @@
 import ArgumentParser
-import ClusterConfig
 import SQLCore
 
-/// `clustersql query`: one statement on the cluster's first node.
+/// `clustersql query`: one statement on a node the cluster picks for its target.
 struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
-        abstract: "Run one SQL statement on the cluster's first node and print its result.",
+        abstract: "Run one SQL statement on a node the cluster picks (for its target role) and print its result.",
         discussion: "Parameters bind to ? placeholders in order; each is text unless it parses as an integer, a decimal number, true/false or NULL.")
 
     @OptionGroup var options: ClusterOptions
 
     @Flag(name: .long, help: "Print one JSON object per row instead of a table.")
     var json = false
+
+    @Option(name: .long, help: "Run on this node, bypassing the balancer (the local SQLite nodes are separate files, not replicas).")
+    var node: String?
 
     @Argument(help: "The SQL statement.")
     var sql: String
@@ -22,9 +24,7 @@ struct QueryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let cluster = try options.selectedCluster()
-            let node = cluster.nodes[0]
-            let connection = try await standardRegistry().connect(driver: cluster.driver, dsn: node.dsn)
+            let connection = try await openConnection()
             do {
                 let values = parameters.map(ParameterParser.value)
                 let printer = ResultPrinter(json: json)
@@ -35,9 +35,25 @@ struct QueryCommand: AsyncParsableCommand {
                 }
             } catch {
                 await connection.close()
-                throw (error as? SQLError)?.on(node: node.name) ?? error
+                throw error
             }
             await connection.close()
+        }
+    }
+}
+
+extension QueryCommand {
+    /// A connection on ``node`` when given, else one the cluster picks.
+    func openConnection() async throws -> any SQLConnection {
+        guard let node else { return try await options.openCluster().driver.connect(to: "") }
+        let cluster = try options.selectedCluster()
+        guard let chosen = cluster.nodes.first(where: { $0.name == node }) else {
+            throw ValidationError("cluster \(cluster.name) has no node \(node) (nodes: \(cluster.nodes.map(\.name).joined(separator: ", ")))")
+        }
+        do {
+            return try await standardRegistry().connect(driver: cluster.driver, dsn: chosen.dsn)
+        } catch let error as SQLError {
+            throw error.on(node: chosen.name)
         }
     }
 }

@@ -34,8 +34,8 @@ struct ClusterSQLToolTests {
                    errors: String(decoding: errors, as: UTF8.self))
     }
 
-    /// A config with one SQLite cluster of two nodes in a temporary folder.
-    func makeConfig() throws -> (config: String, folder: URL) {
+    /// A config with one SQLite cluster of `nodes` nodes (n1, n2, ...) in a temporary folder, then `extra`.
+    func makeConfig(nodes: Int = 2, extra: String = "") throws -> (config: String, folder: URL) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let config = folder.appendingPathComponent("config.toml")
@@ -43,14 +43,15 @@ struct ClusterSQLToolTests {
             data_dir = "data"
             [clusters.local]
             driver = "sqlite"
-            nodes = [{ name = "n1", dsn = "n1.sqlite" }, { name = "n2", dsn = "n2.sqlite" }]
+            nodes = [\((1...nodes).map { "{ name = \"n\($0)\", dsn = \"n\($0).sqlite\" }" }.joined(separator: ", "))]
+            \(extra)
             """.write(to: config, atomically: true, encoding: .utf8)
         return (config.path, folder)
     }
 
     @Test("query prints an aligned table, JSON lines with --json, and reports changes")
     func query() throws {
-        let (config, folder) = try makeConfig()
+        let (config, folder) = try makeConfig(nodes: 1)
         defer { try? FileManager.default.removeItem(at: folder) }
         #expect(try run(["query", "--config", config, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, ok BOOLEAN)"]).status == 0)
         let insert = try run(["query", "--config", config, "INSERT INTO t (name, ok) VALUES (?, ?)", "Ada Lovelace", "true"])
@@ -76,6 +77,8 @@ struct ClusterSQLToolTests {
             (["query", "--cluster", "nope", "SELECT 1"], "no cluster named nope"),
             (["query", "SELEKT 1"], "syntaxError"),
             (["query", "SELECT ?"], "parameterCountMismatch"),
+            (["query", "--node", "n9", "SELECT 1"], "has no node n9"),
+            (["query", "--node", "n2", "SELEKT 1"], "syntaxError"),
           ])
     func failures(arguments: [String], expected: String) throws {
         let (config, folder) = try makeConfig()
@@ -88,15 +91,67 @@ struct ClusterSQLToolTests {
         #expect(result.errors.split(separator: "\n").count == 1)
     }
 
-    @Test("demo runs its workload on every node and summarizes it")
+    @Test("demo: a workload through the cluster; halfway one node turns slow and one dies; traffic leaves both, nothing fails")
     func demo() throws {
-        let (config, folder) = try makeConfig()
+        let (config, folder) = try makeConfig(nodes: 3)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let result = try run(["demo", "--config", config, "--orders", "1500", "--readers", "2", "--reads", "100"])
+        let result = try run(["demo", "--config", config, "--operations", "6000", "--tasks", "4", "--slow-milliseconds", "20"])
         #expect(result.status == 0, "\(result.errors)")
-        let lines = result.output.split(separator: "\n")
-        #expect(lines.contains { $0.hasPrefix("n1 ") && $0.contains("| 1500 ") })
-        #expect(lines.contains { $0.hasPrefix("n2 ") && $0.contains("| 1500 ") })
-        #expect(result.errors.contains("3000/3000 orders (100%)"))
+        #expect(result.errors.contains("6000/6000 statements"))
+        #expect(result.output.contains("failed statements: none"), "\(result.output)")
+        // Phase 2 shares: the dead node's share is at most a few statements; the slow one gets
+        // less than half the fast one's (loosely: this suite runs beside server start-ups; the
+        // strict 10% bound is LatencyBalancingTests', run alone).
+        let shares = result.output.split(separator: "\n").filter { $0.hasPrefix("n") && $0.contains("%)") }
+        #expect(shares.count == 3, "\(result.output)")
+        func secondPhasePercent(_ node: String) -> Int? {
+            guard let line = shares.first(where: { $0.hasPrefix(node + " ") }) else { return nil }
+            let cell = line.split(separator: "|")[2]
+            return Int(cell.split(separator: "(")[1].split(separator: "%")[0])
+        }
+        #expect((secondPhasePercent("n3") ?? 100) <= 1, "\(result.output)")
+        #expect((secondPhasePercent("n2") ?? 100) * 2 < (secondPhasePercent("n1") ?? 0), "\(result.output)")
+        #expect(result.output.contains("| ejected |"))
+    }
+
+    @Test("stats: a table after one check of every node; --json has the seed's names and no password")
+    func stats() throws {
+        let (config, folder) = try makeConfig(extra: """
+            [clusters.pg]
+            driver = "postgres"
+            nodes = [{ name = "down", dsn = "postgres://app:hunter2@127.0.0.1:1/db?connect_timeout=2" }]
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let table = try run(["stats", "--config", config])
+        #expect(table.status == 0, "\(table.errors)")
+        #expect(table.output.contains("n1 ") && table.output.contains("| up ") && table.output.contains("| primary "))
+        let json = try run(["stats", "--json", "--config", config, "--cluster", "pg"])
+        #expect(json.status == 0, "\(json.errors)")
+        for key in ["FirstInstantiated", "Connections", "Errors", "LastSuccess", "LastError", "LastErrorMessage"] {
+            #expect(json.output.contains("\"\(key)\""), "\(json.output)")
+        }
+        #expect(json.output.contains("\"ejected\""))
+        #expect(!json.output.contains("hunter2") && !json.errors.contains("hunter2"))
+    }
+
+    @Test("check: each node's reachability, role and latency; exit 1 when no node serves the target")
+    func check() throws {
+        let (config, folder) = try makeConfig(extra: """
+            [clusters.pg]
+            driver = "postgres"
+            target = "read-write"
+            nodes = [{ name = "down", dsn = "postgres://app:hunter2@127.0.0.1:1/db?connect_timeout=2" }]
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let healthy = try run(["check", "--config", config])
+        #expect(healthy.status == 0, "\(healthy.errors)")
+        #expect(healthy.output.contains("usable for target any (2 of 2 nodes)"), "\(healthy.output)")
+        let standby = try run(["check", "--config", config, "--target", "standby"])
+        #expect(standby.status == 1)
+        #expect(standby.output.contains("UNUSABLE for target standby"), "\(standby.output)")
+        let down = try run(["check", "--config", config, "--cluster", "pg"])
+        #expect(down.status == 1)
+        #expect(down.output.contains("down ") && down.output.contains("| no "))
+        #expect(!down.output.contains("hunter2"))
     }
 }

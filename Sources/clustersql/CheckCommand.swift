@@ -1,0 +1,45 @@
+import ArgumentParser
+import ClusterConfig
+import ClusterSQL
+import SQLCore
+
+/// `clustersql check`: is each node reachable, what is its role, how fast is
+/// it, and can the cluster serve its target? Exits 1 when it cannot.
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check every node of a cluster: reachable, role, latency; exit 1 when no node serves the cluster's target.")
+
+    @OptionGroup var options: ClusterOptions
+
+    @Option(name: .long, help: "The target role to check for (default: the cluster's target in config.toml).")
+    var target: TargetRole?
+
+    func run() async throws {
+        try await reportingFailures {
+            let (configuration, cluster) = try options.openCluster()
+            let wanted = target ?? configuration.target
+            await cluster.checkAll()
+            let nodes = cluster.statistics().nodes
+            let columns = SQLColumns(["node", "reachable", "role", "latency ms", "serves \(wanted)", "error"])
+            let rows = nodes.map { node in
+                let reachable = node.state == .up && node.role != .unknown
+                return SQLRow(columns: columns, values: [
+                    .text(node.name), .text(reachable ? "yes" : "no"), .text(node.role.rawValue),
+                    StatisticsTable.milliseconds(node.latencyMilliseconds),
+                    .text(reachable && wanted.accepts(node.role) ? "yes" : "no"),
+                    .text(reachable ? "-" : node.lastErrorMessage ?? "-"),
+                ])
+            }
+            print(ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows)), terminator: "")
+            let serving = rows.filter { $0[4] == .text("yes") }.count
+            if serving == 0 {
+                print("cluster \(configuration.name): UNUSABLE for target \(wanted): no node serves it")
+                throw ExitCode.failure
+            }
+            print("cluster \(configuration.name): usable for target \(wanted) (\(serving) of \(nodes.count) nodes)")
+        }
+    }
+}
+
+extension TargetRole: ExpressibleByArgument {}
