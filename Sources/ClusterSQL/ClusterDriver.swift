@@ -139,6 +139,10 @@ public final class ClusterDriver: SQLDriver, Service {
                     node: node.name))
             }
             let failures = NodeFailures(failures: list)
+            // Failing fast must not mean failing without suspending: a caller
+            // that retries in a loop would otherwise never give its thread
+            // back, and on 2 cores the probes that re-admit the nodes starve.
+            await Task.yield()
             throw SQLError(.noEligibleNode, message: "no node of cluster \(configuration.name) can serve \(target) now: \(failures)", underlying: failures)
         }
         let turn = state.withLock { state -> Int in

@@ -2,6 +2,7 @@ import ClusterSQL
 import FaultInjection
 import Foundation
 import Logging
+import ServiceLifecycle
 import SQLCore
 import SQLiteBackend
 import Testing
@@ -43,10 +44,12 @@ final class LocalCluster: Sendable {
     deinit { try? FileManager.default.removeItem(at: folder) }
 }
 
-/// Runs `body` while the cluster's `run()` is active, then stops it.
-func whileRunning<T: Sendable>(_ cluster: ClusterDriver, _ body: @Sendable () async throws -> T) async throws -> T {
+/// Runs `body` while the services' `run()` (a cluster's, a pool's) are active, then stops them.
+func whileRunning<T: Sendable>(_ services: any Service..., body: @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await cluster.run(); return nil }
+        for service in services {
+            group.addTask { try await service.run(); return nil }
+        }
         let result = try await body()
         group.cancelAll()
         return result

@@ -1,0 +1,131 @@
+import ClusterSQL
+import ConnectionKit
+import Foundation
+import MariaDBBackend
+import SQLCore
+import TestServers
+import Testing
+
+extension GaleraClusterTests {
+    @Test("the seed's concurrency test: 20 tasks insert and read back their rows through the cluster at once")
+    func concurrentInsertsAndReads() async throws {
+        let servers = try await Self.servers.value()
+        let cluster = try makeCluster(servers)
+        var configuration = DatabaseConfiguration(name: "concurrency")
+        configuration.maxOpen = 10
+        let database = Database(driver: cluster, dsn: "read-write", configuration: configuration)
+        try await whileRunning(cluster, database) {
+            _ = try await database.execute("DROP TABLE IF EXISTS concurrency")
+            _ = try await database.execute("CREATE TABLE concurrency (id INT AUTO_INCREMENT PRIMARY KEY, task INT, step INT)")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<20 {
+                    group.addTask {
+                        for step in 0..<25 {
+                            let insert = try await database.execute(
+                                "INSERT INTO concurrency (task, step) VALUES (?, ?)", [.integer(Int64(task)), .integer(Int64(step))])
+                            #expect(insert.rowsAffected == 1)
+                            let id = try #require(insert.lastInsertID)
+                            // Galera replicates at commit, so the row is there on whichever node reads it.
+                            let row = try await database.query("SELECT task, step FROM concurrency WHERE id = ?", [.integer(id)])
+                            #expect(row.count == 1 && row.first?[0] == .integer(Int64(task)) && row.first?[1] == .integer(Int64(step)))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await database.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM concurrency")[0].values == [.integer(500), .integer(500)])
+            await database.close()
+        }
+    }
+
+    /// Accounts and concurrent transfers, each a transaction, while nodes are
+    /// killed and restarted one at a time: money is neither made nor lost, and
+    /// every transfer the cluster acknowledged is there at the end, on every node.
+    @Test("bank: concurrent transfers while nodes are killed and restarted; the total never changes, no acknowledged transfer is lost")
+    func bank() async throws {
+        let servers = try await Self.servers.value()
+        let cluster = try makeCluster(servers)
+        let accounts = 10
+        let opening: Int64 = 1_000
+        var configuration = DatabaseConfiguration(name: "bank")
+        configuration.maxOpen = 6
+        configuration.maxLifetime = .seconds(1)
+        let database = Database(driver: cluster, dsn: "read-write", configuration: configuration)
+        try await whileRunning(cluster, database) {
+            _ = try await database.execute("DROP TABLE IF EXISTS bank_transfers")
+            _ = try await database.execute("DROP TABLE IF EXISTS bank_accounts")
+            _ = try await database.execute("CREATE TABLE bank_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+            _ = try await database.execute(
+                "CREATE TABLE bank_transfers (id CHAR(36) PRIMARY KEY, source INT NOT NULL, target INT NOT NULL, amount BIGINT NOT NULL)")
+            for id in 1...accounts {
+                _ = try await database.execute("INSERT INTO bank_accounts VALUES (?, ?)", [.integer(Int64(id)), .integer(opening)])
+            }
+            let acknowledged = Locked<[String]>([])
+            let failures = Locked<[String: Int]>([:])
+            let stop = Locked(false)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        var generator = SystemRandomNumberGenerator()
+                        while !stop.withLock({ $0 }) {
+                            let source = Int64.random(in: 1...Int64(accounts), using: &generator)
+                            var target = Int64.random(in: 1...Int64(accounts - 1), using: &generator)
+                            if target >= source { target += 1 }
+                            let amount = Int64.random(in: 1...50, using: &generator)
+                            let id = UUID().uuidString
+                            do {
+                                try await database.withTransaction { connection in
+                                    _ = try await connection.execute(
+                                        "UPDATE bank_accounts SET balance = balance - ? WHERE id = ?", [.integer(amount), .integer(source)])
+                                    _ = try await connection.execute(
+                                        "UPDATE bank_accounts SET balance = balance + ? WHERE id = ?", [.integer(amount), .integer(target)])
+                                    _ = try await connection.execute(
+                                        "INSERT INTO bank_transfers VALUES (?, ?, ?, ?)",
+                                        [.text(id), .integer(source), .integer(target), .integer(amount)])
+                                }
+                                acknowledged.withLock { $0.append(id) }
+                            } catch {
+                                // Certification conflicts, lost nodes, moved connections: not acknowledged, so either outcome is allowed.
+                                let code = (error as? SQLError)?.code.description ?? "\(error)"
+                                failures.withLock { $0[code, default: 0] += 1 }
+                                // Back off, as a real client would: while every node is ejected an open fails
+                                // at once, and six tasks retrying without a pause would never leave the 2 threads.
+                                try? await Task.sleep(for: .milliseconds(20))
+                            }
+                        }
+                    }
+                }
+                for victim in [1, 2] {
+                    try await Task.sleep(for: .seconds(1.5))
+                    try await servers.nodes[victim].kill()
+                    try await Task.sleep(for: .seconds(1.5))
+                    try await servers.nodes[victim].restart()
+                    try await servers.waitUntilSynced(size: 3)
+                }
+                try await Task.sleep(for: .seconds(1))
+                stop.withLock { $0 = true }
+                try await group.waitForAll()
+            }
+            await database.close()
+            let done = acknowledged.withLock { $0 }
+            #expect(done.count > 50, "acknowledged \(done.count), failures \(failures.withLock { $0 })")
+            // Every node, read directly: the same balances, the right total, each one explained by the transfers.
+            for node in servers.nodes {
+                let direct = try await MariaDBDriver().connect(to: node.dsn)
+                let total = try await direct.query("SELECT SUM(balance) FROM bank_accounts")[0][0]
+                #expect(total == .decimal(SQLDecimal("\(Int64(accounts) * opening)")!) || total == .integer(Int64(accounts) * opening),
+                        "\(node.name): total \(total)")
+                let unexplained = try await direct.query("""
+                    SELECT a.id FROM bank_accounts a
+                    WHERE a.balance <> ? - (SELECT COALESCE(SUM(amount), 0) FROM bank_transfers WHERE source = a.id)
+                                         + (SELECT COALESCE(SUM(amount), 0) FROM bank_transfers WHERE target = a.id)
+                    """, [.integer(opening)])
+                #expect(unexplained.isEmpty, "\(node.name): balances not explained by the transfers: \(unexplained.map { $0[0] })")
+                let present = Set(try await direct.query("SELECT id FROM bank_transfers").map { $0[0].displayText })
+                let missing = done.filter { !present.contains($0) }
+                #expect(missing.isEmpty, "\(node.name): \(missing.count) acknowledged transfers missing")
+                await direct.close()
+            }
+        }
+    }
+}
