@@ -35,5 +35,9 @@ bench:
 bench-sql: setup
 	swift run -c release sql-bench 10
 
+# ClusterDriver over one node vs the driver alone; opens with one Galera node stopped vs all healthy (release build).
+bench-cluster: setup
+	swift run -c release cluster-bench 10
+
 clean:
 	rm -rf .build .build-tsan .clustersql-data

@@ -86,7 +86,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
-        .executableTarget(name: "sql-bench", dependencies: ["SQLCore", "PostgresBackend", "MariaDBBackend", "TestServers"]),
+        .target(name: "BenchSupport", dependencies: ["SQLCore"]),
+        .executableTarget(name: "sql-bench", dependencies: ["BenchSupport", "SQLCore", "PostgresBackend", "MariaDBBackend", "TestServers"]),
+        .executableTarget(
+            name: "cluster-bench", dependencies: ["BenchSupport", "ClusterSQL", "SQLCore", "MariaDBBackend", "TestServers"]),
         .executableTarget(
             name: "clustersql",
             dependencies: [

@@ -2,6 +2,7 @@
 // side in one run with the peer tool on the same server:
 //   PostgreSQL: `pgbench -S -c 4 -j 2`;  MariaDB: `sysbench oltp_point_select --threads=4`.
 // Run in release:  swift run -c release sql-bench [seconds] [postgres|mariadb]
+import BenchSupport
 import Foundation
 import MariaDBBackend
 import PostgresBackend

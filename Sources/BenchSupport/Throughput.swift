@@ -1,9 +1,10 @@
+// Shared by the benchmark executables (sql-bench, cluster-bench).
 import Foundation
 import SQLCore
 
 /// Point selects per second through a pooled ``Database`` of `tasks`
 /// connections, each task querying one random key after another for `duration`.
-func pointSelects(
+public func pointSelects(
     driver: any SQLDriver, dsn: String, sql: String, keys: ClosedRange<Int64>, tasks: Int, duration: Duration
 ) async throws -> Double {
     var config = DatabaseConfiguration(name: "bench")
@@ -36,16 +37,18 @@ func pointSelects(
     }
 }
 
-/// Prints one side-by-side pair, each with its client CPU per query, and the ratio.
-func report(peer: String, peerRate: Double, peerCPU: Double, ours: String, ourRate: Double, ourCPU: Double, seconds: Int) {
-    func line(_ label: String, _ value: String) { print("  " + label.padding(toLength: 36, withPad: " ", startingAt: 0) + value) }
+/// Prints one side-by-side pair, each with its client CPU per query, and the ratio with its goal.
+public func report(
+    peer: String, peerRate: Double, peerCPU: Double, ours: String, ourRate: Double, ourCPU: Double, seconds: Int, goal: Double = 0.95
+) {
+    func line(_ label: String, _ value: String) { printLine(label, value) }
     line(peer, String(format: "%10.0f /s   ", peerRate) + cpuPerQuery(peerCPU, rate: peerRate, seconds: seconds))
     line(ours, String(format: "%10.0f /s   ", ourRate) + cpuPerQuery(ourCPU, rate: ourRate, seconds: seconds))
-    line("ratio", String(format: "%10.2fx (goal >= 0.95x)", ourRate / peerRate))
+    line("ratio", String(format: "%10.2fx (goal >= %.2fx)", ourRate / peerRate, goal))
 }
 
 /// The number after `marker` on the first line holding it, as in `tps = 25071.3` or `(18311.25 per sec.)`.
-func number(after marker: String, in output: String) -> Double? {
+public func number(after marker: String, in output: String) -> Double? {
     guard let line = output.split(separator: "\n").first(where: { $0.contains(marker) }),
           let range = line.range(of: marker) else { return nil }
     let rest = line[range.upperBound...].drop(while: { $0 == " " || $0 == "(" || $0 == "=" })
@@ -53,7 +56,7 @@ func number(after marker: String, in output: String) -> Double? {
 }
 
 /// CPU time (user + system) used so far by this process, or by its reaped children.
-func cpuTime(children: Bool) -> Double {
+public func cpuTime(children: Bool) -> Double {
     var usage = rusage()
     getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &usage)
     func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
@@ -61,6 +64,11 @@ func cpuTime(children: Bool) -> Double {
 }
 
 /// Client CPU per query, in microseconds, for a side that ran `rate` queries/s for `seconds`.
-func cpuPerQuery(_ cpu: Double, rate: Double, seconds: Int) -> String {
+public func cpuPerQuery(_ cpu: Double, rate: Double, seconds: Int) -> String {
     String(format: "%6.1f µs client CPU per query", cpu / (rate * Double(seconds)) * 1e6)
+}
+
+/// One aligned "  label   value" line of a benchmark report.
+public func printLine(_ label: String, _ value: String) {
+    print("  " + label.padding(toLength: 36, withPad: " ", startingAt: 0) + value)
 }
