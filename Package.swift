@@ -108,7 +108,8 @@ let package = Package(
         .testTarget(
             name: "ClusterSQLTests",
             dependencies: [
-                "ClusterSQL", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ConnectionKit", "TestServers",
+                "ClusterSQL", "ClusterConfig", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ConnectionKit",
+                "TestServers",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

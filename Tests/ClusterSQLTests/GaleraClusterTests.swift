@@ -8,43 +8,13 @@ import TestServers
 import Testing
 
 /// ClusterDriver over a real three-node Galera cluster of its own (the tests kill and stop nodes).
-@Suite("ClusterDriver over a Galera cluster", .serialized, .timeLimit(.minutes(6)))
+@Suite("ClusterDriver over a Galera cluster", .serialized, .timeLimit(.minutes(6)), Deployment.ownServersOnly)
 struct GaleraClusterTests {
     static let servers = StartedOnce<GaleraCluster> { try await GaleraCluster.start() }
 
     func makeCluster(_ servers: GaleraCluster, strategy: BalancingStrategy = .latency) throws -> ClusterDriver {
-        var configuration = ClusterDriverConfiguration(name: "galera")
-        configuration.strategy = strategy
-        configuration.checkInterval = .milliseconds(200)
-        configuration.checkTimeout = .seconds(1)
-        let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        for (index, node) in servers.nodes.enumerated() {
-            try cluster.addNode(name: "node-\(index + 1)", driver: MariaDBDriver(queryTimeout: .seconds(3)), dsn: node.dsn + "?timeout=2s")
-        }
-        return cluster
-    }
-
-    @Test("the seed scenario through the cluster; every node is a synced primary")
-    func seedScenario() async throws {
-        let servers = try await Self.servers.value()
-        let cluster = try makeCluster(servers)
-        let db = try await cluster.connect(to: "read-write")
-        _ = try await db.execute("DROP TABLE IF EXISTS seed")
-        _ = try await db.execute("CREATE TABLE seed (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40))")
-        #expect(try await db.query("SELECT * FROM seed").isEmpty)
-        let insert = try await db.execute("INSERT INTO seed (name) VALUES (?)", ["alpha"])
-        #expect(insert.rowsAffected == 1 && insert.lastInsertID != nil)
-        #expect(try await db.query("SELECT name FROM seed WHERE id = ?", [.integer(insert.lastInsertID!)])[0][0] == "alpha")
-        #expect(try await db.execute("UPDATE seed SET name = ? WHERE id = ?", ["beta", .integer(insert.lastInsertID!)]).rowsAffected == 1)
-        #expect(try await db.execute("DELETE FROM seed WHERE name = ?", ["beta"]).rowsAffected == 1)
-        #expect(try await db.execute("DELETE FROM seed WHERE name = ?", ["beta"]).rowsAffected == 0)
-        await db.close()
-        // A few read-write opens, so every node's role gets read.
-        for _ in 1...3 {
-            let only = try await cluster.connect(to: "read-write")
-            await only.close()
-        }
-        #expect(cluster.statistics().nodes.allSatisfy { $0.role == .primary || $0.role == .unknown })
+        let nodes = servers.nodes.enumerated().map { Deployment.Node(name: "node-\($0.offset + 1)", dsn: $0.element.dsn + "?timeout=2s") }
+        return try ClusterSQLTests.makeCluster("galera", nodes: nodes, driver: MariaDBDriver(queryTimeout: .seconds(3)), strategy: strategy)
     }
 
     @Test("SIGKILL of a node during a read stream: every read outside a transaction succeeds; the node rejoins")

@@ -29,7 +29,7 @@ struct LatencyBalancingTests {
         #expect(local.node("n1").connections > 60 && local.node("n3").connections > 60, "opens per node: \(opens)")
     }
 
-    @Test("the delay proxy adds its delay to each round trip, can change it live, and stops")
+    @Test("the delay proxy adds its delay to each round trip, can change it live, and stops", Deployment.ownServersOnly)
     func delayProxy() async throws {
         let node = try await GaleraCluster.shared().nodes[0]
         let proxy = try await DelayProxy.start(upstreamPort: node.port, delay: .milliseconds(30))
@@ -48,7 +48,7 @@ struct LatencyBalancingTests {
         await connection.close()
     }
 
-    @Test("a delay proxy adding 5 ms to one of three Galera nodes: it receives at most 10% of the queries")
+    @Test("a delay proxy adding 5 ms to one of three Galera nodes: it receives at most 10% of the queries", Deployment.ownServersOnly)
     func fiveMillisecondsOnRealNodes() async throws {
         let servers = try await GaleraCluster.shared()
         var proxies: [DelayProxy] = []

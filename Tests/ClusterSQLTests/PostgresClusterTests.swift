@@ -9,7 +9,7 @@ import Testing
 
 /// ClusterDriver over a real PostgreSQL primary and streaming standby (its own
 /// pair: the tests kill and promote).
-@Suite("ClusterDriver over PostgreSQL primary and standby", .serialized, .timeLimit(.minutes(3)))
+@Suite("ClusterDriver over PostgreSQL primary and standby", .serialized, .timeLimit(.minutes(3)), Deployment.ownServersOnly)
 struct PostgresClusterTests {
     func makeCluster(_ servers: PostgresCluster) throws -> ClusterDriver {
         var configuration = ClusterDriverConfiguration(name: "pg")

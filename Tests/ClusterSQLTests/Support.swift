@@ -82,3 +82,16 @@ func expectSQLError<T>(
     }
     return nil
 }
+
+/// A cluster over `nodes`, each opened with `driver`, with checks every 200 ms; no logging.
+func makeCluster(
+    _ name: String, nodes: [Deployment.Node], driver: any SQLDriver, strategy: BalancingStrategy = .latency
+) throws -> ClusterDriver {
+    var configuration = ClusterDriverConfiguration(name: name)
+    configuration.strategy = strategy
+    configuration.checkInterval = .milliseconds(200)
+    configuration.checkTimeout = .seconds(1)
+    let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    for node in nodes { try cluster.addNode(name: node.name, driver: driver, dsn: node.dsn) }
+    return cluster
+}
