@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ClusterSQL", targets: ["ClusterSQL"]),
         .library(name: "FaultInjection", targets: ["FaultInjection"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
+        .library(name: "RESP", targets: ["RESP"]),
         .executable(name: "clustersql", targets: ["clustersql"]),
     ],
     dependencies: [
@@ -74,6 +75,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .target(name: "FaultInjection", dependencies: ["SQLCore", "ConnectionKit"]),
+        .target(name: "RESP", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "ClusterConfig",
             dependencies: [
@@ -115,6 +117,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: [
+                "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "TestServers"]),

@@ -1,0 +1,95 @@
+import NIOCore
+
+extension ByteBuffer {
+    /// Writes a command as the server expects it: an array of bulk strings.
+    public mutating func writeRESPCommand(_ arguments: [ByteBuffer]) {
+        writeRESPHeader(UInt8(ascii: "*"), arguments.count)
+        for argument in arguments {
+            writeRESPHeader(UInt8(ascii: "$"), argument.readableBytes)
+            writeImmutableBuffer(argument)
+            writeCRLF()
+        }
+    }
+
+    /// Writes `value` in RESP (RESP3 types in their RESP3 form), as a server
+    /// would: for fake servers in tests and for tools.
+    public mutating func writeRESPValue(_ value: RESPValue) {
+        switch value {
+        case .simpleString(let text):
+            writeLine(UInt8(ascii: "+"), text)
+        case .error(let text):
+            writeLine(UInt8(ascii: "-"), text)
+        case .integer(let number):
+            writeLine(UInt8(ascii: ":"), String(number))
+        case .bulkString(nil):
+            writeString("$-1\r\n")
+        case .bulkString(let bytes?):
+            writeRESPHeader(UInt8(ascii: "$"), bytes.readableBytes)
+            writeImmutableBuffer(bytes)
+            writeCRLF()
+        case .array(nil):
+            writeString("*-1\r\n")
+        case .array(let values?):
+            writeAggregate(UInt8(ascii: "*"), values)
+        case .null:
+            writeString("_\r\n")
+        case .boolean(let flag):
+            writeString(flag ? "#t\r\n" : "#f\r\n")
+        case .double(let number):
+            let text = number.isNaN ? "nan" : number.isInfinite ? (number < 0 ? "-inf" : "inf") : "\(number)"
+            writeLine(UInt8(ascii: ","), text)
+        case .bigNumber(let digits):
+            writeLine(UInt8(ascii: "("), digits)
+        case .verbatimString(let format, let text):
+            writeRESPHeader(UInt8(ascii: "="), 4 + text.readableBytes)
+            writeString(format + ":")
+            writeImmutableBuffer(text)
+            writeCRLF()
+        case .map(let pairs):
+            writeRESPHeader(UInt8(ascii: "%"), pairs.count)
+            for pair in pairs {
+                writeRESPValue(pair.key)
+                writeRESPValue(pair.value)
+            }
+        case .set(let values):
+            writeAggregate(UInt8(ascii: "~"), values)
+        case .push(let values):
+            writeAggregate(UInt8(ascii: ">"), values)
+        }
+    }
+
+    private mutating func writeAggregate(_ type: UInt8, _ values: [RESPValue]) {
+        writeRESPHeader(type, values.count)
+        for value in values { writeRESPValue(value) }
+    }
+
+    private mutating func writeLine(_ type: UInt8, _ text: String) {
+        writeInteger(type)
+        writeString(text)
+        writeCRLF()
+    }
+
+    private mutating func writeRESPHeader(_ type: UInt8, _ count: Int) {
+        writeInteger(type)
+        writeString(String(count))
+        writeCRLF()
+    }
+
+    private mutating func writeCRLF() {
+        writeInteger(UInt16(0x0D0A), endianness: .big)
+    }
+}
+
+/// Encodes commands (arrays of arguments) for a channel pipeline.
+public struct RESPCommandEncoder: MessageToByteEncoder, Sendable {
+    /// A command's arguments, the name first.
+    public typealias OutboundIn = [ByteBuffer]
+
+    /// Creates an encoder.
+    public init() {}
+
+    /// Writes `data` as an array of bulk strings.
+    public func encode(data: [ByteBuffer], out: inout ByteBuffer) throws {
+        out.writeRESPCommand(data)
+    }
+}

@@ -1,0 +1,168 @@
+import NIOCore
+import NIOEmbedded
+import NIOTestUtils
+import RESP
+import Testing
+
+@Suite("RESP decoding: every reply type, incremental input, limits, garbage")
+struct RESPDecoderTests {
+    /// Every value the wire text decodes to, fed whole.
+    func decodeAll(_ wire: String, limits: RESPDecoderLimits = .init()) throws(RESPDecodingError) -> [RESPValue] {
+        var buffer = ByteBuffer(string: wire)
+        var values: [RESPValue] = []
+        let parser = RESPParser(limits: limits)
+        while let value = try parser.parse(&buffer) { values.append(value) }
+        #expect(buffer.readableBytes == 0, "left over: \(String(buffer: buffer))")
+        return values
+    }
+
+    func expectError(_ reason: RESPDecodingError.Reason, _ wire: String, limits: RESPDecoderLimits = .init(),
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try decodeAll(wire, limits: limits)
+            Issue.record("expected \(reason) for \(wire.debugDescription)", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.reason == reason, "\(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    static let samples: [(wire: String, value: RESPValue)] = [
+        ("+OK\r\n", .simpleString("OK")),
+        ("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+         .error("WRONGTYPE Operation against a key holding the wrong kind of value")),
+        (":-42\r\n", .integer(-42)),
+        ("$5\r\nhello\r\n", .bulk("hello")),
+        ("$0\r\n\r\n", .bulk("")),
+        ("$-1\r\n", .bulkString(nil)),
+        ("*-1\r\n", .array(nil)),
+        ("*0\r\n", .array([])),
+        ("*2\r\n:1\r\n*1\r\n$1\r\na\r\n", .array([.integer(1), .array([.bulk("a")])])),
+        ("_\r\n", .null),
+        ("#t\r\n", .boolean(true)),
+        ("#f\r\n", .boolean(false)),
+        (",3.25\r\n", .double(3.25)),
+        (",-inf\r\n", .double(-.infinity)),
+        ("(3492890328409238509324850943850943825024385\r\n", .bigNumber("3492890328409238509324850943850943825024385")),
+        ("=15\r\ntxt:Some string\r\n", .verbatimString(format: "txt", text: ByteBuffer(string: "Some string"))),
+        ("!21\r\nSYNTAX invalid syntax\r\n", .error("SYNTAX invalid syntax")),
+        ("%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n",
+         .map([RESPPair(key: .simpleString("first"), value: .integer(1)), RESPPair(key: .simpleString("second"), value: .integer(2))])),
+        ("~2\r\n+a\r\n+b\r\n", .set([.simpleString("a"), .simpleString("b")])),
+        (">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n", .push([.bulk("message"), .bulk("ch"), .bulk("hi")])),
+    ]
+
+    @Test("each RESP2 and RESP3 type decodes to its value", arguments: samples.indices)
+    func eachType(index: Int) throws {
+        let (wire, value) = Self.samples[index]
+        #expect(try decodeAll(wire) == [value])
+    }
+
+    @Test("NaN decodes to NaN (which never equals itself)")
+    func nan() throws {
+        guard case .double(let number) = try decodeAll(",nan\r\n").first else { Issue.record("not a double"); return }
+        #expect(number.isNaN)
+    }
+
+    @Test("an attribute before a reply is read and dropped")
+    func attributes() throws {
+        #expect(try decodeAll("|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*1\r\n:2\r\n") == [.array([.integer(2)])])
+    }
+
+    @Test("bulk strings are binary-safe: NUL, CR and LF inside come back exactly")
+    func binarySafe() throws {
+        let bytes: [UInt8] = [0, 13, 10, 255, 36, 13, 10, 0]
+        var wire = ByteBuffer(string: "$\(bytes.count)\r\n")
+        wire.writeBytes(bytes)
+        wire.writeString("\r\n")
+        #expect(try RESPParser().parse(&wire) == .bulkString(ByteBuffer(bytes: bytes)))
+    }
+
+    @Test("every sample decodes the same when split at every byte, through NIO's decoder verifier")
+    func verifier() throws {
+        try ByteToMessageDecoderVerifier.verifyDecoder(stringInputOutputPairs: Self.samples.map { ($0.wire, [$0.value]) }) {
+            RESPDecoder()
+        }
+    }
+
+    @Test("a value that has not fully arrived leaves the buffer as it was")
+    func incremental() throws {
+        let wire = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"
+        let parser = RESPParser()
+        for cut in 0..<wire.utf8.count {
+            var partial = ByteBuffer(bytes: Array(wire.utf8.prefix(cut)))  // bytes: "\r\n" is one Character
+            #expect(try parser.parse(&partial) == nil)
+            #expect(partial.readableBytes == cut)
+        }
+    }
+
+    @Test("encoding then decoding gives back every sample, and commands are arrays of bulk strings")
+    func roundTrip() throws {
+        for (_, value) in Self.samples {
+            var buffer = ByteBuffer()
+            buffer.writeRESPValue(value)
+            #expect(try RESPParser().parse(&buffer) == value)
+        }
+        var command = ByteBuffer()
+        command.writeRESPCommand([ByteBuffer(string: "SET"), ByteBuffer(string: "k"), ByteBuffer(bytes: [0, 13, 10])])
+        #expect(String(buffer: command) == "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n\0\r\n\r\n")
+    }
+
+    @Test("lengths are never trusted: limits, negative lengths, missing terminators, bad lines")
+    func limits() {
+        var small = RESPDecoderLimits()
+        small.maxBulkLength = 10
+        small.maxAggregateCount = 4
+        small.maxDepth = 3
+        small.maxLineLength = 8
+        expectError(.bulkTooLarge, "$11\r\n", limits: small)  // refused before the bytes arrive
+        expectError(.aggregateTooLarge, "*5\r\n", limits: small)
+        expectError(.aggregateTooLarge, "%3\r\n", limits: small)  // 3 pairs are 6 elements
+        expectError(.tooDeep, "*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", limits: small)
+        expectError(.lineTooLong, "+123456789", limits: small)  // no CRLF in sight
+        expectError(.invalidLength, "$-2\r\n")
+        expectError(.invalidLength, "*-5\r\n")
+        expectError(.invalidLength, "!-1\r\n")
+        expectError(.malformed, "$abc\r\n")
+        expectError(.malformed, ":12x\r\n")
+        expectError(.malformed, ":99999999999999999999\r\n")
+        expectError(.malformed, "+OK\rX")
+        expectError(.malformed, "#x\r\n")
+        expectError(.malformed, ",abc\r\n")
+        expectError(.malformed, "(12a\r\n")
+        expectError(.malformed, "_x\r\n")
+        expectError(.malformed, "=3\r\ntxt\r\n")
+        expectError(.missingTerminator, "$3\r\nabcXY")
+        expectError(.unknownType, "?\r\n")
+        expectError(.unknownType, "HTTP/1.1 400 Bad Request\r\n")
+    }
+
+    @Test("in a pipeline: a reply cut short by the end of the connection is a truncation error")
+    func truncatedAtEOF() throws {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(RESPDecoder()))
+        try channel.writeInbound(ByteBuffer(string: "+OK\r\n$10\r\nhal"))
+        #expect(try channel.readInbound(as: RESPValue.self) == .simpleString("OK"))
+        #expect(try channel.readInbound(as: RESPValue.self) == nil)
+        channel.pipeline.fireChannelInactive()
+        #expect(throws: RESPDecodingError.self) { try channel.throwIfErrorCaught() }
+        _ = try? channel.finish()
+    }
+
+    @Test("random bytes never crash or hang the parser: each input ends in values, a wait for more, or an error")
+    func garbage() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("+-:$*_#,(=!%~>|\r\n0123456789-abc".utf8)
+        for _ in 0..<5_000 {
+            var buffer = ByteBuffer()
+            for _ in 0..<Int.random(in: 1...40, using: &generator) {
+                buffer.writeInteger(alphabet.randomElement(using: &generator)!)
+            }
+            let parser = RESPParser()
+            var steps = 0
+            while steps < 100, let value = try? parser.parse(&buffer) {
+                _ = value
+                steps += 1
+            }
+            #expect(steps < 100)
+        }
+    }
+}
