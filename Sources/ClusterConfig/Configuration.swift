@@ -90,12 +90,22 @@ public struct ClusterConfiguration: Sendable, Equatable {
 
     /// A ``ClusterDriver`` over the nodes, each opened with the driver `registry` has under ``driver``.
     ///
+    /// `configure` adjusts the driver settings first; `wrapping` may put each
+    /// node's driver behind another (a fault injector in the demo).
+    ///
     /// - Throws: ``SQLError`` with ``SQLError/Code/invalidConfiguration`` when the registry lacks the driver.
-    public func makeClusterDriver(registry: SQLDriverRegistry, logger: Logger) throws(SQLError) -> ClusterDriver {
-        let cluster = ClusterDriver(configuration: driverConfiguration, logger: logger)
+    public func makeClusterDriver(
+        registry: SQLDriverRegistry, logger: Logger,
+        configure: (inout ClusterDriverConfiguration) -> Void = { _ in },
+        wrapping: (NodeConfiguration, any SQLDriver) -> any SQLDriver = { $1 }
+    ) throws(SQLError) -> ClusterDriver {
+        var settings = driverConfiguration
+        configure(&settings)
+        let cluster = ClusterDriver(configuration: settings, logger: logger)
         let nodeDriver = try registry.driver(named: driver)
         for node in nodes {
-            try cluster.addNode(name: node.name, driver: nodeDriver, dsn: node.dsn, roleDetector: .forDriver(named: driver))
+            try cluster.addNode(
+                name: node.name, driver: wrapping(node, nodeDriver), dsn: node.dsn, roleDetector: .forDriver(named: driver))
         }
         return cluster
     }

@@ -22,17 +22,17 @@ struct CheckCommand: AsyncParsableCommand {
             await cluster.checkAll()
             let nodes = cluster.statistics().nodes
             let columns = SQLColumns(["node", "reachable", "role", "latency ms", "serves \(wanted)", "error"])
+            func reachable(_ node: NodeStatistics) -> Bool { node.state == .up && node.role != .unknown }
+            func serves(_ node: NodeStatistics) -> Bool { reachable(node) && wanted.accepts(node.role) }
             let rows = nodes.map { node in
-                let reachable = node.state == .up && node.role != .unknown
-                return SQLRow(columns: columns, values: [
-                    .text(node.name), .text(reachable ? "yes" : "no"), .text(node.role.rawValue),
-                    StatisticsTable.milliseconds(node.latencyMilliseconds),
-                    .text(reachable && wanted.accepts(node.role) ? "yes" : "no"),
-                    .text(reachable ? "-" : node.lastErrorMessage ?? "-"),
+                SQLRow(columns: columns, values: [
+                    .text(node.name), .text(reachable(node) ? "yes" : "no"), .text(node.role.rawValue),
+                    StatisticsTable.milliseconds(node.latencyMilliseconds), .text(serves(node) ? "yes" : "no"),
+                    .text(reachable(node) ? "-" : node.lastErrorMessage ?? "-"),
                 ])
             }
             print(ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows)), terminator: "")
-            let serving = rows.filter { $0[4] == .text("yes") }.count
+            let serving = nodes.filter(serves).count
             if serving == 0 {
                 print("cluster \(configuration.name): UNUSABLE for target \(wanted): no node serves it")
                 throw ExitCode.failure

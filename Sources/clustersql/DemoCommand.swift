@@ -68,15 +68,13 @@ struct DemoCluster: Sendable {
 
     init(configuration: ClusterConfiguration, registry: SQLDriverRegistry, options: ClusterOptions) throws {
         self.configuration = configuration
-        let nodeDriver = try registry.driver(named: configuration.driver)
-        var driverConfiguration = configuration.driverConfiguration
-        driverConfiguration.checkInterval = .milliseconds(250)
-        cluster = ClusterDriver(configuration: driverConfiguration, logger: options.logger)
         var drivers: [String: FaultInjectingDriver] = [:]
-        for node in configuration.nodes {
+        cluster = try configuration.makeClusterDriver(
+            registry: registry, logger: options.logger, configure: { $0.checkInterval = .milliseconds(250) }
+        ) { node, nodeDriver in
             let driver = FaultInjectingDriver(wrapping: nodeDriver)
             drivers[node.name] = driver
-            try cluster.addNode(name: node.name, driver: driver, dsn: node.dsn, roleDetector: .forDriver(named: configuration.driver))
+            return driver
         }
         self.drivers = drivers
     }
@@ -84,42 +82,34 @@ struct DemoCluster: Sendable {
     /// The demo's tables: on every node for SQLite (each file is its own
     /// database), once through the cluster for a replicated cluster.
     func prepare() async throws {
-        let script = """
-            DROP TABLE IF EXISTS demo_events;
-            DROP TABLE IF EXISTS demo_orders;
-            CREATE TABLE demo_orders (id INTEGER PRIMARY KEY, customer VARCHAR(40) NOT NULL, amount DECIMAL(10,2) NOT NULL);
-            CREATE TABLE demo_events (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL);
-            """
-        let targets: [any SQLConnection]
         if configuration.driver == "sqlite" {
-            var connections: [any SQLConnection] = []
-            for node in configuration.nodes { connections.append(try await drivers[node.name]!.connect(to: node.dsn)) }
-            targets = connections
+            for node in configuration.nodes { try await seed(try await drivers[node.name]!.connect(to: node.dsn)) }
         } else {
-            targets = [try await cluster.connect(to: "read-write")]
+            try await seed(try await cluster.connect(to: "read-write"))
         }
-        for connection in targets {
-            do {
-                try await seed(connection, script: script)
-            } catch {
-                for target in targets { await target.close() }
-                throw error
-            }
-        }
-        for connection in targets { await connection.close() }
     }
 
-    private func seed(_ connection: any SQLConnection, script: String) async throws {
-        for statement in script.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
-            _ = try await connection.execute(String(statement))
-        }
-        try await connection.withTransaction { connection in
-            let insert = try await connection.prepare("INSERT INTO demo_orders (id, customer, amount) VALUES (?, ?, ?)")
-            for id in 1...DemoWorkload.orders {
-                _ = try await insert.execute([.integer(Int64(id)), .text("customer-\(id % 97)"), .decimal(SQLDecimal("\(id % 500).\(id % 100)")!)])
+    /// Creates and fills the tables on `connection`, then closes it (also on failure).
+    private func seed(_ connection: any SQLConnection) async throws {
+        do {
+            _ = try await connection.execute("""
+                DROP TABLE IF EXISTS demo_events;
+                DROP TABLE IF EXISTS demo_orders;
+                CREATE TABLE demo_orders (id INTEGER PRIMARY KEY, customer VARCHAR(40) NOT NULL, amount DECIMAL(10,2) NOT NULL);
+                CREATE TABLE demo_events (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL);
+                """)
+            try await connection.withTransaction { connection in
+                let insert = try await connection.prepare("INSERT INTO demo_orders (id, customer, amount) VALUES (?, ?, ?)")
+                for id in 1...DemoWorkload.orders {
+                    _ = try await insert.execute([.integer(Int64(id)), .text("customer-\(id % 97)"), .decimal(SQLDecimal("\(id % 500).\(id % 100)")!)])
+                }
+                await insert.close()
             }
-            await insert.close()
+        } catch {
+            await connection.close()
+            throw error
         }
+        await connection.close()
     }
 
     /// An insert that does nothing when the row exists, so running it twice is safe.

@@ -1,8 +1,6 @@
 import ClusterSQL
-import ConnectionKit
 import FaultInjection
 import Foundation
-import Logging
 import MariaDBBackend
 import SQLCore
 import TestServers
@@ -56,27 +54,29 @@ struct LatencyBalancingTests {
             // Every node is behind a proxy, so only the added delay differs.
             proxies.append(try await DelayProxy.start(upstreamPort: node.port, delay: index == 1 ? .milliseconds(5) : .zero))
         }
-        defer { for proxy in proxies { Task { await proxy.stop() } } }
-        let cluster = ClusterDriver(
-            configuration: .init(name: "galera-latency"), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        for (index, proxy) in proxies.enumerated() {
-            try cluster.addNode(
-                name: "node-\(index + 1)", driver: MariaDBDriver(queryTimeout: .seconds(3)),
-                dsn: "mysql://test:test@127.0.0.1:\(proxy.port)/test?timeout=2s")
-        }
+        let cluster = try makeCluster(
+            "galera-latency", nodes: proxies.enumerated().map {
+                Deployment.Node(name: "node-\($0.offset + 1)", dsn: "mysql://test:test@127.0.0.1:\($0.element.port)/test?timeout=2s")
+            }, driver: MariaDBDriver(queryTimeout: .seconds(3)))
         let end = ContinuousClock.now + .seconds(6)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<4 {
-                group.addTask {
-                    while ContinuousClock.now < end {
-                        let connection = try await cluster.connect(to: "")
-                        for _ in 0..<5 { _ = try await connection.query("SELECT 1") }
-                        await connection.close()
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        while ContinuousClock.now < end {
+                            let connection = try await cluster.connect(to: "")
+                            for _ in 0..<5 { _ = try await connection.query("SELECT 1") }
+                            await connection.close()
+                        }
                     }
                 }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+        } catch {
+            for proxy in proxies { await proxy.stop() }
+            throw error
         }
+        for proxy in proxies { await proxy.stop() }
         let statements = cluster.statistics().nodes.map(\.statements)
         let total = statements.reduce(0, +)
         #expect(total > 500)
