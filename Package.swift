@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FaultInjection", targets: ["FaultInjection"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
         .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "Redis", targets: ["Redis"]),
         .executable(name: "clustersql", targets: ["clustersql"]),
     ],
     dependencies: [
@@ -77,6 +78,12 @@ let package = Package(
         .target(name: "FaultInjection", dependencies: ["SQLCore", "ConnectionKit"]),
         .target(name: "RESP", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
+            name: "Redis",
+            dependencies: [
+                "RESP", "ConnectionKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .target(
             name: "ClusterConfig",
             dependencies: [
                 "SQLCore", "ClusterSQL", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
@@ -122,6 +129,12 @@ let package = Package(
             dependencies: [
                 "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "RedisTests",
+            dependencies: [
+                "Redis", "RESP", "ConnectionKit", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),

@@ -3,12 +3,34 @@ import NIOCore
 extension ByteBuffer {
     /// Writes a command as the server expects it: an array of bulk strings.
     public mutating func writeRESPCommand(_ arguments: [ByteBuffer]) {
-        writeRESPHeader(UInt8(ascii: "*"), arguments.count)
-        for argument in arguments {
-            writeRESPHeader(UInt8(ascii: "$"), argument.readableBytes)
-            writeImmutableBuffer(argument)
-            writeCRLF()
-        }
+        writeRESPArrayHeader(arguments.count)
+        for argument in arguments { writeRESPBulk(argument) }
+    }
+
+    /// Writes the header of an array of `count` elements: `*count\r\n`.
+    public mutating func writeRESPArrayHeader(_ count: Int) {
+        writeRESPHeader(UInt8(ascii: "*"), count)
+    }
+
+    /// Writes `bytes` as one bulk string.
+    public mutating func writeRESPBulk(_ bytes: ByteBuffer) {
+        writeRESPHeader(UInt8(ascii: "$"), bytes.readableBytes)
+        writeImmutableBuffer(bytes)
+        writeCRLF()
+    }
+
+    /// Writes the UTF-8 bytes of `text` as one bulk string.
+    public mutating func writeRESPBulk(_ text: some StringProtocol) {
+        writeRESPHeader(UInt8(ascii: "$"), text.utf8.count)
+        writeBytes(text.utf8)
+        writeCRLF()
+    }
+
+    /// Writes `bytes` as one bulk string.
+    public mutating func writeRESPBulk(bytes: some Collection<UInt8>) {
+        writeRESPHeader(UInt8(ascii: "$"), bytes.count)
+        writeBytes(bytes)
+        writeCRLF()
     }
 
     /// Writes `value` in RESP (RESP3 types in their RESP3 form), as a server

@@ -1,0 +1,147 @@
+import Logging
+import NIOCore
+import NIOPosix
+import RESP
+
+/// One connection to a Redis server, safe to share between tasks.
+///
+/// Commands sent concurrently are written at once, without waiting for one
+/// another (pipelining), and each caller gets its own reply: replies come in
+/// order. An error reply is thrown as a ``RedisError`` with code
+/// ``RedisError/Code/server`` and leaves the connection usable; any
+/// connection-class failure (timeout, reset, garbage) fails every pending
+/// command at once and marks the connection ``isBroken``.
+///
+/// The socket lives on a SwiftNIO event loop; no call here blocks a thread.
+public final class RedisConnection: Sendable, RedisCommandRunner {
+    /// The settings it was opened with.
+    public let configuration: RedisConfiguration
+    let channel: any Channel
+    let handler: NIOLoopBoundBox<RedisChannelHandler>
+    private let broken: BrokenFlag
+
+    private init(
+        configuration: RedisConfiguration, channel: any Channel, handler: NIOLoopBoundBox<RedisChannelHandler>, broken: BrokenFlag
+    ) {
+        self.configuration = configuration
+        self.channel = channel
+        self.handler = handler
+        self.broken = broken
+    }
+
+    /// Connects and runs the handshake: `HELLO 3` (with AUTH and SETNAME in it)
+    /// for RESP3, else `AUTH` and `CLIENT SETNAME`; then `SELECT`. The handshake
+    /// is pipelined (one round trip), and all of it must finish within
+    /// ``RedisConfiguration/connectTimeout``.
+    public static func connect(
+        _ configuration: RedisConfiguration,
+        on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "clustersql.redis")
+    ) async throws(RedisError) -> RedisConnection {
+        let started = ContinuousClock.now
+        let deadline = started + configuration.connectTimeout
+        let address = try await resolve(configuration, deadline: deadline)
+        let loop = group.next()
+        let broken = BrokenFlag()
+        let box = NIOLoopBoundBox.makeBoxSendingValue(RedisChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(TimeAmount(max(.milliseconds(1), ContinuousClock.now.duration(to: deadline))))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(box.value) }
+                }
+                .connect(to: address).get()
+        } catch ChannelError.connectTimeout {
+            throw RedisError(.connectTimeout, message: "no TCP connection within \(configuration.connectTimeout)",
+                             endpoint: configuration.endpoint)
+        } catch {
+            throw RedisError(.connectFailed, message: "\(error)", endpoint: configuration.endpoint)
+        }
+        let connection = RedisConnection(configuration: configuration, channel: channel, handler: box, broken: broken)
+        do {
+            try await connection.handshake(deadline: deadline)
+        } catch {
+            await connection.close()
+            throw error
+        }
+        logger.debug("redis connected", metadata: ["endpoint": "\(configuration.endpoint)"])
+        return connection
+    }
+
+    private static func resolve(_ configuration: RedisConfiguration, deadline: ContinuousClock.Instant) async throws(RedisError) -> SocketAddress {
+        if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) { return address }
+        // getaddrinfo blocks: it runs on NIO's blocking pool, never on an event loop or the cooperative pool.
+        let host = configuration.host
+        let port = configuration.port
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { try SocketAddress.makeAddressResolvingHost(host, port: port) }
+        } catch {
+            throw RedisError(.connectFailed, message: "cannot resolve host \(host): \(error)", endpoint: configuration.endpoint)
+        }
+    }
+
+    private func handshake(deadline: ContinuousClock.Instant) async throws(RedisError) {
+        var commands: [RedisCommand] = []
+        let configuration = self.configuration
+        switch configuration.protocolVersion {
+        case .resp3:
+            var arguments: [any RedisArgument] = ["3"]
+            if let password = configuration.password { arguments += ["AUTH", configuration.username ?? "default", password] }
+            if let name = configuration.clientName { arguments += ["SETNAME", name] }
+            commands.append(RedisCommand("HELLO", arguments: arguments))
+        case .resp2:
+            if let password = configuration.password {
+                commands.append(configuration.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
+            }
+            if let name = configuration.clientName { commands.append(RedisCommand("CLIENT", "SETNAME", name)) }
+        }
+        if configuration.database != 0 { commands.append(RedisCommand("SELECT", configuration.database)) }
+        guard !commands.isEmpty else { return }
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        let handler = self.handler
+        let timeout = configuration.connectTimeout
+        let guardTimer = channel.eventLoop.scheduleTask(in: TimeAmount(max(.zero, remaining))) {
+            handler.value.fail(RedisError(.connectTimeout, message: "the handshake did not finish within \(timeout)"))
+        }
+        defer { guardTimer.cancel() }
+        for result in await pipeline(commands) {
+            if case .failure(let error) = result { throw error }
+        }
+    }
+
+    // MARK: commands
+
+    /// Sends one command and returns its reply; an error reply is thrown.
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        try await send(command, expecting: .one).get()
+    }
+
+    func send(_ command: RedisCommand, expecting expectation: ReplyExpectation) async -> Result<RESPValue, RedisError> {
+        let handler = self.handler
+        return await withUnsafeContinuation { (continuation: ReplyContinuation) in
+            let request = RedisRequest(command: command, expectation: expectation, continuation: continuation)
+            handler.eventLoop.execute { handler.value.enqueue(request) }
+        }
+    }
+
+    /// Sends `commands` in one write and returns each one's reply or error, in
+    /// order: one round trip for all of them.
+    public func pipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisError>] {
+        guard !commands.isEmpty else { return [] }
+        let handler = self.handler
+        return await withUnsafeContinuation { continuation in
+            handler.eventLoop.execute { handler.value.enqueue(commands, continuation: continuation) }
+        }
+    }
+
+    /// Whether the connection saw a connection-class failure or was closed: it must not be used again.
+    public var isBroken: Bool { broken.isSet }
+
+    /// Closes the connection; pending commands fail with ``RedisError/Code/connectionClosed``. Safe to call repeatedly.
+    public func close() async {
+        broken.set()
+        try? await channel.close()
+    }
+}

@@ -1,0 +1,88 @@
+import RESP
+
+/// Everything that can go wrong talking to Redis, as one typed error.
+///
+/// ``isConnectionError`` tells the two kinds apart: a server error reply
+/// (`WRONGTYPE`, `READONLY`, `MOVED`...) leaves the connection usable; a
+/// timeout, a reset, a decoding error or a refused connection does not, and a
+/// pool never hands such a connection out again. Messages name the endpoint
+/// and the command's name, never its arguments (AUTH's password among them).
+public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What kind of failure.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        /// The code's name.
+        public let name: String
+        init(_ name: String) { self.name = name }
+        /// The name.
+        public var description: String { name }
+
+        /// The server answered with an error reply; ``RedisError/prefix`` holds its first word.
+        public static let server = Code("server")
+        /// The TCP connection could not be made (refused, unreachable, unknown host).
+        public static let connectFailed = Code("connectFailed")
+        /// Connecting and the handshake took longer than ``RedisConfiguration/connectTimeout``.
+        public static let connectTimeout = Code("connectTimeout")
+        /// No reply within ``RedisConfiguration/readTimeout``.
+        public static let readTimeout = Code("readTimeout")
+        /// The socket refused our bytes for longer than ``RedisConfiguration/writeTimeout``.
+        public static let writeTimeout = Code("writeTimeout")
+        /// The connection closed or reset (possibly with commands pending), or was closed by us.
+        public static let connectionClosed = Code("connectionClosed")
+        /// The server sent bytes that are not RESP, or break the decoder's limits.
+        public static let protocolViolation = Code("protocolViolation")
+        /// A reply of a type the command cannot have (for example an integer to GET).
+        public static let unexpectedReply = Code("unexpectedReply")
+        /// A malformed URL or setting.
+        public static let invalidConfiguration = Code("invalidConfiguration")
+    }
+
+    /// What kind of failure.
+    public var code: Code
+    /// For ``Code/server``, the reply's first word: `ERR`, `WRONGTYPE`, `NOAUTH`, `WRONGPASS`, `MOVED`...; empty otherwise.
+    public var prefix: String
+    /// The server's text, or what went wrong.
+    public var message: String
+    /// `host:port` of the server, when known.
+    public var endpoint: String
+    /// The name of the command that failed (`GET`, `AUTH`...), when known; never its arguments.
+    public var command: String
+
+    /// Creates an error.
+    public init(_ code: Code, message: String, prefix: String = "", endpoint: String = "", command: String = "") {
+        self.code = code
+        self.message = message
+        self.prefix = prefix
+        self.endpoint = endpoint
+        self.command = command
+    }
+
+    /// An error reply, split into its prefix and the rest.
+    public static func serverReply(_ text: String, endpoint: String = "", command: String = "") -> RedisError {
+        let prefix = text.prefix { $0 != " " }
+        return RedisError(.server, message: text, prefix: String(prefix), endpoint: endpoint, command: command)
+    }
+
+    static func invalidConfiguration(_ message: String) -> RedisError {
+        RedisError(.invalidConfiguration, message: message)
+    }
+
+    /// Whether the connection that produced this error must not be used again.
+    public var isConnectionError: Bool {
+        code != .server && code != .unexpectedReply && code != .invalidConfiguration
+    }
+
+    /// `redis 127.0.0.1:6379 GET: WRONGTYPE Operation against a key...`.
+    public var description: String {
+        var head = "redis"
+        if !endpoint.isEmpty { head += " \(endpoint)" }
+        if !command.isEmpty { head += " \(command)" }
+        return code == .server ? "\(head): \(message)" : "\(head): \(code): \(message)"
+    }
+
+    func at(_ endpoint: String, command: String? = nil) -> RedisError {
+        var copy = self
+        if copy.endpoint.isEmpty { copy.endpoint = endpoint }
+        if let command, copy.command.isEmpty { copy.command = command }
+        return copy
+    }
+}

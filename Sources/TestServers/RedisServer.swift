@@ -1,0 +1,105 @@
+import ConnectionKit
+import Foundation
+
+/// One real redis-server on 127.0.0.1, in its own temporary folder, with
+/// nothing persisted (`save ""`, `appendonly no`).
+///
+/// redis-server runs as root without complaint, so it runs as whoever runs the
+/// tests. Faults: ``kill()`` (SIGKILL), ``pause()``/``resume()`` (SIGSTOP/SIGCONT),
+/// ``restart()``. Stopped by pid, never by name. A replica is a server started
+/// with `replicaOf`; sentinels come with the Sentinel client.
+public final class RedisServer: Sendable {
+    /// The server's process: name, port, folders, log, pid and the faults done to it.
+    public let process: ServerProcess
+    /// A name for messages.
+    public var name: String { process.name }
+    /// The TCP port on 127.0.0.1.
+    public var port: Int { process.port }
+    /// The server's process id while it runs.
+    public var processID: Int32? { process.processID }
+    /// The `requirepass` password, if any (the `default` user's).
+    public let password: String?
+    var configFile: String { process.runDirectory + "/redis.conf" }
+
+    init(process: ServerProcess, password: String?) {
+        self.process = process
+        self.password = password
+    }
+
+    /// A `redis://` URL for the server (with the password when there is one).
+    public var url: String {
+        password.map { "redis://:\($0)@127.0.0.1:\(port)" } ?? "redis://127.0.0.1:\(port)"
+    }
+
+    /// Creates and starts a server (well under a second); with `password`, every
+    /// client must AUTH; with `replicaOf`, it replicates that port on 127.0.0.1.
+    /// `extra` lines are appended to its configuration.
+    public static func start(
+        name: String = "redis", password: String? = nil, replicaOf: Int? = nil, extra: [String] = []
+    ) async throws -> RedisServer {
+        let data = try await Commands.makeFolder("clustersql-redis-\(name)", owner: nil)
+        let process = ServerProcess(name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: data,
+                                    logFile: data + "/redis.log")
+        let server = RedisServer(process: process, password: password)
+        var lines = [
+            "port \(process.port)", "bind 127.0.0.1", "dir \(data)", "save \"\"", "appendonly no",
+            "repl-diskless-sync-delay 0", "logfile \(process.logFile)", "daemonize no",
+        ]
+        if let password { lines += ["requirepass \(password)", "masterauth \(password)"] }
+        if let replicaOf { lines.append("replicaof 127.0.0.1 \(replicaOf)") }
+        try (lines + extra).joined(separator: "\n").appending("\n").write(toFile: server.configFile, atomically: true, encoding: .utf8)
+        do {
+            try await server.launch()
+            return server
+        } catch {
+            server.destroy()
+            throw error
+        }
+    }
+
+    /// The server shared by the suites of this test process (no password), started on first use.
+    public static func shared() async throws -> RedisServer {
+        try await shared.value()
+    }
+
+    private static let shared = StartedOnce { try await RedisServer.start(name: "shared") }
+
+    func launch() async throws {
+        try await process.awaitKilledGone()
+        let value = try Commands.spawnServer(["/usr/bin/redis-server", configFile], outputPath: process.runDirectory + "/stdout.log")
+        process.adopt(value)
+        try await waitUntilReady()
+    }
+
+    /// Polls `PING` through redis-cli until the server answers `PONG`.
+    public func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
+        try await process.waitUntilReady(timeout: timeout) { (try? await cli("PING")) == "PONG" }
+    }
+
+    /// Runs one command through `redis-cli` (authenticated when the server has a
+    /// password) and returns its raw output, trimmed: for the harness itself.
+    @discardableResult
+    public func cli(_ arguments: String...) async throws -> String {
+        let auth = password.map { ["-a", $0, "--no-auth-warning"] } ?? []
+        let result = try await Commands.run(
+            "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--raw"] + auth + arguments)
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Starts the server again after ``kill()`` (with an empty data set: nothing is persisted).
+    public func restart() async throws {
+        process.forget()
+        try await launch()
+    }
+
+    /// SIGKILL; waits until the port refuses connections.
+    public func kill() async throws { try await process.kill() }
+    /// SIGSTOP: the socket stays open and accepts connections, nothing answers.
+    public func pause() { process.pause() }
+    /// SIGCONT after ``pause()``.
+    public func resume() { process.resume() }
+    /// The end of the server's log.
+    public func logTail(lines: Int = 40) -> String { process.logTail(lines: lines) }
+    /// Kills the server if it runs and removes its folder.
+    public func destroy() { process.destroy() }
+}
