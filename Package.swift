@@ -98,6 +98,12 @@ let package = Package(
         .target(name: "BenchSupport", dependencies: ["SQLCore"]),
         .executableTarget(name: "sql-bench", dependencies: ["BenchSupport", "SQLCore", "PostgresBackend", "MariaDBBackend", "TestServers"]),
         .executableTarget(
+            name: "redis-bench",
+            dependencies: [
+                "BenchSupport", "Redis", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .executableTarget(
             name: "cluster-bench", dependencies: ["BenchSupport", "ClusterSQL", "SQLCore", "MariaDBBackend", "TestServers"]),
         .executableTarget(
             name: "clustersql",

@@ -106,6 +106,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var timerDeadline: NIODeadline?
     private var unwritableSince: NIODeadline?
     private var flushQueued = false
+    /// Small commands waiting to be written together.
+    private var staged: ByteBuffer?
     private var subscriptions: [SubscriptionKind: Set<String>] = [:]
 
     init(configuration: RedisConfiguration, brokenFlag: BrokenFlag) {
@@ -124,6 +126,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
         flush()
     }
 
+    /// Writes requests handed over together, in one write and one flush.
+    func enqueue(_ requests: [RedisRequest]) {
+        for request in requests { write(request.command, request.expectation, .caller(request.continuation)) }
+        flush()
+    }
+
     /// Writes `commands` with one flush; `continuation` gets all their results at once.
     func enqueue(_ commands: [RedisCommand], continuation: UnsafeContinuation<[Result<RESPValue, RedisError>], Never>) {
         let results = PipelineResults(count: commands.count, continuation: continuation)
@@ -139,7 +147,24 @@ final class RedisChannelHandler: ChannelInboundHandler {
         }
         let deadline = readTimeout.map { NIODeadline.now() + $0 } ?? .distantFuture
         pending.append(PendingCommand(name: command.name, expectation: expectation, deadline: deadline, target: target))
-        context.write(wrapOutboundOut(command.encoded), promise: nil)
+        // Small commands are copied into one buffer (one write for many); big ones go out as they are.
+        if command.encoded.readableBytes >= Self.copyLimit {
+            writeStaged(context)
+            context.write(wrapOutboundOut(command.encoded), promise: nil)
+        } else if staged == nil {
+            staged = command.encoded
+        } else {
+            staged!.writeImmutableBuffer(command.encoded)
+        }
+    }
+
+    private static let copyLimit = 16 * 1024
+
+    private func writeStaged(_ context: ChannelHandlerContext) {
+        if let buffer = staged {
+            staged = nil
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     private func flush() {
@@ -150,6 +175,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
                 context.eventLoop.assumeIsolated().execute { self.flushQueuedWrites() }
             }
         } else {
+            writeStaged(context)
             context.flush()
         }
         if readTimeout != nil { armTimer() }
@@ -157,7 +183,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     private func flushQueuedWrites() {
         flushQueued = false
-        context?.flush()
+        guard let context, failure == nil else { return }
+        writeStaged(context)
+        context.flush()
     }
 
     /// Fails everything pending and closes the channel (no-op after the first failure).

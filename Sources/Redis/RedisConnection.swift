@@ -1,3 +1,4 @@
+import ConnectionKit
 import Logging
 import NIOCore
 import NIOPosix
@@ -19,6 +20,13 @@ public final class RedisConnection: Sendable, RedisCommandRunner {
     let channel: any Channel
     let handler: NIOLoopBoundBox<RedisChannelHandler>
     private let broken: BrokenFlag
+    /// Requests handed over by tasks off the loop, written together by the next loop turn.
+    private let outbox = Locked(Outbox())
+
+    struct Outbox: Sendable {
+        var requests: [RedisRequest] = []
+        var scheduled = false
+    }
 
     private init(
         configuration: RedisConfiguration, channel: any Channel, handler: NIOLoopBoundBox<RedisChannelHandler>, broken: BrokenFlag
@@ -120,9 +128,29 @@ public final class RedisConnection: Sendable, RedisCommandRunner {
 
     func send(_ command: RedisCommand, expecting expectation: ReplyExpectation) async -> Result<RESPValue, RedisError> {
         let handler = self.handler
+        let outbox = self.outbox
         return await withUnsafeContinuation { (continuation: ReplyContinuation) in
             let request = RedisRequest(command: command, expectation: expectation, continuation: continuation)
-            handler.eventLoop.execute { handler.value.enqueue(request) }
+            if handler.eventLoop.inEventLoop {
+                handler.value.enqueue(request)  // already on the loop (NIO as the global executor): no hop
+                return
+            }
+            // Requests from many tasks share one hop to the loop: only the first of a batch schedules it.
+            let first = outbox.withLock { box -> Bool in
+                box.requests.append(request)
+                defer { box.scheduled = true }
+                return !box.scheduled
+            }
+            if first {
+                handler.eventLoop.execute {
+                    let requests = outbox.withLock { box -> [RedisRequest] in
+                        box.scheduled = false
+                        defer { box.requests.removeAll(keepingCapacity: true) }
+                        return box.requests
+                    }
+                    handler.value.enqueue(requests)
+                }
+            }
         }
     }
 
@@ -134,6 +162,13 @@ public final class RedisConnection: Sendable, RedisCommandRunner {
         return await withUnsafeContinuation { continuation in
             handler.eventLoop.execute { handler.value.enqueue(commands, continuation: continuation) }
         }
+    }
+
+    /// Makes the connection flush once per event-loop turn instead of once per
+    /// command, so that commands sent together by many tasks leave in one write.
+    func coalesceFlushes() async {
+        let handler = self.handler
+        try? await handler.eventLoop.submit { handler.value.coalescesFlushes = true }.get()
     }
 
     /// Whether the connection saw a connection-class failure or was closed: it must not be used again.

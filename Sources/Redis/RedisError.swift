@@ -32,6 +32,10 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let protocolViolation = Code("protocolViolation")
         /// A reply of a type the command cannot have (for example an integer to GET).
         public static let unexpectedReply = Code("unexpectedReply")
+        /// No pooled connection came free within the pool's get timeout.
+        public static let poolTimeout = Code("poolTimeout")
+        /// The pool is closed, not running when it would have to wait, or the waiting task was cancelled.
+        public static let poolUnavailable = Code("poolUnavailable")
         /// A malformed URL or setting.
         public static let invalidConfiguration = Code("invalidConfiguration")
     }
@@ -68,7 +72,8 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// Whether the connection that produced this error must not be used again.
     public var isConnectionError: Bool {
-        code != .server && code != .unexpectedReply && code != .invalidConfiguration
+        code != .server && code != .unexpectedReply && code != .invalidConfiguration && code != .poolTimeout
+            && code != .poolUnavailable
     }
 
     /// `redis 127.0.0.1:6379 GET: WRONGTYPE Operation against a key...`.

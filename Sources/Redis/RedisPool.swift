@@ -1,0 +1,156 @@
+import ConnectionKit
+import Logging
+import NIOCore
+import NIOPosix
+import RESP
+import ServiceLifecycle
+
+/// A pool of ``RedisConnection``s to one server, on ConnectionKit's pool, with
+/// radix's API: a size, a dial hook, `CreateLimit`, `GetTimeout`, `OnFullBuffer`,
+/// `PingInterval` (``RedisPoolOptions``), `Avail` (``available``), `Cmd`
+/// (``send(_:)``, one command on a borrowed connection), `Empty` (``empty()``),
+/// and ``get()``/``put(_:)``/``withConnection(_:)``.
+///
+/// A connection that saw a connection-class error (timeout, reset, garbage) is
+/// never put back, whoever returns it. Run ``run()`` (a `Service`) for the
+/// timers: get timeouts, create-limit refills, overflow draining, pings.
+public final class RedisPool: Service, RedisCommandRunner {
+    /// A borrowed connection; give it back with ``put(_:)``.
+    public typealias Lease = ConnectionPool<RedisConnection, ContinuousClock>.Lease
+
+    /// The server and how to set up connections.
+    public let configuration: RedisConfiguration
+    /// The options.
+    public let options: RedisPoolOptions
+    let pool: ConnectionPool<RedisConnection, ContinuousClock>
+    private let shared: SharedConnections?
+
+    /// A pool of `size` idle connections to the server of `configuration`
+    /// (more are created on demand, as in radix).
+    public init(
+        configuration: RedisConfiguration,
+        size: Int,
+        options: RedisPoolOptions = RedisPoolOptions(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        observer: any ConnectionObserver = SilentObserver(),
+        logger: Logger = Logger(label: "clustersql.redis")
+    ) {
+        self.configuration = configuration
+        self.options = options
+        var settings = ConnectionPoolConfiguration(name: options.name, idleSize: size)
+        settings.createLimit = options.createLimit
+        settings.getTimeout = options.getTimeout
+        settings.overflow = options.onFullBuffer
+        settings.pingInterval = options.pingInterval
+        settings.maxOpen = options.maxOpen
+        let dial = options.dial
+        // All of a pool's connections share one event loop: a task resumed by a
+        // reply on that loop (with NIO as the global executor) sends its next
+        // command from there without a thread hop.
+        let loop = eventLoopGroup.next()
+        let lifecycle = ConnectionLifecycle<RedisConnection>(
+            dial: {
+                do {
+                    if let dial { return try await dial(configuration) }
+                    return try await RedisConnection.connect(configuration, on: loop, logger: logger)
+                } catch let error as RedisError {
+                    throw error
+                } catch {
+                    throw RedisError(.connectFailed, message: "the dial hook failed: \(error)", endpoint: configuration.endpoint)
+                }
+            },
+            close: { await $0.close() },
+            ping: { try await $0.ping() })
+        pool = ConnectionPool(configuration: settings, lifecycle: lifecycle, observer: observer, logger: logger)
+        shared = options.autoPipelining.map { SharedConnections(count: $0.connections) }
+    }
+
+    /// A pool for `address` (`host:port` or a `redis://` URL), radix's `NewPool(network, addr, size)`.
+    public convenience init(address: String, size: Int, options: RedisPoolOptions = RedisPoolOptions()) throws(RedisError) {
+        self.init(configuration: try RedisConfiguration(url: address), size: size, options: options)
+    }
+
+    // MARK: borrowing
+
+    /// Borrows a connection: an idle one, a new one, or one freed while waiting
+    /// (at most ``RedisPoolOptions/getTimeout``). Connections found broken are dropped, never handed out.
+    public func get() async throws(RedisError) -> Lease {
+        while true {
+            let lease: Lease
+            do {
+                lease = try await pool.borrow()
+            } catch {
+                throw Self.redisError(error, endpoint: configuration.endpoint)
+            }
+            if !lease.connection.isBroken { return lease }
+            await pool.release(lease, broken: true)
+        }
+    }
+
+    /// Returns a borrowed connection; one that saw a connection-class error is closed instead.
+    public func put(_ lease: Lease) async {
+        await pool.release(lease, broken: lease.connection.isBroken)
+    }
+
+    /// Borrows a connection for `body` and puts it back (or closes it, if it broke).
+    public func withConnection<T>(_ body: (RedisConnection) async throws -> T) async throws -> T {
+        let lease = try await get()
+        do {
+            let result = try await body(lease.connection)
+            await put(lease)
+            return result
+        } catch {
+            await put(lease)
+            throw error
+        }
+    }
+
+    /// Sends one command (radix's `Cmd`): on a borrowed connection, or, with
+    /// ``RedisPoolOptions/autoPipelining``, on a shared one together with other tasks' commands.
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        if let shared { return try await shared.send(command, through: self) }
+        let lease = try await get()
+        let result = await lease.connection.send(command, expecting: .one)
+        await put(lease)
+        return try result.get()
+    }
+
+    // MARK: management
+
+    /// Idle connections ready to borrow (radix's `Avail`).
+    public var available: Int { pool.available }
+
+    /// Figures and totals: open, in use, idle, waits, timeouts, opened, closed by reason.
+    public var statistics: PoolStatistics { pool.statistics }
+
+    /// Closes every idle connection and lets go of the shared ones of automatic
+    /// pipelining; the pool stays usable (radix's `Empty`). Safe to call repeatedly.
+    public func empty() async {
+        await shared?.releaseAll(to: self)
+        await pool.empty()
+    }
+
+    /// Shuts the pool down: waiters fail, idle connections close now, borrowed ones when put back. Safe to call repeatedly.
+    public func close() async {
+        await shared?.releaseAll(to: self)
+        await pool.close()
+    }
+
+    /// Drives the pool's timers until ``close()``, graceful shutdown or cancellation.
+    public func run() async throws {
+        try await pool.run()
+    }
+
+    static func redisError(_ error: any Error, endpoint: String) -> RedisError {
+        switch error {
+        case let error as RedisError:
+            return error
+        case let error as ConnectionKitError where error.code == .poolTimeout:
+            return RedisError(.poolTimeout, message: error.message, endpoint: endpoint)
+        case let error as ConnectionKitError:
+            return RedisError(.poolUnavailable, message: "\(error.code): \(error.message)", endpoint: endpoint)
+        default:
+            return RedisError(.connectFailed, message: "\(error)", endpoint: endpoint)
+        }
+    }
+}

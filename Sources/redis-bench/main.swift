@@ -1,0 +1,98 @@
+// GET and SET through RedisPool, side by side in one run with redis-benchmark
+// on the same redis-server (3-byte values, 100,000 random keys for both):
+//   8 tasks on a pool of 8             vs  redis-benchmark -c 8 -t set,get
+//   128 tasks on an auto-pipelined pool vs  redis-benchmark -c 8 -P 16 -t set,get  (128 commands in flight each)
+// Run in release:  swift run -c release redis-bench [seconds]
+import BenchSupport
+import Foundation
+import NIOCore
+import NIOPosix
+import Redis
+import TestServers
+
+let seconds = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 5
+let only = CommandLine.arguments.dropFirst(2).first  // "plain" or "pipelined": one half only
+
+/// Runs redis-benchmark and returns its requests per second for SET and GET.
+func peer(port: Int, pipeline: Int, requests: Int) async throws -> [String: Double] {
+    let output = try await Commands.run(
+        "/usr/bin/redis-benchmark",
+        ["-h", "127.0.0.1", "-p", String(port), "-c", "8", "-P", String(pipeline), "-r", "100000", "-n", String(requests),
+         "-t", "set,get", "--csv"]).output
+    var rates: [String: Double] = [:]
+    for line in output.split(separator: "\n") {
+        let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        if fields.count > 1, let rate = Double(fields[1]) { rates[fields[0]] = rate }
+    }
+    guard rates["SET"] != nil, rates["GET"] != nil else { throw TestServerError("could not read redis-benchmark's rates:\n\(output)") }
+    return rates
+}
+
+/// Commands per second from `tasks` tasks sending `command` one after another for `seconds`.
+func ours(_ pool: RedisPool, tasks: Int, command: @escaping @Sendable (Int) -> RedisCommand) async throws -> Double {
+    try await withThrowingTaskGroup(of: Int.self) { group in
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        let started = ContinuousClock.now
+        for _ in 0..<tasks {
+            group.addTask {
+                var count = 0
+                var random = SystemRandomNumberGenerator()
+                while ContinuousClock.now < deadline {
+                    for _ in 0..<16 { _ = try await pool.send(command(Int.random(in: 0..<100_000, using: &random))) }
+                    count += 16
+                }
+                return count
+            }
+        }
+        var total = 0
+        for try await count in group { total += count }
+        let elapsed = ContinuousClock.now - started
+        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+}
+
+func compare(_ title: String, pool: RedisPool, tasks: Int, pipeline: Int, goal: Double, port: Int) async throws {
+    print(title)
+    let value = ByteBuffer(string: "xxx")
+    let peerStart = cpuTime(children: true)
+    let requests = pipeline == 1 ? 40_000 * seconds : 250_000 * seconds
+    let peerRates = try await peer(port: port, pipeline: pipeline, requests: requests)
+    let peerCPU = cpuTime(children: true) - peerStart
+    for name in ["SET", "GET"] {
+        let ourStart = cpuTime(children: false)
+        let rate = try await ours(pool, tasks: tasks) { key in
+            name == "SET" ? RedisCommand("SET", "key:\(key)", value) : RedisCommand("GET", "key:\(key)")
+        }
+        let ourCPU = cpuTime(children: false) - ourStart
+        let peerRate = peerRates[name]!
+        // redis-benchmark ran both tests in one process: its CPU per op is over both.
+        printLine("\(name) redis-benchmark -c 8 -P \(pipeline)", String(format: "%10.0f /s  ", peerRate)
+            + String(format: "%6.1f µs client CPU per op", peerCPU * 1e6 / Double(2 * requests)))
+        printLine("\(name) RedisPool, \(tasks) tasks", String(format: "%10.0f /s  ", rate)
+            + String(format: "%6.1f µs client CPU per op", ourCPU * 1e6 / (rate * Double(seconds))))
+        printLine("ratio", String(format: "%10.2fx (goal >= %.2fx)", rate / peerRate, goal))
+    }
+}
+
+if ProcessInfo.processInfo.environment["NIO_EXECUTOR"] != nil {
+    precondition(NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())
+}
+let server = try await RedisServer.start(name: "bench")
+defer { server.destroy() }
+let configuration = RedisConfiguration(port: server.port)
+
+let plain = RedisPool(configuration: configuration, size: 8)
+var pipelinedOptions = RedisPoolOptions()
+pipelinedOptions.autoPipelining = AutoPipelining(connections: 2)
+let pipelined = RedisPool(configuration: configuration, size: 2, options: pipelinedOptions)
+try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask { try await plain.run() }
+    group.addTask { try await pipelined.run() }
+    if only != "pipelined" { try await compare("GET/SET, 8 connections, one command at a time, \(seconds) s each, same server, same run",
+                      pool: plain, tasks: 8, pipeline: 1, goal: 1.0, port: server.port) }
+    if only != "plain" { try await compare("GET/SET, 128 commands in flight (automatic pipelining over 2 connections), \(seconds) s each",
+                      pool: pipelined, tasks: 128, pipeline: 16, goal: 0.8, port: server.port) }
+    await plain.close()
+    await pipelined.close()
+    try await group.waitForAll()
+}
