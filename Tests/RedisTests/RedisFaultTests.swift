@@ -1,0 +1,158 @@
+import ConnectionKit
+import NIOCore
+import RESP
+import Redis
+import ServiceLifecycle
+import TestServers
+import Testing
+
+/// Runs `body` with a private server that it may kill or stop, destroyed afterwards.
+func withPrivateServer<T>(_ name: String, _ body: (RedisServer) async throws -> T) async throws -> T {
+    let server = try await RedisServer.start(name: name)
+    defer {
+        server.resume()
+        server.destroy()
+    }
+    return try await body(server)
+}
+
+/// Runs `body` while `pool.run()` drives the pool's timers; closes the pool afterwards.
+func whileRunning<T: Sendable>(_ pool: RedisPool, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await pool.run(); return nil }
+        defer { group.cancelAll() }
+        do {
+            let result = try await body()
+            await pool.close()
+            return result
+        } catch {
+            await pool.close()
+            throw error
+        }
+    }
+}
+
+@Suite("Server faults: SIGKILL in the middle of a pipeline, SIGSTOP and every timeout")
+struct RedisFaultTests {
+    @Test("SIGKILL with 1,000 commands pending: every caller gets connectionClosed within a second, none hangs")
+    func killMidPipeline() async throws {
+        try await withPrivateServer("kill") { server in
+            var configuration = RedisConfiguration(port: server.port)
+            configuration.readTimeout = nil  // only the death may end the wait
+            let connection = try await RedisConnection.connect(configuration)
+            let outcomes = Locked<[RedisError.Code]>([])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // BLPOP blocks the connection: every command behind it stays pending until the kill.
+                group.addTask {
+                    do throws(RedisError) { _ = try await connection.send("BLPOP", "never", "30") } catch { outcomes.withLock { $0.append(error.code) } }
+                }
+                // Once the server reports the blocked client, every command sent after it queues behind it.
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try await !server.cli("INFO", "clients").contains("blocked_clients:1"), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                for index in 0..<1000 {
+                    group.addTask {
+                        do throws(RedisError) { _ = try await connection.send("GET", "key-\(index)") } catch { outcomes.withLock { $0.append(error.code) } }
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))  // time to write them all
+                let killed = ContinuousClock.now
+                try await server.kill()
+                try await group.waitForAll()
+                #expect(ContinuousClock.now - killed < .seconds(1))
+            }
+            #expect(outcomes.withLock { $0.count } == 1001)
+            #expect(outcomes.withLock { $0.allSatisfy { $0 == .connectionClosed } })
+            #expect(connection.isBroken)
+            await #expect { try await connection.ping() } throws: { ($0 as? RedisError)?.code == .connectionClosed }
+        }
+    }
+
+    @Test("after SIGKILL and a restart, the pool drops its dead connections and serves again by itself")
+    func poolRecoversAfterRestart() async throws {
+        try await withPrivateServer("recover") { server in
+            var configuration = RedisConfiguration(port: server.port)
+            configuration.connectTimeout = .seconds(1)
+            let pool = RedisPool(configuration: configuration, size: 4)
+            try await whileRunning(pool) {
+                var leases: [RedisPool.Lease] = []
+                for _ in 0..<4 { leases.append(try await pool.get()) }
+                for lease in leases { await pool.put(lease) }
+                #expect(pool.available == 4)
+                try await server.kill()
+                await #expect(throws: RedisError.self) { try await pool.get("k") }
+                try await server.restart()
+                // Every idle connection is dead; the pool must notice and dial anew, without help.
+                for _ in 0..<8 { try await pool.set("k", to: "after") }
+                #expect(try await pool.getString("k") == "after")
+                #expect(pool.statistics.closed["broken", default: 0] >= 1)
+            }
+        }
+    }
+
+    @Test("SIGSTOP: a command fails with readTimeout after the read timeout, and so do the ones behind it")
+    func readTimeout() async throws {
+        try await withPrivateServer("stop-read") { server in
+            var configuration = RedisConfiguration(port: server.port)
+            configuration.readTimeout = .milliseconds(300)
+            let connection = try await RedisConnection.connect(configuration)
+            try await connection.ping()
+            server.pause()
+            let started = ContinuousClock.now
+            let codes = Locked<[RedisError.Code]>([])
+            await withTaskGroup(of: Void.self) { group in
+                for key in ["a", "b"] {
+                    group.addTask {
+                        do throws(RedisError) { _ = try await connection.get(key) } catch { codes.withLock { $0.append(error.code) } }
+                    }
+                }
+            }
+            #expect(codes.withLock { $0 } == [.readTimeout, .readTimeout])
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .milliseconds(250) && waited < .seconds(3))
+            #expect(connection.isBroken)
+        }
+    }
+
+    @Test("SIGSTOP with the socket full: a big write fails with writeTimeout even with no read timeout")
+    func writeTimeout() async throws {
+        try await withPrivateServer("stop-write") { server in
+            var configuration = RedisConfiguration(port: server.port)
+            configuration.readTimeout = nil
+            configuration.writeTimeout = .milliseconds(300)
+            let connection = try await RedisConnection.connect(configuration)
+            server.pause()
+            let value = ByteBuffer(repeating: 0x61, count: 4 * 1024 * 1024)
+            let codes = Locked<[RedisError.Code]>([])
+            let started = ContinuousClock.now
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<16 {
+                    group.addTask {
+                        do throws(RedisError) { try await connection.set("big-\(index)", to: value) } catch { codes.withLock { $0.append(error.code) } }
+                    }
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(codes.withLock { $0.count } == 16)
+            #expect(codes.withLock { $0.contains(.writeTimeout) })
+        }
+    }
+
+    @Test("SIGSTOP: connecting with AUTH fails with connectTimeout after the connect timeout")
+    func connectTimeout() async throws {
+        let server = try await RedisServer.start(name: "stop-connect", password: "pw")
+        defer {
+            server.resume()
+            server.destroy()
+        }
+        var configuration = RedisConfiguration(port: server.port)
+        configuration.password = "pw"
+        configuration.connectTimeout = .milliseconds(400)
+        server.pause()
+        let started = ContinuousClock.now
+        await #expect { try await RedisConnection.connect(configuration) } throws: { ($0 as? RedisError)?.code == .connectTimeout }
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(350) && waited < .seconds(3))
+    }
+}
