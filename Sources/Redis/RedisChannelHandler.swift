@@ -217,6 +217,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let count = pending.count
+        if let cumulation, cumulation.readableBytes > 0 {
+            fail(RedisError(.protocolViolation, message: "the connection closed in the middle of a reply (\(cumulation.readableBytes) byte(s) of it arrived)"))
+        }
         fail(RedisError(.connectionClosed, message: count == 0 ? "the connection closed" : "the connection closed with \(count) command(s) pending"))
         context.fireChannelInactive()
     }
