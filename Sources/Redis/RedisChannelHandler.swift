@@ -188,6 +188,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
         context.flush()
     }
 
+    /// The failure that ended the connection, if it has ended.
+    var failureSeen: RedisError? { failure }
+
     /// Fails everything pending and closes the channel (no-op after the first failure).
     func fail(_ error: RedisError) {
         guard failure == nil else { return }
