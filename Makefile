@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test test-tsan check-compose bench bench-sql bench-cluster clean
+.PHONY: setup build demo test test-tsan check-compose bench bench-sql bench-cluster bench-redis clean
 
 setup:
 	@bash scripts/setup.sh
@@ -38,6 +38,10 @@ bench-sql: setup
 # ClusterDriver over one node vs the driver alone; opens with one Galera node stopped vs all healthy (release build).
 bench-cluster: setup
 	swift run -c release cluster-bench 10
+
+# RedisPool GET/SET vs redis-benchmark -c 8, then auto-pipelined vs redis-benchmark -c 8 -P 16, same server, same run (release build).
+bench-redis: setup
+	swift run -c release redis-bench 5
 
 clean:
 	rm -rf .build .build-tsan .clustersql-data
