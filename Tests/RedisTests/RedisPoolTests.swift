@@ -58,15 +58,16 @@ struct RedisPoolTests {
     @Test("CreateLimit bounds connection creation under a burst; GetTimeout ends a wait with poolTimeout")
     func createLimitAndGetTimeout() async throws {
         try await withPrivateServer("pool-create") { server in
-            try await withPool(size: 10, server: server, { $0.createLimit = CreateLimit(headroom: 2, interval: .milliseconds(250)) }) { pool in
+            try await withPool(size: 10, server: server, { $0.createLimit = CreateLimit(headroom: 2, interval: .milliseconds(600)) }) { pool in
                 let started = ContinuousClock.now
                 try await withThrowingTaskGroup(of: RedisPool.Lease.self) { group in
                     for _ in 0..<5 { group.addTask { try await pool.get() } }
-                    try await Task.sleep(for: .milliseconds(100))
-                    #expect(pool.statistics.opened == 2)  // the headroom, at once; the rest wait for tokens
+                    try await waitUntil("the headroom's two dials", timeout: .seconds(5)) { pool.statistics.opened == 2 }
+                    try await Task.sleep(for: .milliseconds(150))
+                    #expect(pool.statistics.opened <= 3)  // the rest wait for tokens, one per 600 ms
                     var leases: [RedisPool.Lease] = []
                     for try await lease in group { leases.append(lease) }
-                    #expect(ContinuousClock.now - started >= .milliseconds(700))  // 3 more tokens, one per 250 ms
+                    #expect(ContinuousClock.now - started >= .milliseconds(1500))  // 3 more tokens
                     for lease in leases { await pool.put(lease) }
                 }
                 #expect(pool.statistics.opened == 5)
