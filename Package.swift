@@ -100,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "redis-bench",
             dependencies: [
-                "BenchSupport", "Redis", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                "BenchSupport", "ConnectionKit", "Redis", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(

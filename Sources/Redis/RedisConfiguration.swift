@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import RESP
 
@@ -116,28 +117,10 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func percentDecoded(_ text: Substring, what: String) throws(RedisError) -> String {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                throw .invalidConfiguration("the \(what) has a malformed %-escape")
-            }
-            bytes.append(high << 4 | low)
+        guard let decoded = String(text).removingPercentEncoding else {
+            throw .invalidConfiguration("the \(what) has a malformed %-escape")
         }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        return decoded
     }
 }
 

@@ -8,22 +8,11 @@ import Foundation
 /// (its pid is then the one started, which matters for kill and pause). A user
 /// `test`/`test` may connect over TCP from 127.0.0.1; the harness itself talks
 /// to the server through its Unix socket as `root` (no password).
-public final class MariaDBServer: Sendable {
+public final class MariaDBServer: ProcessBackedServer {
     static let serviceUser = "mysql"
 
     /// The server's process: name, port, folders, log, pid and the faults done to it.
     public let process: ServerProcess
-    /// A name for messages.
-    public var name: String { process.name }
-    /// The TCP port on 127.0.0.1.
-    public var port: Int { process.port }
-    /// The data folder.
-    public var dataDirectory: String { process.dataDirectory }
-    /// The folder of its socket, configuration and log.
-    public var runDirectory: String { process.runDirectory }
-    /// The server's process id while it runs.
-    public var processID: Int32? { process.processID }
-    var logFile: String { process.logFile }
 
     init(name: String, port: Int, dataDirectory: String, runDirectory: String) {
         process = ServerProcess(name: name, port: port, dataDirectory: dataDirectory, runDirectory: runDirectory,
@@ -155,15 +144,4 @@ public final class MariaDBServer: Sendable {
         let row = try await query("SHOW GLOBAL STATUS LIKE '\(variable)'")
         return row.split(separator: "\t").last.map(String.init) ?? ""
     }
-
-    /// SIGKILL; waits until the port refuses connections.
-    public func kill() async throws { try await process.kill() }
-    /// SIGSTOP of the server and its children: sockets stay open, nothing answers.
-    public func pause() { process.pause() }
-    /// SIGCONT after ``pause()``.
-    public func resume() { process.resume() }
-    /// The end of the server's log.
-    public func logTail(lines: Int = 40) -> String { process.logTail(lines: lines) }
-    /// Kills the server if it runs and removes its folders.
-    public func destroy() { process.destroy() }
 }

@@ -7,24 +7,13 @@ import Foundation
 /// root), as the current user otherwise. Faults: ``kill()`` (SIGKILL),
 /// ``pause()``/``resume()`` (SIGSTOP/SIGCONT: a server that accepts TCP and
 /// never answers), ``restart()``, ``promote()``. Stopped by pid, never by name.
-public final class PostgresServer: Sendable {
+public final class PostgresServer: ProcessBackedServer {
     /// The binaries of the installed PostgreSQL.
     public static let binaries = "/usr/lib/postgresql/15/bin"
     static let serviceUser = "postgres"
 
     /// The server's process: name, port, folders, log, pid and the faults done to it.
     public let process: ServerProcess
-    /// A name for messages.
-    public var name: String { process.name }
-    /// The TCP port on 127.0.0.1.
-    public var port: Int { process.port }
-    /// The data folder.
-    public var dataDirectory: String { process.dataDirectory }
-    /// The folder of its socket, configuration and log.
-    public var runDirectory: String { process.runDirectory }
-    /// The server's process id while it runs.
-    public var processID: Int32? { process.processID }
-    var logFile: String { process.logFile }
 
     init(name: String, port: Int, dataDirectory: String, runDirectory: String) {
         process = ServerProcess(name: name, port: port, dataDirectory: dataDirectory, runDirectory: runDirectory,
@@ -122,15 +111,4 @@ public final class PostgresServer: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
     }
-
-    /// SIGKILL; waits until the port refuses connections.
-    public func kill() async throws { try await process.kill() }
-    /// SIGSTOP of the server and its children: sockets stay open, nothing answers.
-    public func pause() { process.pause() }
-    /// SIGCONT after ``pause()``.
-    public func resume() { process.resume() }
-    /// The end of the server's log.
-    public func logTail(lines: Int = 40) -> String { process.logTail(lines: lines) }
-    /// Kills the server if it runs and removes its folders.
-    public func destroy() { process.destroy() }
 }

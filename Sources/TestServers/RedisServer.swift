@@ -8,15 +8,9 @@ import Foundation
 /// tests. Faults: ``kill()`` (SIGKILL), ``pause()``/``resume()`` (SIGSTOP/SIGCONT),
 /// ``restart()``. Stopped by pid, never by name. A replica is a server started
 /// with `replicaOf`; sentinels come with the Sentinel client.
-public final class RedisServer: Sendable {
+public final class RedisServer: ProcessBackedServer {
     /// The server's process: name, port, folders, log, pid and the faults done to it.
     public let process: ServerProcess
-    /// A name for messages.
-    public var name: String { process.name }
-    /// The TCP port on 127.0.0.1.
-    public var port: Int { process.port }
-    /// The server's process id while it runs.
-    public var processID: Int32? { process.processID }
     /// The `requirepass` password, if any (the `default` user's).
     public let password: String?
     var configFile: String { process.runDirectory + "/redis.conf" }
@@ -91,15 +85,4 @@ public final class RedisServer: Sendable {
         process.forget()
         try await launch()
     }
-
-    /// SIGKILL; waits until the port refuses connections.
-    public func kill() async throws { try await process.kill() }
-    /// SIGSTOP: the socket stays open and accepts connections, nothing answers.
-    public func pause() { process.pause() }
-    /// SIGCONT after ``pause()``.
-    public func resume() { process.resume() }
-    /// The end of the server's log.
-    public func logTail(lines: Int = 40) -> String { process.logTail(lines: lines) }
-    /// Kills the server if it runs and removes its folder.
-    public func destroy() { process.destroy() }
 }

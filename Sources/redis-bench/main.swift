@@ -4,6 +4,7 @@
 //   128 tasks on an auto-pipelined pool vs  redis-benchmark -c 8 -P 16 -t set,get  (128 commands in flight each)
 // Run in release:  swift run -c release redis-bench [seconds]
 import BenchSupport
+import ConnectionKit
 import Foundation
 import NIOCore
 import NIOPosix
@@ -50,8 +51,7 @@ func ours(_ pool: RedisPool, tasks: Int, command: @escaping @Sendable (Int) -> R
         }
         var total = 0
         for try await count in group { total += count }
-        let elapsed = ContinuousClock.now - started
-        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Double(total) / (ContinuousClock.now - started).inSeconds
     }
 }
 
@@ -69,12 +69,11 @@ func compare(_ title: String, pool: RedisPool, tasks: Int, pipeline: Int, goal: 
         }
         let ourCPU = cpuTime(children: false) - ourStart
         let peerRate = peerRates[name]!
-        // redis-benchmark ran both tests in one process: its CPU per op is over both.
-        printLine("\(name) redis-benchmark -c 8 -P \(pipeline)", String(format: "%10.0f /s  ", peerRate)
-            + String(format: "%6.1f µs client CPU per op", peerCPU * 1e6 / Double(2 * requests)))
-        printLine("\(name) RedisPool, \(tasks) tasks", String(format: "%10.0f /s  ", rate)
-            + String(format: "%6.1f µs client CPU per op", ourCPU * 1e6 / (rate * Double(seconds))))
-        printLine("ratio", String(format: "%10.2fx (goal >= %.2fx)", rate / peerRate, goal))
+        // redis-benchmark ran both tests in one process: its CPU per command is over both,
+        // scaled here to what `report` divides by (rate × seconds).
+        let peerShare = peerCPU / Double(2 * requests) * peerRate * Double(seconds)
+        report(peer: "\(name) redis-benchmark -c 8 -P \(pipeline)", peerRate: peerRate, peerCPU: peerShare,
+               ours: "\(name) RedisPool, \(tasks) tasks", ourRate: rate, ourCPU: ourCPU, seconds: seconds, goal: goal)
     }
 }
 
