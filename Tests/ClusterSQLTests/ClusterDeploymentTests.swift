@@ -46,6 +46,7 @@ struct ClusterDeploymentTests {
         try await whileRunning(cluster, database) {
             _ = try await database.execute("DROP TABLE IF EXISTS concurrency")
             _ = try await database.execute("CREATE TABLE concurrency (id INT AUTO_INCREMENT PRIMARY KEY, task INT, step INT)")
+            try await waitForTables(["concurrency"], onNodes: try await Deployment.galera().map(\.dsn))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for task in 0..<20 {
                     group.addTask {

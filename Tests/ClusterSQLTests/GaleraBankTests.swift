@@ -26,6 +26,7 @@ extension GaleraClusterTests {
             _ = try await database.execute("CREATE TABLE bank_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
             _ = try await database.execute(
                 "CREATE TABLE bank_transfers (id CHAR(36) PRIMARY KEY, source INT NOT NULL, target INT NOT NULL, amount BIGINT NOT NULL)")
+            try await waitForTables(["bank_accounts", "bank_transfers"], onNodes: servers.nodes.map(\.dsn))
             for id in 1...accounts {
                 _ = try await database.execute("INSERT INTO bank_accounts VALUES (?, ?)", [.integer(Int64(id)), .integer(opening)])
             }

@@ -2,6 +2,7 @@ import ClusterSQL
 import FaultInjection
 import Foundation
 import Logging
+import MariaDBBackend
 import ServiceLifecycle
 import SQLCore
 import SQLiteBackend
@@ -53,6 +54,18 @@ func whileRunning<T: Sendable>(_ services: any Service..., body: @Sendable () as
         let result = try await body()
         group.cancelAll()
         return result
+    }
+}
+
+/// Waits until every Galera node (by DSN) has applied all DDL committed so far and has each of
+/// `tables`: Galera runs a CREATE TABLE on the other nodes a moment after it returns on the
+/// node that ran it, so a statement routed to a lagging node could find no table.
+func waitForTables(_ tables: [String], onNodes dsns: [String]) async throws {
+    for dsn in dsns {
+        let direct = try await MariaDBDriver().connect(to: dsn)
+        _ = try await direct.execute("SET SESSION wsrep_sync_wait = 1")
+        for table in tables { _ = try await direct.query("SELECT COUNT(*) FROM \(table)") }
+        await direct.close()
     }
 }
 
