@@ -20,6 +20,25 @@ extension ByteBuffer {
     }
 
     /// Writes the UTF-8 bytes of `text` as one bulk string.
+    public mutating func writeRESPBulk(_ text: String) {
+        writeRESPHeader(UInt8(ascii: "$"), text.utf8.count)
+        writeString(text)
+        writeCRLF()
+    }
+
+    /// Writes the decimal digits of `value` as one bulk string, as Redis reads integer arguments.
+    public mutating func writeRESPBulk(decimal value: Int) {
+        let length = Self.decimalLength(value)
+        writeRESPHeader(UInt8(ascii: "$"), length)
+        writeWithUnsafeMutableBytes(minimumWritableBytes: length + 2) { raw in
+            Self.putDecimal(value, length: length, into: raw)
+            raw[length] = 0x0D
+            raw[length + 1] = 0x0A
+            return length + 2
+        }
+    }
+
+    /// Writes the UTF-8 bytes of `text` as one bulk string.
     public mutating func writeRESPBulk(_ text: some StringProtocol) {
         writeRESPHeader(UInt8(ascii: "$"), text.utf8.count)
         writeBytes(text.utf8)
@@ -91,10 +110,39 @@ extension ByteBuffer {
         writeCRLF()
     }
 
+    /// `*count\r\n`, `$length\r\n` and the like, in one bounds check and without making a String.
     private mutating func writeRESPHeader(_ type: UInt8, _ count: Int) {
-        writeInteger(type)
-        writeString(String(count))
-        writeCRLF()
+        let length = Self.decimalLength(count)
+        writeWithUnsafeMutableBytes(minimumWritableBytes: length + 3) { raw in
+            raw[0] = type
+            Self.putDecimal(count, length: length, into: UnsafeMutableRawBufferPointer(rebasing: raw[1...]))
+            raw[length + 1] = 0x0D
+            raw[length + 2] = 0x0A
+            return length + 3
+        }
+    }
+
+    /// How many bytes the decimal form of `value` takes, its sign included.
+    private static func decimalLength(_ value: Int) -> Int {
+        var remaining = value.magnitude
+        var length = value < 0 ? 2 : 1
+        while remaining >= 10 {
+            remaining /= 10
+            length += 1
+        }
+        return length
+    }
+
+    /// Puts the `length` bytes of the decimal form of `value` at the start of `raw`.
+    private static func putDecimal(_ value: Int, length: Int, into raw: UnsafeMutableRawBufferPointer) {
+        var remaining = value.magnitude
+        var position = length - 1
+        repeat {
+            raw[position] = UInt8(truncatingIfNeeded: 48 + remaining % 10)
+            remaining /= 10
+            position -= 1
+        } while remaining > 0
+        if value < 0 { raw[0] = UInt8(ascii: "-") }
     }
 
     private mutating func writeCRLF() {

@@ -30,12 +30,12 @@ extension Array: RedisArgument where Element == UInt8 {
 
 extension Int: RedisArgument {
     /// Its decimal digits.
-    public func writeRedisArgument(into buffer: inout ByteBuffer) { buffer.writeRESPBulk(String(self)) }
+    public func writeRedisArgument(into buffer: inout ByteBuffer) { buffer.writeRESPBulk(decimal: self) }
 }
 
 extension Int64: RedisArgument {
     /// Its decimal digits.
-    public func writeRedisArgument(into buffer: inout ByteBuffer) { buffer.writeRESPBulk(String(self)) }
+    public func writeRedisArgument(into buffer: inout ByteBuffer) { buffer.writeRESPBulk(decimal: Int(self)) }
 }
 
 extension Double: RedisArgument {

@@ -22,6 +22,10 @@ public final class RedisPool: Service, RedisCommandRunner {
     public let configuration: RedisConfiguration
     /// The options.
     public let options: RedisPoolOptions
+    /// Runs tasks on the event loop all of the pool's connections use: a task
+    /// that prefers it (`withTaskExecutorPreference(pool.taskExecutor)`, or
+    /// `group.addTask(executorPreference:)`) sends and receives without a thread hop.
+    public let taskExecutor: EventLoopTaskExecutor
     let pool: ConnectionPool<RedisConnection, ContinuousClock>
     private let shared: SharedConnections?
 
@@ -48,6 +52,7 @@ public final class RedisPool: Service, RedisCommandRunner {
         // reply on that loop (with NIO as the global executor) sends its next
         // command from there without a thread hop.
         let loop = eventLoopGroup.next()
+        taskExecutor = EventLoopTaskExecutor(eventLoop: loop)
         let lifecycle = ConnectionLifecycle<RedisConnection>(
             dial: {
                 do {

@@ -2,7 +2,9 @@
 // on the same redis-server (3-byte values, 100,000 random keys for both):
 //   8 tasks on a pool of 8             vs  redis-benchmark -c 8 -t set,get
 //   128 tasks on an auto-pipelined pool vs  redis-benchmark -c 8 -P 16 -t set,get  (128 commands in flight each)
-// Run in release:  swift run -c release redis-bench [seconds]
+// Our tasks prefer the pool's executor (they run on its event loop, as redis-benchmark runs on one
+// thread); with "cooperative" they run on Swift's cooperative pool and every command crosses threads.
+// Run in release:  swift run -c release redis-bench [seconds] [plain|pipelined|both] [cooperative]
 import BenchSupport
 import ConnectionKit
 import Foundation
@@ -13,6 +15,7 @@ import TestServers
 
 let seconds = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 5
 let only = CommandLine.arguments.dropFirst(2).first  // "plain" or "pipelined": one half only
+let onLoop = CommandLine.arguments.dropFirst(3).first != "cooperative"
 
 /// Runs redis-benchmark and returns its requests per second for SET and GET.
 func peer(port: Int, pipeline: Int, requests: Int) async throws -> [String: Double] {
@@ -35,7 +38,7 @@ func ours(_ pool: RedisPool, tasks: Int, command: @escaping @Sendable (Int) -> R
         let deadline = ContinuousClock.now + .seconds(seconds)
         let started = ContinuousClock.now
         for _ in 0..<tasks {
-            group.addTask {
+            group.addTask(executorPreference: onLoop ? pool.taskExecutor : nil) {
                 var count = 0
                 // A cheap generator, like redis-benchmark's: the system one costs a getrandom(2) per call.
                 var state = UInt64.random(in: 1...UInt64.max)
@@ -73,7 +76,7 @@ func compare(_ title: String, pool: RedisPool, tasks: Int, pipeline: Int, goal: 
         // scaled here to what `report` divides by (rate × seconds).
         let peerShare = peerCPU / Double(2 * requests) * peerRate * Double(seconds)
         report(peer: "\(name) redis-benchmark -c 8 -P \(pipeline)", peerRate: peerRate, peerCPU: peerShare,
-               ours: "\(name) RedisPool, \(tasks) tasks", ourRate: rate, ourCPU: ourCPU, seconds: seconds, goal: goal)
+               ours: "\(name) RedisPool, \(tasks) tasks\(onLoop ? " on its loop" : "")", ourRate: rate, ourCPU: ourCPU, seconds: seconds, goal: goal)
     }
 }
 

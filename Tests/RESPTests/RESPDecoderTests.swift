@@ -107,6 +107,25 @@ struct RESPDecoderTests {
         #expect(String(buffer: command) == "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n\0\r\n\r\n")
     }
 
+    @Test("integer arguments and lengths are written digit for digit: zero, negatives, Int.min, Int.max, long bulks")
+    func decimals() throws {
+        for number in [0, 7, 9, 10, -1, -10, 99, 100, 12_345, -987_654_321, Int.max, Int.min] {
+            var buffer = ByteBuffer()
+            buffer.writeRESPBulk(decimal: number)
+            let digits = String(number)
+            #expect(String(buffer: buffer) == "$\(digits.utf8.count)\r\n\(digits)\r\n")
+        }
+        for length in [0, 9, 10, 99, 100, 123_456] {
+            var buffer = ByteBuffer()
+            buffer.writeRESPBulk(String(repeating: "x", count: length))
+            #expect(try RESPParser().parse(&buffer) == .bulkString(ByteBuffer(string: String(repeating: "x", count: length))))
+            #expect(buffer.readableBytes == 0)
+        }
+        var header = ByteBuffer()
+        header.writeRESPArrayHeader(1_000_000)
+        #expect(String(buffer: header) == "*1000000\r\n")
+    }
+
     @Test("lengths are never trusted: limits, negative lengths, missing terminators, bad lines")
     func limits() {
         var small = RESPDecoderLimits()
