@@ -102,6 +102,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var cumulation: ByteBuffer?
     private var pending = CircularBuffer<PendingCommand>(initialCapacity: 16)
     private var failure: RedisError?
+    /// `failure == nil`, kept as a flag: comparing an optional error on every command is not free.
+    private var isOpen = true
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var unwritableSince: NIODeadline?
@@ -109,6 +111,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
     /// Small commands waiting to be written together.
     private var staged: ByteBuffer?
     private var subscriptions: [SubscriptionKind: Set<String>] = [:]
+    /// Pending (un)subscribe commands: while there are none and no subscription, a reply is just a reply.
+    private var subscriptionCommandsPending = 0
 
     init(configuration: RedisConfiguration, brokenFlag: BrokenFlag) {
         self.brokenFlag = brokenFlag
@@ -140,13 +144,14 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func write(_ command: RedisCommand, _ expectation: ReplyExpectation, _ target: ReplyTarget) {
-        guard let context, failure == nil else {
+        guard let context, isOpen else {
             let error = failure ?? RedisError(.connectionClosed, message: "the connection is not open", endpoint: endpoint)
             target.complete(.failure(error.at(endpoint, command: command.name)))
             return
         }
         let deadline = readTimeout.map { NIODeadline.now() + $0 } ?? .distantFuture
         pending.append(PendingCommand(name: command.name, expectation: expectation, deadline: deadline, target: target))
+        if case .confirmations = expectation { subscriptionCommandsPending += 1 }
         // Small commands are copied into one buffer (one write for many); big ones go out as they are.
         if command.encoded.readableBytes >= Self.copyLimit {
             writeStaged(context)
@@ -168,7 +173,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func flush() {
-        guard let context, failure == nil else { return }
+        guard let context, isOpen else { return }
         if coalescesFlushes {
             if !flushQueued {
                 flushQueued = true
@@ -183,7 +188,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     private func flushQueuedWrites() {
         flushQueued = false
-        guard let context, failure == nil else { return }
+        guard let context, isOpen else { return }
         writeStaged(context)
         context.flush()
     }
@@ -193,12 +198,14 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     /// Fails everything pending and closes the channel (no-op after the first failure).
     func fail(_ error: RedisError) {
-        guard failure == nil else { return }
+        guard isOpen else { return }
         let error = error.at(endpoint)
         failure = error
+        isOpen = false
         brokenFlag.set()
         timer?.cancel()
         timer = nil
+        subscriptionCommandsPending = 0
         while let command = pending.popFirst() {
             command.target.complete(.failure(error.at(endpoint, command: command.name)))
         }
@@ -253,7 +260,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func decode(_ buffer: inout ByteBuffer) {
-        while failure == nil {
+        while isOpen {
             let value: RESPValue?
             do {
                 value = try parser.parse(&buffer)
@@ -264,7 +271,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
             guard let value else { break }
             deliver(value)
         }
-        guard failure == nil, buffer.readableBytes > 0 else { return }
+        guard isOpen, buffer.readableBytes > 0 else { return }
         if buffer.readerIndex > 64 * 1024 && buffer.readerIndex > buffer.readableBytes { buffer.discardReadBytes() }
         cumulation = buffer
     }
@@ -280,8 +287,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
             }
             return
         }
-        if !subscriptions.isEmpty || pending.first.map(Self.awaitsConfirmations) == true,
-           case .array(let items?) = value {
+        if !subscriptions.isEmpty || (subscriptionCommandsPending > 0 && headAwaitsConfirmations), case .array(let items?) = value {
             if let kind = Self.confirmationKind(items) {
                 confirm(kind, items, value)
                 return
@@ -300,6 +306,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
         } else {
             command.target.complete(.success(value))
         }
+    }
+
+    private var headAwaitsConfirmations: Bool {
+        if case .confirmations = pending.first?.expectation { true } else { false }
     }
 
     /// A (p/s)(un)subscribe confirmation: counts toward the head command's expected confirmations.
@@ -324,12 +334,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
             pending[pending.startIndex] = command
         } else {
             pending.removeFirst()
+            subscriptionCommandsPending -= 1
             command.target.complete(.success(value))
         }
-    }
-
-    private static func awaitsConfirmations(_ command: PendingCommand) -> Bool {
-        if case .confirmations = command.expectation { true } else { false }
     }
 
     private static func confirmationKind(_ items: [RESPValue]) -> (SubscriptionKind, subscribed: Bool)? {
@@ -355,7 +362,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     /// Makes sure a timer fires by the earliest deadline (lazily: one timer, rescheduled only when it fires early).
     private func armTimer() {
-        guard let context, failure == nil else { return }
+        guard let context, isOpen else { return }
         var next: NIODeadline?
         if readTimeout != nil, let head = pending.first { next = head.deadline }
         if let writeTimeout, let since = unwritableSince { next = min(next ?? .distantFuture, since + writeTimeout) }

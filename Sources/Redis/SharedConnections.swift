@@ -22,7 +22,13 @@ final class SharedConnections: Sendable {
 
     func send(_ command: RedisCommand, through pool: RedisPool) async throws(RedisError) -> RESPValue {
         let index = turn.add(1, ordering: .relaxed).newValue % slots.count
-        let lease = try await lease(index, from: pool)
+        // The usual case, a ready connection, without an async call.
+        let lease: RedisPool.Lease
+        if let ready = readyLease(index) {
+            lease = ready
+        } else {
+            lease = try await self.lease(index, from: pool)
+        }
         let result = await lease.connection.send(command, expecting: .one)
         if case .failure(let error) = result, error.isConnectionError { await discard(lease, index, to: pool) }
         return try result.get()
@@ -37,6 +43,12 @@ final class SharedConnections: Sendable {
                 return lease
             }
             if let lease { await pool.put(lease) }
+        }
+    }
+
+    private func readyLease(_ index: Int) -> RedisPool.Lease? {
+        slots[index].withLock { state in
+            if case .ready(let lease) = state, !lease.connection.isBroken { lease } else { nil }
         }
     }
 

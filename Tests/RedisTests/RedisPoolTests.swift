@@ -214,4 +214,31 @@ struct RedisPoolTests {
             }
         }
     }
+
+    @Test("tasks that prefer the pool's executor run on its event loop, plain and auto-pipelined, and see every reply")
+    func taskExecutor() async throws {
+        try await withPrivateServer("pool-executor") { server in
+            for shared in [nil, AutoPipelining(connections: 2)] {
+                try await withPool(size: 4, server: server, { $0.autoPipelining = shared }) { pool in
+                    let loop = pool.taskExecutor.eventLoop
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for task in 0..<50 {
+                            group.addTask(executorPreference: pool.taskExecutor) { () async throws -> Void in
+                                for round in 0..<20 {
+                                    #expect(loop.inEventLoop)
+                                    let reply = try await pool.send("ECHO", "\(task)-\(round)")
+                                    #expect(reply == .bulk("\(task)-\(round)"))
+                                }
+                            }
+                        }
+                        try await group.waitForAll()
+                    }
+                    try await withTaskExecutorPreference(pool.taskExecutor) { () async throws -> Void in
+                        #expect(loop.inEventLoop)
+                        #expect(try await pool.increment("executor-counter") > 0)
+                    }
+                }
+            }
+        }
+    }
 }
