@@ -114,17 +114,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
+        .target(name: "SQLTestSupport", dependencies: ["SQLCore"], path: "Tests/SQLTestSupport"),
         .testTarget(name: "CBindingsTests", dependencies: ["CSQLite3", "CLibPQ", "CMariaDB"]),
         .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore", "ConnectionKit", "TestServers"]),
         .testTarget(
             name: "ConnectionKitTests",
             dependencies: ["ConnectionKit", "TestServers", .product(name: "MetricsTestKit", package: "swift-metrics")]),
-        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "ConnectionKit", "TestServers"]),
+        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "SQLTestSupport", "ConnectionKit", "TestServers"]),
         .testTarget(
             name: "ClusterSQLTests",
             dependencies: [
                 "ClusterSQL", "ClusterConfig", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ConnectionKit",
-                "TestServers",
+                "TestServers", "SQLTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -144,8 +145,8 @@ let package = Package(
             ]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
-        .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "TestServers"]),
-        .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "TestServers"]),
+        .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
+        .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import ClusterSQL
 import FaultInjection
 import Foundation
 import SQLCore
+import SQLTestSupport
 import Testing
 
 @Suite("ClusterDriver: ejection, re-admission, retries and removal", .timeLimit(.minutes(2)))

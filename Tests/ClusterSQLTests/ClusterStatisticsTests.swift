@@ -5,6 +5,7 @@ import Metrics
 import MetricsTestKit
 import PostgresBackend
 import SQLCore
+import SQLTestSupport
 import SQLiteBackend
 import TestServers
 import Testing

@@ -3,6 +3,7 @@ import FaultInjection
 import Foundation
 import MariaDBBackend
 import SQLCore
+import SQLTestSupport
 import TestServers
 import Testing
 

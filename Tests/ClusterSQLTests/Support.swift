@@ -79,23 +79,6 @@ func eventually(within limit: Duration, _ condition: () async throws -> Bool) as
     return try await condition()
 }
 
-/// Expects `body` to throw an ``SQLError`` with `code`; returns it.
-@discardableResult
-func expectSQLError<T>(
-    _ code: SQLError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> T
-) async -> SQLError? {
-    do {
-        _ = try await body()
-        Issue.record("expected \(code), got success", sourceLocation: sourceLocation)
-    } catch let error as SQLError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        return error
-    } catch {
-        Issue.record("expected SQLError \(code), got \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-}
-
 /// A cluster over `nodes`, each opened with `driver`, with checks every 200 ms; no logging.
 func makeCluster(
     _ name: String, nodes: [Deployment.Node], driver: any SQLDriver, strategy: BalancingStrategy = .latency

@@ -1,23 +1,9 @@
 import Foundation
 import MariaDBBackend
 import SQLCore
+import SQLTestSupport
 import TestServers
 import Testing
-
-/// Expects `body` to fail with an ``SQLError`` of `code`, and returns it.
-@discardableResult
-func expectSQLError(_ code: SQLError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async -> SQLError? {
-    do {
-        try await body()
-        Issue.record("expected \(code)", sourceLocation: sourceLocation)
-    } catch let error as SQLError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        return error
-    } catch {
-        Issue.record("expected SQLError \(code), got \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-}
 
 /// The clustersql seed's scenario list: drop, create, empty select, insert with
 /// rows affected and last insert id, select, update, delete, delete of nothing.

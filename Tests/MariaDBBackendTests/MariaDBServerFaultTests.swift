@@ -1,6 +1,7 @@
 import Foundation
 import MariaDBBackend
 import SQLCore
+import SQLTestSupport
 import TestServers
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresBackend
 import SQLCore
+import SQLTestSupport
 import TestServers
 import Testing
 
@@ -10,20 +11,6 @@ struct PostgresBackendTests {
     func connect(_ dsn: String? = nil, queryTimeout: Duration? = nil) async throws -> any SQLConnection {
         let server = try await PostgresCluster.shared().primary
         return try await PostgresDriver(queryTimeout: queryTimeout).connect(to: dsn ?? server.dsn)
-    }
-
-    @discardableResult
-    func expectSQLError(_ code: SQLError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async -> SQLError? {
-        do {
-            try await body()
-            Issue.record("expected \(code)", sourceLocation: sourceLocation)
-        } catch let error as SQLError {
-            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-            return error
-        } catch {
-            Issue.record("expected SQLError \(code), got \(error)", sourceLocation: sourceLocation)
-        }
-        return nil
     }
 
     @Test("the clustersql seed's scenario, with ? placeholders and rows affected")

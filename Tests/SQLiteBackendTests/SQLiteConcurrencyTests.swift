@@ -1,6 +1,7 @@
 import TestServers
 import Foundation
 import SQLCore
+import SQLTestSupport
 import SQLiteBackend
 import Synchronization
 import Testing

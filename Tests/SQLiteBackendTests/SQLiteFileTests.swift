@@ -1,5 +1,6 @@
 import Foundation
 import SQLCore
+import SQLTestSupport
 import SQLiteBackend
 import Testing
 
@@ -91,7 +92,7 @@ struct SQLiteFileTests {
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         for i in 4096..<bytes.count { bytes[i] = UInt8(truncatingIfNeeded: i &* 31) }
         try bytes.write(to: URL(fileURLWithPath: path))
-        let error = await expectSQLErrorIn([.corrupt, .notADatabase]) {
+        let error = await expectSQLError(oneOf: [.corrupt, .notADatabase]) {
             let damaged = try await SQLiteDriver().connect(to: path)
             do {
                 _ = try await damaged.query("SELECT count(*), max(v) FROM t")

@@ -1,5 +1,6 @@
 import Foundation
 import SQLCore
+import SQLTestSupport
 import SQLiteBackend
 import Testing
 

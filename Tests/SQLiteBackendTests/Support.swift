@@ -30,23 +30,6 @@ func withMemoryConnection<T>(_ body: (SQLiteConnection) async throws -> T) async
     }
 }
 
-/// Expects `body` to throw an ``SQLError`` with `code` and returns it.
-@discardableResult
-func expectSQLError(
-    _ code: SQLError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
-) async -> SQLError? {
-    do {
-        try await body()
-        Issue.record("expected \(code), but nothing was thrown", sourceLocation: sourceLocation)
-    } catch let error as SQLError {
-        #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
-        return error
-    } catch {
-        Issue.record("expected SQLError \(code), got \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-}
-
 /// A query that keeps SQLite busy for a long time (tens of seconds) unless interrupted.
 let longRunningQuery = """
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000000)
@@ -61,18 +44,3 @@ func busyQuery(iterations: Int) -> String {
     """
 }
 
-/// Expects `body` to throw an ``SQLError`` with one of `codes` and returns it.
-func expectSQLErrorIn(
-    _ codes: [SQLError.Code], sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
-) async -> SQLError? {
-    do {
-        try await body()
-        Issue.record("expected one of \(codes), but nothing was thrown", sourceLocation: sourceLocation)
-    } catch let error as SQLError {
-        #expect(codes.contains(error.code), "got \(error)", sourceLocation: sourceLocation)
-        return error
-    } catch {
-        Issue.record("expected SQLError, got \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-}
