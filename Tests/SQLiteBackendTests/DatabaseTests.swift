@@ -94,8 +94,13 @@ struct DatabaseTests {
             $0.maxOpen = 1
             $0.waitTimeout = .milliseconds(100)
         }) { db in
+            // The holder keeps its connection until the waiter has timed out (or 10 s
+            // went by), so a slow machine cannot hand it over before the timeout fires.
+            let waiterDone = Locked(false)
             let holding = Task {
-                try await db.withConnection { _ in try await Task.sleep(for: .milliseconds(400)) }
+                try await db.withConnection { _ in
+                    try await waitUntil("the waiter has timed out") { waiterDone.withLock { $0 } }
+                }
             }
             try await waitUntil("the holder has its connection") { !(db.statistics.inUse == 0) }
             do {
@@ -105,6 +110,7 @@ struct DatabaseTests {
                 #expect(error.code == .poolTimeout)
                 #expect(error.description.contains("test-db"))
             }
+            waiterDone.withLock { $0 = true }
             try await holding.value
             let stats = db.statistics
             #expect(stats.waitCount == 1)
