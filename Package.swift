@@ -143,7 +143,7 @@ let package = Package(
                 "Redis", "RESP", "ConnectionKit", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql"]),
+        .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),

@@ -43,14 +43,36 @@ public enum Commands {
         return (status, text)
     }
 
-    /// Spawns `argv` with stdin from /dev/null and stdout+stderr into `outputPath`,
-    /// and waits for it with `waitpid` on a thread of its own.
+    /// Runs `executable` with exactly `environment` (nothing inherited) and
+    /// returns its exit status, standard output and standard error apart: for
+    /// tests of a command-line tool, without blocking a cooperative thread.
+    public static func runCapturing(
+        _ executable: String, _ arguments: [String], environment: [String: String]
+    ) async throws -> (status: Int32, output: String, errors: String) {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cmd-\(UUID().uuidString)").path
+        let outputPath = base + ".out"
+        let errorPath = base + ".err"
+        defer {
+            try? FileManager.default.removeItem(atPath: outputPath)
+            try? FileManager.default.removeItem(atPath: errorPath)
+        }
+        let status = try await spawnAndWait([executable] + arguments, environment: environment, outputPath: outputPath, errorPath: errorPath)
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let errors = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+        return (status, output, errors)
+    }
+
+    /// Spawns `argv` with stdin from /dev/null, stdout into `outputPath` and
+    /// stderr into `errorPath` (or with stdout when nil), and waits for it with
+    /// `waitpid` on a thread of its own.
     ///
     /// Not Foundation's `Process`: on Linux it reports no termination while a
     /// grandchild lives on (checked: `sh -c "sleep 30 & exit 0"` never ends
     /// for it), and `pg_ctl start` leaves the server running by design.
-    static func spawnAndWait(_ argv: [String], environment: [String: String], outputPath: String) async throws -> Int32 {
-        let child = try spawn(argv, environment: environment, outputPath: outputPath)
+    static func spawnAndWait(
+        _ argv: [String], environment: [String: String], outputPath: String, errorPath: String? = nil
+    ) async throws -> Int32 {
+        let child = try spawn(argv, environment: environment, outputPath: outputPath, errorPath: errorPath)
         return await withCheckedContinuation { continuation in
             reap(child) { continuation.resume(returning: $0) }
         }
@@ -83,13 +105,17 @@ public enum Commands {
         return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
     }()
 
-    private static func spawn(_ argv: [String], environment: [String: String], outputPath: String) throws -> pid_t {
+    private static func spawn(_ argv: [String], environment: [String: String], outputPath: String, errorPath: String? = nil) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         // Nothing else crosses into the child: a socket it inherited (the
         // tests' own client connections, a fake server's accepted ones) would
         // stay open in it after we close ours, so the peer would never see it close.

@@ -1,4 +1,5 @@
 import Foundation
+import TestServers
 import Testing
 
 /// Runs the built `clustersql` binary the way a user would.
@@ -14,24 +15,14 @@ struct ClusterSQLToolTests {
     static let binary: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         .appendingPathComponent("clustersql")
 
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
+    /// Runs the tool on a thread of its own (waiting for it must not hold one of
+    /// the cooperative pool's two threads while other suites run beside it).
+    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "CLUSTERSQL_CONFIG")
         env.merge(environment) { $1 }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-                   errors: String(decoding: errors, as: UTF8.self))
+        let result = try await Commands.runCapturing(Self.binary.path, arguments, environment: env)
+        return Run(status: result.status, output: result.output, errors: result.errors)
     }
 
     /// A config with one SQLite cluster of `nodes` nodes (n1, n2, ...) in a temporary folder, then `extra`.
@@ -50,14 +41,14 @@ struct ClusterSQLToolTests {
     }
 
     @Test("query prints an aligned table, JSON lines with --json, and reports changes")
-    func query() throws {
+    func query() async throws {
         let (config, folder) = try makeConfig(nodes: 1)
         defer { try? FileManager.default.removeItem(at: folder) }
-        #expect(try run(["query", "--config", config, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, ok BOOLEAN)"]).status == 0)
-        let insert = try run(["query", "--config", config, "INSERT INTO t (name, ok) VALUES (?, ?)", "Ada Lovelace", "true"])
+        #expect(try await run(["query", "--config", config, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, ok BOOLEAN)"]).status == 0)
+        let insert = try await run(["query", "--config", config, "INSERT INTO t (name, ok) VALUES (?, ?)", "Ada Lovelace", "true"])
         #expect(insert.status == 0)
         #expect(insert.output == "1 row affected, last insert id 1\n")
-        let table = try run(["query", "--config", config, "SELECT id, name, ok FROM t WHERE id = ?", "1"])
+        let table = try await run(["query", "--config", config, "SELECT id, name, ok FROM t WHERE id = ?", "1"])
         #expect(table.status == 0)
         #expect(table.output == """
             id | name         | ok
@@ -66,7 +57,7 @@ struct ClusterSQLToolTests {
             (1 row)
 
             """)
-        let json = try run(["query", "--json", "SELECT id, name, ok, NULL AS absent FROM t"], environment: ["CLUSTERSQL_CONFIG": config])
+        let json = try await run(["query", "--json", "SELECT id, name, ok, NULL AS absent FROM t"], environment: ["CLUSTERSQL_CONFIG": config])
         #expect(json.status == 0)
         #expect(json.output == "{\"id\":1,\"name\":\"Ada Lovelace\",\"ok\":true,\"absent\":null}\n")
     }
@@ -80,10 +71,10 @@ struct ClusterSQLToolTests {
             (["query", "--node", "n9", "SELECT 1"], "has no node n9"),
             (["query", "--node", "n2", "SELEKT 1"], "syntaxError"),
           ])
-    func failures(arguments: [String], expected: String) throws {
+    func failures(arguments: [String], expected: String) async throws {
         let (config, folder) = try makeConfig()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let result = try run(arguments, environment: ["CLUSTERSQL_CONFIG": config])
+        let result = try await run(arguments, environment: ["CLUSTERSQL_CONFIG": config])
         #expect(result.status != 0)
         #expect(result.output.isEmpty)
         #expect(result.errors.hasPrefix("clustersql: "))
@@ -92,10 +83,10 @@ struct ClusterSQLToolTests {
     }
 
     @Test("demo: a workload through the cluster; halfway one node turns slow and one dies; traffic leaves both, nothing fails")
-    func demo() throws {
+    func demo() async throws {
         let (config, folder) = try makeConfig(nodes: 3)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let result = try run(["demo", "--config", config, "--operations", "6000", "--tasks", "4", "--slow-milliseconds", "20"])
+        let result = try await run(["demo", "--config", config, "--operations", "6000", "--tasks", "4", "--slow-milliseconds", "20"])
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.errors.contains("6000/6000 statements"))
         #expect(result.output.contains("failed statements: none"), "\(result.output)")
@@ -115,17 +106,17 @@ struct ClusterSQLToolTests {
     }
 
     @Test("stats: a table after one check of every node; --json has the seed's names and no password")
-    func stats() throws {
+    func stats() async throws {
         let (config, folder) = try makeConfig(extra: """
             [clusters.pg]
             driver = "postgres"
             nodes = [{ name = "down", dsn = "postgres://app:hunter2@127.0.0.1:1/db?connect_timeout=2" }]
             """)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let table = try run(["stats", "--config", config])
+        let table = try await run(["stats", "--config", config])
         #expect(table.status == 0, "\(table.errors)")
         #expect(table.output.contains("n1 ") && table.output.contains("| up ") && table.output.contains("| primary "))
-        let json = try run(["stats", "--json", "--config", config, "--cluster", "pg"])
+        let json = try await run(["stats", "--json", "--config", config, "--cluster", "pg"])
         #expect(json.status == 0, "\(json.errors)")
         for key in ["FirstInstantiated", "Connections", "Errors", "LastSuccess", "LastError", "LastErrorMessage"] {
             #expect(json.output.contains("\"\(key)\""), "\(json.output)")
@@ -135,7 +126,7 @@ struct ClusterSQLToolTests {
     }
 
     @Test("check: each node's reachability, role and latency; exit 1 when no node serves the target")
-    func check() throws {
+    func check() async throws {
         let (config, folder) = try makeConfig(extra: """
             [clusters.pg]
             driver = "postgres"
@@ -143,13 +134,13 @@ struct ClusterSQLToolTests {
             nodes = [{ name = "down", dsn = "postgres://app:hunter2@127.0.0.1:1/db?connect_timeout=2" }]
             """)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let healthy = try run(["check", "--config", config])
+        let healthy = try await run(["check", "--config", config])
         #expect(healthy.status == 0, "\(healthy.errors)")
         #expect(healthy.output.contains("usable for target any (2 of 2 nodes)"), "\(healthy.output)")
-        let standby = try run(["check", "--config", config, "--target", "standby"])
+        let standby = try await run(["check", "--config", config, "--target", "standby"])
         #expect(standby.status == 1)
         #expect(standby.output.contains("UNUSABLE for target standby"), "\(standby.output)")
-        let down = try run(["check", "--config", config, "--cluster", "pg"])
+        let down = try await run(["check", "--config", config, "--cluster", "pg"])
         #expect(down.status == 1)
         #expect(down.output.contains("down ") && down.output.contains("| no "))
         #expect(!down.output.contains("hunter2"))
