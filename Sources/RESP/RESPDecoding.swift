@@ -161,8 +161,30 @@ public struct RESPParser: Sendable {
         return text
     }
 
+    /// The decimal integer `text` holds (an optional sign, then digits), read
+    /// straight from the bytes: every reply header has one, so no String is made.
     private func integer(_ text: ByteBuffer) throws(RESPDecodingError) -> Int64 {
-        guard let number = Int64(String(buffer: text)) else { throw RESPDecodingError(.malformed, "an integer \(shown(text))") }
+        let number = text.withUnsafeReadableBytes { raw -> Int64? in
+            var index = 0
+            let negative = raw.first == UInt8(ascii: "-")
+            if negative || raw.first == UInt8(ascii: "+") { index = 1 }
+            guard index < raw.count else { return nil }
+            var magnitude: UInt64 = 0
+            while index < raw.count {
+                let digit = raw[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                let (times10, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
+                guard !overflow1, !overflow2 else { return nil }
+                magnitude = sum
+                index += 1
+            }
+            if negative {
+                return magnitude <= UInt64(Int64.max) + 1 ? Int64(bitPattern: 0 &- magnitude) : nil
+            }
+            return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
+        }
+        guard let number else { throw RESPDecodingError(.malformed, "an integer \(shown(text))") }
         return number
     }
 

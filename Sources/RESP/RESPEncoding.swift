@@ -2,17 +2,20 @@ import NIOCore
 
 extension ByteBuffer {
     /// Writes a command as the server expects it: an array of bulk strings.
+    @inlinable
     public mutating func writeRESPCommand(_ arguments: [ByteBuffer]) {
         writeRESPArrayHeader(arguments.count)
         for argument in arguments { writeRESPBulk(argument) }
     }
 
     /// Writes the header of an array of `count` elements: `*count\r\n`.
+    @inlinable
     public mutating func writeRESPArrayHeader(_ count: Int) {
         writeRESPHeader(UInt8(ascii: "*"), count)
     }
 
     /// Writes `bytes` as one bulk string.
+    @inlinable
     public mutating func writeRESPBulk(_ bytes: ByteBuffer) {
         writeRESPHeader(UInt8(ascii: "$"), bytes.readableBytes)
         writeImmutableBuffer(bytes)
@@ -20,6 +23,7 @@ extension ByteBuffer {
     }
 
     /// Writes the UTF-8 bytes of `text` as one bulk string.
+    @inlinable
     public mutating func writeRESPBulk(_ text: String) {
         writeRESPHeader(UInt8(ascii: "$"), text.utf8.count)
         writeString(text)
@@ -27,6 +31,7 @@ extension ByteBuffer {
     }
 
     /// Writes the decimal digits of `value` as one bulk string, as Redis reads integer arguments.
+    @inlinable
     public mutating func writeRESPBulk(decimal value: Int) {
         let length = Self.decimalLength(value)
         writeRESPHeader(UInt8(ascii: "$"), length)
@@ -39,6 +44,7 @@ extension ByteBuffer {
     }
 
     /// Writes the UTF-8 bytes of `text` as one bulk string.
+    @inlinable
     public mutating func writeRESPBulk(_ text: some StringProtocol) {
         writeRESPHeader(UInt8(ascii: "$"), text.utf8.count)
         writeBytes(text.utf8)
@@ -46,6 +52,7 @@ extension ByteBuffer {
     }
 
     /// Writes `bytes` as one bulk string.
+    @inlinable
     public mutating func writeRESPBulk(bytes: some Collection<UInt8>) {
         writeRESPHeader(UInt8(ascii: "$"), bytes.count)
         writeBytes(bytes)
@@ -111,7 +118,8 @@ extension ByteBuffer {
     }
 
     /// `*count\r\n`, `$length\r\n` and the like, in one bounds check and without making a String.
-    private mutating func writeRESPHeader(_ type: UInt8, _ count: Int) {
+    @inlinable
+    mutating func writeRESPHeader(_ type: UInt8, _ count: Int) {
         let length = Self.decimalLength(count)
         writeWithUnsafeMutableBytes(minimumWritableBytes: length + 3) { raw in
             raw[0] = type
@@ -123,7 +131,8 @@ extension ByteBuffer {
     }
 
     /// How many bytes the decimal form of `value` takes, its sign included.
-    private static func decimalLength(_ value: Int) -> Int {
+    @inlinable
+    static func decimalLength(_ value: Int) -> Int {
         var remaining = value.magnitude
         var length = value < 0 ? 2 : 1
         while remaining >= 10 {
@@ -134,7 +143,8 @@ extension ByteBuffer {
     }
 
     /// Puts the `length` bytes of the decimal form of `value` at the start of `raw`.
-    private static func putDecimal(_ value: Int, length: Int, into raw: UnsafeMutableRawBufferPointer) {
+    @inlinable
+    static func putDecimal(_ value: Int, length: Int, into raw: UnsafeMutableRawBufferPointer) {
         var remaining = value.magnitude
         var position = length - 1
         repeat {
@@ -145,7 +155,8 @@ extension ByteBuffer {
         if value < 0 { raw[0] = UInt8(ascii: "-") }
     }
 
-    private mutating func writeCRLF() {
+    @inlinable
+    mutating func writeCRLF() {
         writeInteger(UInt16(0x0D0A), endianness: .big)
     }
 }

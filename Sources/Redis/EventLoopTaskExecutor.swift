@@ -1,3 +1,4 @@
+import ConnectionKit
 import NIOCore
 
 /// A Swift task executor that runs jobs on one SwiftNIO event loop.
@@ -7,6 +8,9 @@ import NIOCore
 /// without handing it to another thread, and the reply resumes the task on
 /// the same thread, without waking one. Two thread switches per command are
 /// saved, which on a busy machine is most of a small command's cost.
+///
+/// Jobs are queued here and run in batches: the replies of one read resume
+/// many tasks, and they all run in one event-loop task instead of one each.
 ///
 /// Only for code that does not block: a blocking call in such a task stalls
 /// every connection of the pool.
@@ -19,15 +23,38 @@ import NIOCore
 public final class EventLoopTaskExecutor: TaskExecutor {
     /// The event loop the jobs run on.
     public let eventLoop: any EventLoop
+    private let queue = Locked(JobQueue())
+
+    private struct JobQueue: Sendable {
+        var jobs: [UnownedJob] = []
+        var drainScheduled = false
+    }
 
     /// An executor for `eventLoop`.
     public init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
     }
 
-    /// Runs `job` on the event loop; from the loop itself it is queued without a wake-up.
+    /// Queues `job`; the first job of a batch schedules the loop task that runs them all.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        let first = queue.withLock { queue -> Bool in
+            queue.jobs.append(job)
+            defer { queue.drainScheduled = true }
+            return !queue.drainScheduled
+        }
+        if first { eventLoop.execute { self.runQueuedJobs() } }
+    }
+
+    /// Runs the jobs queued so far, in order; jobs they enqueue wait for the next batch,
+    /// so other event-loop work (reads, flushes) is not starved.
+    private func runQueuedJobs() {
+        let batch = queue.withLock { queue -> [UnownedJob] in
+            queue.drainScheduled = false
+            defer { queue.jobs = [] }
+            return queue.jobs
+        }
+        let executor = asUnownedTaskExecutor()
+        for job in batch { job.runSynchronously(on: executor) }
     }
 }

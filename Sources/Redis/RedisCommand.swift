@@ -10,6 +10,7 @@ public protocol RedisArgument: Sendable {
 
 extension String: RedisArgument {
     /// Its UTF-8 bytes.
+    @inlinable
     public func writeRedisArgument(into buffer: inout ByteBuffer) { buffer.writeRESPBulk(self) }
 }
 
@@ -20,6 +21,7 @@ extension Substring: RedisArgument {
 
 extension ByteBuffer: RedisArgument {
     /// Its readable bytes.
+    @inlinable
     public func writeRedisArgument(into buffer: inout ByteBuffer) { buffer.writeRESPBulk(self) }
 }
 
@@ -30,6 +32,7 @@ extension Array: RedisArgument where Element == UInt8 {
 
 extension Int: RedisArgument {
     /// Its decimal digits.
+    @inlinable
     public func writeRedisArgument(into buffer: inout ByteBuffer) { buffer.writeRESPBulk(decimal: self) }
 }
 
@@ -53,18 +56,33 @@ public struct RedisCommand: Sendable {
     public let encoded: ByteBuffer
 
     /// `name` followed by `arguments`, for example `RedisCommand("SET", "key", value, "EX", 10)`.
-    public init(_ name: String, _ arguments: any RedisArgument...) {
-        self.init(name, arguments: arguments)
+    ///
+    /// The arguments are a parameter pack, not an array of existentials: the
+    /// command is encoded without boxing its arguments or allocating a list.
+    @inlinable
+    public init<each Argument: RedisArgument>(_ name: String, _ arguments: repeat each Argument) {
+        var count = 1
+        for _ in repeat each arguments { count += 1 }
+        var buffer = ByteBufferAllocator().buffer(capacity: 32 + name.utf8.count + count * 24)
+        buffer.writeRESPArrayHeader(count)
+        buffer.writeRESPBulk(name)
+        for argument in repeat each arguments { argument.writeRedisArgument(into: &buffer) }
+        self.init(name: name, encoded: buffer)
     }
 
     /// `name` followed by `arguments`.
     public init(_ name: String, arguments: [any RedisArgument]) {
-        self.name = name
         var buffer = ByteBufferAllocator().buffer(capacity: 32 + name.utf8.count + arguments.count * 24)
         buffer.writeRESPArrayHeader(1 + arguments.count)
         buffer.writeRESPBulk(name)
         for argument in arguments { argument.writeRedisArgument(into: &buffer) }
-        encoded = buffer
+        self.init(name: name, encoded: buffer)
+    }
+
+    @usableFromInline
+    init(name: String, encoded: ByteBuffer) {
+        self.name = name
+        self.encoded = encoded
     }
 
     /// A command given as raw arguments, the name first (an empty list is not a command).

@@ -12,8 +12,9 @@ public protocol RedisCommandRunner: Sendable {
 extension RedisCommandRunner {
     /// Sends `name` with `arguments`: `send("HSET", "h", "field", value)`.
     @discardableResult
-    public func send(_ name: String, _ arguments: any RedisArgument...) async throws(RedisError) -> RESPValue {
-        try await send(RedisCommand(name, arguments: arguments))
+    @inlinable
+    public func send<each Argument: RedisArgument>(_ name: String, _ arguments: repeat each Argument) async throws(RedisError) -> RESPValue {
+        try await send(RedisCommand(name, repeat each arguments))
     }
 
     /// `PING`; throws unless the server answers `PONG`.

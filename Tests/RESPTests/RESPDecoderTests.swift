@@ -126,6 +126,21 @@ struct RESPDecoderTests {
         #expect(String(buffer: header) == "*1000000\r\n")
     }
 
+    @Test("integers are read from the bytes: signs, zero, both ends of Int64; overflow, empty and stray bytes are malformed")
+    func integers() throws {
+        let cases: [(String, Int64)] = [
+            (":0\r\n", 0), (":-0\r\n", 0), (":+7\r\n", 7), (":-42\r\n", -42), (":007\r\n", 7),
+            (":9223372036854775807\r\n", .max), (":-9223372036854775808\r\n", .min),
+        ]
+        for (wire, number) in cases {
+            #expect(try decodeAll(wire) == [.integer(number)], "\(wire.debugDescription)")
+        }
+        for wire in [":\r\n", ":-\r\n", ":+\r\n", ":9223372036854775808\r\n", ":-9223372036854775809\r\n",
+                     ": 1\r\n", ":1 \r\n", ":--1\r\n", ":1-\r\n", ":18446744073709551616\r\n", "$\r\n", "*+\r\n"] {
+            expectError(.malformed, wire)
+        }
+    }
+
     @Test("lengths are never trusted: limits, negative lengths, missing terminators, bad lines")
     func limits() {
         var small = RESPDecoderLimits()
