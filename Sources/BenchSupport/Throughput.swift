@@ -37,14 +37,20 @@ public func pointSelects(
     }
 }
 
-/// Prints one side-by-side pair, each with its client CPU per query, and the ratio with its goal.
+/// Prints one side-by-side pair, each with its client CPU per query, and the ratio with its goal
+/// (`ratio`, when given, replaces the ratio of the two rates: a median over rounds, say).
 public func report(
-    peer: String, peerRate: Double, peerCPU: Double, ours: String, ourRate: Double, ourCPU: Double, seconds: Int, goal: Double = 0.95
+    peer: String, peerRate: Double, peerCPU: Double, ours: String, ourRate: Double, ourCPU: Double, seconds: Int, goal: Double = 0.95,
+    ratio: (median: Double, detail: String)? = nil
 ) {
     func line(_ label: String, _ value: String) { printLine(label, value) }
     line(peer, String(format: "%10.0f /s   ", peerRate) + cpuPerQuery(peerCPU, rate: peerRate, seconds: seconds))
     line(ours, String(format: "%10.0f /s   ", ourRate) + cpuPerQuery(ourCPU, rate: ourRate, seconds: seconds))
-    line("ratio", String(format: "%10.2fx (goal >= %.2fx)", ourRate / peerRate, goal))
+    if let ratio {
+        line("ratio", String(format: "%10.2fx (goal >= %.2fx; ", ratio.median, goal) + ratio.detail + ")")
+    } else {
+        line("ratio", String(format: "%10.2fx (goal >= %.2fx)", ourRate / peerRate, goal))
+    }
 }
 
 /// The number after `marker` on the first line holding it, as in `tps = 25071.3` or `(18311.25 per sec.)`.

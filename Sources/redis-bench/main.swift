@@ -4,6 +4,7 @@
 //   128 tasks on an auto-pipelined pool vs  redis-benchmark -c 8 -P 16 -t set,get  (128 commands in flight each)
 // Our tasks prefer the pool's executor (they run on its event loop, as redis-benchmark runs on one
 // thread); with "cooperative" they run on Swift's cooperative pool and every command crosses threads.
+// Each side runs `seconds` per test in all, in 3 alternating rounds; the ratio is the median of the rounds'.
 // Run in release:  swift run -c release redis-bench [seconds] [plain|pipelined|both] [cooperative]
 import BenchSupport
 import ConnectionKit
@@ -32,10 +33,10 @@ func peer(port: Int, pipeline: Int, requests: Int) async throws -> [String: Doub
     return rates
 }
 
-/// Commands per second from `tasks` tasks sending `command` one after another for `seconds`.
-func ours(_ pool: RedisPool, tasks: Int, command: @escaping @Sendable (Int) -> RedisCommand) async throws -> Double {
+/// Commands per second from `tasks` tasks sending `command` one after another for `duration`.
+func ours(_ pool: RedisPool, tasks: Int, duration: Duration, command: @escaping @Sendable (Int) -> RedisCommand) async throws -> Double {
     try await withThrowingTaskGroup(of: Int.self) { group in
-        let deadline = ContinuousClock.now + .seconds(seconds)
+        let deadline = ContinuousClock.now + duration
         let started = ContinuousClock.now
         for _ in 0..<tasks {
             group.addTask(executorPreference: onLoop ? pool.taskExecutor : nil) {
@@ -58,26 +59,49 @@ func ours(_ pool: RedisPool, tasks: Int, command: @escaping @Sendable (Int) -> R
     }
 }
 
+/// The two sides in alternating rounds (this machine's speed drifts by tens of
+/// percent within a minute): each round runs redis-benchmark (SET then GET),
+/// then our SET and GET. Prints each side's mean rate and CPU per command, and
+/// the median of the rounds' ratios, which one slow phase cannot move.
 func compare(_ title: String, pool: RedisPool, tasks: Int, pipeline: Int, goal: Double, port: Int) async throws {
-    print(title)
+    let rounds = 3
+    print(title + ", \(rounds) alternating rounds")
     let value = ByteBuffer(string: "xxx")
-    let peerStart = cpuTime(children: true)
-    let requests = pipeline == 1 ? 40_000 * seconds : 250_000 * seconds
-    let peerRates = try await peer(port: port, pipeline: pipeline, requests: requests)
-    let peerCPU = cpuTime(children: true) - peerStart
-    for name in ["SET", "GET"] {
-        let ourStart = cpuTime(children: false)
-        let rate = try await ours(pool, tasks: tasks) { key in
-            name == "SET" ? RedisCommand("SET", "key:\(key)", value) : RedisCommand("GET", "key:\(key)")
+    let slice = Duration.seconds(Double(seconds) / Double(rounds))
+    let requests = (pipeline == 1 ? 40_000 : 250_000) * seconds / rounds
+    let names = ["SET", "GET"]
+    var peerRates: [String: [Double]] = [:], ourRates: [String: [Double]] = [:], ourCPU: [String: Double] = [:]
+    var peerCPU = 0.0
+    for _ in 0..<rounds {
+        let peerStart = cpuTime(children: true)
+        let rates = try await peer(port: port, pipeline: pipeline, requests: requests)
+        peerCPU += cpuTime(children: true) - peerStart
+        for name in names {
+            peerRates[name, default: []].append(rates[name]!)
+            let ourStart = cpuTime(children: false)
+            let rate = try await ours(pool, tasks: tasks, duration: slice) { key in
+                name == "SET" ? RedisCommand("SET", "key:\(key)", value) : RedisCommand("GET", "key:\(key)")
+            }
+            ourCPU[name, default: 0] += cpuTime(children: false) - ourStart
+            ourRates[name, default: []].append(rate)
         }
-        let ourCPU = cpuTime(children: false) - ourStart
-        let peerRate = peerRates[name]!
-        // redis-benchmark ran both tests in one process: its CPU per command is over both,
-        // scaled here to what `report` divides by (rate × seconds).
-        let peerShare = peerCPU / Double(2 * requests) * peerRate * Double(seconds)
-        report(peer: "\(name) redis-benchmark -c 8 -P \(pipeline)", peerRate: peerRate, peerCPU: peerShare,
-               ours: "\(name) RedisPool, \(tasks) tasks\(onLoop ? " on its loop" : "")", ourRate: rate, ourCPU: ourCPU, seconds: seconds, goal: goal)
     }
+    for name in names {
+        let peerRate = peerRates[name]!.reduce(0, +) / Double(rounds)
+        let ourRate = ourRates[name]!.reduce(0, +) / Double(rounds)
+        // redis-benchmark ran both tests in one process: half its CPU is this test's,
+        // scaled here to what `report` divides by (rate × seconds).
+        let peerShare = peerCPU / 2 / Double(requests * rounds) * peerRate * Double(seconds)
+        report(peer: "\(name) redis-benchmark -c 8 -P \(pipeline)", peerRate: peerRate, peerCPU: peerShare,
+               ours: "\(name) RedisPool, \(tasks) tasks\(onLoop ? " on its loop" : "")", ourRate: ourRate,
+               ourCPU: ourCPU[name]!, seconds: seconds, goal: goal, ratio: medianRatio(ourRates[name]!, peerRates[name]!))
+    }
+}
+
+/// The median of the per-round ratios `ours[i] / peer[i]`, with the rounds' ratios listed.
+func medianRatio(_ ours: [Double], _ peer: [Double]) -> (median: Double, detail: String) {
+    let ratios = zip(ours, peer).map { $0 / $1 }
+    return (ratios.sorted()[ratios.count / 2], "median of rounds " + ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))
 }
 
 if ProcessInfo.processInfo.environment["NIO_EXECUTOR"] != nil {
