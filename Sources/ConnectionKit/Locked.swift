@@ -10,7 +10,8 @@ import Foundation
 /// lock/unlock pair measured on this machine kind, as `Mutex`).
 public final class Locked<Value: Sendable>: @unchecked Sendable {
     @usableFromInline let lock = NSLock()
-    @usableFromInline var value: Value
+    // Only touched under the lock, so the runtime exclusivity check would only cost time.
+    @usableFromInline @exclusivity(unchecked) var value: Value
 
     /// Creates the guarded value.
     public init(_ value: Value) {

@@ -17,17 +17,29 @@ extension ByteBuffer {
     /// Writes `bytes` as one bulk string.
     @inlinable
     public mutating func writeRESPBulk(_ bytes: ByteBuffer) {
-        writeRESPHeader(UInt8(ascii: "$"), bytes.readableBytes)
-        writeImmutableBuffer(bytes)
-        writeCRLF()
+        bytes.withUnsafeReadableBytes { writeRESPBulk(contiguous: $0) }
     }
 
     /// Writes the UTF-8 bytes of `text` as one bulk string.
     @inlinable
     public mutating func writeRESPBulk(_ text: String) {
-        writeRESPHeader(UInt8(ascii: "$"), text.utf8.count)
-        writeString(text)
-        writeCRLF()
+        var text = text
+        text.withUTF8 { writeRESPBulk(contiguous: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `$length\r\n`, the bytes and `\r\n`, with one capacity check and one copy.
+    @inlinable
+    mutating func writeRESPBulk(contiguous bytes: UnsafeRawBufferPointer) {
+        let count = bytes.count
+        let length = Self.decimalLength(count)
+        writeWithUnsafeMutableBytes(minimumWritableBytes: length + count + 5) { raw in
+            let base = raw.baseAddress!
+            Self.putHeader(UInt8(ascii: "$"), count, length: length, at: base)
+            if count > 0 { (base + length + 3).copyMemory(from: bytes.baseAddress!, byteCount: count) }
+            base.storeBytes(of: 0x0D, toByteOffset: length + 3 + count, as: UInt8.self)
+            base.storeBytes(of: 0x0A, toByteOffset: length + 4 + count, as: UInt8.self)
+            return length + count + 5
+        }
     }
 
     /// Writes the decimal digits of `value` as one bulk string, as Redis reads integer arguments.
@@ -122,12 +134,18 @@ extension ByteBuffer {
     mutating func writeRESPHeader(_ type: UInt8, _ count: Int) {
         let length = Self.decimalLength(count)
         writeWithUnsafeMutableBytes(minimumWritableBytes: length + 3) { raw in
-            raw[0] = type
-            Self.putDecimal(count, length: length, into: UnsafeMutableRawBufferPointer(rebasing: raw[1...]))
-            raw[length + 1] = 0x0D
-            raw[length + 2] = 0x0A
+            Self.putHeader(type, count, length: length, at: raw.baseAddress!)
             return length + 3
         }
+    }
+
+    /// Puts `type`, the `length` digits of `count` and CRLF at `base` (`length + 3` bytes).
+    @inlinable
+    static func putHeader(_ type: UInt8, _ count: Int, length: Int, at base: UnsafeMutableRawPointer) {
+        base.storeBytes(of: type, as: UInt8.self)
+        putDecimal(count, length: length, into: UnsafeMutableRawBufferPointer(start: base + 1, count: length))
+        base.storeBytes(of: 0x0D, toByteOffset: length + 1, as: UInt8.self)
+        base.storeBytes(of: 0x0A, toByteOffset: length + 2, as: UInt8.self)
     }
 
     /// How many bytes the decimal form of `value` takes, its sign included.

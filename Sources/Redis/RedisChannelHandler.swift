@@ -98,9 +98,11 @@ final class RedisChannelHandler: ChannelInboundHandler {
     /// Told once, when the connection fails or closes.
     var onFailure: ((RedisError) -> Void)?
 
+    // The state below is only touched on the event loop, one call at a time: the
+    // runtime exclusivity checks on the busiest of it would only cost time.
     private var context: ChannelHandlerContext?
-    private var cumulation: ByteBuffer?
-    private var pending = CircularBuffer<PendingCommand>(initialCapacity: 16)
+    @exclusivity(unchecked) private var cumulation: ByteBuffer?
+    @exclusivity(unchecked) private var pending = CircularBuffer<PendingCommand>(initialCapacity: 16)
     private var failure: RedisError?
     /// `failure == nil`, kept as a flag: comparing an optional error on every command is not free.
     private var isOpen = true
@@ -109,7 +111,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var unwritableSince: NIODeadline?
     private var flushQueued = false
     /// Small commands waiting to be written together.
-    private var staged: ByteBuffer?
+    @exclusivity(unchecked) private var staged: ByteBuffer?
     private var subscriptions: [SubscriptionKind: Set<String>] = [:]
     /// Pending (un)subscribe commands: while there are none and no subscription, a reply is just a reply.
     private var subscriptionCommandsPending = 0

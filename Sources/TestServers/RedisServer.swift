@@ -70,6 +70,14 @@ public final class RedisServer: ProcessBackedServer {
         try await process.waitUntilReady(timeout: timeout) { (try? await cli("PING")) == "PONG" }
     }
 
+    /// Waits until this replica's link to its master is up (`master_link_status:up`),
+    /// so that what the master acknowledges from then on reaches it.
+    public func waitUntilReplicating(timeout: Duration = .seconds(20)) async throws {
+        try await process.waitUntilReady(timeout: timeout) {
+            (try? await cli("INFO", "replication"))?.contains("master_link_status:up") == true
+        }
+    }
+
     /// Runs one command through `redis-cli` (authenticated when the server has a
     /// password) and returns its raw output, trimmed: for the harness itself.
     @discardableResult
