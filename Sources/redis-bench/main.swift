@@ -4,7 +4,7 @@
 //   128 tasks on an auto-pipelined pool vs  redis-benchmark -c 8 -P 16 -t set,get  (128 commands in flight each)
 // Our tasks prefer the pool's executor (they run on its event loop, as redis-benchmark runs on one
 // thread); with "cooperative" they run on Swift's cooperative pool and every command crosses threads.
-// Each side runs `seconds` per test in all, in 3 alternating rounds; the ratio is the median of the rounds'.
+// Each side runs `seconds` per test in all, in one alternating round per second (at least 3); the ratio is the median of the rounds'.
 // Run in release:  swift run -c release redis-bench [seconds] [plain|pipelined|both] [cooperative]
 import BenchSupport
 import ConnectionKit
@@ -64,7 +64,7 @@ func ours(_ pool: RedisPool, tasks: Int, duration: Duration, command: @escaping 
 /// then our SET and GET. Prints each side's mean rate and CPU per command, and
 /// the median of the rounds' ratios, which one slow phase cannot move.
 func compare(_ title: String, pool: RedisPool, tasks: Int, pipeline: Int, goal: Double, port: Int) async throws {
-    let rounds = 3
+    let rounds = max(3, seconds)
     print(title + ", \(rounds) alternating rounds")
     let value = ByteBuffer(string: "xxx")
     let slice = Duration.seconds(Double(seconds) / Double(rounds))
