@@ -145,15 +145,24 @@ public struct RESPParser: Sendable {
 
     /// The bytes up to the next CRLF (consumed); `nil` until the CRLF has arrived.
     private func line(_ buffer: inout ByteBuffer) throws(RESPDecodingError) -> ByteBuffer? {
-        let view = buffer.readableBytesView
-        let window = view.prefix(limits.maxLineLength + 1)
-        guard let cr = window.firstIndex(of: 0x0D) else {
-            if view.count > limits.maxLineLength {
-                throw RESPDecodingError(.lineTooLong, "no CRLF within \(limits.maxLineLength) bytes")
+        let limit = limits.maxLineLength
+        // A plain scan of the contiguous bytes: lines are short, and the generic
+        // collection path cost more than the scan itself.
+        let found = buffer.withUnsafeReadableBytes { raw -> Int? in
+            let end = min(raw.count, limit + 1)
+            var index = 0
+            while index < end {
+                if raw[index] == 0x0D { return index }
+                index += 1
             }
             return nil
         }
-        let length = cr - view.startIndex
+        guard let length = found else {
+            if buffer.readableBytes > limit {
+                throw RESPDecodingError(.lineTooLong, "no CRLF within \(limit) bytes")
+            }
+            return nil
+        }
         guard let next = buffer.getInteger(at: buffer.readerIndex + length + 1, as: UInt8.self) else { return nil }
         guard next == 0x0A else { throw RESPDecodingError(.malformed, "a CR not followed by LF") }
         let text = buffer.readSlice(length: length)

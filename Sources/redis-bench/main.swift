@@ -113,14 +113,14 @@ let configuration = RedisConfiguration(port: server.port)
 
 let plain = RedisPool(configuration: configuration, size: 8)
 var pipelinedOptions = RedisPoolOptions()
-pipelinedOptions.autoPipelining = AutoPipelining(connections: 4)
+pipelinedOptions.autoPipelining = AutoPipelining()  // the default: 2 shared connections
 let pipelined = RedisPool(configuration: configuration, size: 4, options: pipelinedOptions)
 try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask { try await plain.run() }
     group.addTask { try await pipelined.run() }
     if only != "pipelined" { try await compare("GET/SET, 8 connections, one command at a time, \(seconds) s each, same server, same run",
                       pool: plain, tasks: 8, pipeline: 1, goal: 1.0, port: server.port) }
-    if only != "plain" { try await compare("GET/SET, 128 commands in flight (automatic pipelining over 4 connections), \(seconds) s each",
+    if only != "plain" { try await compare("GET/SET, 128 commands in flight (automatic pipelining over the default 2 connections), \(seconds) s each",
                       pool: pipelined, tasks: 128, pipeline: 16, goal: 0.8, port: server.port) }
     await plain.close()
     await pipelined.close()
