@@ -23,9 +23,9 @@ test: build check-compose
 check-compose: setup
 	docker-compose -f docker-compose.yml config -q
 
-# The concurrency layer under ThreadSanitizer, in its own build folder.
+# The concurrency layer and the Redis client (event-loop executor, shared connections) under ThreadSanitizer, in its own build folder.
 test-tsan:
-	swift test --sanitize=thread --scratch-path .build-tsan --filter ConnectionKitTests
+	swift test --sanitize=thread --scratch-path .build-tsan --filter "ConnectionKitTests|RedisTests"
 
 # Pool borrow+return cost and contention (release build).
 bench:
