@@ -1,6 +1,16 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// Module Redis runs its async functions on the caller's executor (SE-0461): a
+/// command then costs no executor switch per call. Swift 6.2 and later.
+let redisSettings: [SwiftSetting] = {
+    #if compiler(>=6.2)
+    return [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+    #else
+    return []
+    #endif
+}()
+
 let package = Package(
     name: "ClusterSQL",
     platforms: [.macOS(.v15)],
@@ -83,7 +93,7 @@ let package = Package(
                 "RESP", "ConnectionKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]),
+            swiftSettings: redisSettings),
         .target(
             name: "ClusterConfig",
             dependencies: [
