@@ -61,28 +61,29 @@ public struct RedisCommand: Sendable {
     /// command is encoded without boxing its arguments or allocating a list.
     @inlinable
     public init<each Argument: RedisArgument>(_ name: String, _ arguments: repeat each Argument) {
-        var count = 1
+        var count = 0
         for _ in repeat each arguments { count += 1 }
-        var buffer = ByteBufferAllocator().buffer(capacity: 32 + name.utf8.count + count * 24)
-        buffer.writeRESPArrayHeader(count)
-        buffer.writeRESPBulk(name)
-        for argument in repeat each arguments { argument.writeRedisArgument(into: &buffer) }
-        self.init(name: name, encoded: buffer)
+        self.init(name, argumentCount: count) { buffer in
+            for argument in repeat each arguments { argument.writeRedisArgument(into: &buffer) }
+        }
     }
 
     /// `name` followed by `arguments`.
     public init(_ name: String, arguments: [any RedisArgument]) {
-        var buffer = ByteBufferAllocator().buffer(capacity: 32 + name.utf8.count + arguments.count * 24)
-        buffer.writeRESPArrayHeader(1 + arguments.count)
-        buffer.writeRESPBulk(name)
-        for argument in arguments { argument.writeRedisArgument(into: &buffer) }
-        self.init(name: name, encoded: buffer)
+        self.init(name, argumentCount: arguments.count) { buffer in
+            for argument in arguments { argument.writeRedisArgument(into: &buffer) }
+        }
     }
 
-    @usableFromInline
-    init(name: String, encoded: ByteBuffer) {
+    /// The array header and the name, then what `writeArguments` writes (`argumentCount` bulks).
+    @inlinable
+    init(_ name: String, argumentCount: Int, _ writeArguments: (inout ByteBuffer) -> Void) {
+        var buffer = ByteBufferAllocator().buffer(capacity: 32 + name.utf8.count + argumentCount * 24)
+        buffer.writeRESPArrayHeader(1 + argumentCount)
+        buffer.writeRESPBulk(name)
+        writeArguments(&buffer)
         self.name = name
-        self.encoded = encoded
+        encoded = buffer
     }
 
     /// A command given as raw arguments, the name first (an empty list is not a command).

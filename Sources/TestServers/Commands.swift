@@ -33,10 +33,7 @@ public enum Commands {
         let argv = (user != nil && isRoot) ? ["/usr/sbin/runuser", "-u", user!, "--", executable] + arguments : [executable] + arguments
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cmd-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let status = try await spawnAndWait(argv, environment: env, outputPath: outputPath)
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let (status, text, _) = try await spawnAndCollect(argv, environment: env, separateErrors: false)
         if status != 0 && !allowFailure {
             throw TestServerError("`\(([executable] + arguments).joined(separator: " "))` exited with \(status):\n\(text.suffix(3000))")
         }
@@ -49,17 +46,25 @@ public enum Commands {
     public static func runCapturing(
         _ executable: String, _ arguments: [String], environment: [String: String]
     ) async throws -> (status: Int32, output: String, errors: String) {
+        try await spawnAndCollect([executable] + arguments, environment: environment, separateErrors: true)
+    }
+
+    /// Runs `argv` to its end with its output in temporary files (removed
+    /// afterwards) and returns the exit status and what it wrote: stdout and
+    /// stderr apart, or both in `output` (with `errors` empty).
+    private static func spawnAndCollect(
+        _ argv: [String], environment: [String: String], separateErrors: Bool
+    ) async throws -> (status: Int32, output: String, errors: String) {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cmd-\(UUID().uuidString)").path
         let outputPath = base + ".out"
-        let errorPath = base + ".err"
+        let errorPath = separateErrors ? base + ".err" : nil
         defer {
             try? FileManager.default.removeItem(atPath: outputPath)
-            try? FileManager.default.removeItem(atPath: errorPath)
+            if let errorPath { try? FileManager.default.removeItem(atPath: errorPath) }
         }
-        let status = try await spawnAndWait([executable] + arguments, environment: environment, outputPath: outputPath, errorPath: errorPath)
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let errors = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-        return (status, output, errors)
+        let status = try await spawnAndWait(argv, environment: environment, outputPath: outputPath, errorPath: errorPath)
+        func contents(_ path: String?) -> String { path.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "" }
+        return (status, contents(outputPath), contents(errorPath))
     }
 
     /// Spawns `argv` with stdin from /dev/null, stdout into `outputPath` and
