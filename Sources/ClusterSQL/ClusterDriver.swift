@@ -154,9 +154,14 @@ public final class ClusterDriver: SQLDriver, Service {
         let order = NodeSelection.order(candidates, strategy: configuration.strategy, turn: turn, random: &random)
         let strategy = configuration.strategy
         let hedgeDelay = configuration.hedgeDelay
+        let openTimeout = configuration.openTimeout
+        // prefer-standby (libpq's meaning): the other nodes are a fallback for when
+        // every standby failed, never a hedge against a standby that is only slow.
+        let lastPreferred = order.last { candidates[$0].preferred }.map { eligible[$0].name }
         let race = OpenRace(
             nodes: order.map { eligible[$0] }, target: target, verifyRole: verifyAll,
             stagger: { node in
+                if node.name == lastPreferred { return openTimeout }
                 guard strategy != .race else { return nil }
                 guard let connect = node.connectLatency else { return hedgeDelay }
                 return min(max(.seconds(connect * 3), .milliseconds(5)), hedgeDelay)

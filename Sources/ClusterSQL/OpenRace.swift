@@ -13,7 +13,8 @@ struct OpenRace: Sendable {
     let target: TargetRole
     /// Whether every try checks the node's role, even where the cached one would do.
     let verifyRole: Bool
-    /// The wait before the next node is tried as well; `nil`: all at once.
+    /// The wait before the next node is tried as well; `nil`: all at once; the
+    /// open timeout: only once this node's try failed.
     let stagger: @Sendable (ClusterNode) -> Duration?
     let timeout: Duration
 

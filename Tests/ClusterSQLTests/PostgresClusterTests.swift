@@ -73,4 +73,34 @@ struct PostgresClusterTests {
             await database.close()
         }
     }
+
+    @Test("prefer-standby waits for a slow standby instead of hedging to the primary, and falls back to the primary only when the standby fails")
+    func preferStandbyIsNotHedged() async throws {
+        let servers = try await PostgresCluster.start(standbys: 1)
+        defer { servers.destroy() }
+        let proxy = try await DelayProxy.start(upstreamPort: servers.standbys[0].port, delay: .zero)
+        var configuration = ClusterDriverConfiguration(name: "pg")
+        configuration.checkInterval = .milliseconds(200)
+        let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try cluster.addNode(name: "a-primary", driver: PostgresDriver(), dsn: servers.primary.dsn + " connect_timeout=2")
+        try cluster.addNode(name: "b-standby", driver: PostgresDriver(),
+                            dsn: "host=127.0.0.1 port=\(proxy.port) user=postgres dbname=postgres connect_timeout=2")
+        try await whileRunning(cluster) {
+            func inRecovery() async throws -> Bool {
+                let connection = try await cluster.connect(to: "prefer-standby")
+                defer { Task { await connection.close() } }
+                return try await connection.query("SELECT pg_is_in_recovery()")[0][0] == .bool(true)
+            }
+            // Both roles known, then every round trip to the standby 40 ms slower:
+            // a connect to it takes several hedge delays.
+            let standby = try await cluster.connect(to: "standby")
+            await standby.close()
+            proxy.delay = .milliseconds(40)
+            for _ in 0..<5 {
+                #expect(try await inRecovery(), "prefer-standby reached the primary while the standby was only slow")
+            }
+            await proxy.stop()  // the standby unreachable: now the primary serves
+            #expect(try await inRecovery() == false)
+        }
+    }
 }
