@@ -155,6 +155,26 @@ public final class RedisConnection: Sendable, RedisCommandRunner {
         }
     }
 
+    /// Sends one command and waits at most `timeout` for its reply, or until the
+    /// task is cancelled; either one closes the connection (its replies would be
+    /// out of step) and fails what is pending on it. For checks of a node that
+    /// may hang: a `ROLE` probe, a question to a sentinel.
+    func send(_ command: RedisCommand, within timeout: Duration) async -> Result<RESPValue, RedisError> {
+        let handler = self.handler
+        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            handler.value.fail(RedisError(.readTimeout, message: "no reply within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        let channel = self.channel
+        let broken = self.broken
+        return await withTaskCancellationHandler {
+            await send(command, expecting: .one)
+        } onCancel: {
+            broken.set()
+            channel.close(promise: nil)
+        }
+    }
+
     /// Sends `commands` in one write and returns each one's reply or error, in
     /// order: one round trip for all of them.
     public func pipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisError>] {

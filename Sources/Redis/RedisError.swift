@@ -38,6 +38,19 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let poolUnavailable = Code("poolUnavailable")
         /// A malformed URL or setting.
         public static let invalidConfiguration = Code("invalidConfiguration")
+        /// No sentinel could be reached (refused, timed out, or it refused our credentials).
+        public static let sentinelsUnreachable = Code("sentinelsUnreachable")
+        /// The sentinels that answered do not know the master name.
+        public static let masterUnknown = Code("masterUnknown")
+        /// No master was verified within the wait: a failover is under way, or
+        /// the address the sentinels name does not answer as a master (yet).
+        public static let failoverInProgress = Code("failoverInProgress")
+        /// No replica passed the checks and falling back to the master is off.
+        public static let noReplicaAvailable = Code("noReplicaAvailable")
+        /// The write succeeded on the master but fewer replicas than asked acknowledged it within the `WAIT` timeout.
+        public static let notDurable = Code("notDurable")
+        /// The client was closed.
+        public static let clientClosed = Code("clientClosed")
     }
 
     /// What kind of failure.
@@ -50,6 +63,9 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public var endpoint: String
     /// The name of the command that failed (`GET`, `AUTH`...), when known; never its arguments.
     public var command: String
+    /// Whether the error came from talking to Sentinel rather than to a data node
+    /// (the radix sentinel seed's `ClientError.SentinelErr`).
+    public var fromSentinel: Bool = false
 
     /// Creates an error.
     public init(_ code: Code, message: String, prefix: String = "", endpoint: String = "", command: String = "") {
@@ -72,13 +88,17 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// Whether the connection that produced this error must not be used again.
     public var isConnectionError: Bool {
-        code != .server && code != .unexpectedReply && code != .invalidConfiguration && code != .poolTimeout
-            && code != .poolUnavailable
+        !Self.notAboutTheConnection.contains(code)
     }
+
+    private static let notAboutTheConnection: Set<Code> = [
+        .server, .unexpectedReply, .invalidConfiguration, .poolTimeout, .poolUnavailable, .sentinelsUnreachable, .masterUnknown,
+        .failoverInProgress, .noReplicaAvailable, .notDurable, .clientClosed,
+    ]
 
     /// `redis 127.0.0.1:6379 GET: WRONGTYPE Operation against a key...`.
     public var description: String {
-        var head = "redis"
+        var head = fromSentinel ? "redis sentinel" : "redis"
         if !endpoint.isEmpty { head += " \(endpoint)" }
         if !command.isEmpty { head += " \(command)" }
         return code == .server ? "\(head): \(message)" : "\(head): \(code): \(message)"

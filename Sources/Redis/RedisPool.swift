@@ -28,6 +28,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     public let taskExecutor: EventLoopTaskExecutor
     let pool: ConnectionPool<RedisConnection, ContinuousClock>
     private let shared: SharedConnections?
+    private let openConnections = OpenConnections()
 
     /// A pool of `size` idle connections to the server of `configuration`
     /// (more are created on demand, as in radix).
@@ -53,18 +54,25 @@ public final class RedisPool: Service, RedisCommandRunner {
         // command from there without a thread hop.
         let loop = eventLoopGroup.next()
         taskExecutor = EventLoopTaskExecutor(eventLoop: loop)
+        let openConnections = self.openConnections
         let lifecycle = ConnectionLifecycle<RedisConnection>(
             dial: {
                 do {
-                    if let dial { return try await dial(configuration) }
-                    return try await RedisConnection.connect(configuration, on: loop, logger: logger)
+                    let connection = if let dial { try await dial(configuration) } else {
+                        try await RedisConnection.connect(configuration, on: loop, logger: logger)
+                    }
+                    openConnections.opened(connection)
+                    return connection
                 } catch let error as RedisError {
                     throw error
                 } catch {
                     throw RedisError(.connectFailed, message: "the dial hook failed: \(error)", endpoint: configuration.endpoint)
                 }
             },
-            close: { await $0.close() },
+            close: { connection in
+                openConnections.closed(connection)
+                await connection.close()
+            },
             ping: { try await $0.ping() })
         pool = ConnectionPool(configuration: settings, lifecycle: lifecycle, observer: observer, logger: logger)
         shared = options.autoPipelining.map { SharedConnections(count: $0.connections) }
@@ -139,6 +147,15 @@ public final class RedisPool: Service, RedisCommandRunner {
     public func close() async {
         await shared?.releaseAll(to: self)
         await pool.close()
+    }
+
+    /// Shuts the pool down and closes every connection at once, borrowed ones
+    /// too (their pending commands fail with ``RedisError/Code/connectionClosed``):
+    /// for a server that must not see another command. Returns how many connections it closed.
+    @discardableResult
+    public func closeAllConnections() async -> Int {
+        await close()
+        return await openConnections.closeAll()
     }
 
     /// Drives the pool's timers until ``close()``, graceful shutdown or cancellation.

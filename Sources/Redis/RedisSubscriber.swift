@@ -84,6 +84,11 @@ public final class RedisSubscriber: Sendable {
 
     /// `SUBSCRIBE channels...`; returns when every channel is confirmed.
     public func subscribe(_ channels: String...) async throws(RedisError) {
+        try await subscribe(channels)
+    }
+
+    /// `SUBSCRIBE` to every channel of `channels`; returns when every channel is confirmed.
+    public func subscribe(_ channels: [String]) async throws(RedisError) {
         try await change("SUBSCRIBE", channels, .channel)
     }
 
@@ -105,6 +110,12 @@ public final class RedisSubscriber: Sendable {
     /// `PING`, allowed in subscriber mode: proves the connection is alive.
     public func ping() async throws(RedisError) {
         _ = try await connection.send(RedisCommand("PING"))
+    }
+
+    /// `PING` with a bound: whether the server answered within `timeout`. No answer
+    /// closes the connection, and ``messages`` ends with the error.
+    public func ping(within timeout: Duration) async -> Bool {
+        if case .success = await connection.send(RedisCommand("PING"), within: timeout) { true } else { false }
     }
 
     /// Whether the connection failed or was closed.

@@ -58,9 +58,10 @@ public final class RedisServer: ProcessBackedServer {
 
     private static let shared = StartedOnce { try await RedisServer.start(name: "shared") }
 
-    func launch() async throws {
+    func launch(arguments: [String] = []) async throws {
         try await process.awaitKilledGone()
-        let value = try Commands.spawnServer(["/usr/bin/redis-server", configFile], outputPath: process.runDirectory + "/stdout.log")
+        let value = try Commands.spawnServer(
+            ["/usr/bin/redis-server", configFile] + arguments, outputPath: process.runDirectory + "/stdout.log")
         process.adopt(value)
         try await waitUntilReady()
     }
@@ -88,9 +89,15 @@ public final class RedisServer: ProcessBackedServer {
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Starts the server again after ``kill()`` (with an empty data set: nothing is persisted).
-    public func restart() async throws {
+    /// Starts the server again after ``kill()`` (with an empty data set: nothing is persisted);
+    /// with `replicaOf`, as a replica of that port on 127.0.0.1 (an old master coming back after a failover).
+    public func restart(replicaOf: Int? = nil) async throws {
         process.forget()
-        try await launch()
+        try await launch(arguments: replicaOf.map { ["--replicaof", "127.0.0.1", String($0)] } ?? [])
+    }
+
+    /// What `ROLE` says the server is now: `master`, `slave` (a replica) or `sentinel`.
+    public func role() async throws -> String {
+        String(try await cli("ROLE").split(whereSeparator: \.isNewline).first ?? "")
     }
 }

@@ -15,6 +15,7 @@ public final class ServerProcess: Sendable {
     /// The server's log file.
     public let logFile: String
     private let pid = Locked<Int32?>(nil)
+    private let paused = Locked(false)
     /// Pids killed but maybe not yet reaped (a killed process lingers as a zombie for seconds here).
     private let killed = Locked<[Int32]>([])
 
@@ -28,6 +29,9 @@ public final class ServerProcess: Sendable {
 
     /// The server's process id while it runs.
     public var processID: Int32? { pid.withLock { $0 } }
+
+    /// Whether ``pause()`` stopped it and no ``resume()`` followed.
+    public var isPaused: Bool { paused.withLock { $0 } }
 
     /// Records the pid of a started server, to be killed at exit if still running.
     func adopt(_ value: Int32) {
@@ -49,6 +53,7 @@ public final class ServerProcess: Sendable {
 
     /// Forgets the pid of a server that stopped.
     func forget() {
+        paused.withLock { $0 = false }
         if let old = pid.withLock({ s -> Int32? in defer { s = nil }; return s }) { Teardown.untrack(old) }
     }
 
@@ -76,6 +81,7 @@ public final class ServerProcess: Sendable {
     /// connection): it keeps its sockets open but never answers.
     public func pause() {
         guard let value = processID else { return }
+        paused.withLock { $0 = true }
         Foundation.kill(value, SIGSTOP)
         for child in Self.children(of: value) { Foundation.kill(child, SIGSTOP) }
     }
@@ -83,6 +89,7 @@ public final class ServerProcess: Sendable {
     /// SIGCONT after ``pause()``.
     public func resume() {
         guard let value = processID else { return }
+        paused.withLock { $0 = false }
         for child in Self.children(of: value) { Foundation.kill(child, SIGCONT) }
         Foundation.kill(value, SIGCONT)
     }

@@ -1,0 +1,219 @@
+import ConnectionKit
+import Logging
+import RESP
+import ServiceLifecycle
+
+extension SentinelClient {
+    /// Finds the masters and follows them until ``close()``, graceful shutdown or
+    /// cancellation: one checking loop per master name, subscriptions on several
+    /// sentinels, and the timers of every pool the client makes. Then closes the client.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for master in masters.values {
+                    group.addTask { await self.follow(master) }
+                }
+                for slot in 0..<max(1, configuration.subscriptions) {
+                    group.addTask { await self.listen(slot: slot) }
+                }
+                for await pool in newPools.stream {
+                    group.addTask { try? await pool.run() }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.newPools.continuation.finish()
+        }
+        await close()
+    }
+
+    // MARK: checking
+
+    /// One master name's loop: look for a master while none is served, else check
+    /// the served one every recheck interval, or sooner when woken.
+    private func follow(_ master: FollowedMaster) async {
+        var tick = 0
+        while !Task.isCancelled && !isClosed {
+            if master.needsResolution {
+                await resolve(master)
+            } else if let serving = master.serving {
+                await recheck(master, serving, refreshSentinels: tick % 10 == 0)
+            }
+            if master.replicas.wanted, master.serving != nil { await refreshReplicas(master) }
+            tick += 1
+            // Not more often than every 50 ms, however many failures wake it.
+            try? await Task.sleep(for: .milliseconds(50))
+            let pause = master.needsResolution ? .milliseconds(100) : configuration.recheckInterval
+            await master.wakeup.sleep(until: .now + pause)
+        }
+    }
+
+    /// Asks every sentinel at once; the first named address whose `ROLE` says master becomes the master.
+    private func resolve(_ master: FollowedMaster) async {
+        let verified = Locked<SentinelAddress?>(nil)
+        let tried = Locked<Set<SentinelAddress>>([])
+        let answers = await directory.askMasterAddress(of: master.name) { _, answer in
+            guard case .master(let address) = answer, tried.withLock({ $0.insert(address).inserted }) else { return false }
+            let role = await self.role(of: address)
+            guard role == .master else {
+                self.logger.info("the named master is not one", metadata: ["master": "\(master.name)", "address": "\(address)", "role": "\(role)"])
+                return false
+            }
+            verified.withLock { $0 = address }
+            return true
+        }
+        master.counters.answers(answers)
+        if let address = verified.withLock({ $0 }), !isClosed {
+            await switchTo(address, of: master)
+        } else {
+            let problem = SentinelAnswer.problem(answers, masterName: master.name)
+            logger.info("no master found", metadata: ["master": "\(master.name)", "problem": "\(problem)"])
+            _ = await master.apply { $0.resolutionFailed(problem) }
+        }
+    }
+
+    /// Asks every sentinel and the master itself: moves to the address most sentinels
+    /// name once it answers as master; leaves a master that answers as replica.
+    private func recheck(_ master: FollowedMaster, _ serving: FollowedMaster.Serving, refreshSentinels: Bool) async {
+        let answers = await directory.askMasterAddress(of: master.name)
+        master.counters.answers(answers)
+        if let named = SentinelAnswer.majority(answers), named != serving.address, await role(of: named) == .master {
+            await switchTo(named, of: master)
+            return
+        }
+        if case .replica = await role(of: serving.address) {
+            logger.warning("the master answers as a replica", metadata: ["master": "\(master.name)", "address": "\(serving.address)"])
+            _ = await master.apply { $0.demoted(generation: serving.generation) }
+            master.wakeup.wake()
+        }
+        if refreshSentinels { await learnSentinels(of: master.name) }
+    }
+
+    /// Serves `address` (already verified) as `master`'s master.
+    func switchTo(_ address: SentinelAddress, of master: FollowedMaster) async {
+        let pool = makePool(for: address, of: master.name)
+        let actions = await master.apply { $0.verified(address, pool: pool) }
+        if let switched = actions.switched {
+            logger.info(
+                "following a new master",
+                metadata: ["master": "\(master.name)", "from": "\(switched.from.map(\.description) ?? "-")", "to": "\(address)"])
+        }
+    }
+
+    private func role(of address: SentinelAddress) async -> NodeRole {
+        await NodeRole.probe(address, configuration: configuration, timeout: configuration.sentinelTimeout, on: group, logger: logger)
+    }
+
+    /// Adds the sentinels the first answering sentinel knows (`SENTINEL sentinels NAME`).
+    private func learnSentinels(of name: String) async {
+        for sentinel in directory.known {
+            guard case .success(let reply) = await directory.ask(sentinel, RedisCommand("SENTINEL", "sentinels", name)) else { continue }
+            directory.learn(SentinelDirectory.instances(reply).map(\.address))
+            return
+        }
+    }
+
+    /// Lists the replicas (`SENTINEL replicas NAME` from the first sentinel that
+    /// answers), drops those flagged down or disconnected, and keeps those whose
+    /// `ROLE` says a connected replica.
+    private func refreshReplicas(_ master: FollowedMaster) async {
+        var listed: [SentinelAddress]?
+        for sentinel in directory.known {
+            guard case .success(let reply) = await directory.ask(sentinel, RedisCommand("SENTINEL", "replicas", master.name)) else { continue }
+            listed = SentinelDirectory.instances(reply).filter { $0.flags.isDisjoint(with: ["s_down", "o_down", "disconnected"]) }.map(\.address)
+            break
+        }
+        guard let listed else { return }  // no sentinel answered: keep what was verified
+        let verified = await withTaskGroup(of: SentinelAddress?.self) { group in
+            for address in listed {
+                group.addTask {
+                    if case .replica(_, connected: true) = await self.role(of: address) { address } else { nil }
+                }
+            }
+            var verified: [SentinelAddress] = []
+            for await address in group { if let address { verified.append(address) } }
+            return verified
+        }
+        guard !isClosed else { return }
+        let (added, removed) = master.replicas.replace(with: verified) { makePool(for: $0, of: master.name) }
+        if !added.isEmpty || !removed.isEmpty {
+            logger.info("replicas changed", metadata: ["master": "\(master.name)", "replicas": "\(master.replicas.addresses)"])
+        }
+        for pool in removed { await pool.close() }
+    }
+
+    // MARK: listening
+
+    /// The channels whose messages make the client act.
+    static let eventChannels = ["+switch-master", "+sdown", "-sdown", "+odown", "-odown", "+slave", "+sentinel", "+role-change"]
+
+    /// Subscription `slot`: subscribes to the events of sentinel number `slot` (the next
+    /// one after a failure) and pings it every recheck interval, so a subscription
+    /// that silently died is noticed and made again.
+    private func listen(slot: Int) async {
+        var attempt = 0
+        while !Task.isCancelled && !isClosed {
+            let known = directory.known
+            guard slot < known.count else {
+                await sleepQuietly(configuration.recheckInterval)
+                continue
+            }
+            let address = known[(slot + attempt) % known.count]
+            do throws(RedisError) {
+                let subscriber = try await RedisSubscriber.connect(configuration.sentinelConnection(address), on: group, logger: logger)
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.keepAlive(subscriber) }
+                    group.addTask {
+                        do {
+                            try await subscriber.subscribe(Self.eventChannels)
+                            for try await message in subscriber.messages { await self.handle(message) }
+                        } catch {}
+                        await subscriber.close()
+                    }
+                    await group.next()
+                    group.cancelAll()
+                    await subscriber.close()
+                }
+                logger.debug("sentinel subscription ended", metadata: ["sentinel": "\(address)"])
+            } catch {
+                logger.debug("cannot subscribe to a sentinel", metadata: ["sentinel": "\(address)", "error": "\(error.code)"])
+            }
+            attempt += 1
+            await sleepQuietly(.milliseconds(100))
+        }
+    }
+
+    private func keepAlive(_ subscriber: RedisSubscriber) async {
+        while !Task.isCancelled && !subscriber.isBroken {
+            await sleepQuietly(configuration.recheckInterval)
+            guard !Task.isCancelled else { return }
+            guard await subscriber.ping(within: configuration.sentinelTimeout) else { return }
+        }
+    }
+
+    private func sleepQuietly(_ duration: Duration) async {
+        try? await Task.sleep(for: duration)
+    }
+
+    /// `+switch-master NAME OLDIP OLDPORT NEWIP NEWPORT`: verify and switch now;
+    /// any other event about a followed master: check it now.
+    private func handle(_ message: RedisPubSubMessage) async {
+        let received = ContinuousClock.now
+        let words = message.text.split(separator: " ").map(String.init)
+        if message.channel == "+switch-master", words.count == 5, let master = masters[words[0]], let port = Int(words[4]) {
+            let address = SentinelAddress(host: words[3], port: port)
+            guard master.serving?.address != address else { return }
+            master.announced(at: received)
+            logger.info("+switch-master", metadata: ["master": "\(master.name)", "to": "\(address)"])
+            if await role(of: address) == .master {
+                await switchTo(address, of: master)
+            } else {
+                master.wakeup.wake()
+            }
+            return
+        }
+        // "<type> <name> <ip> <port> @ <master> <ip> <port>" for replicas and sentinels, "master <name> <ip> <port>" for masters.
+        let name = words.firstIndex(of: "@").flatMap { words.indices.contains($0 + 1) ? words[$0 + 1] : nil } ?? (words.count > 1 ? words[1] : "")
+        masters[name]?.wakeup.wake()
+    }
+}

@@ -1,0 +1,56 @@
+import RESP
+
+/// Commands on the current master of one master name, following failovers
+/// (``SentinelClient/master(_:durable:)``); every typed helper of ``RedisCommandRunner`` works on it.
+public struct SentinelMaster: RedisCommandRunner {
+    let client: SentinelClient
+    /// The master name.
+    public let name: String
+    /// `WAIT` after each command, or `nil`.
+    public let durability: DurableWrites?
+
+    /// Sends one command to the master; with ``durability``, also `WAIT` on the same
+    /// connection, and ``RedisError/Code/notDurable`` when too few replicas acknowledged.
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        try await client.sendToMaster(try client.followed(name), command, durability: durability)
+    }
+}
+
+/// Read commands on the replicas of one master name (``SentinelClient/replicas(_:)``).
+public struct SentinelReplicas: RedisCommandRunner {
+    let client: SentinelClient
+    /// The master name.
+    public let name: String
+
+    /// Sends one command to the next replica that passes the checks (or as configured when none does).
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        try await client.sendToReplica(try client.followed(name), command)
+    }
+}
+
+/// A connection to a master, borrowed with ``SentinelClient/getMaster(_:)`` and
+/// given back with ``SentinelClient/putMaster(_:)``.
+///
+/// Commands sent through the lease itself are watched: a `READONLY` reply
+/// closes the master's connections and triggers a check. ``connection`` gives the raw connection.
+public struct SentinelLease: RedisCommandRunner {
+    let client: SentinelClient
+    let master: FollowedMaster
+    let serving: FollowedMaster.Serving
+    let lease: RedisPool.Lease
+    var pool: RedisPool { serving.pool }
+
+    /// The borrowed connection.
+    public var connection: RedisConnection { lease.connection }
+    /// The master name.
+    public var masterName: String { master.name }
+    /// The master's address when the lease was made.
+    public var address: SentinelAddress { serving.address }
+
+    /// Sends one command on the borrowed connection.
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        let result = await lease.connection.send(command, expecting: .one)
+        if case .failure(let error) = result { await client.failed(error, on: serving, of: master) }
+        return try result.get()
+    }
+}

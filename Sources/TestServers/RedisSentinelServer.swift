@@ -1,0 +1,94 @@
+import Foundation
+
+/// One real redis-sentinel (`redis-server FILE --sentinel`) on 127.0.0.1, in
+/// its own temporary folder with its own writable configuration file (a
+/// sentinel rewrites it as it learns the topology, so a restart keeps what it knew).
+public final class RedisSentinelServer: ProcessBackedServer {
+    /// The sentinel's process: name, port, folders, log, pid and the faults done to it.
+    public let process: ServerProcess
+    /// The sentinel's own `requirepass` password, if any (not the data nodes').
+    public let password: String?
+    var configFile: String { process.runDirectory + "/sentinel.conf" }
+
+    init(process: ServerProcess, password: String?) {
+        self.process = process
+        self.password = password
+    }
+
+    /// `host:port` of the sentinel.
+    public var address: String { "127.0.0.1:\(port)" }
+
+    /// Creates and starts a sentinel that monitors `masterName` at 127.0.0.1:`masterPort`
+    /// with `quorum`, noticing a dead master after `downAfter`. `dataPassword` is the
+    /// data nodes' password (`sentinel auth-pass`), `password` the sentinels' own.
+    public static func start(
+        name: String, masterName: String, masterPort: Int, quorum: Int = 2, downAfter: Duration = .seconds(1),
+        failoverTimeout: Duration = .seconds(3), dataPassword: String? = nil, password: String? = nil
+    ) async throws -> RedisSentinelServer {
+        let folder = try await Commands.makeFolder("clustersql-sentinel-\(name)", owner: nil)
+        let process = ServerProcess(name: name, port: try Commands.freePort(), dataDirectory: folder, runDirectory: folder,
+                                    logFile: folder + "/sentinel.log")
+        let sentinel = RedisSentinelServer(process: process, password: password)
+        var lines = [
+            "port \(process.port)", "bind 127.0.0.1", "dir \(folder)", "logfile \(process.logFile)", "daemonize no",
+            "sentinel monitor \(masterName) 127.0.0.1 \(masterPort) \(quorum)",
+            "sentinel down-after-milliseconds \(masterName) \(downAfter.milliseconds)",
+            "sentinel failover-timeout \(masterName) \(failoverTimeout.milliseconds)",
+        ]
+        if let dataPassword { lines.append("sentinel auth-pass \(masterName) \(dataPassword)") }
+        // Sentinels talk to each other with the same password clients use.
+        if let password { lines += ["requirepass \(password)", "sentinel sentinel-pass \(password)"] }
+        try lines.joined(separator: "\n").appending("\n").write(toFile: sentinel.configFile, atomically: true, encoding: .utf8)
+        do {
+            try await sentinel.launch()
+            return sentinel
+        } catch {
+            sentinel.destroy()
+            throw error
+        }
+    }
+
+    func launch() async throws {
+        try await process.awaitKilledGone()
+        let value = try Commands.spawnServer(
+            ["/usr/bin/redis-server", configFile, "--sentinel"], outputPath: process.runDirectory + "/stdout.log")
+        process.adopt(value)
+        try await process.waitUntilReady(timeout: .seconds(30)) { (try? await cli("PING")) == "PONG" }
+    }
+
+    /// Starts the sentinel again after ``kill()``, with the configuration it had rewritten.
+    public func restart() async throws {
+        process.forget()
+        try await launch()
+    }
+
+    /// Runs one command through `redis-cli` (authenticated with the sentinel's
+    /// password) and returns its raw output, trimmed.
+    @discardableResult
+    public func cli(_ arguments: String...) async throws -> String {
+        let auth = password.map { ["-a", $0, "--no-auth-warning"] } ?? []
+        let result = try await Commands.run(
+            "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--raw"] + auth + arguments)
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The port this sentinel names as `masterName`'s master now, or `nil` when it does not answer.
+    public func masterPort(of masterName: String) async -> Int? {
+        guard let output = try? await cli("SENTINEL", "get-master-addr-by-name", masterName) else { return nil }
+        let lines = output.split(whereSeparator: \.isNewline)
+        return lines.count == 2 ? Int(lines[1]) : nil
+    }
+
+    /// `SENTINEL MASTER masterName` as field → value (num-slaves, num-other-sentinels, flags...).
+    public func masterState(of masterName: String) async throws -> [String: String] {
+        let lines = try await cli("SENTINEL", "MASTER", masterName).split(whereSeparator: \.isNewline).map(String.init)
+        var fields: [String: String] = [:]
+        for index in stride(from: 0, to: lines.count - 1, by: 2) { fields[lines[index]] = lines[index + 1] }
+        return fields
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

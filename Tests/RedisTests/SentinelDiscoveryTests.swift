@@ -1,0 +1,128 @@
+import RESP
+import Redis
+import TestServers
+import Testing
+
+@Suite("SentinelClient: discovery, credentials and replica reads (real redis-server and redis-sentinel)", .serialized)
+struct SentinelDiscoveryTests {
+    @Test("the first sentinel in the list down at start changes nothing; leases, send and statistics work; an unknown master name is typed and fast")
+    func firstSentinelDownAndUnknownName() async throws {
+        try await withTopology("discovery") { topology in
+            let sentinels = [try deadAddress()] + topology.sentinelAddresses
+            try await withSentinelClient(topology, sentinels: sentinels) { client in
+                let name = topology.masterName
+                let value = try await client.withMaster(name) { lease in
+                    _ = try await lease.send("SET", "greeting", "hello")
+                    return try await lease.getString("greeting")
+                }
+                #expect(value == "hello")
+                #expect(try await client.send(RedisCommand("GET", "greeting"), toMaster: name) == .bulkString(.init(string: "hello")))
+                #expect(client.statistics().first?.master == topology.servers[0].sentinelAddress.description)
+                // The first check after the discovery (which stopped at the first good answer) hears every sentinel.
+                try await eventually("every sentinel is reported") { client.statistics().first?.sentinels.count == 4 }
+                let reports = try #require(client.statistics().first).sentinels
+                #expect(reports.filter { $0.problem != nil }.count == 1, "the dead sentinel is reported: \(reports)")
+                #expect(reports.filter { $0.names == topology.servers[0].sentinelAddress.description }.count == 3)
+            }
+            var configuration = sentinelConfiguration(topology)
+            configuration.masterNames = ["no-such-master"]
+            let client = try SentinelClient(configuration: configuration)
+            try await whileRunning(client) {
+                let started = ContinuousClock.now
+                do throws(RedisError) {
+                    _ = try await client.getMaster("no-such-master")
+                    Issue.record("an unknown master name must fail")
+                } catch {
+                    #expect(error.code == .masterUnknown)
+                    #expect(error.fromSentinel)
+                }
+                #expect(started.duration(to: .now) < .seconds(3), "masterUnknown is said at once, not after the master wait")
+            }
+        }
+    }
+
+    @Test("all sentinels down: a typed error within the wait; the client recovers when they return")
+    func allSentinelsDown() async throws {
+        try await withTopology("alldown") { topology in
+            for sentinel in topology.sentinels { try await sentinel.kill() }
+            try await withSentinelClient(topology, { $0.masterWait = .seconds(2) }) { client in
+                let started = ContinuousClock.now
+                do throws(RedisError) {
+                    _ = try await client.getMaster(topology.masterName)
+                    Issue.record("no sentinel: no master")
+                } catch {
+                    #expect(error.code == .sentinelsUnreachable)
+                    #expect(error.fromSentinel)
+                }
+                #expect(started.duration(to: .now) < .seconds(4))
+                for sentinel in topology.sentinels { try await sentinel.restart() }
+                try await eventually("the client finds the master once the sentinels are back") {
+                    (try? await client.master(topology.masterName).set("back", to: "yes")) != nil
+                }
+            }
+        }
+    }
+
+    @Test("the sentinels' password apart from the data nodes'; a wrong sentinel password is typed and shown nowhere")
+    func sentinelCredentials() async throws {
+        try await withTopology("auth", dataPassword: "data-secret-1", sentinelPassword: "sentinel-secret-2") { topology in
+            try await withSentinelClient(topology) { client in
+                try await client.master(topology.masterName).set("k", to: "v")
+                #expect(try await client.master(topology.masterName).getString("k") == "v")
+            }
+            try await withSentinelClient(topology, { $0.sentinelPassword = "wrong-sentinel-pw"; $0.masterWait = .seconds(2) }) { client in
+                do throws(RedisError) {
+                    _ = try await client.getMaster(topology.masterName)
+                    Issue.record("a wrong sentinel password must fail")
+                } catch {
+                    #expect(error.code == .sentinelsUnreachable)
+                    #expect("\(error)".contains("credentials"), "\(error)")
+                    #expect(!"\(error)".contains("wrong-sentinel-pw") && !"\(error)".contains("data-secret-1"))
+                }
+                #expect(!"\(client.configuration)".contains("wrong-sentinel-pw"))
+                #expect(!"\(client.statistics())".contains("wrong-sentinel-pw"))
+            }
+        }
+    }
+
+    @Test("replica reads: round-robin over healthy replicas, a SIGSTOPped one dropped, back on SIGCONT")
+    func replicaReads() async throws {
+        try await withTopology("replicas", replicas: 2) { topology in
+            try await withSentinelClient(topology, { $0.dataNodes.readTimeout = .milliseconds(300) }) { client in
+                let name = topology.masterName
+                try await client.master(name, durable: DurableWrites(replicas: 2)).set("shared", to: "value")
+                let replicas = client.replicas(name)
+                _ = try await replicas.get("shared")
+                try await eventually("both replicas are used") { client.statistics().first?.replicas.count == 2 }
+                for _ in 0..<20 { #expect(try await replicas.getString("shared") == "value") }
+                let paused = topology.servers[1]
+                paused.pause()
+                defer { paused.resume() }
+                try await eventually("the paused replica is dropped") {
+                    client.statistics().first?.replicas == [topology.servers[2].sentinelAddress.description]
+                }
+                for _ in 0..<20 { #expect(try await replicas.getString("shared") == "value") }
+                paused.resume()
+                try await eventually("the replica is back after SIGCONT") { client.statistics().first?.replicas.count == 2 }
+            }
+        }
+    }
+
+    @Test("without replicas, reads go to the master, or fail typed when configured so")
+    func replicaFallback() async throws {
+        try await withTopology("noreplica", replicas: 0) { topology in
+            try await withSentinelClient(topology) { client in
+                try await client.master(topology.masterName).set("k", to: "v")
+                #expect(try await client.replicas(topology.masterName).getString("k") == "v")
+            }
+            try await withSentinelClient(topology, { $0.replicaFallback = .fail }) { client in
+                do throws(RedisError) {
+                    _ = try await client.replicas(topology.masterName).get("k")
+                    Issue.record("no replica and no fallback must fail")
+                } catch {
+                    #expect(error.code == .noReplicaAvailable)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import ConnectionKit
+import RESP
+import Redis
+import TestServers
+import Testing
+
+/// What the write loop of the failover test saw.
+private struct WriteTally: Sendable {
+    var acknowledged = 0
+    var failed = 0
+    var readOnlyAfterSwitch = 0
+    var acknowledgedAfterSwitch = 0
+}
+
+@Suite("SentinelClient follows failovers (real redis-server and redis-sentinel)", .serialized)
+struct SentinelFailoverTests {
+    @Test("failover under load: after the switch is seen no write reaches the old master, the loop resumes, no durable increment is lost")
+    func failoverUnderLoad() async throws {
+        try await withTopology("load", replicas: 2) { topology in  // after the failover the new master still has a replica to WAIT for
+            try await withSentinelClient(topology, { $0.retryReadOnly = false; $0.durableWrites = DurableWrites(replicas: 1, timeout: .seconds(1)) }) { client in
+                let old = topology.servers[0]
+                let master = client.master(topology.masterName)
+                try await master.set("counter", to: 0)
+                #expect(client.currentMaster(topology.masterName) == old.sentinelAddress)
+                let tally = Locked(WriteTally())
+                let switchSeen = Locked<ContinuousClock.Instant?>(nil)
+                let stop = Locked(false)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<16 {
+                        group.addTask {
+                            while !stop.withLock({ $0 }) {
+                                let issuedAfterSwitch = switchSeen.withLock { $0 != nil }
+                                do throws(RedisError) {
+                                    try await master.increment("counter")
+                                    tally.withLock {
+                                        $0.acknowledged += 1
+                                        if issuedAfterSwitch { $0.acknowledgedAfterSwitch += 1 }
+                                    }
+                                } catch {
+                                    tally.withLock {
+                                        $0.failed += 1
+                                        if issuedAfterSwitch && error.prefix == "READONLY" { $0.readOnlyAfterSwitch += 1 }
+                                    }
+                                    try await Task.sleep(for: .milliseconds(5))
+                                }
+                            }
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
+                    try await old.kill()
+                    try await eventually("the client follows the failover") {
+                        client.currentMaster(topology.masterName).map { $0 != old.sentinelAddress } ?? false
+                    }
+                    switchSeen.withLock { $0 = .now }
+                    let before = tally.withLock { $0.acknowledgedAfterSwitch }
+                    try await eventually("writes resume after the switch") { tally.withLock { $0.acknowledgedAfterSwitch } > before + 200 }
+                    stop.withLock { $0 = true }
+                    try await group.waitForAll()
+                }
+                let seen = tally.withLock { $0 }
+                let newMaster = try #require(topology.servers.first { $0.sentinelAddress == client.currentMaster(topology.masterName) })
+                let counter = Int(try await newMaster.cli("GET", "counter")) ?? -1
+                #expect(seen.readOnlyAfterSwitch == 0)
+                #expect(counter >= seen.acknowledged, "every acknowledged (durable) increment survives: \(counter) ≥ \(seen.acknowledged)")
+                let statistics = try #require(client.statistics().first)
+                #expect(statistics.failoversFollowed == 1)
+                #expect(statistics.generation == 2)
+            }
+        }
+    }
+
+    @Test("a missed announcement: with the only subscribed sentinel paused, the periodic check still moves the client")
+    func missedAnnouncement() async throws {
+        try await withTopology("missed") { topology in
+            try await withSentinelClient(topology, { $0.subscriptions = 1 }) { client in
+                let old = topology.servers[0]
+                try await client.master(topology.masterName).set("k", to: "v")
+                topology.sentinels[0].pause()  // slot 0 listens to the first sentinel
+                defer { topology.sentinels[0].resume() }
+                try await old.kill()
+                let new = try await topology.waitForFailover(from: old)
+                try await eventually("the timer moves the client") { client.currentMaster(topology.masterName) == new.sentinelAddress }
+                try await client.master(topology.masterName).set("k", to: "after")
+                #expect(try await new.cli("GET", "k") == "after")
+            }
+        }
+    }
+
+    @Test("a lease held across a failover is closed when returned, never reused; two failovers in a row; the old master as replica gets no write")
+    func leaseAcrossFailoverAndTwoFailovers() async throws {
+        try await withTopology("twice") { topology in
+            try await withSentinelClient(topology) { client in
+                let name = topology.masterName
+                let first = topology.servers[0]
+                let lease = try await client.getMaster(name)
+                #expect(lease.address == first.sentinelAddress)
+                try await first.kill()
+                let second = try await topology.waitForFailover(from: first)
+                try await eventually("the client follows") { client.currentMaster(name) == second.sentinelAddress }
+                #expect(lease.connection.isBroken, "a borrowed connection to the old master is closed at the switch")
+                await client.putMaster(lease)
+                let next = try await client.getMaster(name)
+                #expect(next.connection !== lease.connection)
+                #expect(next.address == second.sentinelAddress)
+                _ = try await next.send("SET", "step", "two")
+                await client.putMaster(next)
+
+                // Back: the old master returns as a replica, then the new master dies.
+                try await topology.restartAsReplica(first, of: second)
+                try await topology.waitUntilReplicaSeen(first)
+                for index in 0..<50 { try await client.master(name).set("while-replica-\(index)", to: "x") }
+                #expect(try #require(client.statistics().first).readOnlyReplies == 0, "the old master, now a replica, got no write")
+                try await second.kill()
+                let third = try await topology.waitForFailover(from: second)
+                #expect(third.port == first.port)
+                try await eventually("the client follows the second failover") { client.currentMaster(name) == first.sentinelAddress }
+                try await client.master(name).set("step", to: "three")
+                #expect(try await first.cli("GET", "step") == "three")
+                #expect(try #require(client.statistics().first).failoversFollowed == 2)
+            }
+        }
+    }
+
+    @Test("clean shutdown while a failover is in progress: run() returns, waiters fail typed, no connection is left on the new master")
+    func shutdownDuringFailover() async throws {
+        try await withTopology("shutdown") { topology in
+            let client = try SentinelClient(configuration: sentinelConfiguration(topology) { $0.dataNodes.clientName = "shutdown-test" })
+            let old = topology.servers[0]
+            try await whileRunning(client) {
+                try await client.master(topology.masterName).set("k", to: "v")
+                _ = try await client.replicas(topology.masterName).get("k")
+                try await old.kill()
+                try await Task.sleep(for: .milliseconds(1500))  // the sentinels are electing a leader
+            }
+            do throws(RedisError) {
+                _ = try await client.getMaster(topology.masterName)
+                Issue.record("a closed client hands out no lease")
+            } catch {
+                #expect(error.code == .clientClosed)
+            }
+            let new = try await topology.waitForFailover(from: old)
+            try await eventually("no connection of the client is left on the new master") {
+                !(try await new.cli("CLIENT", "LIST")).contains("name=shutdown-test")
+            }
+        }
+    }
+}
