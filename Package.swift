@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "ClusterConfig",
             dependencies: [
-                "SQLCore", "ClusterSQL", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
+                "SQLCore", "ClusterSQL", "Redis", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "TestServers",
@@ -121,7 +121,7 @@ let package = Package(
             name: "clustersql",
             dependencies: [
                 "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ClusterSQL", "FaultInjection", "ClusterConfig",
-                "ConnectionKit",
+                "ConnectionKit", "Redis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -142,7 +142,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore"]),
+        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore", "Redis"]),
         .testTarget(
             name: "RESPTests",
             dependencies: [

@@ -18,7 +18,7 @@ import SQLCore
 /// name = "local-1"
 /// dsn = "local-1.sqlite"          # for sqlite, relative paths live under data_dir
 /// ```
-public struct ClusterSQLConfiguration: Sendable, Equatable {
+public struct ClusterSQLConfiguration: Sendable {
     /// The file it was read from.
     public var file: String
     /// The cluster used when none is named.
@@ -27,13 +27,18 @@ public struct ClusterSQLConfiguration: Sendable, Equatable {
     public var dataDirectory: String
     /// The clusters, in the order of their names.
     public var clusters: [ClusterConfiguration]
+    /// The Redis services (`[services.NAME]`), in the order of their names.
+    public var services: [ServiceConfiguration]
 
     /// Creates a configuration.
-    public init(file: String, defaultCluster: String, dataDirectory: String, clusters: [ClusterConfiguration]) {
+    public init(
+        file: String, defaultCluster: String, dataDirectory: String, clusters: [ClusterConfiguration], services: [ServiceConfiguration] = []
+    ) {
         self.file = file
         self.defaultCluster = defaultCluster
         self.dataDirectory = dataDirectory
         self.clusters = clusters
+        self.services = services
     }
 
     /// The cluster named `name`, or the default cluster when `name` is `nil`.

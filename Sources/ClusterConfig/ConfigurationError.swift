@@ -21,6 +21,8 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equa
         case invalidValue
         /// A cluster was asked for that the file does not define.
         case unknownCluster
+        /// A service was asked for that the file does not define.
+        case unknownService
     }
 
     /// The category of the problem.

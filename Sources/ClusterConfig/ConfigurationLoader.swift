@@ -45,7 +45,8 @@ public enum ConfigurationLoader {
         var reader = TableReader(table: root, path: "", file: file)
         let defaultCluster = try reader.string("default_cluster", required: false)
         let dataDir = try reader.string("data_dir", required: false) ?? ".clustersql-data"
-        let clustersTable = try reader.table("clusters")
+        let clustersTable = try reader.table("clusters")!
+        let servicesTable = try reader.table("services", required: false)
         try reader.finish()
 
         let dataDirectory = absolute(dataDir, base: baseDirectory)
@@ -61,7 +62,14 @@ public enum ConfigurationLoader {
             throw ConfigurationError(
                 .invalidValue, file: file, keyPath: "default_cluster", message: "names a cluster that is not defined")
         }
-        return ClusterSQLConfiguration(file: file, defaultCluster: chosen, dataDirectory: dataDirectory, clusters: clusters)
+        var services: [ServiceConfiguration] = []
+        if let servicesTable {
+            for name in servicesTable.table.keys.sorted() {
+                var serviceReader = try servicesTable.subtable(name)
+                services.append(try ServiceReader.service(named: name, &serviceReader))
+            }
+        }
+        return ClusterSQLConfiguration(file: file, defaultCluster: chosen, dataDirectory: dataDirectory, clusters: clusters, services: services)
     }
 
     private static func cluster(named name: String, in clusters: TableReader, dataDirectory: String) throws(ConfigurationError) -> ClusterConfiguration {
@@ -159,6 +167,24 @@ struct TableReader {
         return integer
     }
 
+    /// An array of strings; `nil` only when absent and not required.
+    mutating func strings(_ key: String, required: Bool = true) throws(ConfigurationError) -> [String]? {
+        used.insert(key)
+        guard let value = table[key] else {
+            if required { throw error(.missingKey, key: key, "is required") }
+            return nil
+        }
+        guard let array = value.array else { throw error(.wrongType, key: key, "must be an array of strings, not \(article(value.type))") }
+        var strings: [String] = []
+        for index in 0..<array.count {
+            guard let string = array[index].string else {
+                throw error(.wrongType, key: "\(key)[\(index)]", "must be a string, not \(article(array[index].type))")
+            }
+            strings.append(string)
+        }
+        return strings
+    }
+
     /// One of an enumeration's names, or `fallback` when absent; any other string names the allowed ones.
     mutating func choice<Choice: RawRepresentable & CaseIterable>(
         _ key: String, default fallback: Choice
@@ -171,10 +197,13 @@ struct TableReader {
         return chosen
     }
 
-    /// A sub-table, required.
-    mutating func table(_ key: String) throws(ConfigurationError) -> TableReader {
+    /// A sub-table; `nil` only when absent and not required.
+    mutating func table(_ key: String, required: Bool = true) throws(ConfigurationError) -> TableReader? {
         used.insert(key)
-        guard let value = table[key] else { throw error(.missingKey, key: key, "is required") }
+        guard let value = table[key] else {
+            if required { throw error(.missingKey, key: key, "is required") }
+            return nil
+        }
         guard let sub = value.table else { throw error(.wrongType, key: key, "must be a table, not \(article(value.type))") }
         return TableReader(table: sub, path: keyPath(key), file: file)
     }

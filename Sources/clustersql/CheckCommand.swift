@@ -8,15 +8,19 @@ import SQLCore
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Check every node of a cluster: reachable, role, latency; exit 1 when no node serves the cluster's target.")
+        abstract: "Check every node of a cluster (reachable, role, latency) or a Redis service; exit 1 when it cannot serve.")
 
     @OptionGroup var options: ClusterOptions
 
     @Option(name: .long, help: "The target role to check for (default: the cluster's target in config.toml).")
     var target: TargetRole?
 
+    @Option(name: .long, help: "Check this Redis service of config.toml instead of a cluster: master, replicas, what each sentinel says.")
+    var service: String?
+
     func run() async throws {
         try await reportingFailures {
+            if let service { return try await reportService(service, options: options, json: false) }
             let (configuration, cluster) = try options.openCluster()
             let wanted = target ?? configuration.target
             await cluster.checkAll()

@@ -15,8 +15,12 @@ struct StatsCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the statistics as one JSON document.")
     var json = false
 
+    @Option(name: .long, help: "Show this Redis service of config.toml instead of a cluster (exit 1 when no master is verified).")
+    var service: String?
+
     func run() async throws {
         try await reportingFailures {
+            if let service { return try await reportService(service, options: options, json: json) }
             let cluster = try options.openCluster().driver
             await cluster.checkAll()
             let statistics = cluster.statistics()

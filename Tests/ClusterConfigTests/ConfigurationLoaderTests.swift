@@ -202,5 +202,66 @@ struct ConfigurationLoaderTests {
                 #expect(compose.contains("\"127.0.0.1:\(port):"), "\(name) node \(node.name): port \(port) not published by docker-compose.yml")
             }
         }
+        guard case .sentinel(let sentinel) = try config.service(named: "compose-cache").kind else {
+            Issue.record("compose-cache is a sentinel service")
+            return
+        }
+        for address in sentinel.sentinels {
+            let port = try #require(address.split(separator: ":").last)
+            #expect(compose.contains("\"127.0.0.1:\(port):\(port)\""), "sentinel port \(port) not published as itself by docker-compose.yml")
+            #expect(compose.contains("SENTINEL_PORT: \"\(port)\""))
+        }
+    }
+
+    @Test("services: sentinel and redis kinds read strictly; errors name the key and never echo a password")
+    func services() throws {
+        let text = """
+            [clusters.a]
+            driver = "sqlite"
+            [[clusters.a.nodes]]
+            name = "n"
+            dsn = "n.sqlite"
+            [services.cache]
+            kind = "sentinel"
+            sentinels = ["10.0.0.1:26379", "10.0.0.2"]
+            master_name = "mymaster"
+            sentinel_password = "s-secret"
+            password = "d-secret"
+            replica_fallback = "fail"
+            [services.plain]
+            kind = "redis"
+            url = "redis://:p-secret@127.0.0.1:6380/2"
+            """
+        let config = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: "/tmp")
+        guard case .sentinel(let sentinel) = try config.service(named: "cache").kind else { Issue.record("a sentinel service"); return }
+        #expect(sentinel.sentinels == ["10.0.0.1:26379", "10.0.0.2"])
+        #expect(sentinel.masterNames == ["mymaster"])
+        #expect(sentinel.sentinelPassword == "s-secret" && sentinel.dataNodes.password == "d-secret")
+        #expect(sentinel.replicaFallback == .fail)
+        #expect(!"\(try config.service(named: "cache"))".contains("secret"))
+        guard case .redis(let plain) = try config.service(named: "plain").kind else { Issue.record("a redis service"); return }
+        #expect(plain.port == 6380 && plain.database == 2)
+        #expect(!"\(try config.service(named: "plain"))".contains("p-secret"))
+        #expect(throws: ConfigurationError.self) { try config.service(named: "nope") }
+
+        let base = "[clusters.a]\ndriver = \"sqlite\"\n[[clusters.a.nodes]]\nname = \"n\"\ndsn = \"n.sqlite\"\n"
+        func failure(_ service: String) -> ConfigurationError? {
+            do {
+                _ = try ConfigurationLoader.parse(base + service, file: "c.toml", baseDirectory: "/tmp")
+                return nil
+            } catch { return error }
+        }
+        let badKind = failure("[services.x]\nkind = \"memcache\"\n")
+        #expect(badKind?.keyPath == "services.x.kind")
+        let noSentinels = failure("[services.x]\nkind = \"sentinel\"\nsentinels = []\nmaster_name = \"m\"\n")
+        #expect(noSentinels?.keyPath == "services.x.sentinels")
+        let badAddress = failure("[services.x]\nkind = \"sentinel\"\nsentinels = [\"h:pw-secret\"]\nmaster_name = \"m\"\n")
+        #expect(badAddress?.keyPath == "services.x.sentinels[0]")
+        #expect(badAddress.map { !"\($0)".contains("pw-secret") } == true)
+        let badURL = failure("[services.x]\nkind = \"redis\"\nurl = \"redis://:u-secret@host:notaport\"\n")
+        #expect(badURL?.keyPath == "services.x.url")
+        #expect(badURL.map { !"\($0)".contains("u-secret") } == true)
+        let unknownKey = failure("[services.x]\nkind = \"redis\"\nurl = \"redis://h\"\nextra = 1\n")
+        #expect(unknownKey?.keyPath == "services.x.extra")
     }
 }

@@ -1,0 +1,60 @@
+import Redis
+
+/// One `[services.NAME]` table: a Redis deployment reached through Sentinel, or a plain Redis server.
+///
+/// ```toml
+/// [services.cache]
+/// kind = "sentinel"
+/// sentinels = ["127.0.0.1:26379", "127.0.0.1:26380", "127.0.0.1:26381"]
+/// master_name = "mymaster"
+/// sentinel_password = "..."     # optional: the sentinels' own requirepass
+/// password = "..."              # optional: the data nodes' (username = "..." for an ACL user)
+///
+/// [services.session]
+/// kind = "redis"
+/// url = "redis://127.0.0.1:6379/0"
+/// ```
+public struct ServiceConfiguration: Sendable, CustomStringConvertible {
+    /// What kind of service, with its settings.
+    public enum Kind: Sendable {
+        /// Masters and replicas found through sentinels.
+        case sentinel(SentinelConfiguration)
+        /// One Redis server.
+        case redis(RedisConfiguration)
+    }
+
+    /// The kinds a service may name.
+    public static let kinds = ["sentinel", "redis"]
+
+    /// The service's name (the key under `[services]`).
+    public var name: String
+    /// Its kind and settings.
+    public var kind: Kind
+
+    /// Creates a service.
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
+
+    /// `cache (sentinel: ...)`, never a password.
+    public var description: String {
+        switch kind {
+        case .sentinel(let configuration): "\(name) (sentinel: \(configuration))"
+        case .redis(let configuration): "\(name) (redis: \(configuration))"
+        }
+    }
+}
+
+extension ClusterSQLConfiguration {
+    /// The service named `name`.
+    ///
+    /// - Throws: ``ConfigurationError`` with reason `unknownService`, listing the names there are.
+    public func service(named name: String) throws(ConfigurationError) -> ServiceConfiguration {
+        guard let service = services.first(where: { $0.name == name }) else {
+            let known = services.isEmpty ? "none" : services.map(\.name).joined(separator: ", ")
+            throw ConfigurationError(.unknownService, file: file, message: "no service named \(name) (services: \(known))")
+        }
+        return service
+    }
+}

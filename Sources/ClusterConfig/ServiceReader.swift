@@ -1,0 +1,48 @@
+import Redis
+
+/// Reads one `[services.NAME]` table, strictly, like the clusters.
+enum ServiceReader {
+    static func service(named name: String, _ reader: inout TableReader) throws(ConfigurationError) -> ServiceConfiguration {
+        let kind = try reader.string("kind")!
+        let service: ServiceConfiguration
+        switch kind {
+        case "sentinel":
+            service = ServiceConfiguration(name: name, kind: .sentinel(try sentinel(&reader)))
+        case "redis":
+            let url = try reader.string("url")!
+            guard let configuration = try? RedisConfiguration(url: url) else {
+                throw reader.error(.invalidValue, key: "url", "is not a valid URL (redis://[[user]:password@]host[:port][/database])")
+            }
+            service = ServiceConfiguration(name: name, kind: .redis(configuration))
+        default:
+            throw reader.error(.invalidValue, key: "kind", "must be one of \(ServiceConfiguration.kinds.joined(separator: ", "))")
+        }
+        try reader.finish()
+        return service
+    }
+
+    private static func sentinel(_ reader: inout TableReader) throws(ConfigurationError) -> SentinelConfiguration {
+        let sentinels = try reader.strings("sentinels")!
+        guard !sentinels.isEmpty else { throw reader.error(.invalidValue, key: "sentinels", "lists no sentinel") }
+        for (index, address) in sentinels.enumerated() where (try? SentinelAddress(parsing: address)) == nil {
+            throw reader.error(.invalidValue, key: "sentinels[\(index)]", "must be host:port")
+        }
+        let masterName = try reader.string("master_name")!
+        guard !masterName.isEmpty else { throw reader.error(.invalidValue, key: "master_name", "must not be empty") }
+        var configuration = SentinelConfiguration(sentinels: sentinels, masterNames: [masterName])
+        configuration.sentinelUsername = try reader.string("sentinel_username", required: false)
+        configuration.sentinelPassword = try reader.string("sentinel_password", required: false)
+        configuration.dataNodes.username = try reader.string("username", required: false)
+        configuration.dataNodes.password = try reader.string("password", required: false)
+        if let database = try reader.integer("database", required: false) {
+            guard database >= 0 else { throw reader.error(.invalidValue, key: "database", "must be 0 or more") }
+            configuration.dataNodes.database = database
+        }
+        if let size = try reader.integer("pool_size", required: false) {
+            guard size >= 1 else { throw reader.error(.invalidValue, key: "pool_size", "must be 1 or more") }
+            configuration.poolSize = size
+        }
+        configuration.replicaFallback = try reader.choice("replica_fallback", default: ReplicaFallback.master)
+        return configuration
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import ClusterConfig
+import Foundation
+import Logging
+import Redis
+import SQLCore
+
+/// What `check --service` and `stats --service` show of a Redis service.
+struct ServiceReport: Codable {
+    /// The service's name.
+    var service: String
+    /// `sentinel` or `redis`.
+    var kind: String
+    /// The verified master, `host:port`; `nil` when none.
+    var master: String?
+    /// The replicas that passed the checks.
+    var replicas: [String]
+    /// What each sentinel said.
+    var sentinels: [SentinelReport]
+    /// Why no master was verified.
+    var error: String?
+    /// The Sentinel client's figures (sentinel services only).
+    var statistics: SentinelMasterStatistics?
+
+    /// Asks the service: a Sentinel client runs until the master is verified (or its
+    /// wait passes) and one check of the replicas and every sentinel is done; a plain
+    /// server is asked `ROLE`.
+    static func inspect(_ service: ServiceConfiguration, logger: Logger) async -> ServiceReport {
+        switch service.kind {
+        case .sentinel(var configuration):
+            configuration.masterWait = .seconds(3)
+            configuration.recheckInterval = .milliseconds(200)
+            return await inspectSentinel(service.name, configuration, logger: logger)
+        case .redis(let configuration):
+            var report = ServiceReport(service: service.name, kind: "redis", replicas: [], sentinels: [])
+            do throws(RedisError) {
+                var settings = configuration
+                settings.connectTimeout = .seconds(3)
+                settings.readTimeout = .seconds(3)
+                let connection = try await RedisConnection.connect(settings, logger: logger)
+                let role = try await connection.send("ROLE").elements?.first?.string ?? "unknown"
+                await connection.close()
+                if role == "master" { report.master = configuration.endpoint } else { report.error = "the server's role is \(role)" }
+            } catch {
+                report.error = "\(error)"
+            }
+            return report
+        }
+    }
+
+    private static func inspectSentinel(_ name: String, _ configuration: SentinelConfiguration, logger: Logger) async -> ServiceReport {
+        let masterName = configuration.masterNames[0]
+        var report = ServiceReport(service: name, kind: "sentinel", replicas: [], sentinels: [])
+        let client: SentinelClient
+        do throws(RedisError) {
+            client = try SentinelClient(configuration: configuration, logger: logger)
+        } catch {
+            report.error = "\(error)"
+            return report
+        }
+        let (problem, statistics) = await withTaskGroup(of: Void.self) { group -> (String?, SentinelMasterStatistics?) in
+            group.addTask { try? await client.run() }
+            var problem: String?
+            do throws(RedisError) {
+                await client.putMaster(try await client.getMaster(masterName))
+                _ = try? await client.replicas(masterName).send("PING")  // replicas are looked for from their first use
+                try? await Task.sleep(for: .milliseconds(600))  // a full check: every sentinel heard, replicas verified
+            } catch {
+                problem = "\(error)"
+            }
+            let statistics = client.statistics().first  // before closing, which lets go of the master
+            await client.close()
+            return (problem, statistics)
+        }
+        report.master = statistics?.master
+        report.replicas = statistics?.replicas ?? []
+        report.sentinels = statistics?.sentinels ?? []
+        report.error = report.master == nil ? (problem ?? "no master verified") : nil
+        report.statistics = statistics
+        return report
+    }
+
+    /// The report as tables: the sentinels' answers, then the nodes, then a verdict line.
+    func render() -> String {
+        var text = "service \(service) (\(kind))\n"
+        if !sentinels.isEmpty {
+            let columns = SQLColumns(["sentinel", "names master", "problem"])
+            let rows = sentinels.map { SQLRow(columns: columns, values: [.text($0.sentinel), .text($0.names ?? "-"), .text($0.problem ?? "-")]) }
+            text += ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))
+        }
+        let columns = SQLColumns(["node", "role"])
+        let nodes = (master.map { [($0, "master")] } ?? []) + replicas.map { ($0, "replica") }
+        text += ResultPrinter(json: false).render(SQLRows(columns: columns, rows: nodes.map { SQLRow(columns: columns, values: [.text($0.0), .text($0.1)]) }))
+        if let master {
+            text += "service \(service): master \(master) verified (\(replicas.count) replica\(replicas.count == 1 ? "" : "s"))\n"
+        } else {
+            text += "service \(service): NO MASTER: \(error ?? "unknown")\n"
+        }
+        return text
+    }
+}
+
+/// Loads the configuration and inspects the service `name`; prints the report
+/// (JSON with `json`) and exits 1 when no master was verified.
+func reportService(_ name: String, options: ClusterOptions, json: Bool) async throws {
+    let configuration = try ConfigurationLoader.load(path: ConfigurationLoader.resolvePath(explicit: options.config))
+    let report = await ServiceReport.inspect(try configuration.service(named: name), logger: options.logger)
+    if json {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    } else {
+        print(report.render(), terminator: "")
+    }
+    if report.master == nil { throw ExitCode.failure }
+}
