@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test test-tsan check-compose bench bench-sql bench-cluster bench-redis clean
+.PHONY: setup build demo test test-tsan check-compose bench bench-sql bench-cluster bench-redis bench-sentinel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,11 @@ bench-cluster: setup
 # RedisPool GET/SET vs redis-benchmark -c 8, then auto-pipelined vs redis-benchmark -c 8 -P 16, same server, same run (release build).
 bench-redis: setup
 	swift run -c release redis-bench 5
+
+# 5 failovers under a write loop (time from +switch-master to the first write, failed writes), then
+# GET/SET through SentinelClient vs a plain RedisPool on the same master, alternating rounds (release build).
+bench-sentinel: setup
+	swift run -c release sentinel-bench 5 5
 
 clean:
 	rm -rf .build .build-tsan .clustersql-data

@@ -116,6 +116,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(
+            name: "sentinel-bench",
+            dependencies: ["BenchSupport", "ConnectionKit", "Redis", "RESP", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),
+        .executableTarget(
             name: "cluster-bench", dependencies: ["BenchSupport", "ClusterSQL", "SQLCore", "MariaDBBackend", "TestServers"]),
         .executableTarget(
             name: "clustersql",

@@ -34,6 +34,7 @@ struct MasterTrackerTests {
         #expect(tracker.serving?.address == b)
         #expect(tracker.demoted(generation: 2).retire == [2])
         #expect(tracker.needsResolution)
+        #expect(tracker.verified(a, pool: 3).switched?.from == b, "a master found after a demotion is a switch from the demoted one")
     }
 
     @Test("an unknown name or unreachable sentinels fail the waiters at once; a failover in progress lets them wait, then says so")

@@ -61,6 +61,9 @@ struct SentinelFailoverTests {
                 let newMaster = try #require(topology.servers.first { $0.sentinelAddress == client.currentMaster(topology.masterName) })
                 let counter = Int(try await newMaster.cli("GET", "counter")) ?? -1
                 #expect(seen.readOnlyAfterSwitch == 0)
+                // Writes that could not reach the dead master waited for the new one (waitForFailover);
+                // only those in flight when the connections broke may fail: about one per task.
+                #expect(seen.failed < 100, "\(seen.failed) writes failed across the failover")
                 #expect(counter >= seen.acknowledged, "every acknowledged (durable) increment survives: \(counter) ≥ \(seen.acknowledged)")
                 let statistics = try #require(client.statistics().first)
                 #expect(statistics.failoversFollowed == 1)

@@ -100,7 +100,7 @@ final class FollowedMaster: Sendable {
             return (actions, announcedAt)
         }
         resume(actions.resume)
-        if let switched = actions.switched, switched.from != nil {
+        if let switched = actions.switched, let from = switched.from, from != switched.to {
             counters.failoverFollowed(after: announcedAt.map { $0.duration(to: .now) })
         }
         for pool in actions.retire { counters.oldConnectionsClosed(await pool.closeAllConnections()) }

@@ -37,7 +37,9 @@ struct MasterTracker<Pool: Sendable>: Sendable {
         var retire: [Pool] = []
         /// A pool that was made for nothing (the address is already served, or the client closed): close it.
         var discard: Pool?
-        /// The switch that happened, for logs and metrics.
+        /// The switch that happened, for logs and metrics: from the master served
+        /// before (`nil` at the first discovery; the same address when a demoted or
+        /// unreachable master is verified again) to the new one.
         var switched: (from: SentinelAddress?, to: SentinelAddress)?
     }
 
@@ -54,6 +56,8 @@ struct MasterTracker<Pool: Sendable>: Sendable {
     private var waiters: [Int] = []
     /// Why the last resolution found no master, for waiters that time out.
     private(set) var lastProblem: RedisError?
+    /// The master served before the last demotion, so the next verification tells a failover from a comeback.
+    private var lastServed: SentinelAddress?
 
     init(name: String) { self.name = name }
 
@@ -105,7 +109,7 @@ struct MasterTracker<Pool: Sendable>: Sendable {
             generations += 1
             let next = Serving(address: address, generation: generations, pool: pool)
             state = .serving(next)
-            actions.switched = (nil, address)
+            actions.switched = (lastServed, address)
             actions.resume = waiters.map { ($0, .master(next)) }
             waiters.removeAll()
         }
@@ -113,11 +117,13 @@ struct MasterTracker<Pool: Sendable>: Sendable {
         return actions
     }
 
-    /// Generation `generation`'s master is no longer one (`ROLE` said replica, or
-    /// it answered `READONLY`): its connections go, leases wait for the next master.
+    /// Generation `generation`'s master is no longer one (`ROLE` said replica, it
+    /// answered `READONLY`, or it refuses connections): its connections go, leases
+    /// wait for the next master verified (which may be the same address, once it answers again).
     mutating func demoted(generation: Int) -> Actions {
         guard case .serving(let current) = state, current.generation == generation else { return Actions() }
         state = .resolving
+        lastServed = current.address
         var actions = Actions()
         actions.retire.append(current.pool)
         return actions

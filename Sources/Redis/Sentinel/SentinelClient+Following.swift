@@ -152,6 +152,8 @@ extension SentinelClient {
     /// that silently died is noticed and made again.
     private func listen(slot: Int) async {
         var attempt = 0
+        // A sentinel that refuses us (down, wrong password) is retried ever more slowly, up to the recheck interval.
+        var backoff = Backoff(policy: BackoffPolicy(initial: .milliseconds(100), maximum: max(.milliseconds(100), configuration.recheckInterval)))
         while !Task.isCancelled && !isClosed {
             let known = directory.known
             guard slot < known.count else {
@@ -161,6 +163,7 @@ extension SentinelClient {
             let address = known[(slot + attempt) % known.count]
             do throws(RedisError) {
                 let subscriber = try await RedisSubscriber.connect(configuration.sentinelConnection(address), on: group, logger: logger)
+                backoff.reset()
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await self.keepAlive(subscriber) }
                     group.addTask {
@@ -179,7 +182,7 @@ extension SentinelClient {
                 logger.debug("cannot subscribe to a sentinel", metadata: ["sentinel": "\(address)", "error": "\(error.code)"])
             }
             attempt += 1
-            await sleepQuietly(.milliseconds(100))
+            await sleepQuietly(backoff.next())
         }
     }
 

@@ -132,8 +132,9 @@ public final class SentinelClient: Service, Sendable {
     }
 
     func sendToMaster(_ master: FollowedMaster, _ command: RedisCommand, durability: DurableWrites?) async throws(RedisError) -> RESPValue {
-        var retried = false
+        var attempts = 0
         while true {
+            attempts += 1
             let serving = try await master.master(wait: configuration.masterWait)
             let result: Result<RESPValue, RedisError>
             if let durability {
@@ -146,23 +147,31 @@ public final class SentinelClient: Service, Sendable {
                 }
             }
             guard case .failure(let error) = result else { return try result.get() }
-            await failed(error, on: serving, of: master)
-            guard error.prefix == "READONLY", configuration.retryReadOnly, !retried else { throw error }
-            retried = true  // READONLY: the command did not run; once more, on the next master
+            // Sent again only when it provably did not run: refused with READONLY, or never sent (connecting failed).
+            guard await failed(error, on: serving, of: master), attempts < 3 else { throw error }
         }
     }
 
-    /// What a failed command says about the master: `READONLY` means it was demoted
-    /// (its connections go, a check runs now); a connection-class error asks for a check.
-    func failed(_ error: RedisError, on serving: FollowedMaster.Serving, of master: FollowedMaster) async {
-        if error.prefix == "READONLY" {
-            master.counters.readOnlySeen()
-            logger.warning("master answered READONLY", metadata: ["master": "\(master.name)", "address": "\(serving.address)"])
-            _ = await master.apply { $0.demoted(generation: serving.generation) }
-            master.wakeup.wake()
-        } else if error.isConnectionError {
-            master.wakeup.wake()
+    /// What a failed command says about the master, and whether the command may be
+    /// sent again to the next master (it did not run there). `READONLY`: the master
+    /// was demoted. Connecting failed: the master is unreachable. Either way its
+    /// connections go and leases wait for the next verified master. Any other
+    /// connection-class error asks for a check now.
+    @discardableResult
+    func failed(_ error: RedisError, on serving: FollowedMaster.Serving, of master: FollowedMaster) async -> Bool {
+        let readOnly = error.prefix == "READONLY"
+        let unsent = error.code == .connectFailed || error.code == .connectTimeout
+        if readOnly { master.counters.readOnlySeen() }
+        if readOnly || unsent {
+            let actions = await master.apply { $0.demoted(generation: serving.generation) }
+            if !actions.retire.isEmpty {
+                logger.warning(
+                    readOnly ? "master answered READONLY" : "master unreachable",
+                    metadata: ["master": "\(master.name)", "address": "\(serving.address)", "error": "\(error.code)"])
+            }
         }
+        if error.isConnectionError || readOnly { master.wakeup.wake() }
+        return readOnly ? configuration.retryReadOnly : unsent && configuration.waitForFailover
     }
 
     private func durableSend(_ command: RedisCommand, _ durability: DurableWrites, on pool: RedisPool) async -> Result<RESPValue, RedisError> {

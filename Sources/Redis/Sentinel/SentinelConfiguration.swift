@@ -30,6 +30,12 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
     /// A command refused with `READONLY` (it was not executed: the node is no longer
     /// master) is sent once more to the new master once one is verified within ``masterWait``. Default on.
     public var retryReadOnly: Bool
+    /// A command that never reached the master because connecting to it failed
+    /// (refused, timed out: the master is down) waits for the next verified
+    /// master, within ``masterWait``, and is sent there, instead of failing at
+    /// once: an application's writes ride through a failover. Commands that
+    /// were sent when the connection broke may have run, and fail. Default on.
+    public var waitForFailover: Bool
     /// When set, every write through ``SentinelClient/master(_:)`` waits for replicas' acknowledgement (`WAIT`).
     public var durableWrites: DurableWrites?
     /// Where replica reads go when no replica serves. Default ``ReplicaFallback/master``.
@@ -49,6 +55,7 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
         self.masterWait = .seconds(5)
         self.subscriptions = 3
         self.retryReadOnly = true
+        self.waitForFailover = true
         self.durableWrites = nil
         self.replicaFallback = .master
     }
