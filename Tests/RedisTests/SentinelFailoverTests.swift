@@ -72,6 +72,50 @@ struct SentinelFailoverTests {
         }
     }
 
+    @Test("a manual failover (SENTINEL FAILOVER, the old master stays up and is demoted): writes ride through, READONLY and unsent ones sent again on the new master")
+    func manualFailover() async throws {
+        try await withTopology("manual") { topology in
+            try await withSentinelClient(topology) { client in
+                let old = topology.servers[0]
+                let master = client.master(topology.masterName)
+                let lease = try await client.getMaster(topology.masterName)
+                let tally = Locked(WriteTally())
+                let stop = Locked(false)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            while !stop.withLock({ $0 }) {
+                                do throws(RedisError) {
+                                    try await master.increment("manual")
+                                    tally.withLock { $0.acknowledged += 1 }
+                                } catch {
+                                    tally.withLock { $0.failed += 1 }
+                                    try await Task.sleep(for: .milliseconds(5))
+                                }
+                            }
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
+                    try await topology.sentinels[1].cli("SENTINEL", "FAILOVER", topology.masterName)
+                    let new = try await topology.waitForFailover(from: old)
+                    try await eventually("the client follows") { client.currentMaster(topology.masterName) == new.sentinelAddress }
+                    let before = tally.withLock { $0.acknowledged }
+                    try await eventually("writes go on") { tally.withLock { $0.acknowledged } > before + 100 }
+                    stop.withLock { $0 = true }
+                    try await group.waitForAll()
+                }
+                #expect(try await old.cli("PING") == "PONG", "the old master is still up")
+                #expect(lease.connection.isBroken, "a lease to the demoted master is closed")
+                await client.putMaster(lease)
+                let failed = tally.withLock { $0.failed }
+                // Only writes in flight when the sentinel killed the old master's clients may fail.
+                #expect(failed <= 16, "\(failed) writes failed across a manual failover")
+                let statistics = try #require(client.statistics().first)
+                #expect(statistics.failoversFollowed == 1)
+            }
+        }
+    }
+
     @Test("a missed announcement: with the only subscribed sentinel paused, the periodic check still moves the client")
     func missedAnnouncement() async throws {
         try await withTopology("missed") { topology in
