@@ -106,3 +106,42 @@ struct MasterTrackerTests {
         #expect(throws: RedisError.self) { try SentinelAddress(parsing: "host:notaport") }
     }
 }
+
+@Suite("ReplicaChooser: round-robin and latency-weighted replica reads (no I/O)")
+struct ReplicaChooserTests {
+    @Test("round-robin takes the replicas in turn")
+    func roundRobin() {
+        var chooser = ReplicaChooser<Int>(balancing: .roundRobin, seed: 1)
+        _ = chooser.replace(with: [a, b]) { $0.port }
+        let picks = (0..<6).map { _ in chooser.choose()!.address }
+        #expect(Set(picks) == [a, b])
+        #expect(zip(picks, picks.dropFirst()).allSatisfy { $0 != $1 })
+    }
+
+    @Test("latency: a replica 10× slower gets few reads; an unmeasured one is tried; a removed one never")
+    func latency() {
+        var chooser = ReplicaChooser<Int>(balancing: .latency, seed: 7)
+        let c = SentinelAddress(host: "127.0.0.1", port: 7003)
+        _ = chooser.replace(with: [a, b]) { $0.port }
+        var counts: [SentinelAddress: Int] = [:]
+        for _ in 0..<1000 {
+            let (address, _) = chooser.choose()!
+            counts[address, default: 0] += 1
+            chooser.finished(address, after: address == a ? .milliseconds(10) : .milliseconds(1), ok: true, at: .now)
+        }
+        #expect(counts[a, default: 0] < 150, "the slow replica got \(counts[a, default: 0]) of 1000 reads")
+        let (added, _) = chooser.replace(with: [a, b, c]) { $0.port }
+        #expect(added == [7003])
+        var newTried = false
+        for _ in 0..<20 {
+            let (address, _) = chooser.choose()!
+            if address == c { newTried = true }
+            chooser.finished(address, after: .milliseconds(1), ok: true, at: .now)
+        }
+        #expect(newTried, "an unmeasured replica costs nothing and is tried")
+        #expect(chooser.remove(a) == 7001)
+        #expect((0..<50).allSatisfy { _ in chooser.choose()!.address != a })
+        #expect(chooser.removeAll().sorted() == [7002, 7003])
+        #expect(chooser.choose() == nil)
+    }
+}

@@ -85,10 +85,11 @@ struct SentinelDiscoveryTests {
         }
     }
 
-    @Test("replica reads: round-robin over healthy replicas, a SIGSTOPped one dropped, back on SIGCONT")
-    func replicaReads() async throws {
-        try await withTopology("replicas", replicas: 2) { topology in
-            try await withSentinelClient(topology, { $0.dataNodes.readTimeout = .milliseconds(300) }) { client in
+    @Test("replica reads, round-robin and latency-weighted: over healthy replicas, a SIGSTOPped one dropped, back on SIGCONT",
+          arguments: [ReplicaBalancing.roundRobin, .latency])
+    func replicaReads(balancing: ReplicaBalancing) async throws {
+        try await withTopology("replicas-\(balancing.rawValue)", replicas: 2) { topology in
+            try await withSentinelClient(topology, { $0.dataNodes.readTimeout = .milliseconds(300); $0.replicaBalancing = balancing }) { client in
                 let name = topology.masterName
                 try await client.master(name, durable: DurableWrites(replicas: 2)).set("shared", to: "value")
                 let replicas = client.replicas(name)

@@ -18,14 +18,15 @@ final class FollowedMaster: Sendable {
     }
 
     let name: String
-    let replicas = ReplicaSet()
+    let replicas: ReplicaSet
     let counters: SentinelCounters
     /// Wakes the checking loop for a check now (an event, a `READONLY`, a failed command).
     let wakeup = LoopWakeup(clock: ContinuousClock())
     private let state: Locked<State>
 
-    init(name: String, metrics: any MetricsFactory) {
+    init(name: String, balancing: ReplicaBalancing, metrics: any MetricsFactory) {
         self.name = name
+        self.replicas = ReplicaSet(balancing: balancing)
         self.counters = SentinelCounters(master: name, factory: metrics)
         self.state = Locked(State(tracker: MasterTracker(name: name)))
     }

@@ -74,7 +74,7 @@ public final class SentinelClient: Service, Sendable {
         }
         self.configuration = configuration
         let metrics = metricsFactory ?? NOOPMetricsHandler.instance
-        masters = Dictionary(configuration.masterNames.map { ($0, FollowedMaster(name: $0, metrics: metrics)) }) { first, _ in first }
+        masters = Dictionary(configuration.masterNames.map { ($0, FollowedMaster(name: $0, balancing: configuration.replicaBalancing, metrics: metrics)) }) { first, _ in first }
         group = eventLoopGroup
         self.observer = observer
         self.logger = logger
@@ -199,8 +199,8 @@ public final class SentinelClient: Service, Sendable {
 
     // MARK: replicas
 
-    /// A runner of read commands on `name`'s replicas, round-robin over those that
-    /// pass the checks; with none, the master (or ``RedisError/Code/noReplicaAvailable``,
+    /// A runner of read commands on `name`'s replicas, chosen per
+    /// ``SentinelConfiguration/replicaBalancing`` among those that pass the checks; with none, the master (or ``RedisError/Code/noReplicaAvailable``,
     /// per ``SentinelConfiguration/replicaFallback``). Replicas are looked for from the first use on.
     public func replicas(_ name: String) -> SentinelReplicas {
         SentinelReplicas(client: self, name: name)
@@ -216,9 +216,13 @@ public final class SentinelClient: Service, Sendable {
             }
             return try await sendToMaster(master, command, durability: nil)
         }
+        let started = ContinuousClock.now
         do throws(RedisError) {
-            return try await replica.pool.send(command)
+            let reply = try await replica.pool.send(command)
+            master.replicas.finished(replica.address, after: started.duration(to: .now), ok: true)
+            return reply
         } catch {
+            master.replicas.finished(replica.address, after: started.duration(to: .now), ok: !error.isConnectionError)
             if error.isConnectionError, let pool = master.replicas.drop(replica.address) {
                 logger.info("replica dropped after a failed read", metadata: ["replica": "\(replica.address)", "error": "\(error.code)"])
                 await pool.close()
@@ -263,10 +267,12 @@ public final class SentinelClient: Service, Sendable {
     var isClosed: Bool { closed.withLock { $0 } }
 
     func followed(_ name: String) throws(RedisError) -> FollowedMaster {
-        guard let master = masters[name] else {
-            throw .invalidConfiguration("\(name) is not one of the client's master names (\(configuration.masterNames.joined(separator: ", ")))")
-        }
+        guard let master = masters[name] else { throw notFollowed(name) }
         return master
+    }
+
+    func notFollowed(_ name: String) -> RedisError {
+        .invalidConfiguration("\(name) is not one of the client's master names (\(configuration.masterNames.joined(separator: ", ")))")
     }
 
     /// A pool for the data node at `address`, driven by ``run()``.

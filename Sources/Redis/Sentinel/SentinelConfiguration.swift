@@ -38,6 +38,8 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
     public var waitForFailover: Bool
     /// When set, every write through ``SentinelClient/master(_:)`` waits for replicas' acknowledgement (`WAIT`).
     public var durableWrites: DurableWrites?
+    /// How replica reads pick a replica. Default ``ReplicaBalancing/latency``.
+    public var replicaBalancing: ReplicaBalancing
     /// Where replica reads go when no replica serves. Default ``ReplicaFallback/master``.
     public var replicaFallback: ReplicaFallback
 
@@ -58,6 +60,7 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
         self.waitForFailover = true
         self.durableWrites = nil
         self.replicaFallback = .master
+        self.replicaBalancing = .latency
     }
 
     /// The sentinels, the master names and the data nodes' user, never a password.

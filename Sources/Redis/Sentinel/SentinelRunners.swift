@@ -8,11 +8,21 @@ public struct SentinelMaster: RedisCommandRunner {
     public let name: String
     /// `WAIT` after each command, or `nil`.
     public let durability: DurableWrites?
+    /// Looked up once, not per command; `nil` for a name the client does not follow.
+    let master: FollowedMaster?
+
+    init(client: SentinelClient, name: String, durability: DurableWrites?) {
+        self.client = client
+        self.name = name
+        self.durability = durability
+        master = client.masters[name]
+    }
 
     /// Sends one command to the master; with ``durability``, also `WAIT` on the same
     /// connection, and ``RedisError/Code/notDurable`` when too few replicas acknowledged.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        try await client.sendToMaster(try client.followed(name), command, durability: durability)
+        guard let master else { throw client.notFollowed(name) }
+        return try await client.sendToMaster(master, command, durability: durability)
     }
 }
 
@@ -21,10 +31,19 @@ public struct SentinelReplicas: RedisCommandRunner {
     let client: SentinelClient
     /// The master name.
     public let name: String
+    /// Looked up once, not per command; `nil` for a name the client does not follow.
+    let master: FollowedMaster?
+
+    init(client: SentinelClient, name: String) {
+        self.client = client
+        self.name = name
+        master = client.masters[name]
+    }
 
     /// Sends one command to the next replica that passes the checks (or as configured when none does).
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        try await client.sendToReplica(try client.followed(name), command)
+        guard let master else { throw client.notFollowed(name) }
+        return try await client.sendToReplica(master, command)
     }
 }
 

@@ -1,4 +1,3 @@
-import ConnectionKit
 import Foundation
 
 /// A peak-sensitive moving average of round-trip times (Finagle's and

@@ -1,4 +1,3 @@
-import ClusterSQL
 import ConnectionKit
 import Testing
 
