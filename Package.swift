@@ -157,6 +157,7 @@ let package = Package(
             dependencies: [
                 "Redis", "RESP", "ConnectionKit", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),

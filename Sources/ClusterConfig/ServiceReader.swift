@@ -43,6 +43,12 @@ enum ServiceReader {
             configuration.poolSize = size
         }
         configuration.replicaFallback = try reader.choice("replica_fallback", default: ReplicaFallback.master)
+        if configuration.sentinelUsername != nil && configuration.sentinelPassword == nil {
+            throw reader.error(.missingKey, key: "sentinel_password", "is required with sentinel_username")
+        }
+        if configuration.dataNodes.username != nil && configuration.dataNodes.password == nil {
+            throw reader.error(.missingKey, key: "password", "is required with username")
+        }
         return configuration
     }
 }

@@ -4,28 +4,37 @@ import ConnectionKit
 /// them can be closed at once (a Sentinel client retiring a demoted master).
 /// Touched when a connection opens or closes, never per command.
 final class OpenConnections: Sendable {
-    private let connections = Locked<[ObjectIdentifier: RedisConnection]>([:])
+    private struct State: Sendable {
+        var connections: [ObjectIdentifier: RedisConnection] = [:]
+        var closedAll = false
+    }
 
-    func opened(_ connection: RedisConnection) {
-        connections.withLock { $0[ObjectIdentifier(connection)] = connection }
+    private let state = Locked(State())
+
+    /// Registers a connection just opened; false after ``closeAll()``: a dial that
+    /// was under way then must close its connection rather than hand it out.
+    func opened(_ connection: RedisConnection) -> Bool {
+        state.withLock { state in
+            guard !state.closedAll else { return false }
+            state.connections[ObjectIdentifier(connection)] = connection
+            return true
+        }
     }
 
     func closed(_ connection: RedisConnection) {
-        _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }
+        _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(connection)) }
     }
 
-    /// Closes every connection still open; pending commands on them fail with
-    /// ``RedisError/Code/connectionClosed``. Returns how many were open.
+    /// Closes every connection still open, and every one opened later; pending
+    /// commands on them fail with ``RedisError/Code/connectionClosed``. Returns how many
+    /// the pool held (a connection the server had already reset counts too: it was let go here).
     func closeAll() async -> Int {
-        let open = connections.withLock { all -> [RedisConnection] in
-            defer { all.removeAll() }
-            return Array(all.values)
+        let open = state.withLock { state -> [RedisConnection] in
+            state.closedAll = true
+            defer { state.connections.removeAll() }
+            return Array(state.connections.values)
         }
-        var closed = 0
-        for connection in open where !connection.isBroken {
-            closed += 1
-            await connection.close()
-        }
-        return closed
+        for connection in open { await connection.close() }
+        return open.count
     }
 }

@@ -93,7 +93,7 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// `host:port` (IPv6 in brackets), for errors and logs.
     public var endpoint: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    private static func hostAndPort(_ text: Substring) throws(RedisError) -> (String, Int?) {
+    static func hostAndPort(_ text: Substring) throws(RedisError) -> (String, Int?) {
         var host = text
         var portText: Substring?
         if text.hasPrefix("[") {

@@ -61,7 +61,12 @@ public final class RedisPool: Service, RedisCommandRunner {
                     let connection = if let dial { try await dial(configuration) } else {
                         try await RedisConnection.connect(configuration, on: loop, logger: logger)
                     }
-                    openConnections.opened(connection)
+                    guard openConnections.opened(connection) else {
+                        // closeAllConnections() ran while this one was being opened: it must not be used.
+                        await connection.close()
+                        throw RedisError(.connectFailed, message: "the pool closed all its connections while this one was opened",
+                                         endpoint: configuration.endpoint)
+                    }
                     return connection
                 } catch let error as RedisError {
                     throw error
@@ -151,7 +156,7 @@ public final class RedisPool: Service, RedisCommandRunner {
 
     /// Shuts the pool down and closes every connection at once, borrowed ones
     /// too (their pending commands fail with ``RedisError/Code/connectionClosed``):
-    /// for a server that must not see another command. Returns how many connections it closed.
+    /// for a server that must not see another command. Returns how many connections it let go.
     @discardableResult
     public func closeAllConnections() async -> Int {
         await close()

@@ -66,9 +66,10 @@ public final class RedisSentinelServer: ProcessBackedServer {
     /// password) and returns its raw output, trimmed.
     @discardableResult
     public func cli(_ arguments: String...) async throws -> String {
-        let auth = password.map { ["-a", $0, "--no-auth-warning"] } ?? []
+        // The password goes through the environment, not the command line (which ps and error messages show).
         let result = try await Commands.run(
-            "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--raw"] + auth + arguments)
+            "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--raw"] + arguments,
+            environment: password.map { ["REDISCLI_AUTH": $0] } ?? [:])
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

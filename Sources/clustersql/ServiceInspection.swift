@@ -38,7 +38,13 @@ struct ServiceReport: Codable {
                 settings.connectTimeout = .seconds(3)
                 settings.readTimeout = .seconds(3)
                 let connection = try await RedisConnection.connect(settings, logger: logger)
-                let role = try await connection.send("ROLE").elements?.first?.string ?? "unknown"
+                let role: String
+                do throws(RedisError) {
+                    role = try await connection.send("ROLE").elements?.first?.string ?? "unknown"
+                } catch {
+                    await connection.close()
+                    throw error
+                }
                 await connection.close()
                 if role == "master" { report.master = configuration.endpoint } else { report.error = "the server's role is \(role)" }
             } catch {

@@ -3,7 +3,7 @@ import Redis
 import TestServers
 import Testing
 
-@Suite("SentinelClient: discovery, credentials and replica reads (real redis-server and redis-sentinel)", .serialized)
+@Suite("SentinelClient: discovery, credentials and replica reads (real redis-server and redis-sentinel)", .serialized, .timeLimit(.minutes(3)))
 struct SentinelDiscoveryTests {
     @Test("the first sentinel in the list down at start changes nothing; leases, send and statistics work; an unknown master name is typed and fast")
     func firstSentinelDownAndUnknownName() async throws {
@@ -18,11 +18,12 @@ struct SentinelDiscoveryTests {
                 #expect(value == "hello")
                 #expect(try await client.send(RedisCommand("GET", "greeting"), toMaster: name) == .bulkString(.init(string: "hello")))
                 #expect(client.statistics().first?.master == topology.servers[0].sentinelAddress.description)
-                // The first check after the discovery (which stopped at the first good answer) hears every sentinel.
-                try await eventually("every sentinel is reported") { client.statistics().first?.sentinels.count == 4 }
-                let reports = try #require(client.statistics().first).sentinels
-                #expect(reports.filter { $0.problem != nil }.count == 1, "the dead sentinel is reported: \(reports)")
-                #expect(reports.filter { $0.names == topology.servers[0].sentinelAddress.description }.count == 3)
+                // Every check hears every sentinel; the dead one is reported, the others name the master.
+                let master = topology.servers[0].sentinelAddress.description
+                try await eventually("every sentinel is reported") {
+                    let reports = client.statistics().first?.sentinels ?? []
+                    return reports.count == 4 && reports.filter { $0.problem != nil }.count == 1 && reports.filter { $0.names == master }.count == 3
+                }
             }
             var configuration = sentinelConfiguration(topology)
             configuration.masterNames = ["no-such-master"]
@@ -37,6 +38,25 @@ struct SentinelDiscoveryTests {
                     #expect(error.fromSentinel)
                 }
                 #expect(started.duration(to: .now) < .seconds(3), "masterUnknown is said at once, not after the master wait")
+            }
+        }
+    }
+
+    @Test("one sentinel configured: the others are learnt from it, and the client follows a failover after that one is killed")
+    func sentinelsLearnt() async throws {
+        try await withTopology("learn") { topology in
+            try await withSentinelClient(topology, sentinels: [topology.sentinelAddresses[0]]) { client in
+                let name = topology.masterName
+                try await client.master(name).set("k", to: "v")
+                try await eventually("the other sentinels are learnt") { client.sentinels.count == 3 }
+                #expect(Set(client.sentinels.map(\.description)) == Set(topology.sentinelAddresses))
+                try await topology.sentinels[0].kill()
+                let old = topology.servers[0]
+                try await old.kill()
+                let new = try await topology.waitForFailover(from: old)
+                try await eventually("the client follows through the learnt sentinels") { client.currentMaster(name) == new.sentinelAddress }
+                try await client.master(name).set("k", to: "after")
+                #expect(try await new.cli("GET", "k") == "after")
             }
         }
     }
@@ -89,7 +109,7 @@ struct SentinelDiscoveryTests {
           arguments: [ReplicaBalancing.roundRobin, .latency])
     func replicaReads(balancing: ReplicaBalancing) async throws {
         try await withTopology("replicas-\(balancing.rawValue)", replicas: 2) { topology in
-            try await withSentinelClient(topology, { $0.dataNodes.readTimeout = .milliseconds(300); $0.replicaBalancing = balancing }) { client in
+            try await withSentinelClient(topology, { $0.dataNodes.readTimeout = .seconds(1); $0.replicaBalancing = balancing }) { client in
                 let name = topology.masterName
                 try await client.master(name, durable: DurableWrites(replicas: 2)).set("shared", to: "value")
                 let replicas = client.replicas(name)

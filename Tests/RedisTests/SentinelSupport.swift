@@ -1,3 +1,4 @@
+import Metrics
 import Redis
 import TestServers
 import Testing
@@ -45,10 +46,10 @@ func whileRunning<T: Sendable>(_ client: SentinelClient, _ body: @Sendable () as
 
 /// A client for `topology`, running while `body` runs.
 func withSentinelClient<T: Sendable>(
-    _ topology: SentinelTopology, sentinels: [String]? = nil, _ configure: (inout SentinelConfiguration) -> Void = { _ in },
-    _ body: @Sendable (SentinelClient) async throws -> T
+    _ topology: SentinelTopology, sentinels: [String]? = nil, metrics: (any MetricsFactory)? = nil,
+    _ configure: (inout SentinelConfiguration) -> Void = { _ in }, _ body: @Sendable (SentinelClient) async throws -> T
 ) async throws -> T {
-    let client = try SentinelClient(configuration: sentinelConfiguration(topology, sentinels: sentinels, configure))
+    let client = try SentinelClient(configuration: sentinelConfiguration(topology, sentinels: sentinels, configure), metricsFactory: metrics)
     return try await whileRunning(client) { try await body(client) }
 }
 

@@ -2,12 +2,19 @@
 /// returns what the shell must do once it has released its lock.
 ///
 /// States:
-/// - `resolving`: no verified master (at start, or after the master was found
-///   demoted); leases wait, bounded by the shell, for `verified`.
-/// - `serving`: a master whose `ROLE` said `master`, with its pool and a
-///   generation number that grows with every switch; a lease remembers its
-///   generation, so news about an older generation changes nothing.
+/// - `resolving`: no verified master (at start, after the master was found
+///   demoted, or while it refuses connections); leases wait, bounded by the
+///   shell, for `verified`. A master that only refused connections is kept
+///   aside as the *suspect*: verified again, it is served again with its pool
+///   and connections intact; replaced, its pool is retired.
+/// - `serving`: a master whose `ROLE` said `master`, with its pool, the config
+///   epoch the sentinels named it with (when known) and a generation number
+///   that grows with every verification; a lease remembers its generation, so
+///   news about an older generation changes nothing.
 /// - `closed`: final.
+///
+/// Events that rest on an observation (`verified` after a check) carry the
+/// generation the shell saw; when another event came first, they change nothing.
 ///
 /// `Pool` is the shell's pool type (a number in tests).
 struct MasterTracker<Pool: Sendable>: Sendable {
@@ -15,6 +22,8 @@ struct MasterTracker<Pool: Sendable>: Sendable {
         var address: SentinelAddress
         var generation: Int
         var pool: Pool
+        /// The sentinels' config epoch for this master; `nil` when it came from an announcement.
+        var epoch: Int?
     }
 
     enum State: Sendable {
@@ -35,7 +44,7 @@ struct MasterTracker<Pool: Sendable>: Sendable {
         var resume: [(waiter: Int, result: WaiterResult)] = []
         /// Pools of demoted or replaced masters: close every connection they have, borrowed ones too.
         var retire: [Pool] = []
-        /// A pool that was made for nothing (the address is already served, or the client closed): close it.
+        /// A pool that was made for nothing (the address is already served, another event came first, or the client closed): close it.
         var discard: Pool?
         /// The switch that happened, for logs and metrics: from the master served
         /// before (`nil` at the first discovery; the same address when a demoted or
@@ -58,6 +67,8 @@ struct MasterTracker<Pool: Sendable>: Sendable {
     private(set) var lastProblem: RedisError?
     /// The master served before the last demotion, so the next verification tells a failover from a comeback.
     private var lastServed: SentinelAddress?
+    /// A master that refused connections, kept with its pool while resolving.
+    private var suspect: Serving?
 
     init(name: String) { self.name = name }
 
@@ -91,42 +102,81 @@ struct MasterTracker<Pool: Sendable>: Sendable {
         return error
     }
 
-    /// `address` answered `ROLE` as master, through `pool`, made for it.
-    mutating func verified(_ address: SentinelAddress, pool: Pool) -> Actions {
+    /// `address` answered `ROLE` as master; `pool` was made for it; `epoch` is the
+    /// config epoch the sentinels named it with. `observed` is the generation served
+    /// when the check began (`nil`: none was): if that changed, nothing happens.
+    mutating func verified(_ address: SentinelAddress, pool: Pool, epoch: Int?, observed: Int?) -> Actions {
         var actions = Actions()
+        guard serving?.generation == observed, !isClosed else {
+            actions.discard = pool
+            return actions
+        }
+        lastProblem = nil
         switch state {
         case .closed:
             actions.discard = pool
-        case .serving(let current) where current.address == address:
+        case .serving(var current) where current.address == address:
             actions.discard = pool
+            if let epoch, epoch > (current.epoch ?? -1) {
+                current.epoch = epoch
+                state = .serving(current)
+            }
         case .serving(let current):
             generations += 1
-            let next = Serving(address: address, generation: generations, pool: pool)
-            state = .serving(next)
+            state = .serving(Serving(address: address, generation: generations, pool: pool, epoch: epoch))
             actions.retire.append(current.pool)
             actions.switched = (current.address, address)
         case .resolving:
             generations += 1
-            let next = Serving(address: address, generation: generations, pool: pool)
+            var servedPool = pool
+            if let suspect, suspect.address == address {
+                servedPool = suspect.pool  // the same master answers again: keep its connections
+                actions.discard = pool
+            } else if let suspect {
+                actions.retire.append(suspect.pool)
+            }
+            suspect = nil
+            let next = Serving(address: address, generation: generations, pool: servedPool, epoch: epoch)
             state = .serving(next)
             actions.switched = (lastServed, address)
             actions.resume = waiters.map { ($0, .master(next)) }
             waiters.removeAll()
         }
-        lastProblem = nil
         return actions
     }
 
-    /// Generation `generation`'s master is no longer one (`ROLE` said replica, it
-    /// answered `READONLY`, or it refuses connections): its connections go, leases
-    /// wait for the next master verified (which may be the same address, once it answers again).
+    /// The sentinels name the served master with a newer config epoch: remember it.
+    mutating func confirmed(_ address: SentinelAddress, epoch: Int, observed: Int) -> Actions {
+        if case .serving(var current) = state, current.generation == observed, current.address == address, epoch > (current.epoch ?? -1) {
+            current.epoch = epoch
+            state = .serving(current)
+        }
+        return Actions()
+    }
+
+    /// Generation `generation`'s master is no longer one (`ROLE` said replica, or it
+    /// answered `READONLY`): its connections go, leases wait for the next master.
     mutating func demoted(generation: Int) -> Actions {
+        var actions = Actions()
+        if case .serving(let current) = state, current.generation == generation {
+            state = .resolving
+            lastServed = current.address
+            actions.retire.append(current.pool)
+        } else if let suspect, suspect.generation == generation {
+            actions.retire.append(suspect.pool)
+            self.suspect = nil
+        }
+        return actions
+    }
+
+    /// Generation `generation`'s master refused a connection: leases wait for the
+    /// next master verified; its connections stay until another one is.
+    mutating func unreachable(generation: Int) -> Actions {
         guard case .serving(let current) = state, current.generation == generation else { return Actions() }
         state = .resolving
         lastServed = current.address
-        var actions = Actions()
-        actions.retire.append(current.pool)
-        return actions
+        suspect = current
+        return Actions()
     }
 
     /// A resolution found no master. Problems that no wait can cure (the sentinels
@@ -144,6 +194,8 @@ struct MasterTracker<Pool: Sendable>: Sendable {
     mutating func close() -> Actions {
         var actions = Actions()
         if case .serving(let current) = state { actions.retire.append(current.pool) }
+        if let suspect { actions.retire.append(suspect.pool) }
+        suspect = nil
         state = .closed
         actions.resume = waiters.map { ($0, .failure(Self.closedError(name))) }
         waiters.removeAll()
@@ -153,6 +205,10 @@ struct MasterTracker<Pool: Sendable>: Sendable {
     /// Whether the shell should look for a master now rather than at the next tick.
     var needsResolution: Bool {
         if case .resolving = state { true } else { false }
+    }
+
+    private var isClosed: Bool {
+        if case .closed = state { true } else { false }
     }
 
     static func closedError(_ name: String) -> RedisError {

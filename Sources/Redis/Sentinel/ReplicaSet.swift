@@ -8,6 +8,8 @@ final class ReplicaSet: Sendable {
         var chooser: ReplicaChooser<RedisPool>
         /// Whether anybody read from replicas: until then they are not looked for.
         var wanted = false
+        /// After ``removeAll()`` (the client closed) no replica is added again.
+        var closed = false
     }
 
     private let state: Locked<State>
@@ -39,7 +41,9 @@ final class ReplicaSet: Sendable {
     /// Makes `verified` the set: pools for new replicas come from `makePool`; the
     /// pools of replicas no longer verified are returned, to be closed.
     func replace(with verified: [SentinelAddress], makePool: (SentinelAddress) -> RedisPool) -> (added: [RedisPool], removed: [RedisPool]) {
-        state.withLock { $0.chooser.replace(with: verified, makePool: makePool) }
+        state.withLock { state in
+            state.closed ? ([], []) : state.chooser.replace(with: verified, makePool: makePool)
+        }
     }
 
     /// Takes a replica out at once (a read found it broken); the next check may bring it back.
@@ -47,8 +51,11 @@ final class ReplicaSet: Sendable {
         state.withLock { $0.chooser.remove(address) }
     }
 
-    /// Takes every replica out; returns their pools, to be closed.
+    /// Takes every replica out for good (the client closes); returns their pools, to be closed.
     func removeAll() -> [RedisPool] {
-        state.withLock { $0.chooser.removeAll() }
+        state.withLock { state in
+            state.closed = true
+            return state.chooser.removeAll()
+        }
     }
 }

@@ -13,7 +13,7 @@ extension SentinelClient {
                 for master in masters.values {
                     group.addTask { await self.follow(master) }
                 }
-                for slot in 0..<max(1, configuration.subscriptions) {
+                for slot in 0..<max(0, configuration.subscriptions) {
                     group.addTask { await self.listen(slot: slot) }
                 }
                 for await pool in newPools.stream {
@@ -32,15 +32,16 @@ extension SentinelClient {
     /// One master name's loop: look for a master while none is served, else check
     /// the served one every recheck interval, or sooner when woken.
     private func follow(_ master: FollowedMaster) async {
-        var tick = 0
+        var rechecks = 0
         while !Task.isCancelled && !isClosed {
             if master.needsResolution {
                 await resolve(master)
             } else if let serving = master.serving {
-                await recheck(master, serving, refreshSentinels: tick % 10 == 0)
+                // The sentinel list is refreshed at the first check and every tenth after it.
+                await recheck(master, serving, refreshSentinels: rechecks % 10 == 0)
+                rechecks += 1
             }
             if master.replicas.wanted, master.serving != nil { await refreshReplicas(master) }
-            tick += 1
             // Not more often than every 50 ms, however many failures wake it.
             try? await Task.sleep(for: .milliseconds(50))
             let pause = master.needsResolution ? .milliseconds(100) : configuration.recheckInterval
@@ -48,38 +49,48 @@ extension SentinelClient {
         }
     }
 
-    /// Asks every sentinel at once; the first named address whose `ROLE` says master becomes the master.
+    /// Asks every sentinel at once; the first named address whose `ROLE` says master
+    /// becomes the master, at once (the other answers are only recorded).
     private func resolve(_ master: FollowedMaster) async {
-        let verified = Locked<SentinelAddress?>(nil)
+        let found = Locked(false)
         let tried = Locked<Set<SentinelAddress>>([])
         let answers = await directory.askMasterAddress(of: master.name) { _, answer in
-            guard case .master(let address) = answer, tried.withLock({ $0.insert(address).inserted }) else { return false }
+            guard case .master(let address, let epoch) = answer, tried.withLock({ $0.insert(address).inserted }) else { return false }
             let role = await self.role(of: address)
             guard role == .master else {
                 self.logger.info("the named master is not one", metadata: ["master": "\(master.name)", "address": "\(address)", "role": "\(role)"])
                 return false
             }
-            verified.withLock { $0 = address }
+            guard !self.isClosed else { return true }
+            await self.switchTo(address, epoch: epoch, of: master, observed: nil)
+            found.withLock { $0 = true }
             return true
         }
         master.counters.answers(answers)
-        if let address = verified.withLock({ $0 }), !isClosed {
-            await switchTo(address, of: master)
-        } else {
+        if !found.withLock({ $0 }) {
             let problem = SentinelAnswer.problem(answers, masterName: master.name)
             logger.info("no master found", metadata: ["master": "\(master.name)", "problem": "\(problem)"])
             _ = await master.apply { $0.resolutionFailed(problem) }
         }
     }
 
-    /// Asks every sentinel and the master itself: moves to the address most sentinels
-    /// name once it answers as master; leaves a master that answers as replica.
+    /// Asks every sentinel and the master itself. Moves to the address named with
+    /// the newest config epoch, when that is newer than the served master's and the
+    /// address answers as master (a sentinel with an older view, cut off or behind,
+    /// never moves the client); leaves a master whose `ROLE` says replica.
     private func recheck(_ master: FollowedMaster, _ serving: FollowedMaster.Serving, refreshSentinels: Bool) async {
         let answers = await directory.askMasterAddress(of: master.name)
         master.counters.answers(answers)
-        if let named = SentinelAnswer.majority(answers), named != serving.address, await role(of: named) == .master {
-            await switchTo(named, of: master)
-            return
+        if let newest = SentinelAnswer.newest(answers) {
+            if newest.address == serving.address {
+                if let epoch = newest.epoch, epoch > (serving.epoch ?? -1) {
+                    _ = await master.apply { $0.confirmed(serving.address, epoch: epoch, observed: serving.generation) }
+                }
+            } else if let epoch = newest.epoch, let servedEpoch = serving.epoch, epoch > servedEpoch,
+                      await role(of: newest.address) == .master {
+                await switchTo(newest.address, epoch: epoch, of: master, observed: serving.generation)
+                return
+            }
         }
         if case .replica = await role(of: serving.address) {
             logger.warning("the master answers as a replica", metadata: ["master": "\(master.name)", "address": "\(serving.address)"])
@@ -89,10 +100,11 @@ extension SentinelClient {
         if refreshSentinels { await learnSentinels(of: master.name) }
     }
 
-    /// Serves `address` (already verified) as `master`'s master.
-    func switchTo(_ address: SentinelAddress, of master: FollowedMaster) async {
+    /// Serves `address` (verified just now) as `master`'s master, unless what was
+    /// served when the check began (`observed`) changed meanwhile.
+    func switchTo(_ address: SentinelAddress, epoch: Int?, of master: FollowedMaster, observed: Int?) async {
         let pool = makePool(for: address, of: master.name)
-        let actions = await master.apply { $0.verified(address, pool: pool) }
+        let actions = await master.apply { $0.verified(address, pool: pool, epoch: epoch, observed: observed) }
         if let switched = actions.switched {
             logger.info(
                 "following a new master",
@@ -123,11 +135,13 @@ extension SentinelClient {
             listed = SentinelDirectory.instances(reply).filter { $0.flags.isDisjoint(with: ["s_down", "o_down", "disconnected"]) }.map(\.address)
             break
         }
-        guard let listed else { return }  // no sentinel answered: keep what was verified
+        guard let listed, let served = master.serving?.address else { return }  // no sentinel answered: keep what was verified
         let verified = await withTaskGroup(of: SentinelAddress?.self) { group in
             for address in listed {
                 group.addTask {
-                    if case .replica(_, connected: true) = await self.role(of: address) { address } else { nil }
+                    // A connected replica of the served master (a replica still following an old master would serve stale data).
+                    guard case .replica(let following, connected: true) = await self.role(of: address) else { return nil }
+                    return following.map { Self.sameNode($0, served) } ?? true ? address : nil
                 }
             }
             var verified: [SentinelAddress] = []
@@ -140,6 +154,15 @@ extension SentinelClient {
             logger.info("replicas changed", metadata: ["master": "\(master.name)", "replicas": "\(master.replicas.addresses)"])
         }
         for pool in removed { await pool.close() }
+    }
+
+    /// Whether a replica's master address (as it was configured, maybe a host name)
+    /// and the served master's (as the sentinels name it) are the same node: ports
+    /// must match, and hosts too when both are IP addresses.
+    static func sameNode(_ lhs: SentinelAddress, _ rhs: SentinelAddress) -> Bool {
+        guard lhs.port == rhs.port else { return false }
+        let bothAddresses = [lhs.host, rhs.host].allSatisfy { host in host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." } }
+        return !bothAddresses || lhs.host == rhs.host
     }
 
     // MARK: listening
@@ -205,11 +228,12 @@ extension SentinelClient {
         let words = message.text.split(separator: " ").map(String.init)
         if message.channel == "+switch-master", words.count == 5, let master = masters[words[0]], let port = Int(words[4]) {
             let address = SentinelAddress(host: words[3], port: port)
-            guard master.serving?.address != address else { return }
+            let observed = master.serving
+            guard observed?.address != address else { return }
             master.announced(at: received)
             logger.info("+switch-master", metadata: ["master": "\(master.name)", "to": "\(address)"])
             if await role(of: address) == .master {
-                await switchTo(address, of: master)
+                await switchTo(address, epoch: nil, of: master, observed: observed?.generation)
             } else {
                 master.wakeup.wake()
             }

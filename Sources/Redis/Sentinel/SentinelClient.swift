@@ -95,9 +95,17 @@ public final class SentinelClient: Service, Sendable {
     /// Give it back with ``putMaster(_:)``.
     public func getMaster(_ name: String) async throws(RedisError) -> SentinelLease {
         let master = try followed(name)
+        var attempts = 0
         while true {
+            attempts += 1
             let serving = try await master.master(wait: configuration.masterWait)
-            let lease = try await serving.pool.get()
+            let lease: RedisPool.Lease
+            do throws(RedisError) {
+                lease = try await serving.pool.get()
+            } catch {
+                guard await failed(error, on: serving, of: master), attempts < 3 else { throw error }
+                continue
+            }
             // A switch between the two steps retired that pool: its connection is already closed.
             if master.serving?.generation == serving.generation {
                 return SentinelLease(client: self, master: master, serving: serving, lease: lease)
@@ -153,25 +161,43 @@ public final class SentinelClient: Service, Sendable {
     }
 
     /// What a failed command says about the master, and whether the command may be
-    /// sent again to the next master (it did not run there). `READONLY`: the master
-    /// was demoted. Connecting failed: the master is unreachable. Either way its
-    /// connections go and leases wait for the next verified master. Any other
-    /// connection-class error asks for a check now.
+    /// sent again (it provably did not run):
+    /// - `READONLY`: the master was demoted; its connections go, leases wait for
+    ///   the next master, and the command is sent there (``SentinelConfiguration/retryReadOnly``).
+    /// - connecting failed (the command was never sent): the master is unreachable;
+    ///   leases wait for the next master verified, and the command is sent there
+    ///   (``SentinelConfiguration/waitForFailover``). Its connections stay, in case the same master answers again.
+    /// - the pool of a master left meanwhile was closed, or closed a connection
+    ///   being opened: sent again to the current master.
+    /// Any other connection-class error asks for a check now.
     @discardableResult
     func failed(_ error: RedisError, on serving: FollowedMaster.Serving, of master: FollowedMaster) async -> Bool {
         let readOnly = error.prefix == "READONLY"
-        let unsent = error.code == .connectFailed || error.code == .connectTimeout
-        if readOnly { master.counters.readOnlySeen() }
-        if readOnly || unsent {
+        let connectFailed = error.code == .connectFailed || error.code == .connectTimeout
+        // Another command already reported this master (`stale`), or a switch came first (`switched`).
+        let current = master.serving?.generation
+        let stale = current != serving.generation
+        let switched = current != nil && stale
+        // Never sent: connecting failed, or the pool was closed under it (its master was left).
+        let unsent = connectFailed || (stale && error.code == .poolUnavailable)
+        if readOnly {
+            master.counters.readOnlySeen()
             let actions = await master.apply { $0.demoted(generation: serving.generation) }
             if !actions.retire.isEmpty {
+                logger.warning("master answered READONLY", metadata: ["master": "\(master.name)", "address": "\(serving.address)"])
+            }
+        } else if connectFailed && !stale {
+            _ = await master.apply { $0.unreachable(generation: serving.generation) }
+            if master.needsResolution {
                 logger.warning(
-                    readOnly ? "master answered READONLY" : "master unreachable",
-                    metadata: ["master": "\(master.name)", "address": "\(serving.address)", "error": "\(error.code)"])
+                    "master unreachable", metadata: ["master": "\(master.name)", "address": "\(serving.address)", "error": "\(error.code)"])
             }
         }
         if error.isConnectionError || readOnly { master.wakeup.wake() }
-        return readOnly ? configuration.retryReadOnly : unsent && configuration.waitForFailover
+        if Task.isCancelled || isClosed { return false }
+        if readOnly { return configuration.retryReadOnly }
+        if switched { return unsent }  // at once, to the master that is served now
+        return unsent && configuration.waitForFailover
     }
 
     private func durableSend(_ command: RedisCommand, _ durability: DurableWrites, on pool: RedisPool) async -> Result<RESPValue, RedisError> {

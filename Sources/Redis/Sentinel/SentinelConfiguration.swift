@@ -2,7 +2,7 @@
 ///
 /// `description` never shows a password.
 public struct SentinelConfiguration: Sendable, CustomStringConvertible {
-    /// The sentinels to ask, `host:port` each (more are learnt from `SENTINEL sentinels`).
+    /// The sentinels to ask, `host:port` each (`host` alone: port 26379) (more are learnt from `SENTINEL sentinels`).
     public var sentinels: [String]
     /// The master names to serve (`sentinel monitor NAME ...` on the sentinels).
     public var masterNames: [String]
@@ -127,13 +127,13 @@ public struct SentinelAddress: Sendable, Hashable, CustomStringConvertible, Comp
         self.port = port
     }
 
-    /// Parses `host:port` (IPv6 in brackets); the port defaults to 26379, the sentinels' port.
+    /// Parses `host:port` or `host` (IPv6 in brackets); the port defaults to 26379, the sentinels' port.
     public init(parsing text: String) throws(RedisError) {
-        let parsed = try RedisConfiguration(url: text)
-        guard parsed.password == nil, parsed.username == nil, parsed.database == 0 else {
-            throw .invalidConfiguration("a sentinel address is host:port, without credentials or database")
+        guard !text.contains("@"), !text.contains("/") else {
+            throw .invalidConfiguration("a sentinel address is host:port, without scheme, credentials or database")
         }
-        self.init(host: parsed.host, port: text.hasSuffix(":\(parsed.port)") ? parsed.port : 26379)
+        let (host, port) = try RedisConfiguration.hostAndPort(Substring(text))
+        self.init(host: host, port: port ?? 26379)
     }
 
     /// `host:port`, IPv6 in brackets.

@@ -3,36 +3,45 @@ import Logging
 import NIOCore
 import RESP
 
-/// One sentinel's answer to "where is the master of NAME?".
+/// One sentinel's answer to "where is the master of NAME?" (`SENTINEL MASTER NAME`).
 enum SentinelAnswer: Sendable, Equatable {
-    /// It names this address.
-    case master(SentinelAddress)
+    /// It names this address, with the config epoch of its view (higher: newer).
+    case master(SentinelAddress, epoch: Int?)
     /// It does not monitor a master of that name.
     case unknownMaster
     /// It could not be asked: refused, timed out, wrong credentials, garbage.
     case failed(RedisError)
 
-    /// Reads a `SENTINEL get-master-addr-by-name` reply.
-    init(getMasterAddrReply reply: RESPValue) {
-        if reply.isNull {
+    /// Reads a `SENTINEL MASTER` reply (the master's fields: `ip`, `port`, `config-epoch`...)
+    /// or its error (`ERR No such master with that name`).
+    init(_ result: Result<RESPValue, RedisError>) {
+        switch result {
+        case .failure(let error) where error.code == .server && error.message.localizedCaseInsensitiveContains("no such master"):
             self = .unknownMaster
-        } else if let items = reply.elements, items.count == 2, let host = items[0].string, let portText = items[1].string,
-                  let port = Int(portText), (1...65535).contains(port), !host.isEmpty {
-            self = .master(SentinelAddress(host: host, port: port))
-        } else {
-            var error = RedisError(.unexpectedReply, message: "get-master-addr-by-name answered \(String(describing: reply).prefix(120))")
-            error.fromSentinel = true
+        case .failure(let error):
             self = .failed(error)
+        case .success(let reply):
+            let fields = SentinelDirectory.fields(reply)
+            if let host = fields["ip"], !host.isEmpty, let port = fields["port"].flatMap({ Int($0) }), (1...65535).contains(port) {
+                self = .master(SentinelAddress(host: host, port: port), epoch: fields["config-epoch"].flatMap { Int($0) })
+            } else {
+                var error = RedisError(.unexpectedReply, message: "SENTINEL MASTER answered \(String(describing: reply).prefix(120))")
+                error.fromSentinel = true
+                self = .failed(error)
+            }
         }
     }
 
-    /// What a set of answers that named no usable master means, as one error:
-    /// the name is unknown when a sentinel said so; else no sentinel could be asked.
+    /// What a set of answers that gave no usable master means, as one error: a
+    /// failover in progress when a sentinel named an address (that did not answer
+    /// as master); else the name is unknown when a sentinel said so; else no sentinel could be asked.
     static func problem(_ answers: [(SentinelAddress, SentinelAnswer)], masterName: String) -> RedisError {
         var error: RedisError
-        if answers.contains(where: { $0.1 == .unknownMaster }) {
+        if answers.contains(where: { if case .master = $0.1 { true } else { false } }) {
+            error = RedisError(.failoverInProgress, message: "no address the sentinels name for \(masterName) answers as master")
+        } else if answers.contains(where: { $0.1 == .unknownMaster }) {
             error = RedisError(.masterUnknown, message: "the sentinels do not know a master named \(masterName)")
-        } else if answers.allSatisfy({ if case .failed = $0.1 { true } else { false } }) {
+        } else {
             let reasons = answers.map { address, answer -> String in
                 guard case .failed(let failure) = answer else { return "" }
                 let reason = ["WRONGPASS", "NOAUTH", "NOPERM"].contains(failure.prefix)
@@ -40,23 +49,26 @@ enum SentinelAnswer: Sendable, Equatable {
                 return "\(address) \(reason)"
             }
             error = RedisError(.sentinelsUnreachable, message: "no sentinel answered: \(reasons.joined(separator: ", "))")
-        } else {
-            error = RedisError(.failoverInProgress, message: "no address the sentinels name for \(masterName) answers as master")
         }
         error.fromSentinel = true
         return error
     }
 
-    /// The address most answers name (ties go to the earliest answer), or `nil` when none names one.
-    static func majority(_ answers: [(SentinelAddress, SentinelAnswer)]) -> SentinelAddress? {
-        var counts: [SentinelAddress: Int] = [:]
-        var order: [SentinelAddress] = []
-        for (_, answer) in answers {
-            guard case .master(let address) = answer else { continue }
-            if counts[address] == nil { order.append(address) }
-            counts[address, default: 0] += 1
+    /// The address named with the highest config epoch (the newest view: a sentinel
+    /// cut off on the old master's side, or one that has not heard of the last
+    /// failover yet, has an older one); among equals, the one most answers name,
+    /// then the earliest. `nil` when none names one.
+    static func newest(_ answers: [(SentinelAddress, SentinelAnswer)]) -> (address: SentinelAddress, epoch: Int?)? {
+        var best: [SentinelAddress: (epoch: Int, count: Int, first: Int)] = [:]
+        for (index, (_, answer)) in answers.enumerated() {
+            guard case .master(let address, let epoch) = answer else { continue }
+            let seen = best[address] ?? (epoch: -1, count: 0, first: index)
+            best[address] = (max(seen.epoch, epoch ?? -1), seen.count + 1, seen.first)
         }
-        return order.max { counts[$0]! < counts[$1]! || (counts[$0]! == counts[$1]! && order.firstIndex(of: $0)! > order.firstIndex(of: $1)!) }
+        let winner = best.max { lhs, rhs in
+            (lhs.value.epoch, lhs.value.count, -lhs.value.first) < (rhs.value.epoch, rhs.value.count, -rhs.value.first)
+        }
+        return winner.map { ($0.key, $0.value.epoch < 0 ? nil : $0.value.epoch) }
     }
 }
 
@@ -113,30 +125,25 @@ final class SentinelDirectory: Sendable {
         }
     }
 
-    /// Asks every known sentinel where `masterName`'s master is, in parallel, and
-    /// hands each answer to `consider` as it comes; `consider` returning true stops
-    /// the rest (their questions are cancelled). Returns every answer received.
+    /// Asks every known sentinel where `masterName`'s master is (`SENTINEL MASTER`),
+    /// in parallel, and hands each answer to `consider` as it comes until `consider`
+    /// returns true. The other questions are not cancelled (that would close
+    /// connections other questions share): they end within the sentinel timeout.
+    /// Returns every answer received.
     @discardableResult
     func askMasterAddress(
         of masterName: String, _ consider: @escaping @Sendable (SentinelAddress, SentinelAnswer) async -> Bool = { _, _ in false }
     ) async -> [(SentinelAddress, SentinelAnswer)] {
-        let command = RedisCommand("SENTINEL", "get-master-addr-by-name", masterName)
+        let command = RedisCommand("SENTINEL", "MASTER", masterName)
         return await withTaskGroup(of: (SentinelAddress, SentinelAnswer).self) { group in
             for address in known {
-                group.addTask {
-                    switch await self.ask(address, command) {
-                    case .success(let reply): (address, SentinelAnswer(getMasterAddrReply: reply))
-                    case .failure(let error): (address, .failed(error))
-                    }
-                }
+                group.addTask { (address, SentinelAnswer(await self.ask(address, command))) }
             }
             var answers: [(SentinelAddress, SentinelAnswer)] = []
+            var decided = false
             for await answer in group {
                 answers.append(answer)
-                if await consider(answer.0, answer.1) {
-                    group.cancelAll()
-                    break
-                }
+                if !decided { decided = await consider(answer.0, answer.1) }
             }
             return answers
         }

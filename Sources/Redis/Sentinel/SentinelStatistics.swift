@@ -33,6 +33,8 @@ public struct SentinelReport: Sendable, Codable, Hashable {
     public var sentinel: String
     /// `host:port` of the master it names; `nil` when it did not name one.
     public var names: String?
+    /// The config epoch of its view (a higher one is newer); `nil` when it did not name a master.
+    public var epoch: Int?
     /// Why it named none (`unknown master`, or the error's code); never a password.
     public var problem: String?
 }
@@ -91,7 +93,7 @@ final class SentinelCounters: Sendable {
         var failures = 0
         let reports = answers.map { address, answer -> SentinelReport in
             switch answer {
-            case .master(let master): return SentinelReport(sentinel: address.description, names: master.description)
+            case .master(let master, let epoch): return SentinelReport(sentinel: address.description, names: master.description, epoch: epoch)
             case .unknownMaster: return SentinelReport(sentinel: address.description, problem: "unknown master")
             case .failed(let error):
                 failures += 1
