@@ -107,7 +107,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
-        .target(name: "BenchSupport", dependencies: ["SQLCore"]),
+        .target(name: "BenchSupport", dependencies: ["SQLCore", "ConnectionKit"]),
         .executableTarget(name: "sql-bench", dependencies: ["BenchSupport", "SQLCore", "PostgresBackend", "MariaDBBackend", "TestServers"]),
         .executableTarget(
             name: "redis-bench",

@@ -82,6 +82,11 @@ public final class GaleraCluster: Sendable {
 
     private static let shared = StartedOnce { try await GaleraCluster.start() }
 
+    /// Tests that kill or stop nodes of the shared cluster go through ``SharedServerGate/harm(_:)``,
+    /// tests that only use it through ``SharedServerGate/use(_:)``, so that no
+    /// test sees a node die that another test killed.
+    public static let sharedGate = SharedServerGate()
+
     /// Kills every node and removes their folders.
     public func destroy() {
         nodes.forEach { $0.destroy() }

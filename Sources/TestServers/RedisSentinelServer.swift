@@ -3,12 +3,13 @@ import Foundation
 /// One real redis-sentinel (`redis-server FILE --sentinel`) on 127.0.0.1, in
 /// its own temporary folder with its own writable configuration file (a
 /// sentinel rewrites it as it learns the topology, so a restart keeps what it knew).
-public final class RedisSentinelServer: ProcessBackedServer {
+public final class RedisSentinelServer: RedisProcess {
     /// The sentinel's process: name, port, folders, log, pid and the faults done to it.
     public let process: ServerProcess
     /// The sentinel's own `requirepass` password, if any (not the data nodes').
     public let password: String?
-    var configFile: String { process.runDirectory + "/sentinel.conf" }
+    /// Its configuration file, which the sentinel rewrites.
+    public var configFile: String { process.runDirectory + "/sentinel.conf" }
 
     init(process: ServerProcess, password: String?) {
         self.process = process
@@ -40,7 +41,7 @@ public final class RedisSentinelServer: ProcessBackedServer {
         if let password { lines += ["requirepass \(password)", "sentinel sentinel-pass \(password)"] }
         try lines.joined(separator: "\n").appending("\n").write(toFile: sentinel.configFile, atomically: true, encoding: .utf8)
         do {
-            try await sentinel.launch()
+            try await sentinel.launch(arguments: ["--sentinel"])
             return sentinel
         } catch {
             sentinel.destroy()
@@ -48,29 +49,10 @@ public final class RedisSentinelServer: ProcessBackedServer {
         }
     }
 
-    func launch() async throws {
-        try await process.awaitKilledGone()
-        let value = try Commands.spawnServer(
-            ["/usr/bin/redis-server", configFile, "--sentinel"], outputPath: process.runDirectory + "/stdout.log")
-        process.adopt(value)
-        try await process.waitUntilReady(timeout: .seconds(30)) { (try? await cli("PING")) == "PONG" }
-    }
-
     /// Starts the sentinel again after ``kill()``, with the configuration it had rewritten.
     public func restart() async throws {
         process.forget()
-        try await launch()
-    }
-
-    /// Runs one command through `redis-cli` (authenticated with the sentinel's
-    /// password) and returns its raw output, trimmed.
-    @discardableResult
-    public func cli(_ arguments: String...) async throws -> String {
-        // The password goes through the environment, not the command line (which ps and error messages show).
-        let result = try await Commands.run(
-            "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--raw"] + arguments,
-            environment: password.map { ["REDISCLI_AUTH": $0] } ?? [:])
-        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await launch(arguments: ["--sentinel"])
     }
 
     /// The port this sentinel names as `masterName`'s master now, or `nil` when it does not answer.

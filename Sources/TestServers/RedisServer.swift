@@ -8,12 +8,13 @@ import Foundation
 /// tests. Faults: ``kill()`` (SIGKILL), ``pause()``/``resume()`` (SIGSTOP/SIGCONT),
 /// ``restart()``. Stopped by pid, never by name. A replica is a server started
 /// with `replicaOf`; sentinels come with the Sentinel client.
-public final class RedisServer: ProcessBackedServer {
+public final class RedisServer: RedisProcess {
     /// The server's process: name, port, folders, log, pid and the faults done to it.
     public let process: ServerProcess
     /// The `requirepass` password, if any (the `default` user's).
     public let password: String?
-    var configFile: String { process.runDirectory + "/redis.conf" }
+    /// Its configuration file.
+    public var configFile: String { process.runDirectory + "/redis.conf" }
 
     init(process: ServerProcess, password: String?) {
         self.process = process
@@ -58,36 +59,12 @@ public final class RedisServer: ProcessBackedServer {
 
     private static let shared = StartedOnce { try await RedisServer.start(name: "shared") }
 
-    func launch(arguments: [String] = []) async throws {
-        try await process.awaitKilledGone()
-        let value = try Commands.spawnServer(
-            ["/usr/bin/redis-server", configFile] + arguments, outputPath: process.runDirectory + "/stdout.log")
-        process.adopt(value)
-        try await waitUntilReady()
-    }
-
-    /// Polls `PING` through redis-cli until the server answers `PONG`.
-    public func waitUntilReady(timeout: Duration = .seconds(30)) async throws {
-        try await process.waitUntilReady(timeout: timeout) { (try? await cli("PING")) == "PONG" }
-    }
-
     /// Waits until this replica's link to its master is up (`master_link_status:up`),
     /// so that what the master acknowledges from then on reaches it.
     public func waitUntilReplicating(timeout: Duration = .seconds(20)) async throws {
         try await process.waitUntilReady(timeout: timeout) {
             (try? await cli("INFO", "replication"))?.contains("master_link_status:up") == true
         }
-    }
-
-    /// Runs one command through `redis-cli` (authenticated when the server has a
-    /// password) and returns its raw output, trimmed: for the harness itself.
-    @discardableResult
-    public func cli(_ arguments: String...) async throws -> String {
-        // The password goes through the environment, not the command line (which ps and error messages show).
-        let result = try await Commands.run(
-            "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--raw"] + arguments,
-            environment: password.map { ["REDISCLI_AUTH": $0] } ?? [:])
-        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Starts the server again after ``kill()`` (with an empty data set: nothing is persisted);

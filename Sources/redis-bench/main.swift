@@ -35,27 +35,8 @@ func peer(port: Int, pipeline: Int, requests: Int) async throws -> [String: Doub
 
 /// Commands per second from `tasks` tasks sending `command` one after another for `duration`.
 func ours(_ pool: RedisPool, tasks: Int, duration: Duration, command: @escaping @Sendable (Int) -> RedisCommand) async throws -> Double {
-    try await withThrowingTaskGroup(of: Int.self) { group in
-        let deadline = ContinuousClock.now + duration
-        let started = ContinuousClock.now
-        for _ in 0..<tasks {
-            group.addTask(executorPreference: onLoop ? pool.taskExecutor : nil) {
-                var count = 0
-                // A cheap generator, like redis-benchmark's: the system one costs a getrandom(2) per call.
-                var state = UInt64.random(in: 1...UInt64.max)
-                while ContinuousClock.now < deadline {
-                    for _ in 0..<16 {
-                        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                        _ = try await pool.send(command(Int(state >> 33) % 100_000))
-                    }
-                    count += 16
-                }
-                return count
-            }
-        }
-        var total = 0
-        for try await count in group { total += count }
-        return Double(total) / (ContinuousClock.now - started).inSeconds
+    try await operationRate(tasks: tasks, duration: duration, executor: onLoop ? pool.taskExecutor : nil) { random in
+        _ = try await pool.send(command(random % 100_000))
     }
 }
 

@@ -106,27 +106,6 @@ func failoverBenchmark() async throws {
     printLine("failed writes per failover", "min \(failed.first!), median \(failed[failed.count / 2]), max \(failed.last!)")
 }
 
-/// Commands per second from 8 tasks sending `command` one after another for `duration`.
-func rate(duration: Duration, _ send: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
-    try await withThrowingTaskGroup(of: Int.self) { group in
-        let started = ContinuousClock.now
-        let deadline = started + duration
-        for task in 0..<8 {
-            group.addTask {
-                var count = 0
-                while ContinuousClock.now < deadline {
-                    for index in 0..<16 { try await send((task * 7919 + count + index) % 10_000) }
-                    count += 16
-                }
-                return count
-            }
-        }
-        var total = 0
-        for try await count in group { total += count }
-        return Double(total) / (ContinuousClock.now - started).inSeconds
-    }
-}
-
 let keys = (0..<10_000).map { "key:\($0)" }
 
 func throughputBenchmark() async throws {
@@ -144,13 +123,13 @@ func throughputBenchmark() async throws {
             var poolCPU = 0.0, clientCPU = 0.0
             for _ in 0..<rounds {
                 var start = cpuTime(children: false)
-                poolRates.append(try await rate(duration: slice) { key in
-                    _ = try await pool.send(name == "SET" ? RedisCommand("SET", keys[key], value) : RedisCommand("GET", keys[key]))
+                poolRates.append(try await operationRate(tasks: 8, duration: slice) { random in
+                    _ = try await pool.send(name == "SET" ? RedisCommand("SET", keys[random % 10_000], value) : RedisCommand("GET", keys[random % 10_000]))
                 })
                 poolCPU += cpuTime(children: false) - start
                 start = cpuTime(children: false)
-                clientRates.append(try await rate(duration: slice) { key in
-                    _ = try await master.send(name == "SET" ? RedisCommand("SET", keys[key], value) : RedisCommand("GET", keys[key]))
+                clientRates.append(try await operationRate(tasks: 8, duration: slice) { random in
+                    _ = try await master.send(name == "SET" ? RedisCommand("SET", keys[random % 10_000], value) : RedisCommand("GET", keys[random % 10_000]))
                 })
                 clientCPU += cpuTime(children: false) - start
             }

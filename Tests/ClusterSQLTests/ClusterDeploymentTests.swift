@@ -17,61 +17,65 @@ struct ClusterDeploymentTests {
 
     @Test("the seed scenario through the cluster; every node is a synced primary")
     func seedScenario() async throws {
-        let cluster = try await galeraCluster()
-        let db = try await cluster.connect(to: "read-write")
-        _ = try await db.execute("DROP TABLE IF EXISTS cluster_seed")
-        _ = try await db.execute("CREATE TABLE cluster_seed (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40))")
-        #expect(try await db.query("SELECT * FROM cluster_seed").isEmpty)
-        let insert = try await db.execute("INSERT INTO cluster_seed (name) VALUES (?)", ["alpha"])
-        #expect(insert.rowsAffected == 1 && insert.lastInsertID != nil)
-        #expect(try await db.query("SELECT name FROM cluster_seed WHERE id = ?", [.integer(insert.lastInsertID!)])[0][0] == "alpha")
-        #expect(try await db.execute("UPDATE cluster_seed SET name = ? WHERE id = ?", ["beta", .integer(insert.lastInsertID!)]).rowsAffected == 1)
-        #expect(try await db.execute("DELETE FROM cluster_seed WHERE name = ?", ["beta"]).rowsAffected == 1)
-        #expect(try await db.execute("DELETE FROM cluster_seed WHERE name = ?", ["beta"]).rowsAffected == 0)
-        await db.close()
-        // A few read-write opens, so every node's role gets read.
-        for _ in 1...3 {
-            let only = try await cluster.connect(to: "read-write")
-            await only.close()
+        try await GaleraCluster.sharedGate.use {
+            let cluster = try await galeraCluster()
+            let db = try await cluster.connect(to: "read-write")
+            _ = try await db.execute("DROP TABLE IF EXISTS cluster_seed")
+            _ = try await db.execute("CREATE TABLE cluster_seed (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40))")
+            #expect(try await db.query("SELECT * FROM cluster_seed").isEmpty)
+            let insert = try await db.execute("INSERT INTO cluster_seed (name) VALUES (?)", ["alpha"])
+            #expect(insert.rowsAffected == 1 && insert.lastInsertID != nil)
+            #expect(try await db.query("SELECT name FROM cluster_seed WHERE id = ?", [.integer(insert.lastInsertID!)])[0][0] == "alpha")
+            #expect(try await db.execute("UPDATE cluster_seed SET name = ? WHERE id = ?", ["beta", .integer(insert.lastInsertID!)]).rowsAffected == 1)
+            #expect(try await db.execute("DELETE FROM cluster_seed WHERE name = ?", ["beta"]).rowsAffected == 1)
+            #expect(try await db.execute("DELETE FROM cluster_seed WHERE name = ?", ["beta"]).rowsAffected == 0)
+            await db.close()
+            // A few read-write opens, so every node's role gets read.
+            for _ in 1...3 {
+                let only = try await cluster.connect(to: "read-write")
+                await only.close()
+            }
+            #expect(cluster.statistics().nodes.allSatisfy { $0.role == .primary || $0.role == .unknown })
         }
-        #expect(cluster.statistics().nodes.allSatisfy { $0.role == .primary || $0.role == .unknown })
     }
 
     @Test("the seed's concurrency test: 20 tasks insert and read back their rows through the cluster at once")
     func concurrentInsertsAndReads() async throws {
-        let cluster = try await galeraCluster()
-        var configuration = DatabaseConfiguration(name: "concurrency")
-        configuration.maxOpen = 10
-        let database = Database(driver: cluster, dsn: "read-write", configuration: configuration)
-        try await whileRunning(cluster, database) {
-            _ = try await database.execute("DROP TABLE IF EXISTS concurrency")
-            _ = try await database.execute("CREATE TABLE concurrency (id INT AUTO_INCREMENT PRIMARY KEY, task INT, step INT)")
-            try await waitForTables(["concurrency"], onNodes: try await Deployment.galera().map(\.dsn))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for task in 0..<20 {
-                    group.addTask {
-                        for step in 0..<25 {
-                            // Read your writes on the connection that wrote: Galera applies a commit on
-                            // the other nodes a moment later (wsrep_sync_wait makes a read wait for it).
-                            try await database.withConnection { connection in
-                                let insert = try await connection.execute(
-                                    "INSERT INTO concurrency (task, step) VALUES (?, ?)", [.integer(Int64(task)), .integer(Int64(step))])
-                                #expect(insert.rowsAffected == 1)
-                                let id = try #require(insert.lastInsertID)
-                                let row = try await connection.query("SELECT task, step FROM concurrency WHERE id = ?", [.integer(id)])
-                                #expect(row.count == 1 && row.first?[0] == .integer(Int64(task)) && row.first?[1] == .integer(Int64(step)))
+        try await GaleraCluster.sharedGate.use {
+            let cluster = try await galeraCluster()
+            var configuration = DatabaseConfiguration(name: "concurrency")
+            configuration.maxOpen = 10
+            let database = Database(driver: cluster, dsn: "read-write", configuration: configuration)
+            try await whileRunning(cluster, database) {
+                _ = try await database.execute("DROP TABLE IF EXISTS concurrency")
+                _ = try await database.execute("CREATE TABLE concurrency (id INT AUTO_INCREMENT PRIMARY KEY, task INT, step INT)")
+                try await waitForTables(["concurrency"], onNodes: try await Deployment.galera().map(\.dsn))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for task in 0..<20 {
+                        group.addTask {
+                            for step in 0..<25 {
+                                // Read your writes on the connection that wrote: Galera applies a commit on
+                                // the other nodes a moment later (wsrep_sync_wait makes a read wait for it).
+                                try await database.withConnection { connection in
+                                    let insert = try await connection.execute(
+                                        "INSERT INTO concurrency (task, step) VALUES (?, ?)", [.integer(Int64(task)), .integer(Int64(step))])
+                                    #expect(insert.rowsAffected == 1)
+                                    let id = try #require(insert.lastInsertID)
+                                    let row = try await connection.query("SELECT task, step FROM concurrency WHERE id = ?", [.integer(id)])
+                                    #expect(row.count == 1 && row.first?[0] == .integer(Int64(task)) && row.first?[1] == .integer(Int64(step)))
+                                }
                             }
                         }
                     }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
+                let counts = try await database.withConnection { connection in
+                    _ = try await connection.execute("SET SESSION wsrep_sync_wait = 1")
+                    return try await connection.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM concurrency")[0].values
+                }
+                #expect(counts == [.integer(500), .integer(500)])
+                await database.close()
             }
-            let counts = try await database.withConnection { connection in
-                _ = try await connection.execute("SET SESSION wsrep_sync_wait = 1")
-                return try await connection.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM concurrency")[0].values
-            }
-            #expect(counts == [.integer(500), .integer(500)])
-            await database.close()
         }
     }
 

@@ -16,17 +16,27 @@ func withPrivateServer<T>(_ name: String, _ body: (RedisServer) async throws -> 
     return try await body(server)
 }
 
-/// Runs `body` while `pool.run()` drives the pool's timers; closes the pool afterwards.
-func whileRunning<T: Sendable>(_ pool: RedisPool, _ body: @Sendable () async throws -> T) async throws -> T {
+/// A service that ``whileRunning(_:_:)`` can run and close: a pool, a Sentinel client.
+protocol ClosableService: Sendable {
+    func run() async throws
+    func close() async
+}
+
+extension RedisPool: ClosableService {}
+extension SentinelClient: ClosableService {}
+
+/// Runs `body` while `service.run()` drives its timers (and, for a Sentinel
+/// client, follows the masters); closes the service afterwards.
+func whileRunning<T: Sendable>(_ service: some ClosableService, _ body: @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await pool.run(); return nil }
+        group.addTask { try await service.run(); return nil }
         defer { group.cancelAll() }
         do {
             let result = try await body()
-            await pool.close()
+            await service.close()
             return result
         } catch {
-            await pool.close()
+            await service.close()
             throw error
         }
     }

@@ -26,24 +26,6 @@ func sentinelConfiguration(
     return configuration
 }
 
-/// Runs `body` while `client.run()` follows the masters; closes the client afterwards.
-func whileRunning<T: Sendable>(_ client: SentinelClient, _ body: @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await client.run()
-            return nil
-        }
-        do {
-            let result = try await body()
-            await client.close()
-            return result
-        } catch {
-            await client.close()
-            throw error
-        }
-    }
-}
-
 /// A client for `topology`, running while `body` runs.
 func withSentinelClient<T: Sendable>(
     _ topology: SentinelTopology, sentinels: [String]? = nil, metrics: (any MetricsFactory)? = nil,
