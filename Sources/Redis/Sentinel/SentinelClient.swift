@@ -11,18 +11,20 @@ import ServiceLifecycle
 /// per master, ``getMaster(_:)``/``putMaster(_:)``) done the way the best clients
 /// do it, and more careful than any of them.
 ///
-/// - **Discovery**: every sentinel is asked at once (`SENTINEL get-master-addr-by-name`,
-///   a short timeout each); the first address that answers `ROLE` as master wins.
+/// - **Discovery**: every sentinel is asked at once (`SENTINEL MASTER`, a short
+///   timeout each); the first address that answers `ROLE` as master wins.
 ///   One sentinel down (the first one included) changes nothing.
 /// - **Following**: `+switch-master` and the other events are heard on several
 ///   sentinels, and every master is checked again each ``SentinelConfiguration/recheckInterval``
-///   (the sentinels' majority, and the master's own `ROLE`), so a missed message
-///   or a dead subscription cannot leave the client on a stale master.
+///   (the address named with the newest config epoch, and the master's own `ROLE`),
+///   so a missed message, a dead subscription or a stale sentinel cannot leave
+///   the client on an old master.
 /// - **No write on a demoted master**: on a switch, new leases go to the new master
 ///   at once and every connection to the old one is closed, borrowed ones too
 ///   (their pending commands fail; a lease returned later is closed, never pooled).
 ///   A `READONLY` reply closes the master's connections and triggers a check;
-///   the command, which did not run, is sent again to the new master.
+///   the command, which did not run, is sent again to the new master, as is a
+///   command that could not reach a master that is down.
 ///
 /// Run ``run()`` (a `Service`): it does the discovery, the checks, the
 /// subscriptions and the pools' timers. Leases asked for before a master is
