@@ -169,6 +169,7 @@ struct SentinelFailoverTests {
             }
         }
         #expect(try metrics.expectCounter("clustersql_sentinel_failovers_total", [("master", "twice")]).totalValue == 2)
+        #expect(try metrics.expectTimer("clustersql_sentinel_follow_seconds", [("master", "twice")]).values.count >= 1)
         #expect(try metrics.expectCounter("clustersql_sentinel_old_connections_closed_total", [("master", "twice")]).totalValue >= 1)
     }
 

@@ -15,6 +15,8 @@ final class FollowedMaster: Sendable {
         var nextWaiter = 0
         /// When the last `+switch-master` for this name arrived, until the switch is made.
         var announcedAt: ContinuousClock.Instant?
+        /// When the last switch to another master was made before any announcement of it arrived.
+        var untimedSwitchAt: ContinuousClock.Instant?
     }
 
     let name: String
@@ -94,15 +96,20 @@ final class FollowedMaster: Sendable {
     /// Runs an event of the tracker under the lock, then its actions: waiters
     /// resumed, retired pools' connections all closed, the switch counted.
     func apply(_ event: (inout MasterTracker<RedisPool>) -> MasterTracker<RedisPool>.Actions) async -> MasterTracker<RedisPool>.Actions {
+        let now = ContinuousClock.now
         let (actions, announcedAt) = state.withLock { state in
             let actions = event(&state.tracker)
             let announcedAt = actions.switched == nil ? nil : state.announcedAt
-            if actions.switched != nil { state.announcedAt = nil }
+            if let switched = actions.switched {
+                state.announcedAt = nil
+                let failover = switched.from.map { $0 != switched.to } ?? false
+                state.untimedSwitchAt = failover && announcedAt == nil ? now : nil
+            }
             return (actions, announcedAt)
         }
         resume(actions.resume)
         if let switched = actions.switched, let from = switched.from, from != switched.to {
-            counters.failoverFollowed(after: announcedAt.map { $0.duration(to: .now) })
+            counters.failoverFollowed(after: announcedAt.map { $0.duration(to: now) })
         }
         for pool in actions.retire { counters.oldConnectionsClosed(await pool.closeAllConnections()) }
         if let spare = actions.discard { await spare.close() }
@@ -112,6 +119,16 @@ final class FollowedMaster: Sendable {
     /// Remembers when a `+switch-master` arrived, to time the switch it announces.
     func announced(at instant: ContinuousClock.Instant) {
         state.withLock { if $0.announcedAt == nil { $0.announcedAt = instant } }
+    }
+
+    /// A `+switch-master` arrived for the master served already: when the client's
+    /// own check made that switch first, its time to follow is zero.
+    func announcedAfterSwitch() {
+        let untimed = state.withLock { state -> Bool in
+            defer { state.untimedSwitchAt = nil }
+            return state.untimedSwitchAt != nil
+        }
+        if untimed { counters.followTimed(.zero) }
     }
 
     /// Figures for ``SentinelClient/statistics()``.

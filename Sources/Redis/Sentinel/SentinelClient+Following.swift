@@ -229,7 +229,10 @@ extension SentinelClient {
         if message.channel == "+switch-master", words.count == 5, let master = masters[words[0]], let port = Int(words[4]) {
             let address = SentinelAddress(host: words[3], port: port)
             let observed = master.serving
-            guard observed?.address != address else { return }
+            guard observed?.address != address else {
+                master.announcedAfterSwitch()
+                return
+            }
             master.announced(at: received)
             logger.info("+switch-master", metadata: ["master": "\(master.name)", "to": "\(address)"])
             if await role(of: address) == .master {

@@ -13,7 +13,8 @@ public struct SentinelMasterStatistics: Sendable, Codable, Hashable {
     public var replicas: [String]
     /// Switches to another master the client made (failovers followed).
     public var failoversFollowed: Int
-    /// Milliseconds from the last `+switch-master` announcement received to the new master being served; `nil` before any.
+    /// Milliseconds from the last `+switch-master` announcement received to the new master being served
+    /// (0 when the client's own check had switched before the announcement arrived); `nil` before any.
     public var lastFollowMilliseconds: Double?
     /// `READONLY` replies seen on connections to what was believed to be the master.
     public var readOnlyReplies: Int
@@ -76,6 +77,12 @@ final class SentinelCounters: Sendable {
         }
         failovers.increment()
         if let announcement { follow.record(duration: announcement) }
+    }
+
+    /// A failover counted already, timed once its announcement arrived.
+    func followTimed(_ duration: Duration) {
+        figures.withLock { $0.lastFollow = duration }
+        follow.record(duration: duration)
     }
 
     func readOnlySeen() {
