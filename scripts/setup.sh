@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   pkg-config libpq-dev libmariadb-dev libsqlite3-dev
   postgresql mariadb-server galera-4 redis-server redis-sentinel memcached
-  libmemcached-tools sysbench rsync openssl docker-compose
+  libmemcached-tools libmemcached-dev sysbench rsync openssl docker-compose
 )
 
 missing=()
