@@ -1,0 +1,121 @@
+import NIOCore
+
+/// How `ms` stores (`M` flag).
+public enum StoreMode: UInt8, Sendable, Hashable {
+    /// Store whatever is there (`S`).
+    case set = 0x53
+    /// Only when the key is absent (`E`).
+    case add = 0x45
+    /// Only when the key is present (`R`).
+    case replace = 0x52
+    /// After the present value (`A`).
+    case append = 0x41
+    /// Before the present value (`P`).
+    case prepend = 0x50
+}
+
+/// One request, encoded once when made: the meta protocol (`mg`, `ms`, `md`,
+/// `ma`, `mn`) for data, the text protocol for `version`, `flush_all` and `stats`.
+/// What the reply looks like is in ``reply``.
+public struct MetaCommand: Sendable {
+    /// What the server answers to the request.
+    public enum Reply: Sendable, Hashable {
+        /// One line (with a value for `VA`).
+        case one
+        /// `STAT name value` lines up to `END`.
+        case stats
+    }
+
+    /// The request's name (`mg`, `ms`, `version`...), for errors; never its key or value.
+    public let name: String
+    /// The bytes on the wire.
+    public let encoded: ByteBuffer
+    /// What the server answers.
+    public let reply: Reply
+
+    private init(_ name: String, reply: Reply = .one, _ write: (inout ByteBuffer) -> Void) {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        write(&buffer)
+        self.name = name
+        encoded = buffer
+        self.reply = reply
+    }
+
+    /// `mg key v f c [T ttl]`: the value with its client flags and CAS token (touching it with `ttl`).
+    public static func get(_ key: (bytes: [UInt8], base64: Bool), touch ttl: Int? = nil) -> MetaCommand {
+        MetaCommand("mg") { buffer in
+            buffer.writeString("mg ")
+            buffer.writeBytes(key.bytes)
+            buffer.writeString(" v f c")
+            if key.base64 { buffer.writeString(" b") }
+            if let ttl { buffer.writeString(" T\(ttl)") }
+            buffer.writeString("\r\n")
+        }
+    }
+
+    /// `mg key T ttl`: a touch, no value.
+    public static func touch(_ key: (bytes: [UInt8], base64: Bool), ttl: Int) -> MetaCommand {
+        MetaCommand("mg") { buffer in
+            buffer.writeString("mg ")
+            buffer.writeBytes(key.bytes)
+            if key.base64 { buffer.writeString(" b") }
+            buffer.writeString(" T\(ttl)\r\n")
+        }
+    }
+
+    /// `ms key size F flags T ttl M mode [C cas]`, then the value.
+    public static func store(
+        _ key: (bytes: [UInt8], base64: Bool), value: ByteBuffer, flags: UInt32, ttl: Int, mode: StoreMode, cas: UInt64? = nil
+    ) -> MetaCommand {
+        MetaCommand("ms") { buffer in
+            buffer.reserveCapacity(key.bytes.count + value.readableBytes + 48)
+            buffer.writeString("ms ")
+            buffer.writeBytes(key.bytes)
+            buffer.writeString(" \(value.readableBytes) F\(flags) T\(ttl)")
+            buffer.writeBytes([0x20, 0x4d, mode.rawValue])  // " M<mode>"
+            if let cas { buffer.writeString(" C\(cas)") }
+            if key.base64 { buffer.writeString(" b") }
+            buffer.writeString("\r\n")
+            buffer.writeImmutableBuffer(value)
+            buffer.writeString("\r\n")
+        }
+    }
+
+    /// `md key [C cas]`.
+    public static func delete(_ key: (bytes: [UInt8], base64: Bool), cas: UInt64? = nil) -> MetaCommand {
+        MetaCommand("md") { buffer in
+            buffer.writeString("md ")
+            buffer.writeBytes(key.bytes)
+            if let cas { buffer.writeString(" C\(cas)") }
+            if key.base64 { buffer.writeString(" b") }
+            buffer.writeString("\r\n")
+        }
+    }
+
+    /// `ma key v D delta M+|M- [N ttl J initial]`: the new value; with `initial`, a
+    /// missing key is created with it (autovivify) and lives `ttl` seconds.
+    public static func arithmetic(
+        _ key: (bytes: [UInt8], base64: Bool), delta: UInt64, increment: Bool, initial: (value: UInt64, ttl: Int)? = nil
+    ) -> MetaCommand {
+        MetaCommand("ma") { buffer in
+            buffer.writeString("ma ")
+            buffer.writeBytes(key.bytes)
+            buffer.writeString(" v D\(delta) M\(increment ? "+" : "-")")
+            if let initial { buffer.writeString(" N\(initial.ttl) J\(initial.value)") }
+            if key.base64 { buffer.writeString(" b") }
+            buffer.writeString("\r\n")
+        }
+    }
+
+    /// `mn`: answered `MN` once everything before it is answered.
+    public static let noop = MetaCommand("mn") { $0.writeString("mn\r\n") }
+    /// `version`.
+    public static let version = MetaCommand("version") { $0.writeString("version\r\n") }
+    /// `stats`: every `STAT` line up to `END`.
+    public static let stats = MetaCommand("stats", reply: .stats) { $0.writeString("stats\r\n") }
+
+    /// `flush_all [delay]`: every item expires (after `delay` seconds).
+    public static func flushAll(delay: Int = 0) -> MetaCommand {
+        MetaCommand("flush_all") { $0.writeString(delay > 0 ? "flush_all \(delay)\r\n" : "flush_all\r\n") }
+    }
+}
