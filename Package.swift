@@ -100,7 +100,8 @@ let package = Package(
         .target(
             name: "Memcached",
             dependencies: [
-                "ConnectionKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
+                "ConnectionKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
             name: "ClusterConfig",

@@ -1,6 +1,7 @@
 import NIOCore
 import RESP
 import Redis
+import TestServers
 import Testing
 
 @Suite("A server that breaks the protocol: a typed error, never a crash or a hang")
@@ -17,7 +18,7 @@ struct RedisProtocolTests {
     private func outcome(
         of reply: [UInt8], closeAfterReply: Bool = false, readTimeout: Duration = readTimeout
     ) async throws -> RedisError? {
-        let server = try await FakeRedisServer.start(reply: reply, closeAfterReply: closeAfterReply)
+        let server = try await CannedReplyServer.start(reply: reply, closeAfterReply: closeAfterReply)
         defer { Task { await server.stop() } }
         var configuration = RedisConfiguration(port: server.port)
         configuration.readTimeout = readTimeout
@@ -85,7 +86,7 @@ struct RedisProtocolTests {
 
     @Test("a reply nobody asked for (two replies to one command) is a protocolViolation")
     func unsolicitedReply() async throws {
-        let server = try await FakeRedisServer.start(reply: Array("$1\r\na\r\n+EXTRA\r\n".utf8), closeAfterReply: false)
+        let server = try await CannedReplyServer.start(reply: Array("$1\r\na\r\n+EXTRA\r\n".utf8), closeAfterReply: false)
         defer { Task { await server.stop() } }
         let connection = try await RedisConnection.connect(RedisConfiguration(port: server.port))
         defer { Task { await connection.close() } }

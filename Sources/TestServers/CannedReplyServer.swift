@@ -3,11 +3,11 @@ import NIOPosix
 
 /// A TCP server on 127.0.0.1 that answers the first bytes it receives on each
 /// connection with canned bytes (malformed, truncated, hostile) and then, if
-/// asked, closes: a server no real Redis would be.
-final class FakeRedisServer: Sendable {
+/// asked, closes: a server no real Redis or memcached would be.
+public final class CannedReplyServer: Sendable {
     private let channel: any Channel
     /// The port it listens on.
-    let port: Int
+    public let port: Int
 
     private init(channel: any Channel) {
         self.channel = channel
@@ -15,7 +15,7 @@ final class FakeRedisServer: Sendable {
     }
 
     /// Starts a server that answers with `reply` and then closes if `closeAfterReply`.
-    static func start(reply: [UInt8], closeAfterReply: Bool) async throws -> FakeRedisServer {
+    public static func start(reply: [UInt8], closeAfterReply: Bool) async throws -> CannedReplyServer {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
@@ -24,11 +24,11 @@ final class FakeRedisServer: Sendable {
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return FakeRedisServer(channel: channel)
+        return CannedReplyServer(channel: channel)
     }
 
     /// Stops listening.
-    func stop() async {
+    public func stop() async {
         try? await channel.close()
     }
 }

@@ -1,0 +1,88 @@
+import NIOCore
+import NIOPosix
+
+/// One connection to a memcached server, safe to share between tasks: requests
+/// sent concurrently are written at once (pipelining), and each caller gets its
+/// own reply, in order. An answer about the item (`NS`, `EX`, `NF`) or a
+/// `CLIENT_ERROR`/`SERVER_ERROR` leaves it usable; a timeout, a reset or
+/// garbage fails every pending request and marks it ``isBroken``. The socket
+/// lives on a SwiftNIO event loop; nothing here blocks a thread.
+public final class MemcachedConnection: MemcachedCommandRunner {
+    /// The server and its timeouts.
+    public let configuration: MemcachedServerConfiguration
+    private let channel: any Channel
+    private let handler: NIOLoopBoundBox<MemcachedChannelHandler>
+    private let broken: BrokenFlag
+
+    private init(configuration: MemcachedServerConfiguration, channel: any Channel, handler: NIOLoopBoundBox<MemcachedChannelHandler>, broken: BrokenFlag) {
+        self.configuration = configuration
+        self.channel = channel
+        self.handler = handler
+        self.broken = broken
+    }
+
+    /// Connects within ``MemcachedServerConfiguration/connectTimeout``; a host name is
+    /// resolved on NIO's blocking pool, never on an event loop or the cooperative pool.
+    public static func connect(
+        _ configuration: MemcachedServerConfiguration, on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws(MemcachedError) -> MemcachedConnection {
+        let server = configuration.description
+        let address: SocketAddress
+        if let literal = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
+            address = literal
+        } else {
+            let (host, port) = (configuration.host, configuration.port)
+            do {
+                address = try await NIOThreadPool.singleton.runIfActive { try SocketAddress.makeAddressResolvingHost(host, port: port) }
+            } catch {
+                throw MemcachedError(.connectFailed, message: "cannot resolve the host: \(error)", server: server)
+            }
+        }
+        let loop = group.next()
+        let broken = BrokenFlag()
+        let box = NIOLoopBoundBox.makeBoxSendingValue(MemcachedChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
+        let limits = configuration.limits
+        do {
+            let channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(TimeAmount(configuration.connectTimeout))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MetaDecoder(limits: limits)))
+                        try channel.pipeline.syncOperations.addHandler(box.value)
+                    }
+                }
+                .connect(to: address).get()
+            return MemcachedConnection(configuration: configuration, channel: channel, handler: box, broken: broken)
+        } catch ChannelError.connectTimeout {
+            throw MemcachedError(.connectTimeout, message: "no TCP connection within \(configuration.connectTimeout)", server: server)
+        } catch {
+            throw MemcachedError(.connectFailed, message: "\(error)", server: server)
+        }
+    }
+
+    /// Sends one request and returns its reply.
+    public func send(_ command: MetaCommand) async throws(MemcachedError) -> MemcachedReply {
+        let handler = self.handler
+        let result = await withCheckedContinuation { (continuation: ReplyContinuation) in
+            if handler.eventLoop.inEventLoop {
+                handler.value.enqueue(command, continuation)
+            } else {
+                handler.eventLoop.execute { handler.value.enqueue(command, continuation) }
+            }
+        }
+        return try result.get()
+    }
+
+    /// The item size limit writes are checked against.
+    public var maxItemSize: Int { configuration.maxItemSize }
+
+    /// Whether the connection saw a connection-class failure or was closed: it must not be used again.
+    public var isBroken: Bool { broken.isSet }
+
+    /// Closes the connection; pending requests fail with ``MemcachedError/Code/connectionLost``. Safe to call repeatedly.
+    public func close() async {
+        broken.set()
+        try? await channel.close()
+    }
+}
