@@ -74,6 +74,29 @@ public final class MemcachedConnection: MemcachedCommandRunner {
         return try result.get()
     }
 
+    /// Sends one request about `key` (one server: the key routes nothing).
+    public func send(_ command: MetaCommand, routedBy key: String) async throws(MemcachedError) -> MemcachedReply {
+        try await send(command)
+    }
+
+    /// Sends `commands` together (pipelined, without waiting for one another) and returns each one's reply or error, in order.
+    public func pipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
+        await withTaskGroup(of: (Int, Result<MemcachedReply, MemcachedError>).self) { group in
+            let handler = self.handler
+            for (index, command) in commands.enumerated() {
+                group.addTask {
+                    let result = await withCheckedContinuation { (continuation: ReplyContinuation) in
+                        handler.eventLoop.execute { handler.value.enqueue(command, continuation) }
+                    }
+                    return (index, result)
+                }
+            }
+            var results = [Result<MemcachedReply, MemcachedError>?](repeating: nil, count: commands.count)
+            for await (index, result) in group { results[index] = result }
+            return results.map { $0! }
+        }
+    }
+
     /// The item size limit writes are checked against.
     public var maxItemSize: Int { configuration.maxItemSize }
 

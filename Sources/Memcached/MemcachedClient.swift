@@ -1,0 +1,215 @@
+import ConnectionKit
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The servers of a ``MemcachedClient`` and how it uses them.
+public struct MemcachedClientConfiguration: Sendable {
+    /// The servers, with their timeouts and ketama weights.
+    public var servers: [MemcachedServerConfiguration]
+    /// Idle connections kept per server (gomemcache's `MaxIdleConns`); more are opened on demand. Default 2.
+    public var idleConnectionsPerServer: Int
+    /// Keys with spaces or control characters are allowed, sent base64-encoded (meta protocol `b` flag). Default off.
+    public var binaryKeys: Bool
+
+    /// A configuration for `servers`.
+    public init(servers: [MemcachedServerConfiguration]) {
+        self.servers = servers
+        idleConnectionsPerServer = 2
+        binaryKeys = false
+    }
+
+    /// A configuration for `host[:port]` addresses.
+    public init(addresses: [String]) throws(MemcachedError) {
+        var servers: [MemcachedServerConfiguration] = []
+        for address in addresses { servers.append(try MemcachedServerConfiguration(address: address)) }
+        self.init(servers: servers)
+    }
+}
+
+/// What ``MemcachedClient/getMany(_:)`` found: the items, and per server what failed.
+public struct MemcachedMultiGet: Sendable {
+    /// The items found, by key; a key that missed or whose server failed is absent.
+    public var items: [String: MemcachedItem]
+    /// Per server (`host:port`), the error that kept its keys from being read.
+    public var failures: [String: MemcachedError]
+    /// Keys refused before any I/O (malformed), with the error.
+    public var refused: [String: MemcachedError]
+}
+
+/// A client of many memcached servers: each key belongs to one server by
+/// libmemcached-compatible weighted ketama (``Ketama``), and each server has a
+/// small pool of connections on ConnectionKit. The operations of
+/// ``MemcachedCommandRunner`` go to the key's server; ``getMany(_:)`` asks the
+/// servers in parallel, one pipelined round trip each.
+///
+/// A connection that saw a connection-class error is closed, never reused.
+/// Run ``run()`` (a `Service`) for the pools' timers (idle pings).
+public final class MemcachedClient: MemcachedCommandRunner, Service {
+    /// The configuration.
+    public let configuration: MemcachedClientConfiguration
+    /// The ring over the servers, in configuration order.
+    public let ring: Ketama
+    let pools: [ConnectionPool<MemcachedConnection, ContinuousClock>]
+
+    /// Creates a client; connections are opened on first use.
+    public init(
+        configuration: MemcachedClientConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        observer: any ConnectionObserver = SilentObserver(),
+        logger: Logger = Logger(label: "clustersql.memcached")
+    ) {
+        self.configuration = configuration
+        ring = Ketama(servers: configuration.servers.map { Ketama.Server(host: $0.host, port: $0.port, weight: $0.weight) })
+        pools = configuration.servers.map { server in
+            var settings = ConnectionPoolConfiguration(name: "memcached \(server)", idleSize: configuration.idleConnectionsPerServer)
+            settings.pingInterval = .every(.seconds(10))
+            let lifecycle = ConnectionLifecycle<MemcachedConnection>(
+                dial: { try await MemcachedConnection.connect(server, on: eventLoopGroup) },
+                close: { await $0.close() },
+                ping: { _ = try await $0.version() })
+            return ConnectionPool(configuration: settings, lifecycle: lifecycle, observer: observer, logger: logger)
+        }
+    }
+
+    /// The index in ``MemcachedClientConfiguration/servers`` of the server `key` belongs to; `nil` without servers.
+    public func serverIndex(for key: String) -> Int? {
+        ring.server(for: Array(key.utf8))
+    }
+
+    /// Sends one request about `key` to the key's server, on a pooled connection.
+    public func send(_ command: MetaCommand, routedBy key: String) async throws(MemcachedError) -> MemcachedReply {
+        guard let index = serverIndex(for: key) else { throw MemcachedError(.invalidConfiguration, message: "the client has no server") }
+        return try await send(command, toServer: index)
+    }
+
+    /// Sends one request to server `index` on a pooled connection.
+    public func send(_ command: MetaCommand, toServer index: Int) async throws(MemcachedError) -> MemcachedReply {
+        try await withConnection(toServer: index) { connection throws(MemcachedError) in try await connection.send(command) }
+    }
+
+    /// Runs `body` on a connection to server `index`; a connection-class error closes the connection.
+    public func withConnection<T>(
+        toServer index: Int, _ body: (MemcachedConnection) async throws(MemcachedError) -> T
+    ) async throws(MemcachedError) -> T {
+        let pool = pools[index]
+        let server = configuration.servers[index].description
+        let lease: ConnectionPool<MemcachedConnection, ContinuousClock>.Lease
+        do {
+            lease = try await pool.borrow()
+        } catch let error as MemcachedError {
+            throw error.at(server)
+        } catch let error as ConnectionKitError {
+            throw MemcachedError(.unavailable, message: "\(error.code): \(error.message)", server: server)
+        } catch {
+            throw MemcachedError(.connectFailed, message: "\(error)", server: server)
+        }
+        do {
+            let result = try await body(lease.connection)
+            await pool.release(lease, broken: lease.connection.isBroken)
+            return result
+        } catch {
+            await pool.release(lease, broken: error.isConnectionError || lease.connection.isBroken)
+            throw error.at(server)
+        }
+    }
+
+    /// The largest value a write may carry: the smallest of the servers' limits.
+    public var maxItemSize: Int { configuration.servers.map(\.maxItemSize).min() ?? 0 }
+
+    /// Whether keys with spaces or control characters are allowed.
+    public var binaryKeys: Bool { configuration.binaryKeys }
+
+    /// Reads many keys at once: grouped by server, each group one pipelined round
+    /// trip, the servers asked in parallel. Returns what it got and, per server, what failed.
+    public func getMany(_ keys: [String]) async -> MemcachedMultiGet {
+        var refused: [String: MemcachedError] = [:]
+        var groups: [Int: [(key: String, command: MetaCommand)]] = [:]
+        for key in Set(keys) {
+            do throws(MemcachedError) {
+                let command = MetaCommand.get(try MemcachedKey.wire(Array(key.utf8), binary: binaryKeys))
+                guard let index = serverIndex(for: key) else { throw MemcachedError(.invalidConfiguration, message: "the client has no server") }
+                groups[index, default: []].append((key, command))
+            } catch {
+                refused[key] = error
+            }
+        }
+        var result = MemcachedMultiGet(items: [:], failures: [:], refused: refused)
+        await withTaskGroup(of: (Int, Result<[String: MemcachedItem], MemcachedError>).self) { group in
+            for (index, requests) in groups {
+                group.addTask { (index, await self.getGroup(requests, fromServer: index)) }
+            }
+            for await (index, outcome) in group {
+                switch outcome {
+                case .success(let items): result.items.merge(items) { first, _ in first }
+                case .failure(let error): result.failures[configuration.servers[index].description] = error
+                }
+            }
+        }
+        return result
+    }
+
+    private func getGroup(_ requests: [(key: String, command: MetaCommand)], fromServer index: Int) async -> Result<[String: MemcachedItem], MemcachedError> {
+        do throws(MemcachedError) {
+            return .success(try await withConnection(toServer: index) { connection throws(MemcachedError) in
+                let replies = await connection.pipeline(requests.map(\.command))
+                var items: [String: MemcachedItem] = [:]
+                for (request, reply) in zip(requests, replies) {
+                    switch try MetaResponse.single(try reply.get(), request.command) {
+                    case .value(let value, let flags): items[request.key] = MemcachedItem(value: value, flags: flags.clientFlags ?? 0, cas: flags.cas ?? 0)
+                    case .status(.miss, _): break
+                    case let other: throw MetaResponse.unexpected(other, request.command)
+                    }
+                }
+                return items
+            })
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// `version` on every server (gomemcache's `Ping`): by `host:port`, the version or the error.
+    public func versions() async -> [String: Result<String, MemcachedError>] {
+        await withTaskGroup(of: (String, Result<String, MemcachedError>).self) { group in
+            for index in configuration.servers.indices {
+                group.addTask {
+                    let server = self.configuration.servers[index].description
+                    do throws(MemcachedError) {
+                        return (server, .success(try await self.withConnection(toServer: index) { connection throws(MemcachedError) in try await connection.version() }))
+                    } catch {
+                        return (server, .failure(error))
+                    }
+                }
+            }
+            var all: [String: Result<String, MemcachedError>] = [:]
+            for await (server, result) in group { all[server] = result }
+            return all
+        }
+    }
+
+    /// `flush_all` on every server; the first error is thrown after all were asked.
+    public func flushAll() async throws(MemcachedError) {
+        var firstError: MemcachedError?
+        for index in configuration.servers.indices {
+            do throws(MemcachedError) {
+                try await withConnection(toServer: index) { connection throws(MemcachedError) in try await connection.flushAll() }
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// Drives the pools' timers (idle pings) until ``close()``, graceful shutdown or cancellation.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for pool in pools { group.addTask { try await pool.run() } }
+        }
+    }
+
+    /// Closes every connection; later calls fail. Safe to call repeatedly.
+    public func close() async {
+        for pool in pools { await pool.close() }
+    }
+}
