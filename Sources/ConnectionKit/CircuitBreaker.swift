@@ -19,6 +19,7 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     private let clock: BreakerClock
     private let machine: Locked<CircuitBreakerStateMachine<BreakerClock.Instant>>
     private let proberRunning = Atomic<Bool>(false)
+    private let resetsOnSuccess: Bool
     private let probe: @Sendable () async throws -> Void
     private let isFailure: @Sendable (any Error) -> Bool
     private let observer: any ConnectionObserver
@@ -44,6 +45,7 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
         self.name = name
         self.clock = clock
         self.machine = Locked(CircuitBreakerStateMachine(configuration: configuration, seed: seed))
+        self.resetsOnSuccess = configuration.resetsOnSuccess
         self.probe = probe
         self.isFailure = isFailure
         self.observer = observer
@@ -75,7 +77,9 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
             }
         case .allow:
             do {
-                return try await body()
+                let result = try await body()
+                if resetsOnSuccess { machine.withLock { $0.recordSuccess() } }
+                return result
             } catch {
                 if isFailure(error) { recordFailure() }
                 throw error

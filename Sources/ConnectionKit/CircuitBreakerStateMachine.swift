@@ -18,6 +18,11 @@ public struct CircuitBreakerConfiguration: Sendable, Hashable {
     public var halfLife: Duration = .seconds(10)
     /// Delays between probes while open.
     public var probeBackoff: BackoffPolicy = .standard
+    /// Whether a successful call clears the failure score (only consecutive failures count). Default off.
+    public var resetsOnSuccess = false
+    /// When set, failures are counted exactly within this sliding window instead of
+    /// decaying: the breaker opens at the ``failureThreshold``-th failure within it. Default `nil` (decaying).
+    public var slidingWindow: Duration?
 
     /// The defaults: opens at 5 recent failures, half-life 10 s, probes after 50 ms doubling to 5 s.
     public init() {}
@@ -54,6 +59,8 @@ public struct CircuitBreakerStateMachine<Instant: InstantProtocol>: Sendable whe
     let configuration: CircuitBreakerConfiguration
     private(set) var state: State = .closed(score: 0, updated: nil)
     private var backoff: Backoff
+    /// The failures within the sliding window, oldest first (with ``CircuitBreakerConfiguration/slidingWindow`` only).
+    private var recentFailures: [Instant] = []
 
     /// Creates a closed breaker.
     public init(configuration: CircuitBreakerConfiguration, seed: UInt64? = nil) {
@@ -72,6 +79,10 @@ public struct CircuitBreakerStateMachine<Instant: InstantProtocol>: Sendable whe
 
     /// The decayed failure score at `now` (closed state only; 0 otherwise).
     public func failureScore(at now: Instant) -> Double {
+        if let window = configuration.slidingWindow {
+            guard case .closed = state else { return 0 }
+            return Double(recentFailures.filter { $0.duration(to: now) < window }.count)
+        }
         guard case .closed(let score, let updated) = state, let updated else { return 0 }
         return decayed(score, from: updated, to: now)
     }
@@ -102,15 +113,29 @@ public struct CircuitBreakerStateMachine<Instant: InstantProtocol>: Sendable whe
     /// Counts a connection-class failure; may open the breaker.
     public mutating func recordFailure(now: Instant) -> Transition? {
         guard case .closed(let score, let updated) = state else { return nil }
-        let current = (updated.map { decayed(score, from: $0, to: now) } ?? 0) + 1
-        guard current >= configuration.failureThreshold else {
-            state = .closed(score: current, updated: now)
-            return nil
+        if let window = configuration.slidingWindow {
+            recentFailures.removeAll { $0.duration(to: now) >= window }
+            recentFailures.append(now)
+            guard Double(recentFailures.count) >= configuration.failureThreshold else { return nil }
+            recentFailures.removeAll()
+        } else {
+            let current = (updated.map { decayed(score, from: $0, to: now) } ?? 0) + 1
+            guard current >= configuration.failureThreshold else {
+                state = .closed(score: current, updated: now)
+                return nil
+            }
         }
         backoff.reset()
         let next = now.advanced(by: backoff.next())
         state = .open(since: now, nextProbe: next)
         return .opened(nextProbe: next)
+    }
+
+    /// Counts a successful call: with ``CircuitBreakerConfiguration/resetsOnSuccess``, the failure score goes back to zero.
+    public mutating func recordSuccess() {
+        guard configuration.resetsOnSuccess, case .closed(let score, _) = state else { return }
+        recentFailures.removeAll()
+        if score > 0 { state = .closed(score: 0, updated: nil) }
     }
 
     /// Starts a probe if one is due; returns whether the caller should probe now.

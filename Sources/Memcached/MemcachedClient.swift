@@ -125,34 +125,44 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
     /// trip, the servers asked in parallel. Returns what it got and, per server, what failed.
     public func getMany(_ keys: [String]) async -> MemcachedMultiGet {
         var refused: [String: MemcachedError] = [:]
-        var groups: [Int: [(key: String, command: MetaCommand)]] = [:]
+        var groups: [Int: [String]] = [:]
         for key in Set(keys) {
-            do throws(MemcachedError) {
-                let command = MetaCommand.get(try MemcachedKey.wire(Array(key.utf8), binary: binaryKeys))
-                guard let index = serverIndex(for: key) else { throw MemcachedError(.invalidConfiguration, message: "the client has no server") }
-                groups[index, default: []].append((key, command))
-            } catch {
-                refused[key] = error
-            }
+            if let index = serverIndex(for: key) { groups[index, default: []].append(key) }
+            else { refused[key] = MemcachedError(.invalidConfiguration, message: "the client has no server") }
         }
         var result = MemcachedMultiGet(items: [:], failures: [:], refused: refused)
-        await withTaskGroup(of: (Int, Result<[String: MemcachedItem], MemcachedError>).self) { group in
-            for (index, requests) in groups {
-                group.addTask { (index, await self.getGroup(requests, fromServer: index)) }
+        await withTaskGroup(of: (Int, Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError>).self) { group in
+            for (index, keys) in groups {
+                group.addTask { (index, await self.fetch(keys, fromServer: index)) }
             }
             for await (index, outcome) in group {
                 switch outcome {
-                case .success(let items): result.items.merge(items) { first, _ in first }
-                case .failure(let error): result.failures[configuration.servers[index].description] = error
+                case .success(let found):
+                    result.items.merge(found.items) { first, _ in first }
+                    result.refused.merge(found.refused) { first, _ in first }
+                case .failure(let error):
+                    result.failures[configuration.servers[index].description] = error
                 }
             }
         }
         return result
     }
 
-    private func getGroup(_ requests: [(key: String, command: MetaCommand)], fromServer index: Int) async -> Result<[String: MemcachedItem], MemcachedError> {
+    /// Reads `keys` from server `index` in one pipelined round trip: the items found,
+    /// and the keys refused before any I/O; a server or connection failure fails the whole.
+    func fetch(_ keys: [String], fromServer index: Int) async -> Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError> {
+        var refused: [String: MemcachedError] = [:]
+        var requests: [(key: String, command: MetaCommand)] = []
+        for key in keys {
+            do throws(MemcachedError) {
+                requests.append((key, MetaCommand.get(try MemcachedKey.wire(Array(key.utf8), binary: binaryKeys))))
+            } catch {
+                refused[key] = error
+            }
+        }
+        guard !requests.isEmpty else { return .success(([:], refused)) }
         do throws(MemcachedError) {
-            return .success(try await withConnection(toServer: index) { connection throws(MemcachedError) in
+            let items = try await withConnection(toServer: index) { connection throws(MemcachedError) in
                 let replies = await connection.pipeline(requests.map(\.command))
                 var items: [String: MemcachedItem] = [:]
                 for (request, reply) in zip(requests, replies) {
@@ -163,7 +173,8 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
                     }
                 }
                 return items
-            })
+            }
+            return .success((items, refused))
         } catch {
             return .failure(error)
         }

@@ -174,3 +174,31 @@ struct CircuitBreakerTests {
         }
     }
 }
+
+@Suite("CircuitBreakerStateMachine: an exact sliding window, cleared by a success")
+struct SlidingWindowBreakerTests {
+    typealias Instant = ManualClock.Instant
+    func at(_ milliseconds: Int) -> Instant { Instant(offset: .milliseconds(milliseconds)) }
+
+    @Test("the threshold-th failure within the window opens it; older failures drop out; a success starts the count again")
+    func slidingWindow() {
+        var configuration = CircuitBreakerConfiguration()
+        configuration.failureThreshold = 3
+        configuration.slidingWindow = .seconds(1)
+        configuration.resetsOnSuccess = true
+        var machine = CircuitBreakerStateMachine<Instant>(configuration: configuration, seed: 1)
+        #expect(machine.recordFailure(now: at(0)) == nil)
+        #expect(machine.recordFailure(now: at(100)) == nil)
+        #expect(machine.failureScore(at: at(200)) == 2)
+        #expect(machine.recordFailure(now: at(1500)) == nil, "the first two fell out of the window")
+        machine.recordSuccess()
+        #expect(machine.failureScore(at: at(1600)) == 0)
+        #expect(machine.recordFailure(now: at(1700)) == nil)
+        #expect(machine.recordFailure(now: at(1710)) == nil)
+        guard case .opened = machine.recordFailure(now: at(1720)) else {
+            Issue.record("three failures within a second open it")
+            return
+        }
+        #expect(machine.circuitState == .open)
+    }
+}

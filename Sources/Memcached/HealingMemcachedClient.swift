@@ -1,0 +1,232 @@
+import ConnectionKit
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// How a ``HealingMemcachedClient`` decides that a server is down and takes it back.
+public struct HealingConfiguration: Sendable {
+    /// Connection-class failures (timeouts, refused, reset, garbage) within ``failureWindow``
+    /// that take a server down; a success clears the count. Default 10, the seed's.
+    public var failureThreshold: Int
+    /// The window the failures are counted in. Default 10 s.
+    public var failureWindow: Duration
+    /// The healer's jittered delays between probes of a down server (`version` on a new connection).
+    public var probeBackoff: BackoffPolicy
+    /// While a server is down, its keys go to the next server on the ring (libmemcached's
+    /// "remove failed servers"), and back when it heals. Off: they are misses. Default off.
+    public var redistributeWhileDown: Bool
+
+    /// The defaults above; probes after 100 ms, doubling to 5 s, ±20%.
+    public init() {
+        failureThreshold = 10
+        failureWindow = .seconds(10)
+        probeBackoff = BackoffPolicy(initial: .milliseconds(100), maximum: .seconds(5), jitter: 0.2)
+        redistributeWhileDown = false
+    }
+}
+
+/// The self-healing client of the reconnectingmemcached seed, kept honest, per server.
+///
+/// Each server has a circuit breaker (ConnectionKit's ``CircuitBreaker``): after
+/// ``HealingConfiguration/failureThreshold`` connection-class failures it is down,
+/// and its calls return at once, without I/O: reads as misses (the app treats
+/// an outage like a miss), writes as ``MemcachedError/Code/unavailable`` (which
+/// the caller may ignore). The other servers keep serving their keys. A miss, a
+/// malformed key, a too-large item or a refused store never counts as a failure.
+/// One healer per down server (in ``run()``) probes it with `version` after
+/// jittered backoff and takes it back only when it answers, closing its old connections.
+///
+/// Every operation of ``MemcachedCommandRunner`` works on it.
+public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
+    /// The client it guards.
+    public let client: MemcachedClient
+    /// The healing settings.
+    public let healing: HealingConfiguration
+    private let breakers: [CircuitBreaker<ContinuousClock>]
+    private let down: Locked<DownServers>
+    private let shortCircuited: [Counter]
+    private let logger: Logger
+
+    /// A client of `configuration`'s servers that heals as configured.
+    public init(
+        configuration: MemcachedClientConfiguration,
+        healing: HealingConfiguration = HealingConfiguration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        metricsFactory: (any MetricsFactory)? = nil,
+        logger: Logger = Logger(label: "clustersql.memcached")
+    ) {
+        let factory = metricsFactory ?? NOOPMetricsHandler.instance
+        client = MemcachedClient(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        self.healing = healing
+        self.logger = logger
+        let down = Locked(DownServers())
+        self.down = down
+        var breakerSettings = CircuitBreakerConfiguration()
+        breakerSettings.failureThreshold = Double(max(1, healing.failureThreshold))
+        breakerSettings.slidingWindow = healing.failureWindow
+        breakerSettings.probeBackoff = healing.probeBackoff
+        breakerSettings.resetsOnSuccess = true
+        let client = self.client
+        let servers = configuration.servers
+        shortCircuited = servers.map {
+            Counter(label: "clustersql_memcached_short_circuited_total", dimensions: [("server", $0.description)], factory: factory)
+        }
+        breakers = servers.enumerated().map { index, server in
+            let attempts = Counter(label: "clustersql_memcached_heal_attempts_total", dimensions: [("server", server.description)], factory: factory)
+            let observer = DownTracker(
+                index: index, servers: servers, redistribute: healing.redistributeWhileDown, down: down,
+                forward: MetricsObserver(source: "memcached \(server)", factory: factory), logger: logger)
+            return CircuitBreaker(
+                name: "memcached \(server)", configuration: breakerSettings, clock: ContinuousClock(), observer: observer, logger: logger,
+                isFailure: { ($0 as? MemcachedError)?.isConnectionError == true },
+                probe: {
+                    attempts.increment()
+                    let connection = try await MemcachedConnection.connect(server, on: eventLoopGroup)
+                    defer { Task { await connection.close() } }
+                    _ = try await connection.version()
+                    await client.pools[index].empty()  // connections from before the outage go
+                })
+        }
+    }
+
+    /// Whether every server is up (the seed's `connectionAvailable`).
+    public var connectionAvailable: Bool { down.withLock { $0.indices.isEmpty } }
+
+    /// Whether server `index` (of the configuration's servers) is up.
+    public func isAvailable(server index: Int) -> Bool { !down.withLock { $0.indices.contains(index) } }
+
+    /// The item size limit writes are checked against.
+    public var maxItemSize: Int { client.maxItemSize }
+
+    /// Whether keys with spaces or control characters are allowed.
+    public var binaryKeys: Bool { client.binaryKeys }
+
+    /// Sends one request about `key` to its server through that server's breaker.
+    /// While the server is down: at once, a miss for a read (`mg`), ``MemcachedError/Code/unavailable`` otherwise.
+    public func send(_ command: MetaCommand, routedBy key: String) async throws(MemcachedError) -> MemcachedReply {
+        guard let index = route(key) else { throw MemcachedError(.invalidConfiguration, message: "the client has no server") }
+        do {
+            let client = self.client
+            return try await breakers[index].call { try await client.send(command, toServer: index) }
+        } catch let error as MemcachedError {
+            throw error
+        } catch {
+            shortCircuited[index].increment()
+            if command.name == "mg" { return .response(.status(.miss, MetaFlags())) }
+            throw MemcachedError(.unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description)
+        }
+    }
+
+    /// Reads many keys (the seed's `GetMulti`): the items found, and `ok`, false when
+    /// a server failed or was down for some of the keys, or a key was malformed
+    /// (those keys are missing from `items`). Servers are asked in parallel, one round trip each.
+    public func getMulti(_ keys: [String]) async -> (items: [String: MemcachedItem], ok: Bool) {
+        var byServer: [Int: [String]] = [:]
+        for key in Set(keys) {
+            guard let index = route(key) else { return ([:], false) }
+            byServer[index, default: []].append(key)
+        }
+        return await withTaskGroup(of: (items: [String: MemcachedItem], ok: Bool).self) { group in
+            for (index, serverKeys) in byServer {
+                group.addTask {
+                    do {
+                        let client = self.client
+                        let found = try await self.breakers[index].call { try await client.fetch(serverKeys, fromServer: index).get() }
+                        return (found.items, found.refused.isEmpty)
+                    } catch {
+                        if !(error is MemcachedError) { self.shortCircuited[index].increment() }
+                        return ([:], false)
+                    }
+                }
+            }
+            var all: (items: [String: MemcachedItem], ok: Bool) = ([:], true)
+            for await part in group {
+                all.items.merge(part.items) { first, _ in first }
+                all.ok = all.ok && part.ok
+            }
+            return all
+        }
+    }
+
+    /// `version` on every server that is up (the seed's `Ping`); throws the first error.
+    public func ping() async throws(MemcachedError) {
+        for index in client.configuration.servers.indices where isAvailable(server: index) {
+            let reply = try await send(.version, routedToServer: index)
+            guard case .response(.version) = reply else { throw MemcachedError(.protocolViolation, message: "version was not answered VERSION") }
+        }
+    }
+
+    private func send(_ command: MetaCommand, routedToServer index: Int) async throws(MemcachedError) -> MemcachedReply {
+        do {
+            let client = self.client
+            return try await breakers[index].call { try await client.send(command, toServer: index) }
+        } catch let error as MemcachedError {
+            throw error
+        } catch {
+            throw MemcachedError(.unavailable, message: "the server is down", server: client.configuration.servers[index].description)
+        }
+    }
+
+    /// The server for `key`: its own, or with redistribution on, the next live one while it is down.
+    private func route(_ key: String) -> Int? {
+        guard let own = client.serverIndex(for: key) else { return nil }
+        guard healing.redistributeWhileDown else { return own }
+        return down.withLock { state in
+            guard state.indices.contains(own), let ring = state.liveRing, let live = ring.server(for: Array(key.utf8)) else { return own }
+            return state.liveIndices[live]
+        }
+    }
+
+    /// Runs the healers (one per server, probing only while it is down) and the pools' timers,
+    /// until ``close()``, graceful shutdown or cancellation.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.client.run() }
+            for breaker in breakers { group.addTask { try await breaker.run() } }
+        }
+    }
+
+    /// Closes every connection. Safe to call repeatedly; ``run()`` ends with graceful shutdown or cancellation.
+    public func close() async {
+        await client.close()
+    }
+}
+
+/// The servers that are down, and the ring over those that are up (when
+/// ``HealingConfiguration/redistributeWhileDown`` is on).
+private struct DownServers: Sendable {
+    var indices: Set<Int> = []
+    var liveRing: Ketama?
+    var liveIndices: [Int] = []
+}
+
+/// Keeps the set of down servers (and the ring over the live ones) in step with
+/// the breakers, logs the changes, and forwards them to the metrics observer.
+private struct DownTracker: ConnectionObserver {
+    let index: Int
+    let servers: [MemcachedServerConfiguration]
+    let redistribute: Bool
+    let down: Locked<DownServers>
+    let forward: MetricsObserver
+    let logger: Logger
+
+    func breakerChanged(from: CircuitState, to: CircuitState) {
+        forward.breakerChanged(from: from, to: to)
+        guard from == .closed || to == .closed else { return }
+        let server = servers[index].description
+        down.withLock { state in
+            if to == .closed { state.indices.remove(index) } else { state.indices.insert(index) }
+            if redistribute {
+                state.liveIndices = servers.indices.filter { !state.indices.contains($0) }
+                state.liveRing = Ketama(servers: state.liveIndices.map { Ketama.Server(host: servers[$0].host, port: servers[$0].port, weight: servers[$0].weight) })
+            }
+        }
+        if to == .closed {
+            logger.info("memcached server up", metadata: ["server": "\(server)"])
+        } else {
+            logger.warning("memcached server down; its calls return at once", metadata: ["server": "\(server)"])
+        }
+    }
+}

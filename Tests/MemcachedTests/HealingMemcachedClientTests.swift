@@ -1,0 +1,160 @@
+import ConnectionKit
+import Memcached
+import NIOCore
+import TestServers
+import Testing
+
+/// `count` servers and a healing client over them (short timeouts, quick probes), running while `body` runs.
+func withHealingClient<T: Sendable>(
+    _ name: String, count: Int, configure: (inout HealingConfiguration) -> Void = { _ in },
+    _ body: @Sendable ([MemcachedServer], HealingMemcachedClient) async throws -> T
+) async throws -> T {
+    var servers: [MemcachedServer] = []
+    defer {
+        for server in servers {
+            server.resume()
+            server.destroy()
+        }
+    }
+    for index in 0..<count { servers.append(try await MemcachedServer.start(name: "\(name)-\(index)")) }
+    var healing = HealingConfiguration()
+    healing.probeBackoff = BackoffPolicy(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0.2)
+    configure(&healing)
+    let client = HealingMemcachedClient(
+        configuration: MemcachedClientConfiguration(servers: servers.map { server in
+            var configuration = MemcachedServerConfiguration(port: server.port)
+            configuration.readTimeout = .milliseconds(200)
+            configuration.connectTimeout = .milliseconds(200)
+            return configuration
+        }),
+        healing: healing)
+    let frozen = servers
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await client.run()
+            return nil
+        }
+        defer { group.cancelAll() }
+        let result = try await body(frozen, client)
+        await client.close()
+        return result
+    }
+}
+
+/// A key that lives on server `index` of `client`.
+func key(on index: Int, of client: HealingMemcachedClient, _ prefix: String = "k") -> String {
+    (0...).lazy.map { "\(prefix):\($0)" }.first { client.client.serverIndex(for: $0) == index }!
+}
+
+@Suite("HealingMemcachedClient against real memcached servers", .timeLimit(.minutes(2)))
+struct HealingMemcachedClientTests {
+    @Test("SIGSTOP one of two under load: timeouts until the threshold, then calls return at once as misses; the other serves; SIGCONT heals")
+    func pausedServer() async throws {
+        try await withHealingClient("paused", count: 2) { servers, client in
+            let onPaused = key(on: 1, of: client), onLiving = key(on: 0, of: client)
+            try await client.set(onPaused, to: ByteBuffer(string: "p"))
+            try await client.set(onLiving, to: ByteBuffer(string: "l"))
+            servers[1].pause()
+            var timeouts = 0
+            while client.isAvailable(server: 1) {
+                _ = try? await client.get(onPaused)
+                timeouts += 1
+                try #require(timeouts < 50, "the server never went down")
+            }
+            #expect(timeouts >= 10, "down only after the threshold: \(timeouts) calls")
+            var durations: [Duration] = []
+            for _ in 0..<200 {
+                let started = ContinuousClock.now
+                #expect(try await client.get(onPaused) == nil, "a read while down is a miss")
+                durations.append(started.duration(to: .now))
+            }
+            let p99 = durations.sorted()[198]
+            print("short-circuited get, p99 over 200 calls: \(p99)")
+            #expect(p99 < .milliseconds(20), "p99 \(p99)")
+            let write = await memcachedError { try await client.set(onPaused, to: ByteBuffer(string: "x")) }
+            #expect(write?.code == .unavailable)
+            #expect(try await client.get(onLiving)?.string == "l", "the other server keeps serving")
+            #expect(!client.connectionAvailable)
+            servers[1].resume()
+            let resumed = ContinuousClock.now
+            while !client.isAvailable(server: 1) {
+                try #require(resumed.duration(to: .now) < .seconds(10), "not healed")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await client.get(onPaused)?.string == "p", "its keys are served again")
+            #expect(client.connectionAvailable)
+        }
+    }
+
+    @Test("SIGKILL, then restart: down after the threshold, healed by the probe, the server back empty")
+    func killedServer() async throws {
+        try await withHealingClient("killed", count: 2) { servers, client in
+            let onKilled = key(on: 0, of: client)
+            try await client.set(onKilled, to: ByteBuffer(string: "v"))
+            try await servers[0].kill()
+            for _ in 0..<30 where client.isAvailable(server: 0) { _ = try? await client.get(onKilled) }
+            #expect(!client.isAvailable(server: 0))
+            try await servers[0].restart()
+            let restarted = ContinuousClock.now
+            while !client.isAvailable(server: 0) {
+                try #require(restarted.duration(to: .now) < .seconds(10), "not healed")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await client.get(onKilled) == nil, "a restarted server is empty")
+            try await client.set(onKilled, to: ByteBuffer(string: "again"))
+            #expect(try await client.get(onKilled)?.string == "again")
+        }
+    }
+
+    @Test("the threshold counts: fewer failures keep the server up, a success clears them; bad keys, large items and NOT_STORED never count")
+    func threshold() async throws {
+        try await withHealingClient("threshold", count: 1, configure: { $0.failureThreshold = 5 }) { servers, client in
+            for _ in 0..<100 {
+                _ = await memcachedError { try await client.set("bad key", to: ByteBuffer(string: "x")) }
+                _ = await memcachedError { try await client.set("k", to: ByteBuffer(repeating: 0, count: client.maxItemSize + 1)) }
+                _ = await memcachedError { try await client.replace("absent", with: ByteBuffer(string: "x")) }
+            }
+            #expect(client.connectionAvailable, "no outage from bad input")
+            try await servers[0].kill()
+            for _ in 0..<4 { _ = try? await client.get("k") }
+            #expect(client.connectionAvailable, "4 failures of 5")
+            try await servers[0].restart()
+            try await client.set("k", to: ByteBuffer(string: "v"))  // a success clears the count
+            try await servers[0].kill()
+            for _ in 0..<4 { _ = try? await client.get("k") }
+            #expect(client.connectionAvailable, "the count started again after the success")
+            _ = try? await client.get("k")
+            #expect(!client.connectionAvailable, "the fifth failure in a row takes it down")
+        }
+    }
+
+    @Test("get many with one server down: the rest arrive, ok is false; with redistribution, a down server's keys move to the next and back")
+    func getMultiAndRedistribution() async throws {
+        try await withHealingClient("multi", count: 2) { servers, client in
+            let keys = (0..<40).map { "g:\($0)" }
+            for key in keys { try await client.set(key, to: ByteBuffer(string: key)) }
+            let all = await client.getMulti(keys)
+            #expect(all.ok && all.items.count == 40)
+            try await servers[1].kill()
+            for _ in 0..<30 where client.isAvailable(server: 1) { _ = try? await client.get(key(on: 1, of: client)) }
+            let partial = await client.getMulti(keys)
+            #expect(!partial.ok)
+            #expect(Set(partial.items.keys) == Set(keys.filter { client.client.serverIndex(for: $0) == 0 }))
+        }
+        try await withHealingClient("redistribute", count: 2, configure: { $0.redistributeWhileDown = true }) { servers, client in
+            let moving = key(on: 1, of: client)
+            try await servers[1].kill()
+            for _ in 0..<30 where client.isAvailable(server: 1) { _ = try? await client.get(moving) }
+            #expect(!client.isAvailable(server: 1))
+            try await client.set(moving, to: ByteBuffer(string: "on the next server"))
+            #expect(try await client.get(moving)?.string == "on the next server")
+            try await servers[1].restart()
+            let restarted = ContinuousClock.now
+            while !client.isAvailable(server: 1) {
+                try #require(restarted.duration(to: .now) < .seconds(10))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await client.get(moving) == nil, "back on its own, empty, server")
+        }
+    }
+}
