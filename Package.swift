@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "ClusterConfig",
             dependencies: [
-                "SQLCore", "ClusterSQL", "Redis", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
+                "SQLCore", "ClusterSQL", "Redis", "Memcached", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "TestServers",
@@ -133,7 +133,7 @@ let package = Package(
             name: "clustersql",
             dependencies: [
                 "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ClusterSQL", "FaultInjection", "ClusterConfig",
-                "ConnectionKit", "Redis",
+                "ConnectionKit", "Redis", "Memcached",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -154,7 +154,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore", "Redis"]),
+        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore", "Redis", "Memcached"]),
         .testTarget(
             name: "RESPTests",
             dependencies: [

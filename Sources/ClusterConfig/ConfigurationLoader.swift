@@ -169,20 +169,42 @@ struct TableReader {
 
     /// An array of strings; `nil` only when absent and not required.
     mutating func strings(_ key: String, required: Bool = true) throws(ConfigurationError) -> [String]? {
+        try array(key, required: required, of: "string") { $0.string }
+    }
+
+    /// An array of integers; `nil` only when absent and not required.
+    mutating func integers(_ key: String, required: Bool = true) throws(ConfigurationError) -> [Int]? {
+        try array(key, required: required, of: "integer") { $0.int }
+    }
+
+    /// A boolean; `nil` only when absent and not required.
+    mutating func bool(_ key: String, required: Bool = true) throws(ConfigurationError) -> Bool? {
         used.insert(key)
         guard let value = table[key] else {
             if required { throw error(.missingKey, key: key, "is required") }
             return nil
         }
-        guard let array = value.array else { throw error(.wrongType, key: key, "must be an array of strings, not \(article(value.type))") }
-        var strings: [String] = []
-        for index in 0..<array.count {
-            guard let string = array[index].string else {
-                throw error(.wrongType, key: "\(key)[\(index)]", "must be a string, not \(article(array[index].type))")
-            }
-            strings.append(string)
+        guard let bool = value.bool else { throw error(.wrongType, key: key, "must be a boolean, not \(article(value.type))") }
+        return bool
+    }
+
+    private mutating func array<Element>(
+        _ key: String, required: Bool, of kind: String, _ element: (any TOMLValueConvertible) -> Element?
+    ) throws(ConfigurationError) -> [Element]? {
+        used.insert(key)
+        guard let value = table[key] else {
+            if required { throw error(.missingKey, key: key, "is required") }
+            return nil
         }
-        return strings
+        guard let array = value.array else { throw error(.wrongType, key: key, "must be an array of \(kind)s, not \(article(value.type))") }
+        var elements: [Element] = []
+        for index in 0..<array.count {
+            guard let item = element(array[index]) else {
+                throw error(.wrongType, key: "\(key)[\(index)]", "must be \(kind == "integer" ? "an" : "a") \(kind), not \(article(array[index].type))")
+            }
+            elements.append(item)
+        }
+        return elements
     }
 
     /// One of an enumeration's names, or `fallback` when absent; any other string names the allowed ones.

@@ -1,3 +1,4 @@
+import Memcached
 import Redis
 
 /// One `[services.NAME]` table: a Redis deployment reached through Sentinel, or a plain Redis server.
@@ -13,6 +14,15 @@ import Redis
 /// [services.session]
 /// kind = "redis"
 /// url = "redis://127.0.0.1:6379/0"
+///
+/// [services.pages]
+/// kind = "memcached"
+/// servers = ["127.0.0.1:11211", "127.0.0.1:11212"]
+/// weights = [1, 2]              # optional: ketama weights, one per server
+/// timeout_ms = 500              # optional: connect, read and write timeouts
+/// failure_threshold = 10        # optional: failures within failure_window (s) that take a server down
+/// failure_window = 10
+/// redistribute = false          # optional: a down server's keys go to the next server meanwhile
 /// ```
 public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     /// What kind of service, with its settings.
@@ -21,10 +31,12 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         case sentinel(SentinelConfiguration)
         /// One Redis server.
         case redis(RedisConfiguration)
+        /// memcached servers, with consistent hashing and per-server healing.
+        case memcached(MemcachedClientConfiguration, HealingConfiguration)
     }
 
     /// The kinds a service may name.
-    public static let kinds = ["sentinel", "redis"]
+    public static let kinds = ["sentinel", "redis", "memcached"]
 
     /// The service's name (the key under `[services]`).
     public var name: String
@@ -42,6 +54,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         switch kind {
         case .sentinel(let configuration): "\(name) (sentinel: \(configuration))"
         case .redis(let configuration): "\(name) (redis: \(configuration))"
+        case .memcached(let configuration, _): "\(name) (memcached: \(configuration.servers.map(\.description).joined(separator: ", ")))"
         }
     }
 }

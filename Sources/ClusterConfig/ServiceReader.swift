@@ -1,3 +1,4 @@
+import Memcached
 import Redis
 
 /// Reads one `[services.NAME]` table, strictly, like the clusters.
@@ -14,11 +15,45 @@ enum ServiceReader {
                 throw reader.error(.invalidValue, key: "url", "is not a valid URL (redis://[[user]:password@]host[:port][/database])")
             }
             service = ServiceConfiguration(name: name, kind: .redis(configuration))
+        case "memcached":
+            let (client, healing) = try memcached(&reader)
+            service = ServiceConfiguration(name: name, kind: .memcached(client, healing))
         default:
             throw reader.error(.invalidValue, key: "kind", "must be one of \(ServiceConfiguration.kinds.joined(separator: ", "))")
         }
         try reader.finish()
         return service
+    }
+
+    private static func memcached(_ reader: inout TableReader) throws(ConfigurationError) -> (MemcachedClientConfiguration, HealingConfiguration) {
+        let addresses = try reader.strings("servers")!
+        guard !addresses.isEmpty else { throw reader.error(.invalidValue, key: "servers", "lists no server") }
+        let weights = try reader.integers("weights", required: false) ?? Array(repeating: 1, count: addresses.count)
+        guard weights.count == addresses.count else { throw reader.error(.invalidValue, key: "weights", "must give one weight per server") }
+        guard weights.allSatisfy({ $0 >= 1 }) else { throw reader.error(.invalidValue, key: "weights", "must be 1 or more") }
+        let timeout = try reader.integer("timeout_ms", required: false) ?? 500
+        guard timeout >= 1 else { throw reader.error(.invalidValue, key: "timeout_ms", "must be 1 or more") }
+        var servers: [MemcachedServerConfiguration] = []
+        for (index, address) in addresses.enumerated() {
+            guard var server = try? MemcachedServerConfiguration(address: address, weight: weights[index]) else {
+                throw reader.error(.invalidValue, key: "servers[\(index)]", "must be host[:port]")
+            }
+            server.connectTimeout = .milliseconds(timeout)
+            server.readTimeout = .milliseconds(timeout)
+            server.writeTimeout = .milliseconds(timeout)
+            servers.append(server)
+        }
+        var healing = HealingConfiguration()
+        if let threshold = try reader.integer("failure_threshold", required: false) {
+            guard threshold >= 1 else { throw reader.error(.invalidValue, key: "failure_threshold", "must be 1 or more") }
+            healing.failureThreshold = threshold
+        }
+        if let window = try reader.integer("failure_window", required: false) {
+            guard window >= 1 else { throw reader.error(.invalidValue, key: "failure_window", "must be 1 or more seconds") }
+            healing.failureWindow = .seconds(window)
+        }
+        healing.redistributeWhileDown = try reader.bool("redistribute", required: false) ?? false
+        return (MemcachedClientConfiguration(servers: servers), healing)
     }
 
     private static func sentinel(_ reader: inout TableReader) throws(ConfigurationError) -> SentinelConfiguration {

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClusterConfig
 import Foundation
 import Logging
+import Memcached
 import Redis
 import SQLCore
 
@@ -21,6 +22,8 @@ struct ServiceReport: Codable {
     var error: String?
     /// The Sentinel client's figures (sentinel services only).
     var statistics: SentinelMasterStatistics?
+    /// Each server of a memcached service.
+    var servers: [MemcachedServerReport]?
 
     /// Asks the service: a Sentinel client runs until the master is verified (or its
     /// wait passes) and one check of the replicas and every sentinel is done; a plain
@@ -31,6 +34,12 @@ struct ServiceReport: Codable {
             configuration.masterWait = .seconds(3)
             configuration.recheckInterval = .milliseconds(200)
             return await inspectSentinel(service.name, configuration, logger: logger)
+        case .memcached(let configuration, _):
+            let servers = await MemcachedServerReport.inspect(configuration)
+            var report = ServiceReport(service: service.name, kind: "memcached", replicas: [], sentinels: [], servers: servers)
+            let up = servers.filter(\.up).count
+            if up == 0 { report.error = "no server answers" }
+            return report
         case .redis(let configuration):
             var report = ServiceReport(service: service.name, kind: "redis", replicas: [], sentinels: [])
             do throws(RedisError) {
@@ -86,9 +95,26 @@ struct ServiceReport: Codable {
         return report
     }
 
+    /// Whether the service can serve: a verified master, or a memcached server that answers.
+    var serves: Bool { servers.map { $0.contains(where: \.up) } ?? (master != nil) }
+
     /// The report as tables: the sentinels' answers, then the nodes, then a verdict line.
     func render() -> String {
         var text = "service \(service) (\(kind))\n"
+        if let servers {
+            let columns = SQLColumns(["server", "up", "latency ms", "items", "hit rate", "error"])
+            let rows = servers.map { server in
+                SQLRow(columns: columns, values: [
+                    .text(server.server), .text(server.up ? "yes" : "no"), server.latencyMilliseconds.map { .text(String(format: "%.2f", $0)) } ?? .text("-"),
+                    server.items.map { .integer(Int64($0)) } ?? .text("-"), server.hitRate.map { .text(String(format: "%.1f%%", $0 * 100)) } ?? .text("-"),
+                    .text(server.error ?? "-"),
+                ])
+            }
+            text += ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))
+            let up = servers.filter(\.up).count
+            let verdict = up == servers.count ? "all \(up) servers up" : up == 0 ? "NO SERVER UP" : "DEGRADED: \(up) of \(servers.count) servers up"
+            return text + "service \(service): \(verdict)\n"
+        }
         if !sentinels.isEmpty {
             let columns = SQLColumns(["sentinel", "names master", "problem"])
             let rows = sentinels.map { SQLRow(columns: columns, values: [.text($0.sentinel), .text($0.names ?? "-"), .text($0.problem ?? "-")]) }
@@ -118,5 +144,54 @@ func reportService(_ name: String, options: ClusterOptions, json: Bool) async th
     } else {
         print(report.render(), terminator: "")
     }
-    if report.master == nil { throw ExitCode.failure }
+    if !report.serves { throw ExitCode.failure }
+}
+
+/// One memcached server as `check --service` sees it: `version` (its latency) and `stats`.
+struct MemcachedServerReport: Codable {
+    /// `host:port`.
+    var server: String
+    /// Whether it answered.
+    var up: Bool
+    /// The `version` round trip, in milliseconds.
+    var latencyMilliseconds: Double?
+    /// `curr_items`.
+    var items: Int?
+    /// `get_hits / (get_hits + get_misses)`, when there were gets.
+    var hitRate: Double?
+    /// Why it is down.
+    var error: String?
+
+    /// Asks every server of `configuration` at once, each on a connection of its own.
+    static func inspect(_ configuration: MemcachedClientConfiguration) async -> [MemcachedServerReport] {
+        await withTaskGroup(of: (Int, MemcachedServerReport).self) { group in
+            for (index, server) in configuration.servers.enumerated() {
+                group.addTask { (index, await inspect(server)) }
+            }
+            var reports = [MemcachedServerReport?](repeating: nil, count: configuration.servers.count)
+            for await (index, report) in group { reports[index] = report }
+            return reports.compactMap { $0 }
+        }
+    }
+
+    private static func inspect(_ server: MemcachedServerConfiguration) async -> MemcachedServerReport {
+        var report = MemcachedServerReport(server: server.description, up: false)
+        do throws(MemcachedError) {
+            let connection = try await MemcachedConnection.connect(server)
+            defer { Task { await connection.close() } }
+            let started = ContinuousClock.now
+            _ = try await connection.version()
+            let elapsed = started.duration(to: .now)
+            report.latencyMilliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            let stats = try await connection.stats()
+            report.items = stats["curr_items"].flatMap { Int($0) }
+            if let hits = stats["get_hits"].flatMap({ Double($0) }), let misses = stats["get_misses"].flatMap({ Double($0) }), hits + misses > 0 {
+                report.hitRate = hits / (hits + misses)
+            }
+            report.up = true
+        } catch {
+            report.error = "\(error.code): \(error.message)"
+        }
+        return report
+    }
 }

@@ -243,6 +243,26 @@ struct ConfigurationLoaderTests {
         #expect(plain.port == 6380 && plain.database == 2)
         #expect(!"\(try config.service(named: "plain"))".contains("p-secret"))
         #expect(throws: ConfigurationError.self) { try config.service(named: "nope") }
+        let memcached = try ConfigurationLoader.parse("""
+            [clusters.a]
+            driver = "sqlite"
+            [[clusters.a.nodes]]
+            name = "n"
+            dsn = "n.sqlite"
+            [services.pages]
+            kind = "memcached"
+            servers = ["10.0.0.1", "10.0.0.2:11300"]
+            weights = [1, 3]
+            timeout_ms = 250
+            failure_threshold = 4
+            failure_window = 2
+            redistribute = true
+            """, file: "c.toml", baseDirectory: "/tmp")
+        guard case .memcached(let client, let healing) = try memcached.service(named: "pages").kind else { Issue.record("a memcached service"); return }
+        #expect(client.servers.map(\.description) == ["10.0.0.1:11211", "10.0.0.2:11300"])
+        #expect(client.servers.map(\.weight) == [1, 3])
+        #expect(client.servers[0].readTimeout == .milliseconds(250))
+        #expect(healing.failureThreshold == 4 && healing.failureWindow == .seconds(2) && healing.redistributeWhileDown)
 
         let base = "[clusters.a]\ndriver = \"sqlite\"\n[[clusters.a.nodes]]\nname = \"n\"\ndsn = \"n.sqlite\"\n"
         func failure(_ service: String) -> ConfigurationError? {
@@ -263,5 +283,11 @@ struct ConfigurationLoaderTests {
         #expect(badURL.map { !"\($0)".contains("u-secret") } == true)
         let unknownKey = failure("[services.x]\nkind = \"redis\"\nurl = \"redis://h\"\nextra = 1\n")
         #expect(unknownKey?.keyPath == "services.x.extra")
+        let weights = failure("[services.x]\nkind = \"memcached\"\nservers = [\"a:1\", \"b:2\"]\nweights = [1]\n")
+        #expect(weights?.keyPath == "services.x.weights")
+        let badServer = failure("[services.x]\nkind = \"memcached\"\nservers = [\"a:notaport\"]\n")
+        #expect(badServer?.keyPath == "services.x.servers[0]")
+        let badType = failure("[services.x]\nkind = \"memcached\"\nservers = [\"a\"]\nredistribute = \"yes\"\n")
+        #expect(badType?.keyPath == "services.x.redistribute" && badType?.reason == .wrongType)
     }
 }

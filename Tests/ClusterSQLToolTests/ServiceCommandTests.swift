@@ -51,4 +51,35 @@ struct ServiceCommandTests {
             #expect(!output.contains("tool-data-pw") && !output.contains("tool-sentinel-pw"))
         }
     }
+
+    @Test("check --service on memcached: each server up or down with latency, items and hit rate; degraded is exit 0, none up is exit 1")
+    func checkMemcached() async throws {
+        let first = try await MemcachedServer.start(name: "tool-1")
+        let second = try await MemcachedServer.start(name: "tool-2")
+        defer {
+            first.destroy()
+            second.destroy()
+        }
+        let (config, folder) = try tool.makeConfig(extra: """
+            [services.pages]
+            kind = "memcached"
+            servers = ["\(first.address)", "\(second.address)"]
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let healthy = try await tool.run(["check", "--config", config, "--service", "pages"])
+        #expect(healthy.status == 0, "\(healthy.output)\(healthy.errors)")
+        #expect(healthy.output.contains("all 2 servers up"), "\(healthy.output)")
+        #expect(healthy.output.contains(first.address) && healthy.output.contains(second.address))
+        try await second.kill()
+        let degraded = try await tool.run(["check", "--config", config, "--service", "pages"])
+        #expect(degraded.status == 0)
+        #expect(degraded.output.contains("DEGRADED: 1 of 2 servers up"), "\(degraded.output)")
+        let json = try await tool.run(["stats", "--json", "--config", config, "--service", "pages"])
+        let report = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        #expect((report?["servers"] as? [[String: Any]])?.count == 2)
+        try await first.kill()
+        let down = try await tool.run(["check", "--config", config, "--service", "pages"])
+        #expect(down.status == 1)
+        #expect(down.output.contains("NO SERVER UP"), "\(down.output)")
+    }
 }
