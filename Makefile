@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test test-tsan check-compose bench bench-sql bench-cluster bench-redis bench-sentinel clean
+.PHONY: setup build demo test test-tsan check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached clean
 
 setup:
 	@bash scripts/setup.sh
@@ -47,6 +47,11 @@ bench-redis: setup
 # GET/SET through SentinelClient vs a plain RedisPool on the same master, alternating rounds (release build).
 bench-sentinel: setup
 	swift run -c release sentinel-bench 5 5
+
+# MemcachedClient vs memcaslap on the same two servers (get/set 9:1, 8 connections, alternating rounds), get many
+# of 100 keys, and a short-circuited call of the healing client while a server is down (release build).
+bench-memcached: setup
+	swift run -c release memcached-bench 5
 
 clean:
 	rm -rf .build .build-tsan .clustersql-data

@@ -125,6 +125,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(
+            name: "memcached-bench",
+            dependencies: ["BenchSupport", "ConnectionKit", "Memcached", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),
+        .executableTarget(
             name: "sentinel-bench",
             dependencies: ["BenchSupport", "ConnectionKit", "Redis", "RESP", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(

@@ -11,6 +11,38 @@ public enum MemcachedReply: Sendable, Hashable {
 
 typealias ReplyContinuation = CheckedContinuation<Result<MemcachedReply, MemcachedError>, Never>
 
+/// The replies of a pipelined batch, handed over all at once when the last one arrives (loop-confined).
+final class BatchReplies {
+    private var results: [Result<MemcachedReply, MemcachedError>?]
+    private var remaining: Int
+    private let continuation: CheckedContinuation<[Result<MemcachedReply, MemcachedError>], Never>
+
+    init(count: Int, continuation: CheckedContinuation<[Result<MemcachedReply, MemcachedError>], Never>) {
+        results = Array(repeating: nil, count: count)
+        remaining = count
+        self.continuation = continuation
+    }
+
+    func complete(_ index: Int, _ result: Result<MemcachedReply, MemcachedError>) {
+        results[index] = result
+        remaining -= 1
+        if remaining == 0 { continuation.resume(returning: results.map { $0! }) }
+    }
+}
+
+/// Where a reply goes: one caller, or its place in a batch.
+enum ReplyTarget {
+    case single(ReplyContinuation)
+    case batch(BatchReplies, Int)
+
+    func complete(_ result: Result<MemcachedReply, MemcachedError>) {
+        switch self {
+        case .single(let continuation): continuation.resume(returning: result)
+        case .batch(let replies, let index): replies.complete(index, result)
+        }
+    }
+}
+
 /// Whether a connection saw a connection-class failure: readable from any thread.
 final class BrokenFlag: Sendable {
     private let value = Atomic<Bool>(false)
@@ -30,7 +62,7 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
         var name: String
         var reply: MetaCommand.Reply
         var deadline: NIODeadline
-        var continuation: ReplyContinuation
+        var target: ReplyTarget
         var stats: [String: String] = [:]
     }
 
@@ -54,16 +86,22 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
 
     /// Writes `command` and queues its continuation.
     func enqueue(_ command: MetaCommand, _ continuation: ReplyContinuation) {
-        if let failure {
-            continuation.resume(returning: .failure(failure))
+        enqueue([command]) { _ in .single(continuation) }
+    }
+
+    /// Writes `commands` with one flush; `target` says where each reply goes.
+    func enqueue(_ commands: [MetaCommand], _ target: (Int) -> ReplyTarget) {
+        guard failure == nil, let context else {
+            let error = failure ?? MemcachedError(.connectionLost, message: "the connection is not open", server: server)
+            for index in commands.indices { target(index).complete(.failure(error)) }
             return
         }
-        guard let context else {
-            continuation.resume(returning: .failure(MemcachedError(.connectionLost, message: "the connection is not open", server: server)))
-            return
+        let deadline = NIODeadline.now() + readTimeout
+        for (index, command) in commands.enumerated() {
+            pending.append(Pending(name: command.name, reply: command.reply, deadline: deadline, target: target(index)))
+            context.write(wrapOutboundOut(command.encoded), promise: nil)
         }
-        pending.append(Pending(name: command.name, reply: command.reply, deadline: .now() + readTimeout, continuation: continuation))
-        context.writeAndFlush(wrapOutboundOut(command.encoded), promise: nil)
+        context.flush()
         armTimer()
     }
 
@@ -75,7 +113,7 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
         brokenFlag.set()
         timer?.cancel()
         timer = nil
-        while let request = pending.popFirst() { request.continuation.resume(returning: .failure(error)) }
+        while let request = pending.popFirst() { request.target.complete(.failure(error)) }
         context?.close(promise: nil)
     }
 
@@ -123,18 +161,18 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
             return
         case (.stats, .end):
             pending.removeFirst()
-            head.continuation.resume(returning: .success(.stats(head.stats)))
+            head.target.complete(.success(.stats(head.stats)))
         case (.stats, .error(let kind, let text)), (.one, .error(let kind, let text)):
             pending.removeFirst()
             let code: MemcachedError.Code = kind == .server ? .server : .client
-            head.continuation.resume(returning: .failure(MemcachedError(code, message: text.isEmpty ? kind.rawValue : text, server: server)))
+            head.target.complete(.failure(MemcachedError(code, message: text.isEmpty ? kind.rawValue : text, server: server)))
         case (.stats, _):
             fail(MemcachedError(.protocolViolation, message: "an unexpected reply in the middle of stats"))
         case (.one, .stat), (.one, .end):
             fail(MemcachedError(.protocolViolation, message: "a STAT or END line no request asked for"))
         case (.one, _):
             pending.removeFirst()
-            head.continuation.resume(returning: .success(.response(response)))
+            head.target.complete(.success(.response(response)))
         }
         armTimer()
     }

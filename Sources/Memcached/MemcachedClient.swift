@@ -8,7 +8,10 @@ import ServiceLifecycle
 public struct MemcachedClientConfiguration: Sendable {
     /// The servers, with their timeouts and ketama weights.
     public var servers: [MemcachedServerConfiguration]
-    /// Idle connections kept per server (gomemcache's `MaxIdleConns`); more are opened on demand. Default 2.
+    /// Idle connections kept per server (gomemcache's `MaxIdleConns`); more are opened on demand,
+    /// and those beyond it are closed when returned. Default 8: with gomemcache's 2, eight
+    /// concurrent callers opened and closed a connection on most calls (measured: 124 µs of
+    /// client CPU per call against 53 µs with 8).
     public var idleConnectionsPerServer: Int
     /// Keys with spaces or control characters are allowed, sent base64-encoded (meta protocol `b` flag). Default off.
     public var binaryKeys: Bool
@@ -16,7 +19,7 @@ public struct MemcachedClientConfiguration: Sendable {
     /// A configuration for `servers`.
     public init(servers: [MemcachedServerConfiguration]) {
         self.servers = servers
-        idleConnectionsPerServer = 2
+        idleConnectionsPerServer = 8
         binaryKeys = false
     }
 

@@ -79,21 +79,15 @@ public final class MemcachedConnection: MemcachedCommandRunner {
         try await send(command)
     }
 
-    /// Sends `commands` together (pipelined, without waiting for one another) and returns each one's reply or error, in order.
+    /// Sends `commands` in one write (one hop to the event loop) and returns each one's reply or error, in order.
     public func pipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
-        await withTaskGroup(of: (Int, Result<MemcachedReply, MemcachedError>).self) { group in
-            let handler = self.handler
-            for (index, command) in commands.enumerated() {
-                group.addTask {
-                    let result = await withCheckedContinuation { (continuation: ReplyContinuation) in
-                        handler.eventLoop.execute { handler.value.enqueue(command, continuation) }
-                    }
-                    return (index, result)
-                }
+        guard !commands.isEmpty else { return [] }
+        let handler = self.handler
+        return await withCheckedContinuation { continuation in
+            handler.eventLoop.execute {
+                let replies = BatchReplies(count: commands.count, continuation: continuation)
+                handler.value.enqueue(commands) { .batch(replies, $0) }
             }
-            var results = [Result<MemcachedReply, MemcachedError>?](repeating: nil, count: commands.count)
-            for await (index, result) in group { results[index] = result }
-            return results.map { $0! }
         }
     }
 
