@@ -108,14 +108,9 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     public func send(_ command: MetaCommand, routedBy key: String) async throws(MemcachedError) -> MemcachedReply {
         guard let index = route(key) else { throw MemcachedError(.invalidConfiguration, message: "the client has no server") }
         do {
-            let client = self.client
-            return try await breakers[index].call { try await client.send(command, toServer: index) }
-        } catch let error as MemcachedError {
-            throw error
-        } catch {
-            shortCircuited[index].increment()
-            if command.name == "mg" { return .response(.status(.miss, MetaFlags())) }
-            throw MemcachedError(.unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description)
+            return try await send(command, throughBreakerOf: index)
+        } catch where error.code == .unavailable && command.name == "mg" {
+            return .response(.status(.miss, MetaFlags()))
         }
     }
 
@@ -153,19 +148,21 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     /// `version` on every server that is up (the seed's `Ping`); throws the first error.
     public func ping() async throws(MemcachedError) {
         for index in client.configuration.servers.indices where isAvailable(server: index) {
-            let reply = try await send(.version, routedToServer: index)
+            let reply = try await send(.version, throughBreakerOf: index)
             guard case .response(.version) = reply else { throw MemcachedError(.protocolViolation, message: "version was not answered VERSION") }
         }
     }
 
-    private func send(_ command: MetaCommand, routedToServer index: Int) async throws(MemcachedError) -> MemcachedReply {
+    /// Sends `command` to server `index` if its breaker lets it; ``MemcachedError/Code/unavailable`` at once while it is down.
+    private func send(_ command: MetaCommand, throughBreakerOf index: Int) async throws(MemcachedError) -> MemcachedReply {
         do {
             let client = self.client
             return try await breakers[index].call { try await client.send(command, toServer: index) }
         } catch let error as MemcachedError {
             throw error
         } catch {
-            throw MemcachedError(.unavailable, message: "the server is down", server: client.configuration.servers[index].description)
+            shortCircuited[index].increment()
+            throw MemcachedError(.unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description)
         }
     }
 

@@ -1,5 +1,5 @@
+import ConnectionKit
 import NIOCore
-import Synchronization
 
 /// What a request receives: one reply, or the `STAT` lines of `stats`.
 public enum MemcachedReply: Sendable, Hashable {
@@ -41,13 +41,6 @@ enum ReplyTarget {
         case .batch(let replies, let index): replies.complete(index, result)
         }
     }
-}
-
-/// Whether a connection saw a connection-class failure: readable from any thread.
-final class BrokenFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .relaxed) }
-    func set() { value.store(true, ordering: .relaxed) }
 }
 
 /// Requests are written as they come (pipelining) and their continuations

@@ -1,3 +1,4 @@
+import ConnectionKit
 import NIOCore
 import NIOPosix
 

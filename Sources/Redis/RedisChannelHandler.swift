@@ -1,6 +1,6 @@
+import ConnectionKit
 import NIOCore
 import RESP
-import Synchronization
 
 /// Where a reply goes: the task waiting for it.
 typealias ReplyContinuation = UnsafeContinuation<Result<RESPValue, RedisError>, Never>
@@ -59,13 +59,6 @@ struct PendingCommand {
     var expectation: ReplyExpectation
     var deadline: NIODeadline
     var target: ReplyTarget
-}
-
-/// Set once a connection fails or closes; read from any thread.
-final class BrokenFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .relaxed) }
-    func set() { value.store(true, ordering: .relaxed) }
 }
 
 /// A command on its way to the event loop.
