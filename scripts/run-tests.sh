@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole suite in three passes: everything but the Redis and the
-# latency-balancing tests, in parallel; then the Redis tests (they load both
-# cores with thousands of concurrent commands, which would starve the cluster
+# Runs the whole suite in three passes: everything but the Redis, memcached and
+# latency-balancing tests, in parallel; then the Redis, Sentinel and memcached
+# suites and the tool's service tests (they load both cores with thousands of
+# concurrent commands and start many servers, which would starve the cluster
 # suites' timing bounds); then the latency-balancing tests alone, since they
 # compare latencies of a few milliseconds.
 # The output is kept in .build/test-output.log and, when a test fails, its
@@ -11,12 +12,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .build
 log=.build/test-output.log
-redis_suites='RedisTests\.'
+redis_suites='RedisTests\.|MemcachedTests\.|ServiceCommandTests'
 quiet_suites=LatencyBalancing
 {
     swift test --skip "$redis_suites" --skip "$quiet_suites"
     first=$?
-    echo "==== second pass: the Redis suites ===="
+    echo "==== second pass: the Redis, Sentinel and memcached suites ===="
     swift test --skip-build --filter "$redis_suites"
     second=$?
     echo "==== third pass, alone: $quiet_suites ===="

@@ -48,6 +48,8 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     private let down: Locked<DownServers>
     private let shortCircuited: [Counter]
     private let logger: Logger
+    /// Finished by ``close()`` (or graceful shutdown): ``run()`` then stops the healers and returns.
+    private let stopSignal = AsyncStream<Void>.makeStream()
 
     /// A client of `configuration`'s servers that heals as configured.
     public init(
@@ -179,14 +181,23 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     /// Runs the healers (one per server, probing only while it is down) and the pools' timers,
     /// until ``close()``, graceful shutdown or cancellation.
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.client.run() }
-            for breaker in breakers { group.addTask { try await breaker.run() } }
+        let stop = stopSignal
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.client.run() }
+                for breaker in breakers { group.addTask { try await breaker.run() } }
+                for await _ in stop.stream {}
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            stop.continuation.finish()
         }
+        await client.close()
     }
 
-    /// Closes every connection. Safe to call repeatedly; ``run()`` ends with graceful shutdown or cancellation.
+    /// Closes every connection and ends ``run()``; later calls fail. Safe to call repeatedly.
     public func close() async {
+        stopSignal.continuation.finish()
         await client.close()
     }
 }
