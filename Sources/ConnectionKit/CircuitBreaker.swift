@@ -139,6 +139,9 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
             return true
         case .reopened, .opened:
             transitioned(from: .halfOpen, to: .open)
+            // A failed trial call (no prober was running then) leaves the breaker open:
+            // a prober that started since must hear of it, or nothing would probe again.
+            ring.yield()
             return false
         case nil:
             return false

@@ -106,12 +106,12 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     public var binaryKeys: Bool { client.binaryKeys }
 
     /// Sends one request about `key` to its server through that server's breaker.
-    /// While the server is down: at once, a miss for a read (`mg`), ``MemcachedError/Code/unavailable`` otherwise.
+    /// While the server is down: at once, a miss for a read (``MetaCommand/isRead``), ``MemcachedError/Code/unavailable`` otherwise (a touch included).
     public func send(_ command: MetaCommand, routedBy key: String) async throws(MemcachedError) -> MemcachedReply {
         guard let index = route(key) else { throw MemcachedError(.invalidConfiguration, message: "the client has no server") }
         do {
             return try await send(command, throughBreakerOf: index)
-        } catch where error.code == .unavailable && command.name == "mg" {
+        } catch where error.code == .unavailable && command.isRead {
             return .response(.status(.miss, MetaFlags()))
         }
     }

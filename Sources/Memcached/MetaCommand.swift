@@ -32,18 +32,21 @@ public struct MetaCommand: Sendable {
     public let encoded: ByteBuffer
     /// What the server answers.
     public let reply: Reply
+    /// Whether it only reads an item (`mg` with a value): a miss is a fair answer while its server is down.
+    public let isRead: Bool
 
-    private init(_ name: String, reply: Reply = .one, _ write: (inout ByteBuffer) -> Void) {
+    private init(_ name: String, reply: Reply = .one, isRead: Bool = false, _ write: (inout ByteBuffer) -> Void) {
         var buffer = ByteBufferAllocator().buffer(capacity: 64)
         write(&buffer)
         self.name = name
         encoded = buffer
         self.reply = reply
+        self.isRead = isRead
     }
 
     /// `mg key v f c [T ttl]`: the value with its client flags and CAS token (touching it with `ttl`).
     public static func get(_ key: (bytes: [UInt8], base64: Bool), touch ttl: Int? = nil) -> MetaCommand {
-        MetaCommand("mg") { buffer in
+        MetaCommand("mg", isRead: true) { buffer in
             buffer.writeString("mg ")
             buffer.writeBytes(key.bytes)
             buffer.writeString(" v f c")

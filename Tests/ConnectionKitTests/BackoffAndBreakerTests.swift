@@ -175,6 +175,51 @@ struct CircuitBreakerTests {
     }
 }
 
+@Suite("CircuitBreaker: a prober that starts during a trial call")
+struct BreakerProberStartTests {
+    struct Refused: Error {}
+
+    @Test("a trial call that fails after the prober started still gets the breaker probed, and closed once the dependency is back")
+    func proberStartedDuringTrial() async throws {
+        var configuration = CircuitBreakerConfiguration()
+        configuration.failureThreshold = 1
+        configuration.probeBackoff = BackoffPolicy(initial: .milliseconds(100), maximum: .milliseconds(100), jitter: 0)
+        let clock = ManualClock()
+        let healthy = Atomic<Bool>(false)
+        let breaker = CircuitBreaker(
+            name: "late-prober", configuration: configuration, clock: clock, seed: 1,
+            isFailure: { $0 is Refused },
+            probe: { if !healthy.load(ordering: .relaxed) { throw Refused() } })
+        await #expect(throws: Refused.self) { try await breaker.call { throw Refused() } }
+        #expect(breaker.state == .open)
+        clock.advance(by: .milliseconds(150))  // no prober yet: the next call is the trial
+        let releaseTrial = AsyncStream<Void>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await #expect(throws: Refused.self) {
+                    try await breaker.call {
+                        for await _ in releaseTrial.stream {}
+                        throw Refused()
+                    }
+                }
+            }
+            try await waitUntil("the trial is in flight") { breaker.state == .halfOpen }
+            group.addTask { try await breaker.run() }
+            try await Task.sleep(for: .milliseconds(100))  // the prober starts while the trial is in flight
+            releaseTrial.continuation.finish()
+            try await waitUntil("the failed trial reopened the breaker") { breaker.state == .open }
+            healthy.store(true, ordering: .relaxed)
+            let deadline = ContinuousClock.now + .seconds(5)
+            while breaker.state != .closed, ContinuousClock.now < deadline {
+                clock.advance(by: .milliseconds(100))
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(breaker.state == .closed, "the prober heard of the reopening and probed")
+            group.cancelAll()
+        }
+    }
+}
+
 @Suite("CircuitBreakerStateMachine: an exact sliding window, cleared by a success")
 struct SlidingWindowBreakerTests {
     typealias Instant = ManualClock.Instant

@@ -79,6 +79,8 @@ struct HealingMemcachedClientTests {
             #expect(p99 < .milliseconds(250), "p99 \(p99)")
             let write = await memcachedError { try await client.set(onPaused, to: ByteBuffer(string: "x")) }
             #expect(write?.code == .unavailable)
+            let touch = await memcachedError { _ = try await client.touch(onPaused, expiry: .seconds(5)) }
+            #expect(touch?.code == .unavailable, "a touch is a write")
             #expect(try await client.get(onLiving)?.string == "l", "the other server keeps serving")
             #expect(!client.connectionAvailable)
             servers[1].resume()
