@@ -1,9 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// Module Redis runs its async functions on the caller's executor (SE-0461): a
-/// command then costs no executor switch per call. Swift 6.2 and later.
-let redisSettings: [SwiftSetting] = {
+/// The NIO clients (modules Redis and Memcached) run their async functions on the
+/// caller's executor (SE-0461): a request then costs no executor switch per call.
+/// Swift 6.2 and later.
+let nioClientSettings: [SwiftSetting] = {
     #if compiler(>=6.2)
     return [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
     #else
@@ -26,6 +27,7 @@ let package = Package(
         .library(name: "RESP", targets: ["RESP"]),
         .library(name: "Redis", targets: ["Redis"]),
         .library(name: "Memcached", targets: ["Memcached"]),
+        .library(name: "NIOClientSupport", targets: ["NIOClientSupport"]),
         .executable(name: "clustersql", targets: ["clustersql"]),
     ],
     dependencies: [
@@ -90,20 +92,25 @@ let package = Package(
         .target(name: "FaultInjection", dependencies: ["SQLCore", "ConnectionKit"]),
         .target(name: "RESP", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
+            name: "NIOClientSupport",
+            dependencies: ["ConnectionKit", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: nioClientSettings),
+        .target(
             name: "Redis",
             dependencies: [
-                "RESP", "ConnectionKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "RESP", "ConnectionKit", "NIOClientSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: redisSettings),
+            swiftSettings: nioClientSettings),
         .target(
             name: "Memcached",
             dependencies: [
-                "ConnectionKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "ConnectionKit", "NIOClientSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            swiftSettings: nioClientSettings),
         .target(
             name: "ClusterConfig",
             dependencies: [
@@ -126,7 +133,9 @@ let package = Package(
             ]),
         .executableTarget(
             name: "memcached-bench",
-            dependencies: ["BenchSupport", "ConnectionKit", "Memcached", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: [
+                "BenchSupport", "ConnectionKit", "Memcached", "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         .executableTarget(
             name: "sentinel-bench",
             dependencies: ["BenchSupport", "ConnectionKit", "Redis", "RESP", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),

@@ -53,7 +53,12 @@ enum ServiceReader {
             healing.failureWindow = .seconds(window)
         }
         healing.redistributeWhileDown = try reader.bool("redistribute", required: false) ?? false
-        return (MemcachedClientConfiguration(servers: servers), healing)
+        var client = MemcachedClientConfiguration(servers: servers)
+        if let shared = try reader.integer("shared_connections", required: false) {
+            guard shared >= 0 else { throw reader.error(.invalidValue, key: "shared_connections", "must be 0 (a pooled connection per call) or more") }
+            client.sharedConnectionsPerServer = shared == 0 ? nil : shared
+        }
+        return (client, healing)
     }
 
     private static func sentinel(_ reader: inout TableReader) throws(ConfigurationError) -> SentinelConfiguration {

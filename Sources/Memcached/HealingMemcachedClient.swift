@@ -1,6 +1,7 @@
 import ConnectionKit
 import Logging
 import Metrics
+import NIOClientSupport
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -44,6 +45,9 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     public let client: MemcachedClient
     /// The healing settings.
     public let healing: HealingConfiguration
+    /// The guarded client's event-loop executor (``MemcachedClient/taskExecutor``):
+    /// tasks that prefer it send and receive without a thread hop.
+    public var taskExecutor: EventLoopTaskExecutor { client.taskExecutor }
     private let breakers: [CircuitBreaker<ContinuousClock>]
     private let down: Locked<DownServers>
     private let shortCircuited: [Counter]
@@ -88,7 +92,7 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
                     let connection = try await MemcachedConnection.connect(server, on: eventLoopGroup)
                     defer { Task { await connection.close() } }
                     _ = try await connection.version()
-                    await client.pools[index].empty()  // connections from before the outage go
+                    await client.dropConnections(toServer: index)  // connections from before the outage go
                 })
         }
     }

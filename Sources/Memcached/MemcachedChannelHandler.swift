@@ -1,4 +1,5 @@
 import ConnectionKit
+import NIOClientSupport
 import NIOCore
 
 /// What a request receives: one reply, or the `STAT` lines of `stats`.
@@ -9,39 +10,10 @@ public enum MemcachedReply: Sendable, Hashable {
     case stats([String: String])
 }
 
-typealias ReplyContinuation = CheckedContinuation<Result<MemcachedReply, MemcachedError>, Never>
+typealias ReplyContinuation = UnsafeContinuation<Result<MemcachedReply, MemcachedError>, Never>
 
-/// The replies of a pipelined batch, handed over all at once when the last one arrives (loop-confined).
-final class BatchReplies {
-    private var results: [Result<MemcachedReply, MemcachedError>?]
-    private var remaining: Int
-    private let continuation: CheckedContinuation<[Result<MemcachedReply, MemcachedError>], Never>
-
-    init(count: Int, continuation: CheckedContinuation<[Result<MemcachedReply, MemcachedError>], Never>) {
-        results = Array(repeating: nil, count: count)
-        remaining = count
-        self.continuation = continuation
-    }
-
-    func complete(_ index: Int, _ result: Result<MemcachedReply, MemcachedError>) {
-        results[index] = result
-        remaining -= 1
-        if remaining == 0 { continuation.resume(returning: results.map { $0! }) }
-    }
-}
-
-/// Where a reply goes: one caller, or its place in a batch.
-enum ReplyTarget {
-    case single(ReplyContinuation)
-    case batch(BatchReplies, Int)
-
-    func complete(_ result: Result<MemcachedReply, MemcachedError>) {
-        switch self {
-        case .single(let continuation): continuation.resume(returning: result)
-        case .batch(let replies, let index): replies.complete(index, result)
-        }
-    }
-}
+/// Who waits for a reply: a task, or one request of a pipelined batch.
+typealias MemcachedReplyTarget = ReplyTarget<MemcachedReply, MemcachedError>
 
 /// Requests are written as they come (pipelining) and their continuations
 /// queued; replies, in order, go to the head of the queue. The first
@@ -55,7 +27,7 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
         var name: String
         var reply: MetaCommand.Reply
         var deadline: NIODeadline
-        var target: ReplyTarget
+        var target: MemcachedReplyTarget
         var stats: [String: String] = [:]
     }
 
@@ -63,9 +35,15 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
     private let readTimeout: TimeAmount
     private let writeTimeout: TimeAmount
     private let brokenFlag: BrokenFlag
+    // The state below is only touched on the event loop, one call at a time: the
+    // runtime exclusivity checks on the busiest of it would only cost time.
     private var context: ChannelHandlerContext?
-    private var pending = CircularBuffer<Pending>(initialCapacity: 8)
+    @exclusivity(unchecked) private var pending = CircularBuffer<Pending>(initialCapacity: 8)
     private var failure: MemcachedError?
+    /// Flush once per event-loop turn instead of once per request (a shared connection:
+    /// requests from many tasks that arrive together leave in one write).
+    var coalescesFlushes = false
+    private var flushQueued = false
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var unwritableSince: NIODeadline?
@@ -79,14 +57,14 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
 
     /// Writes `command` and queues its continuation.
     func enqueue(_ command: MetaCommand, _ continuation: ReplyContinuation) {
-        enqueue([command]) { _ in .single(continuation) }
+        enqueue(CollectionOfOne(command)) { _ in .caller(continuation) }
     }
 
     /// Writes `commands` with one flush; `target` says where each reply goes.
-    func enqueue(_ commands: [MetaCommand], _ target: (Int) -> ReplyTarget) {
+    func enqueue<Commands: Collection<MetaCommand>>(_ commands: Commands, _ target: (Int) -> MemcachedReplyTarget) {
         guard failure == nil, let context else {
             let error = failure ?? MemcachedError(.connectionLost, message: "the connection is not open", server: server)
-            for index in commands.indices { target(index).complete(.failure(error)) }
+            for index in 0..<commands.count { target(index).complete(.failure(error)) }
             return
         }
         let deadline = NIODeadline.now() + readTimeout
@@ -94,8 +72,19 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
             pending.append(Pending(name: command.name, reply: command.reply, deadline: deadline, target: target(index)))
             context.write(wrapOutboundOut(command.encoded), promise: nil)
         }
-        context.flush()
+        if !coalescesFlushes {
+            context.flush()
+        } else if !flushQueued {
+            flushQueued = true
+            context.eventLoop.assumeIsolated().execute { self.flushQueuedWrites() }
+        }
         armTimer()
+    }
+
+    private func flushQueuedWrites() {
+        flushQueued = false
+        guard failure == nil, let context else { return }
+        context.flush()
     }
 
     /// Fails everything pending and closes the channel (no-op after the first failure).

@@ -137,7 +137,7 @@ extension MemcachedCommandRunner {
     }
 
     private func wire(_ key: String) throws(MemcachedError) -> (bytes: [UInt8], base64: Bool) {
-        try MemcachedKey.wire(Array(key.utf8), binary: binaryKeys)
+        try MemcachedKey.wire(key.utf8, binary: binaryKeys)
     }
 
     private func response(_ command: MetaCommand, _ key: String) async throws(MemcachedError) -> MetaResponse {

@@ -1,4 +1,5 @@
 import ConnectionKit
+import NIOClientSupport
 import NIOCore
 import NIOPosix
 
@@ -8,7 +9,7 @@ import NIOPosix
 /// `CLIENT_ERROR`/`SERVER_ERROR` leaves it usable; a timeout, a reset or
 /// garbage fails every pending request and marks it ``isBroken``. The socket
 /// lives on a SwiftNIO event loop; nothing here blocks a thread.
-public final class MemcachedConnection: MemcachedCommandRunner {
+public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnection {
     /// The server and its timeouts.
     public let configuration: MemcachedServerConfiguration
     private let channel: any Channel
@@ -65,7 +66,7 @@ public final class MemcachedConnection: MemcachedCommandRunner {
     /// Sends one request and returns its reply.
     public func send(_ command: MetaCommand) async throws(MemcachedError) -> MemcachedReply {
         let handler = self.handler
-        let result = await withCheckedContinuation { (continuation: ReplyContinuation) in
+        let result = await withUnsafeContinuation { (continuation: ReplyContinuation) in
             if handler.eventLoop.inEventLoop {
                 handler.value.enqueue(command, continuation)
             } else {
@@ -84,11 +85,23 @@ public final class MemcachedConnection: MemcachedCommandRunner {
     public func pipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
         guard !commands.isEmpty else { return [] }
         let handler = self.handler
-        return await withCheckedContinuation { continuation in
-            handler.eventLoop.execute {
+        return await withUnsafeContinuation { continuation in
+            let enqueue: @Sendable () -> Void = {
                 let replies = BatchReplies(count: commands.count, continuation: continuation)
-                handler.value.enqueue(commands) { .batch(replies, $0) }
+                handler.value.enqueue(commands) { .batch(replies, index: $0) }
             }
+            if handler.eventLoop.inEventLoop { enqueue() } else { handler.eventLoop.execute(enqueue) }
+        }
+    }
+
+    /// Makes the connection flush once per event-loop turn instead of once per
+    /// request, so that requests sent together by many tasks leave in one write.
+    func coalesceFlushes() async {
+        let handler = self.handler
+        if handler.eventLoop.inEventLoop {
+            handler.value.coalescesFlushes = true
+        } else {
+            try? await handler.eventLoop.submit { handler.value.coalescesFlushes = true }.get()
         }
     }
 

@@ -18,7 +18,7 @@ public enum MemcachedKey {
             guard key.count <= maxLength else {
                 throw MemcachedError(.malformedKey, message: "the key is \(key.count) bytes long, more than \(maxLength)")
             }
-            return (Array(key), false)
+            return (Array(key), false)  // the one copy of the key
         }
         guard binary else {
             throw MemcachedError(.malformedKey, message: "the key holds a space, a control character or DEL (binary keys are an option)")

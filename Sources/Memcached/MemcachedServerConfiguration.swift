@@ -54,7 +54,7 @@ public struct MemcachedServerConfiguration: Sendable, Hashable, CustomStringConv
     }
 
     /// `host:port`, IPv6 in brackets.
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var description: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     private static func invalid(_ message: String) -> MemcachedError {
         MemcachedError(.invalidConfiguration, message: "a server address is host[:port]: \(message)")

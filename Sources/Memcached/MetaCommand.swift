@@ -51,7 +51,7 @@ public struct MetaCommand: Sendable {
             buffer.writeBytes(key.bytes)
             buffer.writeString(" v f c")
             if key.base64 { buffer.writeString(" b") }
-            if let ttl { buffer.writeString(" T\(ttl)") }
+            if let ttl { buffer.writeFlag(UInt8(ascii: "T"), ttl) }
             buffer.writeString("\r\n")
         }
     }
@@ -74,9 +74,11 @@ public struct MetaCommand: Sendable {
             buffer.reserveCapacity(key.bytes.count + value.readableBytes + 48)
             buffer.writeString("ms ")
             buffer.writeBytes(key.bytes)
-            buffer.writeString(" \(value.readableBytes) F\(flags) T\(ttl)")
+            buffer.writeFlag(nil, value.readableBytes)  // the size
+            buffer.writeFlag(UInt8(ascii: "F"), flags)
+            buffer.writeFlag(UInt8(ascii: "T"), ttl)
             buffer.writeBytes([0x20, 0x4d, mode.rawValue])  // " M<mode>"
-            if let cas { buffer.writeString(" C\(cas)") }
+            if let cas { buffer.writeFlag(UInt8(ascii: "C"), cas) }
             if key.base64 { buffer.writeString(" b") }
             buffer.writeString("\r\n")
             buffer.writeImmutableBuffer(value)
@@ -120,5 +122,25 @@ public struct MetaCommand: Sendable {
     /// `flush_all [delay]`: every item expires (after `delay` seconds).
     public static func flushAll(delay: Int = 0) -> MetaCommand {
         MetaCommand("flush_all") { $0.writeString(delay > 0 ? "flush_all \(delay)\r\n" : "flush_all\r\n") }
+    }
+}
+
+extension ByteBuffer {
+    /// Writes a space, `letter` (a meta-protocol flag, if any) and `value` in decimal, without making a string.
+    mutating func writeFlag(_ letter: UInt8?, _ value: some BinaryInteger) {
+        writeInteger(UInt8(ascii: " "))
+        if let letter { writeInteger(letter) }
+        if value < 0 { writeInteger(UInt8(ascii: "-")) }
+        var magnitude = UInt64(value.magnitude)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for UInt64.max's 20 digits
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                count += 1
+                raw[raw.count - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            writeBytes(UnsafeRawBufferPointer(rebasing: raw[(raw.count - count)...]))
+        }
     }
 }

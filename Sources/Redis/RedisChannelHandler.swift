@@ -1,4 +1,5 @@
 import ConnectionKit
+import NIOClientSupport
 import NIOCore
 import RESP
 
@@ -19,46 +20,15 @@ enum ReplyExpectation: Sendable {
     case confirmations(SubscriptionKind, count: Int?)
 }
 
-/// The results of an explicit pipeline, collected on the event loop and handed over when the last arrives.
-final class PipelineResults {
-    private var results: [Result<RESPValue, RedisError>?]
-    private var remaining: Int
-    private let continuation: UnsafeContinuation<[Result<RESPValue, RedisError>], Never>
-
-    init(count: Int, continuation: UnsafeContinuation<[Result<RESPValue, RedisError>], Never>) {
-        results = Array(repeating: nil, count: count)
-        remaining = count
-        self.continuation = continuation
-    }
-
-    func complete(_ index: Int, _ result: Result<RESPValue, RedisError>) {
-        results[index] = result
-        remaining -= 1
-        if remaining == 0 { continuation.resume(returning: results.map { $0! }) }
-    }
-}
-
-/// Who waits for a reply.
-enum ReplyTarget {
-    /// One task.
-    case caller(ReplyContinuation)
-    /// One command of an explicit pipeline.
-    case pipeline(PipelineResults, index: Int)
-
-    func complete(_ result: Result<RESPValue, RedisError>) {
-        switch self {
-        case .caller(let continuation): continuation.resume(returning: result)
-        case .pipeline(let results, let index): results.complete(index, result)
-        }
-    }
-}
+/// Who waits for a reply: a task, or one command of an explicit pipeline.
+typealias RedisReplyTarget = ReplyTarget<RESPValue, RedisError>
 
 /// A command written and waiting for its reply.
 struct PendingCommand {
     var name: String
     var expectation: ReplyExpectation
     var deadline: NIODeadline
-    var target: ReplyTarget
+    var target: RedisReplyTarget
 }
 
 /// A command on its way to the event loop.
@@ -133,12 +103,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     /// Writes `commands` with one flush; `continuation` gets all their results at once.
     func enqueue(_ commands: [RedisCommand], continuation: UnsafeContinuation<[Result<RESPValue, RedisError>], Never>) {
-        let results = PipelineResults(count: commands.count, continuation: continuation)
-        for (index, command) in commands.enumerated() { write(command, .one, .pipeline(results, index: index)) }
+        let results = BatchReplies(count: commands.count, continuation: continuation)
+        for (index, command) in commands.enumerated() { write(command, .one, .batch(results, index: index)) }
         flush()
     }
 
-    private func write(_ command: RedisCommand, _ expectation: ReplyExpectation, _ target: ReplyTarget) {
+    private func write(_ command: RedisCommand, _ expectation: ReplyExpectation, _ target: RedisReplyTarget) {
         guard let context, isOpen else {
             let error = failure ?? RedisError(.connectionClosed, message: "the connection is not open", endpoint: endpoint)
             target.complete(.failure(error.at(endpoint, command: command.name)))

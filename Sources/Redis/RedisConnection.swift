@@ -14,7 +14,7 @@ import RESP
 /// command at once and marks the connection ``isBroken``.
 ///
 /// The socket lives on a SwiftNIO event loop; no call here blocks a thread.
-public final class RedisConnection: Sendable, RedisCommandRunner {
+public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConnection {
     /// The settings it was opened with.
     public let configuration: RedisConfiguration
     let channel: any Channel

@@ -1,7 +1,9 @@
 // MemcachedClient side by side with memcaslap (libmemcached-tools) on the same two
 // memcached servers, in one run, alternating rounds of one second each:
 //   8 tasks, 90% get / 10% set, 32-byte values, 10,000 keys  vs  memcaslap -T 1 -c 8 -X 32 (its default mix)
-// Our tasks run on Swift's cooperative pool (the way users call it); memcaslap is one C thread.
+// Ours four ways: a connection borrowed from the pool per call (sharedConnectionsPerServer = nil), or
+// one shared pipelined connection per server (the default); each with the tasks on Swift's cooperative pool (the way
+// users call it by default) and preferring the client's event-loop executor. memcaslap is one C thread.
 // Then get many of 100 keys (8 tasks), and the cost of a call that a HealingMemcachedClient
 // short-circuits while its server is down (SIGSTOPped), as p50/p99 over 20,000 calls.
 // Run in release:  swift run -c release memcached-bench [seconds]
@@ -13,6 +15,8 @@ import NIOCore
 import TestServers
 
 let seconds = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 5
+/// "cooperative", "executor" or "shared": run that variant of the mix only (and nothing else), e.g. under a profiler.
+let onlyVariant = CommandLine.arguments.dropFirst(2).first
 
 let servers = [try await MemcachedServer.start(name: "bench-1"), try await MemcachedServer.start(name: "bench-2")]
 defer { for server in servers { server.resume(); server.destroy() } }
@@ -28,8 +32,16 @@ func peerRate(duration: Int, extra: [String] = []) async throws -> Double {
     return rate
 }
 
-func mixedRate(_ client: MemcachedClient, duration: Duration) async throws -> Double {
-    try await operationRate(tasks: 8, duration: duration) { random in
+/// One way of running the 9:1 mix from 8 tasks: through which client, on which executor.
+struct Variant {
+    var name: String
+    var executor: (any TaskExecutor)?
+    var client: MemcachedClient
+}
+
+func mixedRate(_ variant: Variant, duration: Duration) async throws -> Double {
+    let client = variant.client
+    return try await operationRate(tasks: 8, duration: duration, executor: variant.executor) { random in
         let key = keys[random % keys.count]
         if random % 10 == 0 {
             try await client.set(key, to: value)
@@ -39,23 +51,29 @@ func mixedRate(_ client: MemcachedClient, duration: Duration) async throws -> Do
     }
 }
 
-func compareMixed(_ client: MemcachedClient) async throws {
+/// memcaslap and each variant in turn, one second each, for `rounds` rounds; per variant the median
+/// of its rounds' ratios to the memcaslap round just before.
+func compareMixed(_ variants: [Variant]) async throws {
     let rounds = max(3, seconds)
     print("get/set 9:1, 32-byte values, 8 connections, 2 servers, \(rounds) alternating rounds of 1 s")
-    var peerRates: [Double] = [], ourRates: [Double] = []
-    var peerCPU = 0.0, ourCPU = 0.0
+    var peerRates: [Double] = [], peerCPU = 0.0
+    var ourRates = Array(repeating: [Double](), count: variants.count), ourCPU = Array(repeating: 0.0, count: variants.count)
     for _ in 0..<rounds {
-        var start = cpuTime(children: true)
+        let start = cpuTime(children: true)
         peerRates.append(try await peerRate(duration: 1))
         peerCPU += cpuTime(children: true) - start
-        start = cpuTime(children: false)
-        ourRates.append(try await mixedRate(client, duration: .seconds(1)))
-        ourCPU += cpuTime(children: false) - start
+        for (index, variant) in variants.enumerated() {
+            let start = cpuTime(children: false)
+            ourRates[index].append(try await mixedRate(variant, duration: .seconds(1)))
+            ourCPU[index] += cpuTime(children: false) - start
+        }
     }
-    let ratios = zip(ourRates, peerRates).map { $0 / $1 }
-    report(peer: "memcaslap -T 1 -c 8 -X 32", peerRate: peerRates.reduce(0, +) / Double(rounds), peerCPU: peerCPU,
-           ours: "MemcachedClient, 8 tasks", ourRate: ourRates.reduce(0, +) / Double(rounds), ourCPU: ourCPU, seconds: rounds, goal: 1.0,
-           ratio: (ratios.sorted()[ratios.count / 2], "median of rounds " + ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+    for (index, variant) in variants.enumerated() {
+        let ratios = zip(ourRates[index], peerRates).map { $0 / $1 }
+        report(peer: "memcaslap -T 1 -c 8 -X 32", peerRate: peerRates.reduce(0, +) / Double(rounds), peerCPU: peerCPU,
+               ours: variant.name, ourRate: ourRates[index].reduce(0, +) / Double(rounds), ourCPU: ourCPU[index], seconds: rounds, goal: 1.0,
+               ratio: (ratios.sorted()[ratios.count / 2], "median of rounds " + ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+    }
 }
 
 func getMany(_ client: MemcachedClient) async throws {
@@ -102,9 +120,27 @@ func shortCircuit() async throws {
               + String(format: "%.1f µs CPU per call (goal: p99 ≤ 50 µs)", cpu / 20_000 * 1e6))
 }
 
-let client = MemcachedClient(configuration: configuration)
+// Pool against shared connections: a client borrowing a connection per call, and one (the default)
+// with one pipelined connection per server that all tasks share.
+var pooledConfiguration = configuration
+pooledConfiguration.sharedConnectionsPerServer = nil
+let client = MemcachedClient(configuration: pooledConfiguration)
 for key in keys { try await client.set(key, to: value) }
-try await compareMixed(client)
+let sharedClient = MemcachedClient(configuration: configuration)
+let variants = [
+    ("cooperative", Variant(name: "pooled, 8 tasks, cooperative pool", executor: nil, client: client)),
+    ("executor", Variant(name: "pooled, 8 tasks on its executor", executor: client.taskExecutor, client: client)),
+    ("shared-cooperative", Variant(name: "shared, 8 tasks, cooperative pool", executor: nil, client: sharedClient)),
+    ("shared", Variant(name: "shared, 8 tasks on its executor", executor: sharedClient.taskExecutor, client: sharedClient)),
+]
+if let onlyVariant {
+    guard let variant = variants.first(where: { $0.0 == onlyVariant })?.1 else { fatalError("no variant \(onlyVariant)") }
+    let rate = try await mixedRate(variant, duration: .seconds(seconds))
+    print("\(variant.name): \(Int(rate))/s")
+} else {
+    try await compareMixed(variants.map(\.1))
+}
+await sharedClient.close()
 try await getMany(client)
 await client.close()
 try await shortCircuit()

@@ -257,12 +257,14 @@ struct ConfigurationLoaderTests {
             failure_threshold = 4
             failure_window = 2
             redistribute = true
+            shared_connections = 0
             """, file: "c.toml", baseDirectory: "/tmp")
         guard case .memcached(let client, let healing) = try memcached.service(named: "pages").kind else { Issue.record("a memcached service"); return }
         #expect(client.servers.map(\.description) == ["10.0.0.1:11211", "10.0.0.2:11300"])
         #expect(client.servers.map(\.weight) == [1, 3])
         #expect(client.servers[0].readTimeout == .milliseconds(250))
         #expect(healing.failureThreshold == 4 && healing.failureWindow == .seconds(2) && healing.redistributeWhileDown)
+        #expect(client.sharedConnectionsPerServer == nil, "0: a pooled connection per call")
 
         let base = "[clusters.a]\ndriver = \"sqlite\"\n[[clusters.a.nodes]]\nname = \"n\"\ndsn = \"n.sqlite\"\n"
         func failure(_ service: String) -> ConfigurationError? {
@@ -289,5 +291,7 @@ struct ConfigurationLoaderTests {
         #expect(badServer?.keyPath == "services.x.servers[0]")
         let badType = failure("[services.x]\nkind = \"memcached\"\nservers = [\"a\"]\nredistribute = \"yes\"\n")
         #expect(badType?.keyPath == "services.x.redistribute" && badType?.reason == .wrongType)
+        let badShared = failure("[services.x]\nkind = \"memcached\"\nservers = [\"a\"]\nshared_connections = -1\n")
+        #expect(badShared?.keyPath == "services.x.shared_connections")
     }
 }

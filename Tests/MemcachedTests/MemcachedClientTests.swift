@@ -5,7 +5,7 @@ import Testing
 
 /// `count` servers of this test process's own, and a client over them, for `body`.
 func withServers<T>(
-    _ name: String, count: Int, _ body: ([MemcachedServer], MemcachedClient) async throws -> T
+    _ name: String, count: Int, sharedConnections: Int? = 1, _ body: ([MemcachedServer], MemcachedClient) async throws -> T
 ) async throws -> T {
     var servers: [MemcachedServer] = []
     defer {
@@ -15,7 +15,9 @@ func withServers<T>(
         }
     }
     for index in 0..<count { servers.append(try await MemcachedServer.start(name: "\(name)-\(index)")) }
-    let client = MemcachedClient(configuration: MemcachedClientConfiguration(servers: servers.map { MemcachedServerConfiguration(port: $0.port) }))
+    var configuration = MemcachedClientConfiguration(servers: servers.map { MemcachedServerConfiguration(port: $0.port) })
+    configuration.sharedConnectionsPerServer = sharedConnections
+    let client = MemcachedClient(configuration: configuration)
     let result = try await body(servers, client)
     await client.close()
     return result
@@ -70,6 +72,77 @@ struct MemcachedClientTests {
             #expect(Set(partial.items.keys) == Set(onLiving))
             #expect(partial.failures.keys.sorted() == ["127.0.0.1:\(servers[1].port)"])
             #expect(Set(partial.failures.keys) == ["127.0.0.1:\(servers[1].port)"])
+        }
+    }
+
+    @Test("tasks that prefer the client's executor run on its event loop, for every server, and see their own replies; so do pipelined batches")
+    func taskExecutor() async throws {
+        try await withServers("executor", count: 2) { _, client in
+            let loop = client.taskExecutor.eventLoop
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<40 {
+                    group.addTask(executorPreference: client.taskExecutor) { () async throws -> Void in
+                        for round in 0..<25 {
+                            #expect(loop.inEventLoop)
+                            let key = "x:\(task):\(round)"
+                            try await client.set(key, to: ByteBuffer(string: key))
+                            #expect(try await client.get(key)?.string == key)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let keys = (0..<40).map { "x:\($0):24" }
+            let all = try await withTaskExecutorPreference(client.taskExecutor) { () async throws -> MemcachedMultiGet in
+                #expect(loop.inEventLoop)
+                return await client.getMany(keys)
+            }
+            #expect(all.items.count == 40 && all.failures.isEmpty)
+            #expect(Set(keys.map { client.serverIndex(for: $0) }) == [0, 1], "both servers were asked")
+        }
+    }
+
+    @Test("pooled or shared connections: concurrent tasks get their own replies; a killed server fails the calls in flight, typed, none hangs; restarted, it serves again",
+          arguments: [nil, 1, 2] as [Int?])
+    func connectionModes(shared: Int?) async throws {
+        try await withServers("modes-\(shared.map(String.init) ?? "pool")", count: 1, sharedConnections: shared) { servers, client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<32 {
+                    group.addTask {
+                        for round in 0..<30 {
+                            let key = "mode:\(task):\(round)"
+                            try await client.set(key, to: ByteBuffer(string: key))
+                            #expect(try await client.get(key)?.string == key)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            // Calls in flight when the server dies: each ends, with a typed connection-class error or a success.
+            let outcomes = try await withThrowingTaskGroup(of: MemcachedError?.self) { group in
+                for task in 0..<32 {
+                    group.addTask {
+                        for round in 0... {
+                            do throws(MemcachedError) {
+                                _ = try await client.get("mode:\(task):\(round % 30)")
+                            } catch {
+                                return error
+                            }
+                        }
+                        return nil
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                try await servers[0].kill()
+                var errors: [MemcachedError?] = []
+                for try await error in group { errors.append(error) }
+                return errors
+            }
+            #expect(outcomes.count == 32)
+            #expect(outcomes.allSatisfy { $0?.isConnectionError == true }, "\(outcomes.compactMap { $0?.code })")
+            try await servers[0].restart()
+            try await client.set("after", to: ByteBuffer(string: "restart"))
+            #expect(try await client.get("after")?.string == "restart")
         }
     }
 

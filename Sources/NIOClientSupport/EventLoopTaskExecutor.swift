@@ -3,17 +3,18 @@ import NIOCore
 
 /// A Swift task executor that runs jobs on one SwiftNIO event loop.
 ///
-/// A task that prefers the executor of a ``RedisPool`` (``RedisPool/taskExecutor``)
-/// runs on the thread that owns the pool's sockets: a command is written
-/// without handing it to another thread, and the reply resumes the task on
-/// the same thread, without waking one. Two thread switches per command are
-/// saved, which on a busy machine is most of a small command's cost.
+/// A task that prefers the executor of a client whose connections share one
+/// event loop (`RedisPool.taskExecutor`, `MemcachedClient.taskExecutor`) runs
+/// on the thread that owns the sockets: a request is written without handing
+/// it to another thread, and the reply resumes the task on the same thread,
+/// without waking one. Two thread switches per request are saved, which on a
+/// busy machine is most of a small request's cost.
 ///
 /// Jobs are queued here and run in batches: the replies of one read resume
 /// many tasks, and they all run in one event-loop task instead of one each.
 ///
 /// Only for code that does not block: a blocking call in such a task stalls
-/// every connection of the pool.
+/// every connection on that loop.
 ///
 /// ```swift
 /// try await withTaskExecutorPreference(pool.taskExecutor) {
