@@ -124,7 +124,9 @@ let package = Package(
             ]),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
         .target(name: "BenchSupport", dependencies: ["SQLCore", "ConnectionKit"]),
-        .executableTarget(name: "sql-bench", dependencies: ["BenchSupport", "SQLCore", "PostgresBackend", "MariaDBBackend", "TestServers"]),
+        .executableTarget(
+            name: "sql-bench", dependencies: ["BenchSupport", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "TestServers"],
+            exclude: ["peers"]),
         .executableTarget(
             name: "redis-bench",
             dependencies: [
@@ -190,6 +192,9 @@ let package = Package(
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
+        .testTarget(
+            name: "SQLConformanceTests",
+            dependencies: ["SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "SQLTestSupport", "TestServers"]),
     ],
     swiftLanguageModes: [.v6]
 )

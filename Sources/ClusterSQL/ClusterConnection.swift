@@ -51,6 +51,10 @@ final class ClusterConnection: SQLConnection {
         try await perform(idempotent: false) { connection throws(SQLError) in try await connection.execute(sql, parameters) }
     }
 
+    func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
+        try await perform(idempotent: false) { connection throws(SQLError) in try await connection.execute(sql, batch: batch) }
+    }
+
     func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
         ClusterPreparedStatement(connection: self, sql: sql)
     }

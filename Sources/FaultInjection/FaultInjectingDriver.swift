@@ -90,6 +90,10 @@ final class FaultInjectingConnection: SQLConnection {
         try await faulty { () async throws(SQLError) in try await inner.execute(sql, parameters) }
     }
 
+    func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
+        try await faulty { () async throws(SQLError) in try await inner.execute(sql, batch: batch) }
+    }
+
     func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
         let statement = try await faulty { () async throws(SQLError) in try await inner.prepare(sql) }
         return FaultInjectingStatement(inner: statement, connection: self)

@@ -106,6 +106,25 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         try await run(sql, parameters).execution
     }
 
+    /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``):
+    /// prepared once on the server, one round trip per row, holding the connection
+    /// throughout; the query timeout applies to each row.
+    public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
+        guard !batch.isEmpty else { return [] }
+        return try await exclusive(cancelGrace: Self.cancelGrace) { (budget: inout CallBudget) async throws(SQLError) -> [SQLExecution] in
+            let perStatement = budget
+            let inTransaction = self.mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0
+            let (handle, _) = try await self.preparedHandle(for: sql, budget: &budget, force: true)
+            return try await SQLBatchFrame(inTransaction: inTransaction).run(batch) { text async throws(SQLError) in
+                var budget = perStatement
+                _ = try await self.runText(text, budget: &budget)
+            } row: { parameters async throws(SQLError) in
+                var budget = perStatement
+                return try await self.runPrepared(handle, parameters, budget: &budget).execution
+            }
+        }
+    }
+
     /// Prepares a server-side statement (kept for the connection's lifetime, shared by equal SQL).
     public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
         try await exclusive(cancelGrace: Self.cancelGrace) { (budget: inout CallBudget) async throws(SQLError) in

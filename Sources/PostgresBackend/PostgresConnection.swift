@@ -93,6 +93,23 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         try await run(sql, parameters).execution
     }
 
+    /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``):
+    /// prepared once on the server, one round trip per row, holding the connection throughout.
+    public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
+        guard !batch.isEmpty else { return [] }
+        return try await exclusive(cancellable: true) { () async throws(SQLError) -> [SQLExecution] in
+            let frame = SQLBatchFrame(inTransaction: PQtransactionStatus(self.conn) != PQTRANS_IDLE)
+            let name = try await self.preparedName(for: sql, force: true)
+            return try await frame.run(batch) { text async throws(SQLError) in
+                try self.send(text, [], prepared: nil)
+                _ = try await self.receive(cancellable: false)
+            } row: { parameters async throws(SQLError) in
+                try self.send(sql, parameters, prepared: name)
+                return try await self.receive(cancellable: true).execution
+            }
+        }
+    }
+
     /// Prepares a named server-side statement.
     public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
         let name = try await exclusive(cancellable: true) { () async throws(SQLError) -> String in

@@ -170,6 +170,12 @@ public final class Database: Service, Sendable {
         try await withConnection { try await $0.execute(sql, parameters) }
     }
 
+    /// Runs `sql` once per row of `batch` on a pooled connection, all or nothing
+    /// (``SQLConnection/execute(_:batch:)``), and returns each row's report.
+    public func execute(_ sql: String, batch: [[SQLValue]]) async throws -> [SQLExecution] {
+        try await withConnection { try await $0.execute(sql, batch: batch) }
+    }
+
     /// Current figures.
     public var statistics: DatabaseStatistics {
         let s = pool.statistics

@@ -46,6 +46,16 @@ public protocol SQLConnection: AnyObject, Sendable {
     /// semicolons (a schema script); they run in order, and the report is the last one's.
     func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution
 
+    /// Runs one statement once per row of `batch` (each row is that run's
+    /// parameters), all or nothing, and returns each run's report, in order.
+    ///
+    /// Outside a transaction the batch runs in one of its own; inside the
+    /// caller's, in a savepoint. A row that fails undoes the whole batch (and
+    /// only the batch) and is thrown with its index in ``SQLError/batchRow``.
+    /// Each backend takes its C client's fast path: one hop to the connection
+    /// thread for all rows (SQLite). An empty batch does nothing.
+    func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution]
+
     /// Prepares a statement once for repeated execution with different parameters.
     func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement
 

@@ -116,6 +116,8 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
     public var node: String?
     /// The underlying error, when this one wraps another.
     public var underlying: (any Error & Sendable)?
+    /// In a batch (``SQLConnection/execute(_:batch:)``), the index of the parameter row that failed.
+    public var batchRow: Int?
 
     /// Creates an error. `kind` defaults to the code's default kind.
     public init(
@@ -152,7 +154,15 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
         if let nativeCode { codePart += " \(nativeCode)" }
         if let sqlState { codePart += " SQLSTATE \(sqlState)" }
         parts.append(codePart)
+        if let batchRow { parts.append("(batch row \(batchRow))") }
         return parts.joined(separator: " ") + ": " + message
+    }
+
+    /// A copy of this error attributed to row `index` of a batch.
+    public func at(batchRow index: Int) -> SQLError {
+        var copy = self
+        copy.batchRow = index
+        return copy
     }
 
     /// A copy of this error attributed to a cluster node.

@@ -95,6 +95,15 @@ public final class SQLiteConnection: SQLConnection {
         }
     }
 
+    /// Runs `sql` once per row of `batch`, all or nothing, in one hop to the
+    /// connection's thread: prepared once, then bound, stepped and reset per row.
+    /// Outside a transaction it runs in one of its own (`BEGIN` with the
+    /// configured ``SQLiteConfiguration/transactionMode``), inside one in a savepoint.
+    public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
+        guard !batch.isEmpty else { return [] }
+        return try await perform { handle throws(SQLError) in try handle.runBatch(sql, batch) }
+    }
+
     /// Prepares a statement owned by the caller; it is finalized by its `close()` or with the connection.
     public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
         let id = try await perform { handle throws(SQLError) in try handle.prepareOwned(sql) }
@@ -103,8 +112,7 @@ public final class SQLiteConnection: SQLConnection {
 
     /// `BEGIN` with the configured ``SQLiteConfiguration/transactionMode``.
     public func begin() async throws(SQLError) {
-        let sql = "BEGIN \(configuration.transactionMode.rawValue.uppercased())"
-        _ = try await perform { handle throws(SQLError) in try handle.run(sql, [], collect: false) }
+        _ = try await perform { handle throws(SQLError) in try handle.run(handle.beginStatement, [], collect: false) }
     }
 
     /// `COMMIT`.

@@ -113,6 +113,20 @@ final class SQLiteHandle: @unchecked Sendable {
         return last
     }
 
+    /// Runs `sql` once per row, all or nothing (``SQLBatchFrame``). The frame's own
+    /// statements are prepared apart from the cache, so they never evict the batch's.
+    func runBatch(_ sql: String, _ rows: [[SQLValue]]) throws(SQLError) -> [SQLExecution] {
+        let frame = SQLBatchFrame(inTransaction: isInTransaction, begin: beginStatement)
+        let statement = try cachedStatement(sql)
+        // Each row binds every parameter anew, so the bindings are cleared once, at the end.
+        defer { sqlite3_clear_bindings(statement) }
+        return try frame.run(rows) { text throws(SQLError) in
+            _ = try withOneStatement(text) { statement throws(SQLError) in try step(statement, collect: false) }
+        } row: { parameters throws(SQLError) in
+            try run(statement, parameters, collect: false, clearingBindings: false).1
+        }
+    }
+
     /// Prepares a statement owned by a ``SQLitePreparedStatement``; returns its id.
     func prepareOwned(_ sql: String) throws(SQLError) -> UInt64 {
         let statement = try prepare(sql, persistent: true)
@@ -135,6 +149,9 @@ final class SQLiteHandle: @unchecked Sendable {
     var cachedStatementCount: Int { cache.count }
 
     var isInTransaction: Bool { db.map { sqlite3_get_autocommit($0) == 0 } ?? false }
+
+    /// `BEGIN` with the configured ``SQLiteConfiguration/transactionMode``.
+    var beginStatement: String { "BEGIN \(configuration.transactionMode.rawValue.uppercased())" }
 
     // MARK: internals
 
@@ -196,11 +213,13 @@ final class SQLiteHandle: @unchecked Sendable {
         return statement
     }
 
-    private func run(_ statement: OpaquePointer, _ parameters: [SQLValue], collect: Bool) throws(SQLError) -> (SQLRows, SQLExecution) {
+    private func run(
+        _ statement: OpaquePointer, _ parameters: [SQLValue], collect: Bool, clearingBindings: Bool = true
+    ) throws(SQLError) -> (SQLRows, SQLExecution) {
         let db = try openDB()
         defer {
             sqlite3_reset(statement)
-            sqlite3_clear_bindings(statement)
+            if clearingBindings { sqlite3_clear_bindings(statement) }
         }
         try SQLiteValues.bind(parameters, to: statement, db: db)
         let before = sqlite3_total_changes64(db)
@@ -212,7 +231,17 @@ final class SQLiteHandle: @unchecked Sendable {
         return (rows, execution)
     }
 
+    /// No rows: what a statement run for its effect returns, made once.
+    private static let noRows = SQLRows(columns: SQLColumns([]), rows: [])
+
     private func step(_ statement: OpaquePointer, collect: Bool) throws(SQLError) -> SQLRows {
+        guard collect else {
+            while true {
+                let rc = sqlite3_step(statement)
+                if rc == SQLITE_DONE { return Self.noRows }
+                guard rc == SQLITE_ROW else { throw SQLiteErrors.error(rc, db: db) }
+            }
+        }
         let reader = SQLiteValues.RowReader(statement: statement)
         var rows: [SQLRow] = []
         while true {

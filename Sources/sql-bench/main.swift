@@ -1,7 +1,9 @@
 // Point-select throughput through `Database` at 4 concurrent tasks, side by
 // side in one run with the peer tool on the same server:
 //   PostgreSQL: `pgbench -S -c 4 -j 2`;  MariaDB: `sysbench oltp_point_select --threads=4`.
-// Run in release:  swift run -c release sql-bench [seconds] [postgres|mariadb]
+// SQLite: 100,000 inserts (one batch; a statement each) and the rows read back, against the same
+// work in C (peers/sqlite_peer.c, built by the benchmark): see SQLiteBench.swift.
+// Run in release:  swift run -c release sql-bench [seconds] [sqlite|postgres|mariadb]
 import BenchSupport
 import Foundation
 import MariaDBBackend
@@ -56,5 +58,6 @@ func benchMariaDB() async throws {
            ourCPU: cpuTime(children: false) - ourStart, seconds: seconds)
 }
 
+if only == nil || only == "sqlite" { try await benchSQLite(rounds: 5, profileBatchOnly: arguments.dropFirst(2).first == "batch") }
 if only == nil || only == "postgres" { try await benchPostgres() }
 if only == nil || only == "mariadb" { try await benchMariaDB() }
