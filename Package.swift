@@ -1,10 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// The NIO clients (modules Redis and Memcached) run their async functions on the
-/// caller's executor (SE-0461): a request then costs no executor switch per call.
-/// Swift 6.2 and later.
-let nioClientSettings: [SwiftSetting] = {
+/// Modules whose async functions run on the caller's executor (SE-0461): a call
+/// then costs no executor switch. The NIO clients (Redis, Memcached), and SQLite,
+/// whose tasks may run on a connection's own thread. Swift 6.2 and later.
+let callerExecutorSettings: [SwiftSetting] = {
     #if compiler(>=6.2)
     return [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
     #else
@@ -68,7 +68,8 @@ let package = Package(
             ]),
         .target(
             name: "SQLiteBackend",
-            dependencies: ["SQLCore", "ConnectionKit", "CSQLite3", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["SQLCore", "ConnectionKit", "CSQLite3", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: callerExecutorSettings),
         .target(
             name: "PostgresBackend",
             dependencies: [
@@ -94,7 +95,7 @@ let package = Package(
         .target(
             name: "NIOClientSupport",
             dependencies: ["ConnectionKit", .product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: nioClientSettings),
+            swiftSettings: callerExecutorSettings),
         .target(
             name: "Redis",
             dependencies: [
@@ -102,7 +103,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: nioClientSettings),
+            swiftSettings: callerExecutorSettings),
         .target(
             name: "Memcached",
             dependencies: [
@@ -110,7 +111,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: nioClientSettings),
+            swiftSettings: callerExecutorSettings),
         .target(
             name: "ClusterConfig",
             dependencies: [

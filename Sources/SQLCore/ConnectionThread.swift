@@ -1,6 +1,7 @@
 import ConnectionKit
 import Dispatch
 import Foundation
+import Synchronization
 
 /// A dedicated OS thread that runs one connection's blocking C calls in order.
 ///
@@ -14,7 +15,13 @@ import Foundation
 /// gets its `interrupt` callback (for SQLite, `sqlite3_interrupt`). The callback
 /// runs under the thread's lock and only while that very job runs, so it can
 /// never interrupt another caller's statement.
-public final class ConnectionThread: Sendable {
+///
+/// It is also a `TaskExecutor`: a task that prefers it runs on the thread, and
+/// then each of its calls runs at once, in place, without a thread switch
+/// (the C client's own cost). Such a task must not block on anything but the
+/// connection's own work. After ``shutdown()`` the jobs of such tasks go to
+/// Swift's global executor, so none is lost.
+public final class ConnectionThread: TaskExecutor, Sendable {
     private struct Job {
         let id: UInt64
         var cancelled = false
@@ -31,6 +38,8 @@ public final class ConnectionThread: Sendable {
 
     private let state = Locked(State())
     private let wakeUp = DispatchSemaphore(value: 0)
+    /// The thread's `pthread_t`, once it runs: how a call knows it is already on the thread.
+    private let threadID = Atomic<UInt>(0)
 
     /// Starts a thread named `name` (as seen by debuggers and `top -H`). It
     /// lives until ``shutdown()``, which its owner must call.
@@ -57,6 +66,7 @@ public final class ConnectionThread: Sendable {
             s.nextID &+= 1
             return s.nextID
         }
+        if isCurrent { return try await runInPlace(id: id, interrupt: interrupt, body) }
         let result: Result<T, SQLError> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, SQLError>, Never>) in
                 let job = Job(id: id, interrupt: interrupt) { cancelled in
@@ -95,6 +105,56 @@ public final class ConnectionThread: Sendable {
         return try result.get()
     }
 
+    /// Whether the caller runs on this connection's thread (a task that prefers it as its executor).
+    public var isCurrent: Bool {
+        let id = threadID.load(ordering: .relaxed)
+        return id != 0 && pthread_equal(pthread_t(id), pthread_self()) != 0
+    }
+
+    /// `body` run now, on the thread the caller already runs on, with the same
+    /// cancellation as a queued job: the interrupt reaches it only while it runs.
+    private func runInPlace<T: Sendable>(
+        id: UInt64, interrupt: (@Sendable () -> Void)?, _ body: @Sendable () throws(SQLError) -> T
+    ) async throws(SQLError) -> T {
+        if interrupt != nil, Task.isCancelled { throw SQLError(.cancelled, message: "cancelled before it started") }
+        let outer = state.withLock { s -> Result<Job?, SQLError> in
+            guard !s.stopping else { return .failure(SQLError(.closed, message: "the connection is closed")) }
+            defer { s.running = Job(id: id, interrupt: interrupt) { _ in } }
+            return .success(s.running)
+        }
+        let enclosing = try outer.get()
+        defer { state.withLock { $0.running = enclosing } }
+        let result: Result<T, SQLError> = await withTaskCancellationHandler {
+            do throws(SQLError) {
+                return .success(try body())
+            } catch {
+                return .failure(error)
+            }
+        } onCancel: {
+            state.withLock { s in
+                if let running = s.running, running.id == id { running.interrupt?() }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Runs a job of a task that prefers this thread as its executor; after
+    /// ``shutdown()``, hands it to the global executor instead.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let accepted = state.withLock { s -> Bool in
+            guard !s.stopping else { return false }
+            s.nextID &+= 1
+            s.queue.append(Job(id: s.nextID, interrupt: nil) { _ in job.runSynchronously(on: self.asUnownedTaskExecutor()) })
+            return true
+        }
+        if accepted {
+            wakeUp.signal()
+        } else {
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+        }
+    }
+
     /// Queues `work` without waiting for it (for cleanup from `deinit`);
     /// returns `false` when the thread is already shutting down.
     @discardableResult
@@ -121,6 +181,7 @@ public final class ConnectionThread: Sendable {
     }
 
     private func loop() {
+        threadID.store(UInt(pthread_self()), ordering: .relaxed)
         while true {
             wakeUp.wait()
             let next = state.withLock { s -> Job? in

@@ -27,6 +27,13 @@ public final class SQLiteConnection: SQLConnection {
         self.logger = logger
     }
 
+    /// The connection's own thread as a task executor. A task that prefers it
+    /// (`withTaskExecutorPreference(connection.taskExecutor) { ... }`) runs each
+    /// statement in place, without a thread switch: many small statements then
+    /// cost about what they cost in C. Only for code that does not block: such a
+    /// task holds the connection's thread while it runs.
+    public var taskExecutor: any TaskExecutor { thread }
+
     /// Opens a connection. The file is opened and checked on the connection's own thread.
     public static func open(
         _ configuration: SQLiteConfiguration,

@@ -168,9 +168,9 @@ final class SQLiteHandle: @unchecked Sendable {
 
     private func cachedStatement(_ sql: String) throws(SQLError) -> OpaquePointer {
         useCounter += 1
-        if let hit = cache[sql] {
-            cache[sql]?.lastUse = useCounter
-            return hit.statement
+        if let index = cache.index(forKey: sql) {  // one hash of the SQL text per statement
+            cache.values[index].lastUse = useCounter
+            return cache.values[index].statement
         }
         let statement = try prepare(sql, persistent: true)
         if cache.count >= max(1, configuration.statementCacheCapacity),

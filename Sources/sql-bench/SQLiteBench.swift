@@ -5,10 +5,11 @@ import SQLiteBackend
 import TestServers
 
 /// SQLite against the same work written in C (peers/sqlite_peer.c, built here with cc):
-/// 100,000 inserts in one transaction as one batch and one statement at a time, and
+/// 100,000 inserts in one transaction as one batch and one statement at a time (from
+/// the cooperative pool, and from a task on the connection's own executor), and
 /// the 100,000 rows read back. Each side times its work alone (the file opened before),
 /// in alternating rounds; the ratio is C's time over ours, the median of the rounds.
-func benchSQLite(rounds: Int, profileBatchOnly: Bool = false) async throws {
+func benchSQLite(rounds: Int, profile: String? = nil) async throws {
     let rows = 100_000
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sql-bench-sqlite-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -25,7 +26,7 @@ func benchSQLite(rounds: Int, profileBatchOnly: Bool = false) async throws {
         return seconds
     }
 
-    let connection = try await SQLiteDriver().connect(to: ourFile)
+    let connection = try await SQLiteConnection.open(SQLiteConfiguration(path: ourFile))
     defer { Task { await connection.close() } }
     let insert = "INSERT INTO t (id, name) VALUES (?, ?)"
     func freshTable() async throws {
@@ -56,6 +57,17 @@ func benchSQLite(rounds: Int, profileBatchOnly: Bool = false) async throws {
             try await connection.commit()
         }
     }
+    // The same loop from a task that prefers the connection's thread: each statement runs in place.
+    func statementInsertsOnThread() async throws -> Double {
+        try await freshTable()
+        return try await withTaskExecutorPreference(connection.taskExecutor) {
+            try await timed {
+                try await connection.begin()
+                for id in 1...rows { _ = try await connection.execute(insert, [.integer(Int64(id)), "row"]) }
+                try await connection.commit()
+            }
+        }
+    }
     func selectAll() async throws -> Double {
         try await timed {
             let all = try await connection.query("SELECT id, name FROM t")
@@ -63,17 +75,25 @@ func benchSQLite(rounds: Int, profileBatchOnly: Bool = false) async throws {
         }
     }
 
-    if profileBatchOnly {  // `sql-bench 0 sqlite batch`: only our batch inserts, for a profiler
+    switch profile {  // `sql-bench 0 sqlite batch|each`: only that insert of ours, repeated, for a profiler
+    case "batch":
         for _ in 0..<20 { _ = try await batchInsert() }
         return
+    case "each":
+        for _ in 0..<10 { _ = try await statementInsertsOnThread() }
+        return
+    default: break
     }
     print("SQLite, \(rows) rows, one connection, \(rounds) alternating rounds (time of the work; ratio = C / ours)")
-    var cInsert: [Double] = [], oursBatch: [Double] = [], oursEach: [Double] = [], cSelect: [Double] = [], oursSelect: [Double] = []
+    var cInsert: [Double] = [], oursBatch: [Double] = [], oursEach: [Double] = [], oursEachOnThread: [Double] = []
+    var cSelect: [Double] = [], oursSelect: [Double] = []
     for _ in 0..<rounds {
         cInsert.append(try await cSeconds("insert"))
         oursBatch.append(try await batchInsert())
         cInsert.append(try await cSeconds("insert"))
         oursEach.append(try await statementInserts())
+        cInsert.append(try await cSeconds("insert"))
+        oursEachOnThread.append(try await statementInsertsOnThread())
         cSelect.append(try await cSeconds("select"))
         oursSelect.append(try await selectAll())
     }
@@ -84,10 +104,12 @@ func benchSQLite(rounds: Int, profileBatchOnly: Bool = false) async throws {
                                 ours.sorted()[ours.count / 2] * 1e3, c.sorted()[c.count / 2] * 1e3, median, goal,
                                 ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     }
-    let cBeforeBatch = stride(from: 0, to: cInsert.count, by: 2).map { cInsert[$0] }
-    let cBeforeEach = stride(from: 1, to: cInsert.count, by: 2).map { cInsert[$0] }
+    let cBeforeBatch = stride(from: 0, to: cInsert.count, by: 3).map { cInsert[$0] }
+    let cBeforeEach = stride(from: 1, to: cInsert.count, by: 3).map { cInsert[$0] }
+    let cBeforeEachOnThread = stride(from: 2, to: cInsert.count, by: 3).map { cInsert[$0] }
     line("insert, one batch", ours: oursBatch, c: cBeforeBatch, goal: 0.9)
     printLine("  of which making the rows", String(format: "%7.1f ms (median)", buildingRows.sorted()[buildingRows.count / 2] * 1e3))
     line("insert, a statement each", ours: oursEach, c: cBeforeEach, goal: 0.4)
+    line("  the same on the connection's executor", ours: oursEachOnThread, c: cBeforeEachOnThread, goal: 0.4)
     line("select all rows", ours: oursSelect, c: cSelect, goal: 0.8)
 }

@@ -58,6 +58,6 @@ func benchMariaDB() async throws {
            ourCPU: cpuTime(children: false) - ourStart, seconds: seconds)
 }
 
-if only == nil || only == "sqlite" { try await benchSQLite(rounds: 5, profileBatchOnly: arguments.dropFirst(2).first == "batch") }
+if only == nil || only == "sqlite" { try await benchSQLite(rounds: 5, profile: arguments.dropFirst(2).first) }
 if only == nil || only == "postgres" { try await benchPostgres() }
 if only == nil || only == "mariadb" { try await benchMariaDB() }
