@@ -31,7 +31,8 @@ test-tsan:
 bench:
 	swift run -c release connectionkit-bench
 
-# Point selects through Database vs pgbench -S and sysbench oltp_point_select on the same servers, same run (release build).
+# SQLite inserts (a batch; a statement each) and a full select vs the same work in C; point selects through
+# Database vs pgbench -S and sysbench oltp_point_select on the same servers, same run (release build).
 bench-sql: setup
 	swift run -c release sql-bench 10
 

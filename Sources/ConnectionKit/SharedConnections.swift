@@ -27,10 +27,16 @@ public final class SharedConnections<Connection: BreakableConnection, Instant: I
 
     @usableFromInline let slots: [Locked<SlotState>]
     @usableFromInline let turn = Atomic<Int>(0)
+    /// Set by a closing ``releaseAll(closing:release:)``: a dial that finishes afterwards
+    /// gives its connection back instead of keeping it, and no slot keeps one again.
+    @usableFromInline let closed = Atomic<Bool>(false)
 
-    /// `count` shared slots (at least one).
-    public init(count: Int) {
+    @usableFromInline let closedError: @Sendable () -> Failure
+
+    /// `count` shared slots (at least one); `closedError` is what a request gets once they closed.
+    public init(count: Int, closedError: @escaping @Sendable () -> Failure) {
         slots = (0..<max(1, count)).map { _ in Locked(.empty) }
+        self.closedError = closedError
     }
 
     /// How many connections are shared.
@@ -64,6 +70,7 @@ public final class SharedConnections<Connection: BreakableConnection, Instant: I
     ) async throws(Failure) -> Lease {
         let slot = slots[index]
         while true {
+            if closed.load(ordering: .relaxed) { throw closedError() }
             let next = slot.withLock { state -> Next in
                 switch state {
                 case .ready(let lease) where !lease.connection.isBroken:
@@ -100,29 +107,56 @@ public final class SharedConnections<Connection: BreakableConnection, Instant: I
                 if let outcome { return try outcome.get() }
             case .replace(let broken):
                 await release(broken)
-                return try await dial(slot, acquire: acquire)
+                if let lease = try await dial(slot, acquire: acquire, release: release) { return lease }
             case .dial:
-                return try await dial(slot, acquire: acquire)
+                if let lease = try await dial(slot, acquire: acquire, release: release) { return lease }
             }
         }
     }
 
+    /// Fills `slot` with a connection from `acquire`; `nil` when the caller must look
+    /// again (the shared connections closed meanwhile, or this task's dial was cancelled).
     @usableFromInline
-    func dial(_ slot: Locked<SlotState>, acquire: () async throws(Failure) -> Lease) async throws(Failure) -> Lease {
-        let result: Result<Lease, Failure>
+    func dial(
+        _ slot: Locked<SlotState>, acquire: () async throws(Failure) -> Lease, release: (Lease) async -> Void
+    ) async throws(Failure) -> Lease? {
+        var result: Result<Lease, Failure>
         do throws(Failure) {
             result = .success(try await acquire())
         } catch {
             result = .failure(error)
         }
-        let waiters = slot.withLock { state -> [UnsafeContinuation<Result<Lease, Failure>?, Never>] in
-            guard case .connecting(let waiters) = state else { return [] }
-            state = if case .success(let lease) = result { .ready(lease) } else { .empty }
-            return waiters
+        if case .failure = result, Task.isCancelled {
+            // This task's cancellation is not the waiters' failure: they try again themselves.
+            let waiters = slot.withLock { state in Self.empty(&state) }
+            for waiter in waiters { waiter.resume(returning: nil) }
+            return try result.get()
+        }
+        // `closed` is read under the slot's lock, which a closing releaseAll takes after
+        // setting it: a connection is either kept here and released there, or given back here.
+        let (waiters, kept) = slot.withLock { state -> ([UnsafeContinuation<Result<Lease, Failure>?, Never>], Bool) in
+            let waiters = Self.empty(&state)
+            if case .success(let lease) = result {
+                guard !closed.load(ordering: .relaxed) else { return (waiters, false) }
+                state = .ready(lease)
+            }
+            return (waiters, true)
+        }
+        if !kept, case .success(let lease) = result {
+            await release(lease)
+            result = .failure(closedError())
         }
         // The tasks that waited for this dial share its outcome: one failed dial fails them at once.
         for waiter in waiters { waiter.resume(returning: .some(result)) }
         return try result.get()
+    }
+
+    /// Empties a slot being filled and returns the tasks waiting for it.
+    @usableFromInline
+    static func empty(_ state: inout SlotState) -> [UnsafeContinuation<Result<Lease, Failure>?, Never>] {
+        guard case .connecting(let waiters) = state else { return [] }
+        state = .empty
+        return waiters
     }
 
     /// Empties `slot` if it still holds `lease` (a connection that broke), and gives it back.
@@ -135,8 +169,11 @@ public final class SharedConnections<Connection: BreakableConnection, Instant: I
         if owned { await release(lease) }
     }
 
-    /// Gives every ready connection back (a closing pool, or one asked to empty itself).
-    public func releaseAll(release: (Lease) async -> Void) async {
+    /// Gives every ready connection back (a pool asked to empty itself). With
+    /// `closing` (a pool that closes), a dial still in flight gives its connection
+    /// back too when it finishes, and no slot keeps a connection again.
+    public func releaseAll(closing: Bool = false, release: (Lease) async -> Void) async {
+        if closing { closed.store(true, ordering: .relaxed) }
         for slot in slots {
             let lease = slot.withLock { state -> Lease? in
                 guard case .ready(let lease) = state else { return nil }

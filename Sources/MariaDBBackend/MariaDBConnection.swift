@@ -111,16 +111,25 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     /// throughout; the query timeout applies to each row.
     public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
         guard !batch.isEmpty else { return [] }
+        let queryTimeout = configuration.queryTimeout
         return try await exclusive(cancelGrace: Self.cancelGrace) { (budget: inout CallBudget) async throws(SQLError) -> [SQLExecution] in
-            let perStatement = budget
+            // The query timeout counts from each statement's start, not the batch's; the
+            // frame's own statements (BEGIN, COMMIT, the undo) run even for a cancelled task.
+            let cancelGrace = budget.cancelGrace
+            func fresh(cancellable: Bool = true) -> CallBudget {
+                CallBudget(deadline: queryTimeout.map { .now + $0 }, cancelGrace: cancellable ? cancelGrace : nil)
+            }
             let inTransaction = self.mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0
-            let (handle, _) = try await self.preparedHandle(for: sql, budget: &budget, force: true)
+            var handle: PreparedHandle?
             return try await SQLBatchFrame(inTransaction: inTransaction).run(batch) { text async throws(SQLError) in
-                var budget = perStatement
+                var budget = fresh(cancellable: false)
                 _ = try await self.runText(text, budget: &budget)
+            } prepare: { () async throws(SQLError) in
+                var budget = fresh()
+                handle = try await self.preparedHandle(for: sql, budget: &budget, force: true).0
             } row: { parameters async throws(SQLError) in
-                var budget = perStatement
-                return try await self.runPrepared(handle, parameters, budget: &budget).execution
+                var budget = fresh()
+                return try await self.runPrepared(handle!, parameters, budget: &budget).execution
             }
         }
     }

@@ -97,7 +97,11 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
                 ping: { _ = try await $0.version() })
             return ConnectionPool(configuration: settings, lifecycle: lifecycle, observer: observer, logger: logger)
         }
-        shared = configuration.sharedConnectionsPerServer.map { count in configuration.servers.map { _ in SharedConnections(count: count) } } ?? []
+        shared = configuration.sharedConnectionsPerServer.map { count in
+            configuration.servers.map { server in
+                SharedConnections(count: count) { MemcachedError(.unavailable, message: "the client is closed", server: server.description) }
+            }
+        } ?? []
     }
 
     /// The index in ``MemcachedClientConfiguration/servers`` of the server `key` belongs to; `nil` without servers.
@@ -125,9 +129,15 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
             await pool.release(lease, broken: true)  // given back only when it broke, or when the client empties
         }
         let (lease, slot) = try await shared[index].lease(acquire: { () async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock>.Lease in
-            let lease = try await borrow(toServer: index)
-            await lease.connection.coalesceFlushes()
-            return lease
+            while true {
+                let lease = try await borrow(toServer: index)
+                guard !lease.connection.isBroken else {  // an idle one that broke meanwhile
+                    await pool.release(lease, broken: true)
+                    continue
+                }
+                await lease.connection.coalesceFlushes()
+                return lease
+            }
         }, release: release)
         do {
             return try await lease.connection.send(command)
@@ -283,7 +293,7 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
     /// Closes every connection; later calls fail. Safe to call repeatedly.
     public func close() async {
         for (index, pool) in pools.enumerated() {
-            if !shared.isEmpty { await shared[index].releaseAll { await pool.release($0) } }
+            if !shared.isEmpty { await shared[index].releaseAll(closing: true) { await pool.release($0) } }
             await pool.close()
         }
     }

@@ -99,10 +99,12 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         guard !batch.isEmpty else { return [] }
         return try await exclusive(cancellable: true) { () async throws(SQLError) -> [SQLExecution] in
             let frame = SQLBatchFrame(inTransaction: PQtransactionStatus(self.conn) != PQTRANS_IDLE)
-            let name = try await self.preparedName(for: sql, force: true)
+            var name: String?
             return try await frame.run(batch) { text async throws(SQLError) in
                 try self.send(text, [], prepared: nil)
                 _ = try await self.receive(cancellable: false)
+            } prepare: { () async throws(SQLError) in
+                name = try await self.preparedName(for: sql, force: true)
             } row: { parameters async throws(SQLError) in
                 try self.send(sql, parameters, prepared: name)
                 return try await self.receive(cancellable: true).execution

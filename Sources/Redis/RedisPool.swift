@@ -81,7 +81,11 @@ public final class RedisPool: Service, RedisCommandRunner {
             },
             ping: { try await $0.ping() })
         pool = ConnectionPool(configuration: settings, lifecycle: lifecycle, observer: observer, logger: logger)
-        shared = options.autoPipelining.map { SharedConnections(count: $0.connections) }
+        shared = options.autoPipelining.map { option in
+            SharedConnections(count: option.connections) {
+                RedisError(.poolUnavailable, message: "the pool is closed", endpoint: configuration.endpoint)
+            }
+        }
     }
 
     /// A pool for `address` (`host:port` or a `redis://` URL), radix's `NewPool(network, addr, size)`.
@@ -167,7 +171,7 @@ public final class RedisPool: Service, RedisCommandRunner {
 
     /// Shuts the pool down: waiters fail, idle connections close now, borrowed ones when put back. Safe to call repeatedly.
     public func close() async {
-        await shared?.releaseAll(release: put)
+        await shared?.releaseAll(closing: true, release: put)
         await pool.close()
     }
 

@@ -108,7 +108,16 @@ public final class ConnectionThread: TaskExecutor, Sendable {
     /// Whether the caller runs on this connection's thread (a task that prefers it as its executor).
     public var isCurrent: Bool {
         let id = threadID.load(ordering: .relaxed)
-        return id != 0 && pthread_equal(pthread_t(id), pthread_self()) != 0
+        return id != 0 && id == Self.currentThreadNumber()
+    }
+
+    /// This thread's `pthread_t` as a number: an integer on Linux, a pointer on Darwin.
+    private static func currentThreadNumber() -> UInt {
+        #if canImport(Darwin)
+        UInt(bitPattern: pthread_self())
+        #else
+        UInt(pthread_self())
+        #endif
     }
 
     /// `body` run now, on the thread the caller already runs on, with the same
@@ -181,7 +190,7 @@ public final class ConnectionThread: TaskExecutor, Sendable {
     }
 
     private func loop() {
-        threadID.store(UInt(pthread_self()), ordering: .relaxed)
+        threadID.store(Self.currentThreadNumber(), ordering: .relaxed)
         while true {
             wakeUp.wait()
             let next = state.withLock { s -> Job? in

@@ -73,12 +73,15 @@ public struct SQLBatchFrame: Sendable, Hashable {
         }
     }
 
-    /// ``run(_:statement:row:)`` for backends whose statements are `async`.
+    /// ``run(_:statement:row:)`` for backends whose statements are `async`; `prepare`
+    /// runs inside the frame before the first row (a failed prepare must not abort the
+    /// caller's transaction, as PostgreSQL's would outside a savepoint).
     public func run(
         _ rows: [[SQLValue]], statement: (String) async throws(SQLError) -> Void,
-        row run: ([SQLValue]) async throws(SQLError) -> SQLExecution
+        prepare: () async throws(SQLError) -> Void, row run: ([SQLValue]) async throws(SQLError) -> SQLExecution
     ) async throws(SQLError) -> [SQLExecution] {
         try await around(statement: statement) { () async throws(SQLError) -> [SQLExecution] in
+            try await prepare()
             var reports: [SQLExecution] = []
             reports.reserveCapacity(rows.count)
             for index in rows.indices {

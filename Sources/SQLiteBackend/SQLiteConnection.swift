@@ -81,7 +81,10 @@ public final class SQLiteConnection: SQLConnection {
         let handle = self.handle
         let interrupt: (@Sendable () -> Void)? = cancellable ? { @Sendable in handle.interrupt() } : nil
         do throws(SQLError) {
-            return try await thread.run(interrupt: interrupt) { () throws(SQLError) -> T in try body(handle) }
+            return try await thread.run(interrupt: interrupt) { () throws(SQLError) -> T in
+                handle.startJob()
+                return try body(handle)
+            }
         } catch {
             if error.isConnectionError {
                 status.withLock { if $0 == .open { $0 = .broken } }

@@ -1,5 +1,6 @@
 import CSQLite3
 import SQLCore
+import Synchronization
 
 /// One open `sqlite3*` with its statement cache and prepared statements.
 ///
@@ -14,6 +15,9 @@ final class SQLiteHandle: @unchecked Sendable {
     private var useCounter: UInt64 = 0
     private var prepared: [UInt64: OpaquePointer] = [:]
     private var nextPreparedID: UInt64 = 0
+    /// Set by ``interrupt()`` until the next job starts: a cancellation that arrives between
+    /// two statements of one job (a batch, a transaction closure) stops the statements after it.
+    private let interruptRequested = Atomic<Bool>(false)
 
     private struct CachedStatement {
         let statement: OpaquePointer
@@ -74,7 +78,18 @@ final class SQLiteHandle: @unchecked Sendable {
 
     /// Interrupts the running statement; callable from any thread (see the type's documentation).
     func interrupt() {
+        interruptRequested.store(true, ordering: .relaxed)
         if let db { sqlite3_interrupt(db) }
+    }
+
+    /// Called as a job starts: an interrupt meant for an earlier job is forgotten.
+    func startJob() { interruptRequested.store(false, ordering: .relaxed) }
+
+    /// Throws ``SQLError/Code/cancelled`` when this job was interrupted.
+    func checkInterrupted() throws(SQLError) {
+        if interruptRequested.load(ordering: .relaxed) {
+            throw SQLError(.cancelled, message: "interrupted: the task was cancelled", backend: "sqlite")
+        }
     }
 
     var isOpen: Bool { db != nil }
@@ -123,7 +138,8 @@ final class SQLiteHandle: @unchecked Sendable {
         return try frame.run(rows) { text throws(SQLError) in
             _ = try withOneStatement(text) { statement throws(SQLError) in try step(statement, collect: false) }
         } row: { parameters throws(SQLError) in
-            try run(statement, parameters, collect: false, clearingBindings: false).1
+            try checkInterrupted()
+            return try run(statement, parameters, collect: false, clearingBindings: false).1
         }
     }
 

@@ -10,13 +10,15 @@ public struct SQLiteStatements: ~Copyable {
 
     /// Runs a statement and returns all its rows.
     public func query(_ sql: String, _ parameters: [SQLValue] = []) throws(SQLError) -> SQLRows {
-        try handle.run(sql, parameters, collect: true).0
+        try handle.checkInterrupted()
+        return try handle.run(sql, parameters, collect: true).0
     }
 
     /// Runs a statement (or, without parameters, a script) and reports what it changed.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [SQLValue] = []) throws(SQLError) -> SQLExecution {
-        parameters.isEmpty ? try handle.runScript(sql) : try handle.run(sql, parameters, collect: false).1
+        try handle.checkInterrupted()
+        return parameters.isEmpty ? try handle.runScript(sql) : try handle.run(sql, parameters, collect: false).1
     }
 
     /// Runs `sql` once per row of `batch`, all or nothing (``SQLConnection/execute(_:batch:)``).

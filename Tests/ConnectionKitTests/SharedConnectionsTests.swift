@@ -57,7 +57,7 @@ struct SharedConnectionsTests {
     @Test("requests take the slots round-robin; each slot dials once, later requests reuse its connection")
     func roundRobin() async throws {
         let pool = SharedTestPool()
-        let shared = Shared(count: 2)
+        let shared = Shared(count: 2) { DialFailed(attempt: -2) }
         var seen: [Int] = []
         for _ in 0..<6 {
             let (lease, slot) = try await shared.lease(acquire: pool.acquire, release: pool.release)
@@ -74,7 +74,7 @@ struct SharedConnectionsTests {
     @Test("tasks arriving while a slot dials wait for that one dial and all get its connection")
     func oneDialForWaiters() async throws {
         let pool = SharedTestPool(dialDelay: .milliseconds(100))
-        let shared = Shared(count: 1)
+        let shared = Shared(count: 1) { DialFailed(attempt: -2) }
         let ids = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<20 { group.addTask { try await shared.lease(acquire: pool.acquire, release: pool.release).lease.connection.id } }
             var ids: Set<Int> = []
@@ -90,7 +90,7 @@ struct SharedConnectionsTests {
     func failedDial() async throws {
         let pool = SharedTestPool(dialDelay: .milliseconds(100))
         pool.state.failing.store(true, ordering: .relaxed)
-        let shared = Shared(count: 1)
+        let shared = Shared(count: 1) { DialFailed(attempt: -2) }
         let started = ContinuousClock.now
         let errors = await withTaskGroup(of: DialFailed?.self) { group in
             for _ in 0..<10 {
@@ -116,10 +116,36 @@ struct SharedConnectionsTests {
         await shared.releaseAll(release: pool.release)
     }
 
+    @Test("closing while a slot dials: the dialed connection goes back to the pool, the dialer and its waiters fail, later requests too")
+    func closeDuringDial() async throws {
+        let pool = SharedTestPool(dialDelay: .milliseconds(200))
+        let shared = Shared(count: 1) { DialFailed(attempt: -2) }
+        let outcomes = await withTaskGroup(of: DialFailed?.self) { group in
+            for _ in 0..<5 {
+                group.addTask {
+                    do throws(DialFailed) {
+                        _ = try await shared.lease(acquire: pool.acquire, release: pool.release)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+            await shared.releaseAll(closing: true, release: pool.release)
+            var outcomes: [DialFailed?] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        #expect(outcomes.allSatisfy { $0 == DialFailed(attempt: -2) }, "\(outcomes)")
+        #expect(pool.pool.statistics.inUse == 0, "the late connection went back")
+        await #expect(throws: DialFailed.self) { try await shared.lease(acquire: pool.acquire, release: pool.release) }
+    }
+
     @Test("a broken connection is given back and replaced on next use; discarding a lease the slot no longer holds does nothing")
     func brokenReplaced() async throws {
         let pool = SharedTestPool()
-        let shared = Shared(count: 1)
+        let shared = Shared(count: 1) { DialFailed(attempt: -2) }
         let (first, slot) = try await shared.lease(acquire: pool.acquire, release: pool.release)
         first.connection.broken.store(true, ordering: .relaxed)
         let (second, _) = try await shared.lease(acquire: pool.acquire, release: pool.release)

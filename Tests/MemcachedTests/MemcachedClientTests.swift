@@ -15,7 +15,11 @@ func withServers<T>(
         }
     }
     for index in 0..<count { servers.append(try await MemcachedServer.start(name: "\(name)-\(index)")) }
-    var configuration = MemcachedClientConfiguration(servers: servers.map { MemcachedServerConfiguration(port: $0.port) })
+    var configuration = MemcachedClientConfiguration(servers: servers.map { server in
+        var configuration = MemcachedServerConfiguration(port: server.port)
+        configuration.readTimeout = .seconds(3)  // generous: these tests are not about timeouts
+        return configuration
+    })
     configuration.sharedConnectionsPerServer = sharedConnections
     let client = MemcachedClient(configuration: configuration)
     let result = try await body(servers, client)

@@ -14,6 +14,8 @@ func withServer<T>(
         server.destroy()
     }
     var configuration = MemcachedServerConfiguration(port: server.port)
+    // Generous unless a test wants a short one: under CI load a 1 MiB reply was seen to take over 500 ms.
+    configuration.readTimeout = .seconds(3)
     configure(&configuration)
     let connection = try await MemcachedConnection.connect(configuration)
     let result = try await body(server, connection)

@@ -48,7 +48,7 @@ struct BatchConformanceTests {
         await db.close()
     }
 
-    @Test("inside the caller's transaction: a failed batch leaves what came before it, the caller's rollback undoes a good one", arguments: Backend.allCases)
+    @Test("inside the caller's transaction: a failed batch (a failing row, or SQL that cannot be prepared) leaves what came before it, the caller's rollback undoes a good one", arguments: Backend.allCases)
     func insideTransaction(backend: Backend) async throws {
         let db = try await backend.connect()
         let table = try await freshTable(on: db, "batch_tx")
@@ -58,6 +58,12 @@ struct BatchConformanceTests {
             try await db.execute("INSERT INTO \(table) (id, name) VALUES (?, ?)", batch: [[2, "b"], [3, "c"], [1, "duplicate"]])
         }
         #expect(error?.batchRow == 2)
+        do {
+            _ = try await db.execute("INSERT INTO nosuch_\(table) (id) VALUES (?)", batch: [[5]])
+            Issue.record("a batch into a missing table succeeded")
+        } catch {
+            #expect(error.batchRow == nil, "a statement that cannot be prepared is no row's fault")
+        }
         _ = try await db.execute("INSERT INTO \(table) (id, name) VALUES (?, ?)", [4, "after the batch"])
         try await db.commit()
         let ids = try await db.query("SELECT id FROM \(table) ORDER BY id").map { $0[0] }
