@@ -107,19 +107,20 @@ public final class SharedConnections<Connection: BreakableConnection, Instant: I
                 if let outcome { return try outcome.get() }
             case .replace(let broken):
                 await release(broken)
-                if let lease = try await dial(slot, acquire: acquire, release: release) { return lease }
+                return try await dial(slot, acquire: acquire, release: release)
             case .dial:
-                if let lease = try await dial(slot, acquire: acquire, release: release) { return lease }
+                return try await dial(slot, acquire: acquire, release: release)
             }
         }
     }
 
-    /// Fills `slot` with a connection from `acquire`; `nil` when the caller must look
-    /// again (the shared connections closed meanwhile, or this task's dial was cancelled).
+    /// Fills `slot` with a connection from `acquire` and hands the outcome to the tasks
+    /// waiting for it; a connection dialed after the shared connections closed is given
+    /// back, and everyone gets the closed error.
     @usableFromInline
     func dial(
         _ slot: Locked<SlotState>, acquire: () async throws(Failure) -> Lease, release: (Lease) async -> Void
-    ) async throws(Failure) -> Lease? {
+    ) async throws(Failure) -> Lease {
         var result: Result<Lease, Failure>
         do throws(Failure) {
             result = .success(try await acquire())
