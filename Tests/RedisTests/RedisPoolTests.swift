@@ -123,7 +123,9 @@ struct RedisPoolTests {
             try await withPool(size: 2, server: server, { $0.pingInterval = .disabled }) { pool in
                 await pool.put(try await pool.get())
                 try await server.cli("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
-                try await Task.sleep(for: .milliseconds(300))
+                // Long enough for the client to have read the server's close even under TSan
+                // on a loaded machine (300 ms was once too short there).
+                try await Task.sleep(for: .seconds(1))
                 #expect(pool.statistics.closed["broken"] == nil)  // nobody pinged
                 try await pool.ping()  // the dead connection is noticed at borrow time and replaced
             }
