@@ -137,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "memcached-bench",
             dependencies: [
-                "BenchSupport", "ConnectionKit", "Memcached", "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                "BenchSupport", "ConnectionKit", "Memcached", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
             ]),
         .executableTarget(
             name: "sentinel-bench",

@@ -129,15 +129,9 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
             await pool.release(lease, broken: true)  // given back only when it broke, or when the client empties
         }
         let (lease, slot) = try await shared[index].lease(acquire: { () async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock>.Lease in
-            while true {
-                let lease = try await borrow(toServer: index)
-                guard !lease.connection.isBroken else {  // an idle one that broke meanwhile
-                    await pool.release(lease, broken: true)
-                    continue
-                }
-                await lease.connection.coalesceFlushes()
-                return lease
-            }
+            let lease = try await borrow(toServer: index)
+            await lease.connection.coalesceFlushes()
+            return lease
         }, release: release)
         do {
             return try await lease.connection.send(command)
@@ -163,12 +157,18 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
         }
     }
 
-    /// Borrows a connection to server `index`; the pool's errors become typed ones naming the server.
+    /// Borrows a connection to server `index`, never one that broke while idle (it is
+    /// closed and the next taken, as `RedisPool.get()` does); the pool's errors become
+    /// typed ones naming the server.
     private func borrow(toServer index: Int) async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock>.Lease {
         // The server's name is made only for an error: it is not free, and calls that succeed never need it.
         var server: String { configuration.servers[index].description }
         do {
-            return try await pools[index].borrow()
+            while true {
+                let lease = try await pools[index].borrow()
+                if !lease.connection.isBroken { return lease }
+                await pools[index].release(lease, broken: true)
+            }
         } catch let error as MemcachedError {
             throw error.at(server)
         } catch let error as ConnectionKitError {

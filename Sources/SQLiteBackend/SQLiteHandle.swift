@@ -129,14 +129,14 @@ final class SQLiteHandle: @unchecked Sendable {
     }
 
     /// Runs `sql` once per row, all or nothing (``SQLBatchFrame``). The frame's own
-    /// statements are prepared apart from the cache, so they never evict the batch's.
+    /// statements run as scripts, apart from the cache, so they never evict the batch's.
     func runBatch(_ sql: String, _ rows: [[SQLValue]]) throws(SQLError) -> [SQLExecution] {
         let frame = SQLBatchFrame(inTransaction: isInTransaction, begin: beginStatement)
         let statement = try cachedStatement(sql)
         // Each row binds every parameter anew, so the bindings are cleared once, at the end.
         defer { sqlite3_clear_bindings(statement) }
         return try frame.run(rows) { text throws(SQLError) in
-            _ = try withOneStatement(text) { statement throws(SQLError) in try step(statement, collect: false) }
+            _ = try runScript(text)
         } row: { parameters throws(SQLError) in
             try checkInterrupted()
             return try run(statement, parameters, collect: false, clearingBindings: false).1

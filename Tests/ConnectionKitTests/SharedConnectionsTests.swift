@@ -54,6 +54,28 @@ final class SharedTestPool: Sendable {
 struct SharedConnectionsTests {
     typealias Shared = SharedConnections<BreakableTestConnection, ContinuousClock.Instant, DialFailed>
 
+    /// `tasks` concurrent leases, with `meanwhile` run while they wait: each one's error, or nil.
+    func leaseOutcomes(
+        tasks: Int, _ shared: Shared, _ pool: SharedTestPool, meanwhile: @Sendable () async -> Void = {}
+    ) async -> [DialFailed?] {
+        await withTaskGroup(of: DialFailed?.self) { group in
+            for _ in 0..<tasks {
+                group.addTask {
+                    do throws(DialFailed) {
+                        _ = try await shared.lease(acquire: pool.acquire, release: pool.release)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            await meanwhile()
+            var outcomes: [DialFailed?] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+    }
+
     @Test("requests take the slots round-robin; each slot dials once, later requests reuse its connection")
     func roundRobin() async throws {
         let pool = SharedTestPool()
@@ -92,21 +114,7 @@ struct SharedConnectionsTests {
         pool.state.failing.store(true, ordering: .relaxed)
         let shared = Shared(count: 1) { DialFailed(attempt: -2) }
         let started = ContinuousClock.now
-        let errors = await withTaskGroup(of: DialFailed?.self) { group in
-            for _ in 0..<10 {
-                group.addTask {
-                    do throws(DialFailed) {
-                        _ = try await shared.lease(acquire: pool.acquire, release: pool.release)
-                        return nil
-                    } catch {
-                        return error
-                    }
-                }
-            }
-            var errors: [DialFailed?] = []
-            for await error in group { errors.append(error) }
-            return errors
-        }
+        let errors = await leaseOutcomes(tasks: 10, shared, pool)
         #expect(errors.allSatisfy { $0 != nil }, "every task failed")
         #expect(pool.dials <= 2, "not one dial per waiter: \(pool.dials)")
         #expect(started.duration(to: .now) < .seconds(2))
@@ -120,22 +128,9 @@ struct SharedConnectionsTests {
     func closeDuringDial() async throws {
         let pool = SharedTestPool(dialDelay: .milliseconds(200))
         let shared = Shared(count: 1) { DialFailed(attempt: -2) }
-        let outcomes = await withTaskGroup(of: DialFailed?.self) { group in
-            for _ in 0..<5 {
-                group.addTask {
-                    do throws(DialFailed) {
-                        _ = try await shared.lease(acquire: pool.acquire, release: pool.release)
-                        return nil
-                    } catch {
-                        return error
-                    }
-                }
-            }
+        let outcomes = await leaseOutcomes(tasks: 5, shared, pool) {
             try? await Task.sleep(for: .milliseconds(50))
             await shared.releaseAll(closing: true, release: pool.release)
-            var outcomes: [DialFailed?] = []
-            for await outcome in group { outcomes.append(outcome) }
-            return outcomes
         }
         #expect(outcomes.allSatisfy { $0 == DialFailed(attempt: -2) }, "\(outcomes)")
         #expect(pool.pool.statistics.inUse == 0, "the late connection went back")
