@@ -58,7 +58,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .target(name: "SocketReadiness", dependencies: ["ConnectionKit"]),
+        // epoll and eventfd for SocketReadiness (Glibc's module lacks them).
+        .systemLibrary(name: "CEpoll"),
+        .target(name: "SocketReadiness", dependencies: ["ConnectionKit", "CEpoll"]),
         .target(
             name: "SQLCore",
             dependencies: [
@@ -191,6 +193,7 @@ let package = Package(
             ]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
+        .testTarget(name: "SocketReadinessTests", dependencies: ["SocketReadiness"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(

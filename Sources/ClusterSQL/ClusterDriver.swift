@@ -52,6 +52,15 @@ public final class ClusterDriver: SQLDriver, Service {
     /// `cluster`.
     public var name: String { "cluster" }
 
+    /// The nodes' drivers' ``SQLDriver/taskExecutor`` when they all share one
+    /// (every PostgreSQL and MariaDB node: the socket reactor); `nil` otherwise.
+    public var taskExecutor: (any TaskExecutor)? {
+        let executors = sortedNodes.map { $0.driver.taskExecutor }
+        guard let first = executors.first ?? nil,
+              executors.allSatisfy({ $0.map { $0 === first } ?? false }) else { return nil }
+        return first
+    }
+
     /// ``ClusterDriverConfiguration/connectionLifetime``, for pools over the cluster.
     public var pooledConnectionLifetime: Duration? { configuration.connectionLifetime }
 

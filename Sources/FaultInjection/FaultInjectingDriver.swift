@@ -19,6 +19,9 @@ public final class FaultInjectingDriver: SQLDriver {
     /// The wrapped driver's name, so that role detection and stats treat it as the real backend.
     public var name: String { inner.name }
 
+    /// The wrapped driver's executor.
+    public var taskExecutor: (any TaskExecutor)? { inner.taskExecutor }
+
     /// The faults in force.
     public var faults: Faults {
         get { current.withLock { $0 } }

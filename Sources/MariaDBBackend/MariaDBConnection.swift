@@ -3,6 +3,7 @@ import ConnectionKit
 import Foundation
 import Logging
 import SQLCore
+import SocketReadiness
 
 /// A connection to MariaDB or MySQL over Connector/C's non-blocking API.
 ///
@@ -61,8 +62,19 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         var budget = CallBudget(deadline: .now + configuration.connectTimeout, cancelGrace: .zero)
         var connected: UnsafeMutablePointer<MYSQL>?
         let c = configuration
+        // Connector/C looks the name up inside `_start`, on this thread: look it up off the pool
+        // first and pass the address (unless TLS must check the certificate against the name).
+        var host = c.unixSocket == nil ? c.host : nil
+        if let name = host, c.tls != .verifyIdentity {
+            do {
+                host = try await HostResolver.resolve(name)
+            } catch {
+                mysql_close(mysql)
+                throw SQLError(.connectionFailed, message: "could not resolve host name \"\(name)\": \(error.reason)", backend: "mariadb")
+            }
+        }
         // The arguments must outlive the whole call, not only `_start`.
-        let arguments = [c.unixSocket == nil ? c.host : nil, c.user, c.password, c.database, c.unixSocket].map { CText($0) }
+        let arguments = [host, c.user, c.password, c.database, c.unixSocket].map { CText($0) }
         defer { arguments.forEach { $0?.free() } }
         do {
             try await runNonBlocking(mysql, budget: &budget) {
@@ -106,9 +118,17 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         try await run(sql, parameters).execution
     }
 
-    /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``):
-    /// prepared once on the server, one round trip per row, holding the connection
-    /// throughout; the query timeout applies to each row.
+    /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``),
+    /// holding the connection throughout; the query timeout applies to each
+    /// round trip.
+    ///
+    /// An `INSERT` or `REPLACE` whose columns keep one type goes through
+    /// Connector/C's bulk execution (the rows as arrays, 10,000 to a round
+    /// trip). The server then reports totals only, so each row's
+    /// `rowsAffected` is known when they are all alike (0, 1 or 2 each) and
+    /// `lastInsertID` is given for the first row alone; when they are not
+    /// alike, or a row fails, the batch is undone and runs again a row at a
+    /// time (prepared once, one round trip each), which names the failing row.
     public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
         guard !batch.isEmpty else { return [] }
         let queryTimeout = configuration.queryTimeout
@@ -119,12 +139,29 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             func fresh(cancellable: Bool = true) -> CallBudget {
                 CallBudget(deadline: queryTimeout.map { .now + $0 }, cancelGrace: cancellable ? cancelGrace : nil)
             }
-            let inTransaction = self.mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0
-            var handle: PreparedHandle?
-            return try await SQLBatchFrame(inTransaction: inTransaction).run(batch) { text async throws(SQLError) in
+            func frame() -> SQLBatchFrame {
+                SQLBatchFrame(inTransaction: self.mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0)
+            }
+            func statement(_ text: String) async throws(SQLError) {
                 var budget = fresh(cancellable: false)
                 _ = try await self.runText(text, budget: &budget)
-            } prepare: { () async throws(SQLError) in
+            }
+            if Self.suitsBulk(sql) {
+                do throws(SQLError) {
+                    return try await frame().around(statement: statement) { () async throws(SQLError) -> [SQLExecution] in
+                        var budget = fresh()
+                        let handle = try await self.preparedHandle(for: sql, budget: &budget, force: true).0
+                        switch try await self.runBulk(handle, batch, fresh: { fresh() }) {
+                        case .done(let reports): return reports
+                        case .runRowByRow: throw Self.bulkFallback
+                        }
+                    }
+                } catch where error.code == Self.bulkFallback.code {
+                    // Undone: run it again a row at a time, below.
+                }
+            }
+            var handle: PreparedHandle?
+            return try await frame().run(batch, statement: statement) { () async throws(SQLError) in
                 var budget = fresh()
                 handle = try await self.preparedHandle(for: sql, budget: &budget, force: true).0
             } row: { parameters async throws(SQLError) in
@@ -133,6 +170,9 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             }
         }
     }
+
+    /// Thrown inside a bulk batch's frame to undo it before the row-by-row run; never leaves the connection.
+    private static let bulkFallback = SQLError(SQLError.Code("clustersql.bulkFallback", defaultKind: .statement), message: "bulk fallback", backend: "mariadb")
 
     /// Prepares a server-side statement (kept for the connection's lifetime, shared by equal SQL).
     public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
@@ -167,6 +207,10 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         let value = try await query("SELECT @@global.read_only", [])[0][0]
         return value != .integer(0)
     }
+
+    /// The executor of tasks that should run their statements without a thread
+    /// switch: the ``SocketReactor`` thread every connection waits on.
+    public var taskExecutor: any TaskExecutor { SocketReactor.shared }
 
     /// `false` once closed or after a connection-class error.
     public var isValid: Bool { status.withLock { $0 == .open } }

@@ -1,6 +1,7 @@
 import CMariaDB
 import Foundation
 import SQLCore
+import SocketReadiness
 
 /// A `MYSQL_STMT` prepared on the server, how many `?` it has, and the
 /// result layout of its last execution (column names and result buffers,
@@ -200,12 +201,13 @@ extension MariaDBConnection {
     private static func insertID(_ value: UInt64) -> Int64? { value == 0 ? nil : Int64(clamping: value) }
 
     /// Asks the server to stop this session's running statement (`KILL QUERY`)
-    /// over a second, short-lived connection; blocking calls, so on a helper thread.
+    /// over a second, short-lived connection; blocking calls, so on one of the
+    /// process's few ``BlockingCallThreads``.
     func requestKill() {
         let configuration = self.configuration
         let id = serverThreadID
         let logger = self.logger
-        let thread = Thread {
+        BlockingCallThreads.shared.submit {
             guard let killer = mysql_init(nil) else { return }
             defer { mysql_close(killer) }
             var seconds: UInt32 = 5
@@ -221,7 +223,5 @@ extension MariaDBConnection {
                 return
             }
         }
-        thread.name = "mariadb-kill"
-        thread.start()
     }
 }

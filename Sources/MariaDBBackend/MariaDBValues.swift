@@ -63,6 +63,95 @@ enum ColumnKind {
     }
 }
 
+/// One parameter as Connector/C's binary protocol takes it: a fixed-size C
+/// value, or bytes (text, blob, decimal text), and its `MYSQL_TYPE_*`.
+enum ParameterValue {
+    case null
+    case integer(Int64)
+    case double(Double)
+    case tiny(Int8)
+    case time(MYSQL_TIME, enum_field_types)
+    case bytes(ParameterBytes, enum_field_types)
+
+    /// The value's C form; a double that is not finite, or a timestamp outside MariaDB's range, is a ``SQLError/Code/typeMismatch``.
+    init(_ value: SQLValue) throws(SQLError) {
+        switch value {
+        case .null: self = .null
+        case .integer(let v): self = .integer(v)
+        case .double(let v):
+            guard v.isFinite else {
+                throw SQLError(.typeMismatch, message: "MariaDB stores no infinite or NaN doubles", backend: "mariadb")
+            }
+            self = .double(v)
+        case .bool(let v): self = .tiny(v ? 1 : 0)
+        case .text(let v): self = .bytes(.text(v), MYSQL_TYPE_STRING)
+        case .blob(let v): self = .bytes(.blob(v), MYSQL_TYPE_BLOB)
+        case .decimal(let v): self = .bytes(.text(v.text), MYSQL_TYPE_NEWDECIMAL)
+        case .date(let v):
+            self = .time(Self.time(v, hour: 0, minute: 0, second: 0, micros: 0, type: MYSQL_TIMESTAMP_DATE), MYSQL_TYPE_DATE)
+        case .timestamp(let v):
+            let micros = v.microsecondsSinceEpoch
+            let days = micros >= 0 ? micros / 86_400_000_000 : (micros - 86_399_999_999) / 86_400_000_000
+            let inDay = micros - days * 86_400_000_000
+            guard let date = SQLDate(daysSinceEpoch: Int(days)) else {
+                throw SQLError(.typeMismatch, message: "the timestamp is out of MariaDB's range", backend: "mariadb")
+            }
+            let seconds = Int(inDay / 1_000_000)
+            self = .time(Self.time(date, hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60,
+                                   micros: Int(inDay % 1_000_000), type: MYSQL_TIMESTAMP_DATETIME), MYSQL_TYPE_DATETIME)
+        }
+    }
+
+    /// The `MYSQL_TYPE_*` it is bound as.
+    var bufferType: enum_field_types {
+        switch self {
+        case .null: MYSQL_TYPE_NULL
+        case .integer: MYSQL_TYPE_LONGLONG
+        case .double: MYSQL_TYPE_DOUBLE
+        case .tiny: MYSQL_TYPE_TINY
+        case .time(_, let type), .bytes(_, let type): type
+        }
+    }
+
+    private static func time(_ date: SQLDate, hour: Int, minute: Int, second: Int, micros: Int, type: enum_mysql_timestamp_type) -> MYSQL_TIME {
+        var time = MYSQL_TIME()
+        time.year = UInt32(clamping: date.year)
+        time.month = UInt32(date.month)
+        time.day = UInt32(date.day)
+        time.hour = UInt32(hour)
+        time.minute = UInt32(minute)
+        time.second = UInt32(second)
+        time.second_part = UInt(micros)
+        time.time_type = type
+        return time
+    }
+}
+
+/// A variable-length parameter's bytes, kept in the caller's own storage until copied into a bind buffer.
+enum ParameterBytes {
+    case text(String)
+    case blob([UInt8])
+
+    /// How many bytes.
+    var count: Int {
+        switch self {
+        case .text(let v): v.utf8.count
+        case .blob(let v): v.count
+        }
+    }
+
+    /// Copies the bytes to `destination`, which has room for ``count``.
+    func copy(to destination: UnsafeMutableRawPointer) {
+        let buffer = UnsafeMutableRawBufferPointer(start: destination, count: count)
+        switch self {
+        case .text(let v):
+            var v = v
+            v.withUTF8 { buffer.copyMemory(from: UnsafeRawBufferPointer($0)) }
+        case .blob(let v): v.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+    }
+}
+
 /// The `MYSQL_BIND` array of a prepared statement's parameters or results,
 /// with every buffer it points to; freed together.
 final class BindSet {
@@ -96,6 +185,7 @@ final class BindSet {
         errors.deallocate()
     }
 
+    @discardableResult
     private func allocate(_ index: Int, bytes: Int) -> UnsafeMutableRawPointer {
         let buffer = malloc(max(bytes, 1))!
         buffers[index] = buffer
@@ -116,54 +206,19 @@ final class BindSet {
     }
 
     private func bind(_ value: SQLValue, at index: Int) throws(SQLError) {
-        func store<T>(_ scalar: T, _ type: enum_field_types) {
-            allocate(index, bytes: MemoryLayout<T>.size).storeBytes(of: scalar, as: T.self)
-            binds[index].buffer_type = type
+        let parameter = try ParameterValue(value)
+        binds[index].buffer_type = parameter.bufferType
+        switch parameter {
+        case .null: break
+        case .integer(let v): allocate(index, bytes: 8).storeBytes(of: v, as: Int64.self)
+        case .double(let v): allocate(index, bytes: 8).storeBytes(of: v, as: Double.self)
+        case .tiny(let v): allocate(index, bytes: 1).storeBytes(of: v, as: Int8.self)
+        case .time(let v, _): allocate(index, bytes: MemoryLayout<MYSQL_TIME>.size).storeBytes(of: v, as: MYSQL_TIME.self)
+        case .bytes(let bytes, _):
+            let count = bytes.count
+            let buffer = allocate(index, bytes: count)
+            bytes.copy(to: buffer)
         }
-        func store(bytes: some Collection<UInt8>, _ type: enum_field_types) {
-            let buffer = allocate(index, bytes: bytes.count)
-            UnsafeMutableRawBufferPointer(start: buffer, count: bytes.count).copyBytes(from: bytes)
-            binds[index].buffer_type = type
-        }
-        switch value {
-        case .null:
-            binds[index].buffer_type = MYSQL_TYPE_NULL
-        case .integer(let v): store(v, MYSQL_TYPE_LONGLONG)
-        case .double(let v):
-            guard v.isFinite else {
-                throw SQLError(.typeMismatch, message: "MariaDB stores no infinite or NaN doubles", backend: "mariadb")
-            }
-            store(v, MYSQL_TYPE_DOUBLE)
-        case .bool(let v): store(Int8(v ? 1 : 0), MYSQL_TYPE_TINY)
-        case .text(let v): store(bytes: v.utf8, MYSQL_TYPE_STRING)
-        case .blob(let v): store(bytes: v, MYSQL_TYPE_BLOB)
-        case .decimal(let v): store(bytes: v.text.utf8, MYSQL_TYPE_NEWDECIMAL)
-        case .date(let v):
-            store(Self.time(v, hour: 0, minute: 0, second: 0, micros: 0, type: MYSQL_TIMESTAMP_DATE), MYSQL_TYPE_DATE)
-        case .timestamp(let v):
-            let micros = v.microsecondsSinceEpoch
-            let days = micros >= 0 ? micros / 86_400_000_000 : (micros - 86_399_999_999) / 86_400_000_000
-            let inDay = micros - days * 86_400_000_000
-            guard let date = SQLDate(daysSinceEpoch: Int(days)) else {
-                throw SQLError(.typeMismatch, message: "the timestamp is out of MariaDB's range", backend: "mariadb")
-            }
-            let seconds = Int(inDay / 1_000_000)
-            store(Self.time(date, hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60,
-                            micros: Int(inDay % 1_000_000), type: MYSQL_TIMESTAMP_DATETIME), MYSQL_TYPE_DATETIME)
-        }
-    }
-
-    private static func time(_ date: SQLDate, hour: Int, minute: Int, second: Int, micros: Int, type: enum_mysql_timestamp_type) -> MYSQL_TIME {
-        var time = MYSQL_TIME()
-        time.year = UInt32(clamping: date.year)
-        time.month = UInt32(date.month)
-        time.day = UInt32(date.day)
-        time.hour = UInt32(hour)
-        time.minute = UInt32(minute)
-        time.second = UInt32(second)
-        time.second_part = UInt(micros)
-        time.time_type = type
-        return time
     }
 
     // MARK: results

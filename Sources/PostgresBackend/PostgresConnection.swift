@@ -16,13 +16,13 @@ import SocketReadiness
 public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     // @unchecked: `conn` is used only while `gate` is held (or before the
     // connection is shared); `status` and `canceller` are locked.
-    private let conn: OpaquePointer
+    let conn: OpaquePointer
     private let gate = AsyncLock()
     private let status = Locked(Status.open)
     private let canceller: Locked<CancelHandle>
-    private let configuration: PostgresConfiguration
+    let configuration: PostgresConfiguration
     private let notices: NoticeSink
-    private var preparedNames: [String: (name: String, parameterCount: Int)] = [:]
+    var preparedNames: [String: (name: String, parameterCount: Int)] = [:]
 
     private enum Status: Sendable { case open, broken, closed }
 
@@ -35,8 +35,14 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     /// Connects without blocking a thread, within ``PostgresConfiguration/connectTimeout``.
     static func connect(_ configuration: PostgresConfiguration, logger: Logger) async throws(SQLError) -> PostgresConnection {
-        let keywords = ["dbname", "client_encoding"]
-        let values = [configuration.dsn, "UTF8"]
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        var keywords = ["dbname", "client_encoding"]
+        var values = [configuration.dsn, "UTF8"]
+        // Later keywords override the DSN's; libpq then never looks a name up on this thread.
+        if let addresses = try await configuration.resolvedHostAddresses() {
+            keywords.append("hostaddr")
+            values.append(addresses)
+        }
         let conn: OpaquePointer? = withCStrings(keywords) { k in
             withCStrings(values) { v in PQconnectStartParams(k, v, 1) }
         }
@@ -45,7 +51,6 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             PQfinish(conn)
             throw error.redacted(configuration)
         }
-        let deadline = ContinuousClock.now + configuration.connectTimeout
         var poll = PGRES_POLLING_WRITING
         while true {
             let direction: SocketReactor.Direction
@@ -93,25 +98,6 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         try await run(sql, parameters).execution
     }
 
-    /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``):
-    /// prepared once on the server, one round trip per row, holding the connection throughout.
-    public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
-        guard !batch.isEmpty else { return [] }
-        return try await exclusive(cancellable: true) { () async throws(SQLError) -> [SQLExecution] in
-            let frame = SQLBatchFrame(inTransaction: PQtransactionStatus(self.conn) != PQTRANS_IDLE)
-            var name: String?
-            return try await frame.run(batch) { text async throws(SQLError) in
-                try self.send(text, [], prepared: nil)
-                _ = try await self.receive(cancellable: false)
-            } prepare: { () async throws(SQLError) in
-                name = try await self.preparedName(for: sql, force: true)
-            } row: { parameters async throws(SQLError) in
-                try self.send(sql, parameters, prepared: name)
-                return try await self.receive(cancellable: true).execution
-            }
-        }
-    }
-
     /// Prepares a named server-side statement.
     public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
         let name = try await exclusive(cancellable: true) { () async throws(SQLError) -> String in
@@ -128,7 +114,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// The server-side prepared statement for `sql`, preparing it on first use
     /// (one extra round trip, once). Past the cache's capacity, parameterized
     /// statements run unnamed (`nil`) unless `force`d.
-    private func preparedName(for sql: String, force: Bool) async throws(SQLError) -> String? {
+    func preparedName(for sql: String, force: Bool) async throws(SQLError) -> String? {
         if let cached = preparedNames[sql] { return cached.name }
         guard force || preparedNames.count < Self.preparedCacheCapacity else { return nil }
         let name = "clustersql_\(preparedNames.count + 1)"
@@ -149,6 +135,10 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     public func rollback() async throws(SQLError) { _ = try await run("ROLLBACK", [], cancellable: false) }
     /// `SELECT 1`.
     public func ping() async throws(SQLError) { _ = try await run("SELECT 1", []) }
+
+    /// The executor of tasks that should run their statements without a thread
+    /// switch: the ``SocketReactor`` thread every connection waits on.
+    public var taskExecutor: any TaskExecutor { SocketReactor.shared }
 
     /// `false` once closed or after a connection-class error. It reads only the
     /// locked status: libpq's own state may be changing under a statement in flight.
@@ -183,7 +173,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     }
 
     /// Runs `body` holding the connection, failing fast when closed, marking it broken on connection-class errors.
-    private func exclusive<T>(cancellable: Bool, _ body: () async throws(SQLError) -> T) async throws(SQLError) -> T {
+    func exclusive<T>(cancellable: Bool, _ body: () async throws(SQLError) -> T) async throws(SQLError) -> T {
         guard await gate.lock(cancellable: cancellable) else { throw SQLError(.cancelled, message: "cancelled while waiting for the connection", backend: "postgres") }
         defer { gate.unlock() }
         guard status.withLock({ $0 }) != .closed else { throw SQLError(.closed, message: "the connection is closed", backend: "postgres") }
@@ -195,7 +185,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         }
     }
 
-    private func send(_ sql: String, _ parameters: [SQLValue], prepared name: String?) throws(SQLError) {
+    func send(_ sql: String, _ parameters: [SQLValue], prepared name: String?) throws(SQLError) {
         let encoded = try parameters.map { value throws(SQLError) in try PostgresValues.encode(value) }
         let (text, count) = name == nil ? SQLPlaceholders.numbered(sql) : (sql, preparedNames[sql]?.parameterCount ?? parameters.count)
         guard count == parameters.count || (parameters.isEmpty && name == nil) else {
@@ -216,7 +206,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Socket waits ignore cancellation: a cancelled task sends a cancel request
     /// and keeps reading until the server answers (57014), so the connection
     /// stays in step; if no answer comes within 5 s it is given up as broken.
-    private func receive(cancellable: Bool) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
+    func receive(cancellable: Bool) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         let queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
         var cancelDeadline: ContinuousClock.Instant?
         var outcome: Result<(SQLRows, SQLExecution), SQLError> = .success((SQLRows(columns: SQLColumns([]), rows: []), SQLExecution(rowsAffected: 0, lastInsertID: nil)))
@@ -225,7 +215,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             do throws(SQLError) {
                 while true {
                     if cancellable, Task.isCancelled, cancelDeadline == nil { cancelDeadline = ContinuousClock.now + .seconds(5) }
-                    let deadline = [queryDeadline, cancelDeadline].compactMap { $0 }.min()
+                    let deadline = cancelDeadline.map { cancel in queryDeadline.map { min($0, cancel) } ?? cancel } ?? queryDeadline
                     let flushed = PQflush(conn)
                     if flushed < 0 { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     if flushed == 1 {
@@ -263,7 +253,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         return try outcome.get()
     }
 
-    private func waitForSocket(_ direction: SocketReactor.Direction, deadline: ContinuousClock.Instant?, cancelled: Bool) async throws(SQLError) {
+    func waitForSocket(_ direction: SocketReactor.Direction, deadline: ContinuousClock.Instant?, cancelled: Bool) async throws(SQLError) {
         do {
             try await SocketReactor.shared.wait(for: PQsocket(conn), direction, until: deadline, cancellable: false)
         } catch {
@@ -274,22 +264,28 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         }
     }
 
-    /// Asks the server to cancel the running statement; `PQcancel` blocks, so it runs on a helper thread.
-    private func requestCancel() {
+    /// Asks the server to cancel the running statement; `PQcancel` blocks, so it
+    /// runs on one of the process's few ``BlockingCallThreads``.
+    func requestCancel() {
         let canceller = self.canceller
-        let thread = Thread {
+        BlockingCallThreads.shared.submit {
             canceller.withLock { handle in
                 guard let c = handle.pointer else { return }
                 var buffer = [CChar](repeating: 0, count: 256)
                 _ = PQcancel(c, &buffer, Int32(buffer.count))
             }
         }
-        thread.name = "pq-cancel"
-        thread.start()
     }
 
-    private static func affected(_ result: OpaquePointer) -> Int {
-        Int(String(cString: PQcmdTuples(result))) ?? 0
+    /// The row count of a command's tag (`INSERT 0 1` → 1), read without making a String.
+    static func affected(_ result: OpaquePointer) -> Int {
+        guard var digit = PQcmdTuples(result) else { return 0 }
+        var count = 0
+        while digit.pointee >= 0x30, digit.pointee <= 0x39 {
+            count = count &* 10 &+ Int(digit.pointee - 0x30)
+            digit += 1
+        }
+        return count
     }
 
     private static func rows(of result: OpaquePointer) -> SQLRows {

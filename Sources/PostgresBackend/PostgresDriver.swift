@@ -1,10 +1,13 @@
 import Logging
 import SQLCore
+import SocketReadiness
 
 /// The PostgreSQL backend of ``SQLDriver`` (libpq, non-blocking).
 public struct PostgresDriver: SQLDriver {
     /// `postgres`.
     public var name: String { "postgres" }
+    /// The ``SocketReactor`` thread all its connections wait on.
+    public var taskExecutor: (any TaskExecutor)? { SocketReactor.shared }
     private let logger: Logger
     private let connectTimeout: Duration
     private let queryTimeout: Duration?

@@ -73,6 +73,16 @@ public final class Database: Service, Sendable {
     public let configuration: DatabaseConfiguration
     private let pool: ConnectionPool<any SQLConnection, ContinuousClock>
 
+    /// The driver's ``SQLDriver/taskExecutor``: tasks that prefer it run each
+    /// statement on the thread that waits for the sockets, with no thread switch.
+    ///
+    /// ```swift
+    /// try await withTaskExecutorPreference(db.taskExecutor) {
+    ///     for id in ids { _ = try await db.query("SELECT … WHERE id = ?", [.integer(id)]) }
+    /// }
+    /// ```
+    public let taskExecutor: (any TaskExecutor)?
+
     /// Creates a database handle; connections are opened on demand with `driver` and `dsn`.
     public init(
         driver: any SQLDriver,
@@ -83,6 +93,7 @@ public final class Database: Service, Sendable {
     ) {
         var configuration = configuration
         configuration.maxLifetime = configuration.maxLifetime ?? driver.pooledConnectionLifetime
+        self.taskExecutor = driver.taskExecutor
         self.configuration = configuration
         let lifecycle = ConnectionLifecycle<any SQLConnection>(
             dial: { try await driver.connect(to: dsn) },

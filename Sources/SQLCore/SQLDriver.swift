@@ -18,11 +18,21 @@ public protocol SQLDriver: Sendable {
     /// own configuration sets no lifetime; `nil`: as long as it works. A
     /// cluster driver sets one, so that pooled traffic rebalances over time.
     var pooledConnectionLifetime: Duration? { get }
+
+    /// The executor on which every connection of this driver runs a statement
+    /// without a thread switch (libpq's and Connector/C's non-blocking calls
+    /// and their socket waits, all on one reactor thread); `nil` when there is
+    /// none for the driver as a whole (SQLite has a thread per connection:
+    /// see its connection's own). A task that prefers it saves the hop to and
+    /// from Swift's cooperative pool on every statement; it must not block.
+    var taskExecutor: (any TaskExecutor)? { get }
 }
 
 extension SQLDriver {
     /// No lifetime: a connection to a single database may be reused for as long as it works.
     public var pooledConnectionLifetime: Duration? { nil }
+    /// None.
+    public var taskExecutor: (any TaskExecutor)? { nil }
 }
 
 /// An open connection to one database.

@@ -1,14 +1,33 @@
+import CEpoll
 import ConnectionKit
 import Foundation
+import Synchronization
 
 /// Waits for sockets to become readable or writable without blocking a
-/// cooperative thread: one `poll(2)` thread serves every registered socket.
+/// cooperative thread: one epoll thread serves every registered socket, and is
+/// also a `TaskExecutor`.
 ///
 /// Client libraries with a non-blocking API (libpq's `PQconnectPoll` and
 /// `PQconsumeInput`, Connector/C's `_start`/`_cont` calls) tell which
-/// direction they wait for; ``wait(for:_:until:)`` suspends the caller until
-/// the socket is ready, the deadline passes, or the task is cancelled.
-public final class SocketReactor: Sendable {
+/// direction they wait for; ``wait(for:_:until:cancellable:)`` suspends the
+/// caller until the socket is ready, the deadline passes, or the task is cancelled.
+///
+/// A wait costs one `epoll_ctl` (a one-shot registration, made from the
+/// waiting thread): the reactor thread is not woken to learn of it, unless the
+/// wait's deadline is earlier than the one it sleeps towards.
+///
+/// As a `TaskExecutor`, a task that prefers the reactor runs on its thread:
+/// when the socket is ready the task goes on right there, with no thread
+/// switch, and its next C call and wait follow on the same thread, which is
+/// what a C program's own loop costs. Such a task must never block: every
+/// socket of the process waits behind it.
+///
+/// ```swift
+/// try await withTaskExecutorPreference(SocketReactor.shared) {
+///     for id in ids { _ = try await connection.query("SELECT … WHERE id = ?", [.integer(id)]) }
+/// }
+/// ```
+public final class SocketReactor: TaskExecutor, Sendable {
     /// What to wait for.
     public enum Direction: Sendable {
         /// Data (or end of stream, or an error) can be read.
@@ -28,128 +47,164 @@ public final class SocketReactor: Sendable {
     }
 
     private struct Waiter {
-        let id: UInt64
-        let direction: Direction
+        let id: UInt32
         let deadline: ContinuousClock.Instant?
-        let continuation: CheckedContinuation<Result<Void, WaitError>, Never>
+        let continuation: UnsafeContinuation<Result<Void, WaitError>, Never>
     }
 
     private struct State {
         var waiters: [Int32: Waiter] = [:]
-        var nextID: UInt64 = 0
+        var jobs: [UnownedJob] = []
+        var nextID: UInt32 = 0
+        /// The thread is in (or about to enter) `epoll_wait` with a timeout.
+        var sleeping = false
+        /// When that sleep ends by itself; `nil`: only an event ends it.
+        var sleepingUntil: ContinuousClock.Instant?
+        /// The eventfd was signalled and not yet seen.
+        var wakePending = false
     }
 
-    /// The reactor every backend shares; its thread starts on first use.
-    public static let shared = SocketReactor()
+    /// The reactor every backend shares; its thread starts on first use and lives as long as the process.
+    public static let shared = SocketReactor(name: "socket-reactor")
 
     private let state = Locked(State())
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    private let epoll: Int32
+    private let wakeFD: Int32
+    private let threadID = Atomic<UInt>(0)
+    private static let wakeTag = UInt64.max
 
-    private init() {
-        var fds: [Int32] = [0, 0]
-        precondition(pipe(&fds) == 0, "pipe() failed")
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        wakeRead = fds[0]
-        wakeWrite = fds[1]
+    /// Starts a reactor thread named `name`; it runs for the rest of the process.
+    init(name: String) {
+        epoll = clustersql_epoll_create()
+        wakeFD = clustersql_eventfd_create()
+        precondition(epoll >= 0 && wakeFD >= 0, "epoll_create1/eventfd failed: errno \(errno)")
+        precondition(clustersql_epoll_watch(epoll, wakeFD, Self.wakeTag) == 0, "epoll_ctl failed: errno \(errno)")
         let thread = Thread { [self] in self.loop() }
-        thread.name = "socket-reactor"
+        thread.name = name
         thread.start()
     }
 
+    /// Whether the caller runs on the reactor's thread.
+    public var isCurrent: Bool {
+        let id = threadID.load(ordering: .relaxed)
+        return id != 0 && id == UInt(pthread_self())
+    }
+
     /// Suspends until `fd` is ready in `direction`, `deadline` passes, or (when
-    /// `cancellable`) the task is cancelled.
+    /// `cancellable`) the task is cancelled. A socket that cannot be watched
+    /// (closed, say) counts as ready: the client library's next call reports why.
     public func wait(
         for fd: Int32, _ direction: Direction, until deadline: ContinuousClock.Instant?, cancellable: Bool = true
     ) async throws(WaitError) {
-        let id = state.withLock { s -> UInt64 in
+        let id = state.withLock { s -> UInt32 in
             s.nextID &+= 1
             return s.nextID
         }
         let result: Result<Void, WaitError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, WaitError>, Never>) in
-                let refusal = state.withLock { s -> WaitError? in
-                    if cancellable, Task.isCancelled { return .cancelled }
-                    if s.waiters[fd] != nil { return .busy }
-                    s.waiters[fd] = Waiter(id: id, direction: direction, deadline: deadline, continuation: continuation)
-                    return nil
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<Void, WaitError>, Never>) in
+                let registered = state.withLock { s -> Result<Bool, WaitError> in
+                    if cancellable, Task.isCancelled { return .failure(.cancelled) }
+                    if s.waiters[fd] != nil { return .failure(.busy) }
+                    s.waiters[fd] = Waiter(id: id, deadline: deadline, continuation: continuation)
+                    guard let deadline, s.sleeping, !s.wakePending, s.sleepingUntil.map({ deadline < $0 }) ?? true else {
+                        return .success(false)
+                    }
+                    s.wakePending = true
+                    return .success(true)
                 }
-                if let refusal {
+                switch registered {
+                case .failure(let refusal):
                     continuation.resume(returning: .failure(refusal))
-                } else {
-                    wake()
+                case .success(let mustWake):
+                    let tag = UInt64(UInt32(bitPattern: fd)) << 32 | UInt64(id)
+                    if clustersql_epoll_arm(epoll, fd, direction == .writable ? 1 : 0, tag) != 0 {
+                        take(fd: fd, id: id)?.continuation.resume(returning: .success(()))
+                    }
+                    if mustWake { clustersql_eventfd_signal(wakeFD) }
                 }
             }
         } onCancel: {
             guard cancellable else { return }
-            let waiter = state.withLock { s -> Waiter? in
-                guard let w = s.waiters[fd], w.id == id else { return nil }
-                s.waiters[fd] = nil
-                return w
-            }
-            waiter?.continuation.resume(returning: .failure(.cancelled))
-            wake()
+            take(fd: fd, id: id)?.continuation.resume(returning: .failure(.cancelled))
         }
         try result.get()
     }
 
-    private func wake() {
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
+    /// Removes and returns `fd`'s waiter if it is still the one with `id`.
+    private func take(fd: Int32, id: UInt32) -> Waiter? {
+        state.withLock { s in
+            guard let waiter = s.waiters[fd], waiter.id == id else { return nil }
+            s.waiters[fd] = nil
+            return waiter
+        }
+    }
+
+    /// Runs a job of a task that prefers the reactor, on its thread, in order.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let mustWake = state.withLock { s -> Bool in
+            s.jobs.append(job)
+            guard s.sleeping, !s.wakePending else { return false }
+            s.wakePending = true
+            return true
+        }
+        if mustWake { clustersql_eventfd_signal(wakeFD) }
     }
 
     private func loop() {
-        var pollSet: [pollfd] = []
+        threadID.store(UInt(pthread_self()), ordering: .relaxed)
+        let executor = asUnownedTaskExecutor()
+        var tags = [UInt64](repeating: 0, count: 64)
         while true {
+            // Jobs queued so far; the ones they queue wait for the next turn, after the sockets are polled.
+            let jobs = state.withLock { s -> [UnownedJob] in
+                defer { s.jobs.removeAll(keepingCapacity: true) }
+                return s.jobs
+            }
+            for job in jobs { job.runSynchronously(on: executor) }
+
             let now = ContinuousClock.now
-            let (snapshot, expired, earliest) = state.withLock { s -> ([(Int32, Direction)], [Waiter], ContinuousClock.Instant?) in
+            let expired = state.withLock { s -> [Waiter] in
+                guard s.waiters.values.contains(where: { $0.deadline.map { $0 <= now } ?? false }) else { return [] }
                 var expired: [Waiter] = []
-                var earliest: ContinuousClock.Instant?
-                for (fd, waiter) in s.waiters {
-                    if let deadline = waiter.deadline {
-                        if deadline <= now {
-                            expired.append(waiter)
-                            s.waiters[fd] = nil
-                            continue
-                        }
-                        earliest = earliest.map { min($0, deadline) } ?? deadline
-                    }
+                for (fd, waiter) in s.waiters where waiter.deadline.map({ $0 <= now }) ?? false {
+                    expired.append(waiter)
+                    s.waiters[fd] = nil
                 }
-                return (s.waiters.map { ($0.key, $0.value.direction) }, expired, earliest)
+                return expired
             }
             for waiter in expired { waiter.continuation.resume(returning: .failure(.timedOut)) }
 
-            pollSet.removeAll(keepingCapacity: true)
-            pollSet.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
-            for (fd, direction) in snapshot {
-                pollSet.append(pollfd(fd: fd, events: Int16(direction == .readable ? POLLIN : POLLOUT), revents: 0))
-            }
-            var timeout: Int32 = -1
-            if let earliest {
+            let timeout = state.withLock { s -> Int32 in
+                guard s.jobs.isEmpty else { return 0 }
+                let earliest = s.waiters.values.lazy.compactMap(\.deadline).min()
+                s.sleeping = true
+                s.sleepingUntil = earliest
+                guard let earliest else { return -1 }
                 let remaining = now.duration(to: earliest).components
                 let ms = remaining.seconds * 1000 + remaining.attoseconds / 1_000_000_000_000_000 + 1
-                timeout = Int32(clamping: max(0, ms))
+                return Int32(clamping: max(0, ms))
             }
-            let count = poll(&pollSet, nfds_t(pollSet.count), timeout)
-            guard count > 0 else { continue }
-            if pollSet[0].revents != 0 {
-                var sink = [UInt8](repeating: 0, count: 256)
-                while read(wakeRead, &sink, sink.count) > 0 {}
-            }
-            let ready = pollSet.dropFirst().filter { $0.revents != 0 }.map(\.fd)
-            guard !ready.isEmpty else { continue }
-            let resumed = state.withLock { s -> [Waiter] in
-                ready.compactMap { fd in
-                    guard let waiter = s.waiters[fd] else { return nil }
+            let count = tags.withUnsafeMutableBufferPointer { clustersql_epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
+            let ready = state.withLock { s -> [Waiter] in
+                s.sleeping = false
+                s.sleepingUntil = nil
+                var ready: [Waiter] = []
+                for tag in tags.prefix(Int(max(0, count))) {
+                    if tag == Self.wakeTag {
+                        clustersql_eventfd_drain(wakeFD)
+                        s.wakePending = false
+                        continue
+                    }
+                    let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: tag >> 32))
+                    guard let waiter = s.waiters[fd], waiter.id == UInt32(truncatingIfNeeded: tag) else { continue }
                     s.waiters[fd] = nil
-                    return waiter
+                    ready.append(waiter)
                 }
+                return ready
             }
             // Ready includes errors and hang-ups: the client library's next call reports them.
-            for waiter in resumed { waiter.continuation.resume(returning: .success(())) }
+            for waiter in ready { waiter.continuation.resume(returning: .success(())) }
         }
     }
 }

@@ -1,0 +1,133 @@
+import CLibPQ
+import SQLCore
+
+extension PostgresConnection {
+    /// How many rows of a batch are sent ahead of the results read back: enough
+    /// to keep the server busy, few enough that neither side's socket buffer fills
+    /// (each row's answer is some 30 bytes), so sending never waits on reading.
+    static let pipelineWindow = 1024
+    /// Rows sent between two flush requests (the server holds its answers until one).
+    static let pipelineFlushEvery = 128
+
+    /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``),
+    /// through libpq's pipeline mode: prepared once, the rows sent without
+    /// waiting for each answer, one sync at the end. The first failing row is
+    /// thrown with its ``SQLError/batchRow``; the server skips the rows after it.
+    public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
+        guard !batch.isEmpty else { return [] }
+        return try await exclusive(cancellable: true) { () async throws(SQLError) -> [SQLExecution] in
+            let frame = SQLBatchFrame(inTransaction: PQtransactionStatus(self.conn) != PQTRANS_IDLE)
+            return try await frame.around { text async throws(SQLError) in
+                try self.send(text, [], prepared: nil)
+                _ = try await self.receive(cancellable: false)
+            } _: { () async throws(SQLError) -> [SQLExecution] in
+                let name = try await self.preparedName(for: sql, force: true)!
+                let outcome = await withTaskCancellationHandler {
+                    await self.pipeline(name, sql: sql, batch)
+                } onCancel: {
+                    self.requestCancel()
+                }
+                return try outcome.get()
+            }
+        }
+    }
+
+    /// The rows' reports, or the first failing row's error (or a connection-class
+    /// error, after which the connection is out of step and given up).
+    private func pipeline(_ name: String, sql: String, _ batch: [[SQLValue]]) async -> Result<[SQLExecution], SQLError> {
+        guard PQenterPipelineMode(conn) == 1 else { return .failure(PostgresErrors.connectionError(conn, whileConnecting: false)) }
+        let expected = preparedNames[sql]?.parameterCount ?? 0
+        var reports: [SQLExecution] = []
+        reports.reserveCapacity(batch.count)
+        var sent = 0
+        var synced = false
+        var answering = 0  // the row whose results are being read
+        var answered = false  // that row has had a result
+        var failure: SQLError?
+        var cancelDeadline: ContinuousClock.Instant?
+        let queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
+
+        func sync() throws(SQLError) {
+            guard PQpipelineSync(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+            synced = true
+        }
+        do throws(SQLError) {
+            while true {
+                if Task.isCancelled, cancelDeadline == nil {
+                    cancelDeadline = .now + .seconds(5)
+                    if failure == nil { failure = SQLError(.cancelled, message: "cancelled during a batch", backend: "postgres") }
+                }
+                let deadline = cancelDeadline.map { cancel in queryDeadline.map { min($0, cancel) } ?? cancel } ?? queryDeadline
+                // Send ahead, up to the window; stop sending at the first failure.
+                while !synced, failure == nil, sent < batch.count, sent - answering < Self.pipelineWindow {
+                    let row = batch[sent]
+                    guard row.count == expected else {
+                        failure = SQLError(.parameterCountMismatch, message: "the statement has \(expected) placeholders but \(row.count) values were given", backend: "postgres").at(batchRow: sent)
+                        break
+                    }
+                    let encoded: [PostgresValues.Parameter]
+                    do throws(SQLError) {
+                        encoded = try row.map { value throws(SQLError) in try PostgresValues.encode(value) }
+                    } catch {
+                        failure = error.at(batchRow: sent)
+                        break
+                    }
+                    let queued: Int32 = withParameterPointers(encoded) { _, values, lengths, formats in
+                        PQsendQueryPrepared(conn, name, Int32(encoded.count), values, lengths, formats, 0)
+                    }
+                    guard queued == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                    sent += 1
+                    if sent == batch.count {
+                        try sync()
+                    } else if sent % Self.pipelineFlushEvery == 0, PQsendFlushRequest(conn) != 1 {
+                        throw PostgresErrors.connectionError(conn, whileConnecting: false)
+                    }
+                }
+                if failure != nil, !synced { try sync() }
+
+                let flushed = PQflush(conn)
+                if flushed < 0 { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                if flushed == 1 {
+                    try await waitForSocket(.writable, deadline: deadline, cancelled: cancelDeadline != nil)
+                    continue
+                }
+                if PQisBusy(conn) == 1 {
+                    try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil)
+                    guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                    continue
+                }
+                guard let result = PQgetResult(conn) else {
+                    // The end of one row's results; with nothing answered yet, the answers are still on their way.
+                    if answered {
+                        answering += 1
+                        answered = false
+                    } else if answering >= sent {
+                        // Every row sent is answered and nothing else was asked: send more.
+                        continue
+                    } else {
+                        try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil)
+                        guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                    }
+                    continue
+                }
+                defer { PQclear(result) }
+                switch PQresultStatus(result) {
+                case PGRES_PIPELINE_SYNC:
+                    guard PQexitPipelineMode(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                    return failure.map { .failure($0) } ?? .success(reports)
+                case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+                    reports.append(SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil))
+                    answered = true
+                case PGRES_PIPELINE_ABORTED:
+                    answered = true
+                default:
+                    if failure == nil { failure = PostgresErrors.error(from: result).at(batchRow: answering) }
+                    answered = true
+                }
+            }
+        } catch {
+            // The connection is out of step with the server: give it up.
+            return .failure(error.isConnectionError ? error : SQLError(.connectionLost, kind: .connection, message: error.message, backend: "postgres"))
+        }
+    }
+}
