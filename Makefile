@@ -32,9 +32,11 @@ bench:
 	swift run -c release connectionkit-bench
 
 # SQLite inserts (a batch; a statement each) and a full select vs the same work in C; point selects through
-# Database vs pgbench -S and sysbench oltp_point_select on the same servers, same run (release build).
+# Database (cooperative pool; the driver's executor) vs pgbench -S (simple, prepared) and sysbench
+# oltp_point_select; 100,000-row batches vs C programs using libpq's pipeline mode and Connector/C's bulk
+# binding; alternating rounds, same servers, same run (release build).
 bench-sql: setup
-	swift run -c release sql-bench 10
+	swift run -c release sql-bench 5
 
 # ClusterDriver over one node vs the driver alone; opens with one Galera node stopped vs all healthy (release build).
 bench-cluster: setup

@@ -3,9 +3,11 @@ import Foundation
 import SQLCore
 
 /// Point selects per second through a pooled ``Database`` of `tasks`
-/// connections, each task querying one random key after another for `duration`.
+/// connections, each task querying one random key after another for `duration`;
+/// `onExecutor`: the tasks prefer the driver's ``SQLDriver/taskExecutor``
+/// instead of running on Swift's cooperative pool.
 public func pointSelects(
-    driver: any SQLDriver, dsn: String, sql: String, keys: ClosedRange<Int64>, tasks: Int, duration: Duration
+    driver: any SQLDriver, dsn: String, sql: String, keys: ClosedRange<Int64>, tasks: Int, duration: Duration, onExecutor: Bool = false
 ) async throws -> Double {
     var config = DatabaseConfiguration(name: "bench")
     config.maxOpen = tasks
@@ -17,7 +19,7 @@ public func pointSelects(
         let deadline = ContinuousClock.now + duration
         let started = ContinuousClock.now
         for _ in 0..<tasks {
-            group.addTask {
+            group.addTask(executorPreference: onExecutor ? db.taskExecutor : nil) {
                 var count = 0
                 var random = SystemRandomNumberGenerator()
                 while ContinuousClock.now < deadline {

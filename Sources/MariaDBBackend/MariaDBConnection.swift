@@ -23,18 +23,16 @@ import SocketReadiness
 /// ``SQLError/Code/cancelled``, or the connection is given up as broken if the
 /// server does not answer within 5 s.
 public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
-    // @unchecked: `mysql` and `statements` are used only while `gate` is held
-    // (or before the connection is shared); `status` is locked.
+    // @unchecked: `mysql` and `statements` are used only inside `session.exclusive`
+    // or `session.close` (or before the connection is shared).
     let mysql: UnsafeMutablePointer<MYSQL>
-    let gate = AsyncLock()
-    let status = Locked(Status.open)
+    /// The gate, status and redaction every server connection shares.
+    let session: ServerSession
     let configuration: MariaDBConfiguration
     let logger: Logger
     /// The server's id for this session, the target of `KILL QUERY`.
     public let serverThreadID: UInt
     var statements: [String: PreparedHandle] = [:]
-
-    enum Status: Sendable { case open, broken, closed }
 
     /// How many statements each connection keeps prepared on the server.
     static let preparedCacheCapacity = 256
@@ -48,6 +46,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.serverThreadID = UInt(mysql_thread_id(mysql))
+        self.session = ServerSession(backend: "mariadb", password: configuration.password)
     }
 
     /// Connects without blocking a thread, within ``MariaDBConfiguration/connectTimeout``.
@@ -100,7 +99,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     }
 
     deinit {
-        if status.withLock({ $0 }) != .closed {
+        if !session.isClosed {
             mysql_close(mysql)  // detaches the statements first, so freeing them does no I/O
             statements.values.forEach { $0.release() }
         }
@@ -213,24 +212,19 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     public var taskExecutor: any TaskExecutor { SocketReactor.shared }
 
     /// `false` once closed or after a connection-class error.
-    public var isValid: Bool { status.withLock { $0 == .open } }
+    public var isValid: Bool { session.isValid }
 
     /// Closes the connection (waiting for a running statement).
     public func close() async {
-        guard await gate.lock() else { return }
-        defer { gate.unlock() }
-        let wasOpen = status.withLock { s -> Bool in
-            defer { s = .closed }
-            return s != .closed
+        await session.close {
+            let prepared = statements.values
+            statements = [:]
+            var budget = CallBudget(deadline: .now + .seconds(1), cancelGrace: nil)
+            // mysql_close_start frees the handle when it finishes (an abandoned close has finished too),
+            // and detaches the statements first, so freeing them afterwards does no I/O.
+            try? await runNonBlocking(mysql, budget: &budget) { mysql_close_start(mysql) } resume: { mysql_close_cont(mysql, $0) }
+            prepared.forEach { $0.release() }
         }
-        guard wasOpen else { return }
-        let prepared = statements.values
-        statements = [:]
-        var budget = CallBudget(deadline: .now + .seconds(1), cancelGrace: nil)
-        // mysql_close_start frees the handle when it finishes (an abandoned close has finished too),
-        // and detaches the statements first, so freeing them afterwards does no I/O.
-        try? await runNonBlocking(mysql, budget: &budget) { mysql_close_start(mysql) } resume: { mysql_close_cont(mysql, $0) }
-        prepared.forEach { $0.release() }
     }
 
     // MARK: running
@@ -239,26 +233,12 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     func exclusive<T>(
         cancelGrace: Duration?, _ body: (inout CallBudget) async throws(SQLError) -> T
     ) async throws(SQLError) -> T {
-        guard await gate.lock(cancellable: cancelGrace != nil) else {
-            throw SQLError(.cancelled, message: "cancelled while waiting for the connection", backend: "mariadb")
-        }
-        defer { gate.unlock() }
-        guard status.withLock({ $0 }) != .closed else { throw SQLError(.closed, message: "the connection is closed", backend: "mariadb") }
-        var budget = CallBudget(deadline: configuration.queryTimeout.map { .now + $0 }, cancelGrace: cancelGrace)
-        let outcome: Result<T, SQLError> = await withTaskCancellationHandler {
-            do throws(SQLError) {
-                return .success(try await body(&budget))
-            } catch {
-                return .failure(error)
-            }
-        } onCancel: {
-            if cancelGrace != nil { self.requestKill() }
-        }
-        do {
-            return try outcome.get()
-        } catch {
-            if error.isConnectionError { status.withLock { if $0 == .open { $0 = .broken } } }
-            throw error.redacted(configuration)
+        let queryTimeout = configuration.queryTimeout
+        var onCancel: (@Sendable () -> Void)?
+        if cancelGrace != nil { onCancel = { self.requestKill() } }
+        return try await session.exclusive(cancellable: cancelGrace != nil, onCancel: onCancel) { () async throws(SQLError) -> T in
+            var budget = CallBudget(deadline: queryTimeout.map { ContinuousClock.now + $0 }, cancelGrace: cancelGrace)
+            return try await body(&budget)
         }
     }
 
@@ -267,7 +247,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         do {
             try await runNonBlocking(mysql, budget: &budget, start: start, resume: resume)
         } catch {
-            status.withLock { if $0 == .open { $0 = .broken } }
+            session.markBroken()
             throw error == .cancelled
                 ? SQLError(.cancelled, kind: .connection, message: "cancelled; the server did not stop the statement within \(Self.cancelGrace)", backend: "mariadb")
                 : SQLError(.timeout, message: "no answer from \(configuration.address) within the query timeout", backend: "mariadb")

@@ -59,11 +59,5 @@ enum MariaDBErrors {
 
 extension SQLError {
     /// The error with the configuration's password scrubbed from its message.
-    func redacted(_ configuration: MariaDBConfiguration) -> SQLError {
-        guard let password = configuration.password, !password.isEmpty else { return self }
-        var copy = self
-        copy.message = copy.message.replacingOccurrences(of: password, with: "***")
-        copy.detail = copy.detail?.replacingOccurrences(of: password, with: "***")
-        return copy
-    }
+    func redacted(_ configuration: MariaDBConfiguration) -> SQLError { redacting(password: configuration.password) }
 }

@@ -14,23 +14,22 @@ import SocketReadiness
 /// request (`PQcancel`, on a helper thread) and the statement fails with
 /// ``SQLError/Code/cancelled``. Server notices go to the logger, never to stderr.
 public final class PostgresConnection: SQLConnection, @unchecked Sendable {
-    // @unchecked: `conn` is used only while `gate` is held (or before the
-    // connection is shared); `status` and `canceller` are locked.
+    // @unchecked: `conn` is used only inside `session.exclusive` or `session.close`
+    // (or before the connection is shared); `canceller` is locked.
     let conn: OpaquePointer
-    private let gate = AsyncLock()
-    private let status = Locked(Status.open)
+    /// The gate, status and redaction every server connection shares.
+    let session: ServerSession
     private let canceller: Locked<CancelHandle>
     let configuration: PostgresConfiguration
     private let notices: NoticeSink
     var preparedNames: [String: (name: String, parameterCount: Int)] = [:]
-
-    private enum Status: Sendable { case open, broken, closed }
 
     private init(conn: OpaquePointer, configuration: PostgresConfiguration, notices: NoticeSink) {
         self.conn = conn
         self.configuration = configuration
         self.notices = notices
         self.canceller = Locked(CancelHandle(pointer: PQgetCancel(conn)))
+        self.session = ServerSession(backend: "postgres", password: configuration.password)
     }
 
     /// Connects without blocking a thread, within ``PostgresConfiguration/connectTimeout``.
@@ -80,7 +79,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     }
 
     deinit {
-        if status.withLock({ $0 }) != .closed {
+        if !session.isClosed {
             canceller.withLock { $0.free() }
             PQfinish(conn)
         }
@@ -142,19 +141,14 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     /// `false` once closed or after a connection-class error. It reads only the
     /// locked status: libpq's own state may be changing under a statement in flight.
-    public var isValid: Bool { status.withLock { $0 == .open } }
+    public var isValid: Bool { session.isValid }
 
     /// Closes the connection (waiting for a running statement).
     public func close() async {
-        guard await gate.lock() else { return }
-        defer { gate.unlock() }
-        let wasOpen = status.withLock { s -> Bool in
-            defer { s = .closed }
-            return s != .closed
+        await session.close {
+            canceller.withLock { $0.free() }
+            PQfinish(conn)
         }
-        guard wasOpen else { return }
-        canceller.withLock { $0.free() }
-        PQfinish(conn)
     }
 
     // MARK: running statements
@@ -174,15 +168,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     /// Runs `body` holding the connection, failing fast when closed, marking it broken on connection-class errors.
     func exclusive<T>(cancellable: Bool, _ body: () async throws(SQLError) -> T) async throws(SQLError) -> T {
-        guard await gate.lock(cancellable: cancellable) else { throw SQLError(.cancelled, message: "cancelled while waiting for the connection", backend: "postgres") }
-        defer { gate.unlock() }
-        guard status.withLock({ $0 }) != .closed else { throw SQLError(.closed, message: "the connection is closed", backend: "postgres") }
-        do {
-            return try await body()
-        } catch {
-            if error.isConnectionError { status.withLock { if $0 == .open { $0 = .broken } } }
-            throw error
-        }
+        try await session.exclusive(cancellable: cancellable, body)
     }
 
     func send(_ sql: String, _ parameters: [SQLValue], prepared name: String?) throws(SQLError) {
@@ -257,7 +243,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         do {
             try await SocketReactor.shared.wait(for: PQsocket(conn), direction, until: deadline, cancellable: false)
         } catch {
-            status.withLock { if $0 == .open { $0 = .broken } }
+            session.markBroken()
             throw cancelled
                 ? SQLError(.cancelled, kind: .connection, message: "cancelled; the server did not confirm the cancel within 5 s", backend: "postgres")
                 : SQLError(.timeout, message: "no answer from the server within the query timeout", backend: "postgres")
@@ -315,13 +301,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
 extension SQLError {
     /// The error with any password of `configuration`'s DSN removed from its message.
-    func redacted(_ configuration: PostgresConfiguration) -> SQLError {
-        var copy = self
-        if let password = configuration.password, !password.isEmpty {
-            copy.message = copy.message.replacingOccurrences(of: password, with: "***")
-        }
-        return copy
-    }
+    func redacted(_ configuration: PostgresConfiguration) -> SQLError { redacting(password: configuration.password) }
 }
 
 /// libpq's cancel object; used only under its lock, freed once.

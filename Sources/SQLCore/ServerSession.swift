@@ -1,0 +1,97 @@
+import ConnectionKit
+import Foundation
+
+/// What every connection to a database server shares, whatever its C client:
+/// one statement at a time (a gate that queues callers in order), the
+/// open / broken / closed status, closing once after the running statement,
+/// and scrubbing the DSN's password from every message.
+///
+/// `PostgresConnection` and `MariaDBConnection` stand on it; a driver for
+/// another server would too. The C handle itself stays with the backend: it
+/// is used only inside ``exclusive(cancellable:onCancel:_:)`` and ``close(_:)``.
+public final class ServerSession: Sendable {
+    private enum Status: Sendable { case open, broken, closed }
+
+    /// The backend's name in errors (`postgres`, `mariadb`).
+    public let backend: String
+    private let gate = AsyncLock()
+    private let status = Locked(Status.open)
+    private let password: String?
+
+    /// A session for `backend`; `password` is the DSN's, kept only to be scrubbed from messages.
+    public init(backend: String, password: String?) {
+        self.backend = backend
+        self.password = password.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `false` once closed or after a connection-class error (reads only the
+    /// locked status, never the C handle, which a running statement may be changing).
+    public var isValid: Bool { status.withLock { $0 == .open } }
+
+    /// Whether ``close(_:)`` has run (or is running).
+    public var isClosed: Bool { status.withLock { $0 == .closed } }
+
+    /// Marks an open session broken: it is no longer ``isValid``, and its pool closes it.
+    public func markBroken() {
+        status.withLock { if $0 == .open { $0 = .broken } }
+    }
+
+    /// Runs `body` holding the connection: waits its turn (giving up when the task
+    /// is cancelled first, if `cancellable`), fails fast once closed, calls `onCancel`
+    /// (the backend's way to stop the server's work) when the task is cancelled
+    /// while `body` runs, marks the session broken on a connection-class error,
+    /// and scrubs the password from any error thrown.
+    public func exclusive<T>(
+        cancellable: Bool, onCancel: (@Sendable () -> Void)? = nil, _ body: () async throws(SQLError) -> T
+    ) async throws(SQLError) -> T {
+        guard await gate.lock(cancellable: cancellable) else {
+            throw SQLError(.cancelled, message: "cancelled while waiting for the connection", backend: backend)
+        }
+        defer { gate.unlock() }
+        guard status.withLock({ $0 }) != .closed else { throw SQLError(.closed, message: "the connection is closed", backend: backend) }
+        let outcome: Result<T, SQLError>
+        if let onCancel {
+            outcome = await withTaskCancellationHandler {
+                do throws(SQLError) { return .success(try await body()) } catch { return .failure(error) }
+            } onCancel: {
+                onCancel()
+            }
+        } else {
+            do throws(SQLError) { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+        }
+        do {
+            return try outcome.get()
+        } catch {
+            if error.isConnectionError { markBroken() }
+            throw redacted(error)
+        }
+    }
+
+    /// Closes once: waits for the running statement, marks the session closed,
+    /// then runs `finish` (the C client's close) if it was not closed before.
+    public func close(_ finish: () async -> Void) async {
+        guard await gate.lock(cancellable: false) else { return }
+        defer { gate.unlock() }
+        let wasOpen = status.withLock { s -> Bool in
+            defer { s = .closed }
+            return s != .closed
+        }
+        if wasOpen { await finish() }
+    }
+
+    /// `error` with the DSN's password replaced by `***` in its message and detail.
+    public func redacted(_ error: SQLError) -> SQLError { error.redacting(password: password) }
+}
+
+extension SQLError {
+    /// The error with `password` replaced by `***` in its message and detail
+    /// (a C library may echo a DSN, or a server a statement that held it).
+    public func redacting(password: String?) -> SQLError {
+        guard let password, !password.isEmpty,
+              message.contains(password) || (detail?.contains(password) ?? false) else { return self }
+        var copy = self
+        copy.message = copy.message.replacingOccurrences(of: password, with: "***")
+        copy.detail = copy.detail?.replacingOccurrences(of: password, with: "***")
+        return copy
+    }
+}
