@@ -90,34 +90,3 @@ func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<C
     let pointers = copies.map { UnsafePointer($0) } + [nil]
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
-
-/// Calls `body` with libpq's parallel parameter arrays (types, values, lengths, formats).
-func withParameterPointers<T>(
-    _ parameters: [PostgresValues.Parameter],
-    _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> T
-) -> T {
-    let types = parameters.map { Oid($0.type) }
-    let lengths = parameters.map { Int32($0.bytes?.count ?? 0) }
-    let formats = parameters.map(\.format)
-    // One buffer holds every value; text values get a terminating NUL.
-    var storage: [UInt8] = []
-    var offsets: [Int?] = []
-    for parameter in parameters {
-        guard let bytes = parameter.bytes else {
-            offsets.append(nil)
-            continue
-        }
-        offsets.append(storage.count)
-        storage.append(contentsOf: bytes)
-        storage.append(0)
-    }
-    return storage.withUnsafeBufferPointer { buffer in
-        let base = UnsafeRawPointer(buffer.baseAddress)
-        let values: [UnsafePointer<CChar>?] = offsets.map { offset in
-            offset.flatMap { base?.advanced(by: $0).assumingMemoryBound(to: CChar.self) }
-        }
-        return values.withUnsafeBufferPointer { v in
-            body(types, v.baseAddress, lengths, formats)
-        }
-    }
-}

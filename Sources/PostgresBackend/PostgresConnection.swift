@@ -22,7 +22,17 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     private let canceller: Locked<CancelHandle>
     let configuration: PostgresConfiguration
     private let notices: NoticeSink
-    var preparedNames: [String: (name: String, parameterCount: Int)] = [:]
+    var preparedNames: [String: PreparedName] = [:]
+    /// A statement prepared on the server: its name there, and how many parameters it takes.
+    struct PreparedName: Sendable {
+        let name: String
+        let parameterCount: Int
+    }
+
+    /// The parameter arrays handed to libpq, reused by every statement.
+    let bound = PostgresParameters()
+    /// The columns of the last result, reused while results keep the same names and types.
+    private var lastColumns: (columns: SQLColumns, types: [Oid])?
 
     private init(conn: OpaquePointer, configuration: PostgresConfiguration, notices: NoticeSink) {
         self.conn = conn
@@ -99,7 +109,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     /// Prepares a named server-side statement.
     public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
-        let name = try await exclusive(cancellable: true) { () async throws(SQLError) -> String in
+        let name = try await exclusive(cancellable: true) { () async throws(SQLError) -> PreparedName in
             try await self.preparedName(for: sql, force: true)!
         }
         return ConnectionCachedStatement(sql: sql) { [self] parameters throws(SQLError) in
@@ -113,8 +123,8 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// The server-side prepared statement for `sql`, preparing it on first use
     /// (one extra round trip, once). Past the cache's capacity, parameterized
     /// statements run unnamed (`nil`) unless `force`d.
-    func preparedName(for sql: String, force: Bool) async throws(SQLError) -> String? {
-        if let cached = preparedNames[sql] { return cached.name }
+    func preparedName(for sql: String, force: Bool) async throws(SQLError) -> PreparedName? {
+        if let cached = preparedNames[sql] { return cached }
         guard force || preparedNames.count < Self.preparedCacheCapacity else { return nil }
         let name = "clustersql_\(preparedNames.count + 1)"
         let (text, count) = SQLPlaceholders.numbered(sql)
@@ -122,8 +132,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             throw PostgresErrors.connectionError(conn, whileConnecting: false)
         }
         _ = try await receive(cancellable: true)
-        preparedNames[sql] = (name, count)
-        return name
+        let prepared = PreparedName(name: name, parameterCount: count)
+        preparedNames[sql] = prepared
+        return prepared
     }
 
     /// `BEGIN`.
@@ -154,7 +165,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     // MARK: running statements
 
     func run(
-        _ sql: String, _ parameters: [SQLValue], prepared name: String? = nil, cancellable: Bool = true
+        _ sql: String, _ parameters: [SQLValue], prepared name: PreparedName? = nil, cancellable: Bool = true
     ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         try await exclusive(cancellable: cancellable) { () throws(SQLError) in
             var statement = name
@@ -171,18 +182,19 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         try await session.exclusive(cancellable: cancellable, body)
     }
 
-    func send(_ sql: String, _ parameters: [SQLValue], prepared name: String?) throws(SQLError) {
-        let encoded = try parameters.map { value throws(SQLError) in try PostgresValues.encode(value) }
-        let (text, count) = name == nil ? SQLPlaceholders.numbered(sql) : (sql, preparedNames[sql]?.parameterCount ?? parameters.count)
+    func send(_ sql: String, _ parameters: [SQLValue], prepared: PreparedName?) throws(SQLError) {
+        let (text, count) = prepared.map { (sql, $0.parameterCount) } ?? SQLPlaceholders.numbered(sql)
+        let name = prepared?.name
         guard count == parameters.count || (parameters.isEmpty && name == nil) else {
             throw SQLError(.parameterCountMismatch, message: "the statement has \(count) placeholders but \(parameters.count) values were given", backend: "postgres")
         }
-        let sent: Int32 = withParameterPointers(encoded) { types, values, lengths, formats in
+        try bound.bind(parameters)
+        let sent: Int32 = bound.withPointers { types, values, lengths, formats in
             if let name {
-                return PQsendQueryPrepared(conn, name, Int32(encoded.count), values, lengths, formats, 0)
+                return PQsendQueryPrepared(conn, name, Int32(parameters.count), values, lengths, formats, 0)
             }
-            if encoded.isEmpty { return PQsendQuery(conn, text) }
-            return PQsendQueryParams(conn, text, Int32(encoded.count), types, values, lengths, formats, 0)
+            if parameters.isEmpty { return PQsendQuery(conn, text) }
+            return PQsendQueryParams(conn, text, Int32(parameters.count), types, values, lengths, formats, 0)
         }
         guard sent == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
     }
@@ -217,7 +229,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
                     defer { PQclear(result) }
                     switch PQresultStatus(result) {
                     case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
-                        if !failed { outcome = .success((Self.rows(of: result), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil))) }
+                        if !failed { outcome = .success((self.rows(of: result), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil))) }
                     case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
                         if !failed { outcome = .success((SQLRows(columns: SQLColumns([]), rows: []), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil))) }
                     default:
@@ -274,11 +286,10 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         return count
     }
 
-    private static func rows(of result: OpaquePointer) -> SQLRows {
+    private func rows(of result: OpaquePointer) -> SQLRows {
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
-        let columns = SQLColumns((0..<columnCount).map { String(cString: PQfname(result, Int32($0))) })
-        let types = (0..<columnCount).map { PQftype(result, Int32($0)) }
+        let (columns, types) = columns(of: result, count: columnCount)
         var rows: [SQLRow] = []
         rows.reserveCapacity(rowCount)
         for r in 0..<Int32(rowCount) {
@@ -296,6 +307,30 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             rows.append(SQLRow(columns: columns, values: values))
         }
         return SQLRows(columns: columns, rows: rows)
+    }
+
+    /// The result's columns and their type OIDs: the last result's, when the names and types are the same.
+    private func columns(of result: OpaquePointer, count: Int) -> (SQLColumns, [Oid]) {
+        if let (columns, types) = lastColumns, columns.count == count,
+           (0..<count).allSatisfy({ c in
+               PQftype(result, Int32(c)) == types[c] && Self.equal(PQfname(result, Int32(c)), columns.names[c])
+           }) {
+            return (columns, types)
+        }
+        let columns = SQLColumns((0..<count).map { String(cString: PQfname(result, Int32($0))) })
+        let types = (0..<count).map { PQftype(result, Int32($0)) }
+        lastColumns = (columns, types)
+        return (columns, types)
+    }
+
+    /// Whether the C string `cName` spells `name`, compared byte by byte.
+    private static func equal(_ cName: UnsafePointer<CChar>?, _ name: String) -> Bool {
+        guard var byte = cName else { return false }
+        for expected in name.utf8 {
+            guard UInt8(bitPattern: byte.pointee) == expected else { return false }
+            byte += 1
+        }
+        return byte.pointee == 0
     }
 }
 

@@ -21,9 +21,9 @@ extension PostgresConnection {
                 try self.send(text, [], prepared: nil)
                 _ = try await self.receive(cancellable: false)
             } _: { () async throws(SQLError) -> [SQLExecution] in
-                let name = try await self.preparedName(for: sql, force: true)!
+                let prepared = try await self.preparedName(for: sql, force: true)!
                 let outcome = await withTaskCancellationHandler {
-                    await self.pipeline(name, sql: sql, batch)
+                    await self.pipeline(prepared, batch)
                 } onCancel: {
                     self.requestCancel()
                 }
@@ -34,9 +34,10 @@ extension PostgresConnection {
 
     /// The rows' reports, or the first failing row's error (or a connection-class
     /// error, after which the connection is out of step and given up).
-    private func pipeline(_ name: String, sql: String, _ batch: [[SQLValue]]) async -> Result<[SQLExecution], SQLError> {
+    private func pipeline(_ prepared: PreparedName, _ batch: [[SQLValue]]) async -> Result<[SQLExecution], SQLError> {
         guard PQenterPipelineMode(conn) == 1 else { return .failure(PostgresErrors.connectionError(conn, whileConnecting: false)) }
-        let expected = preparedNames[sql]?.parameterCount ?? 0
+        let expected = prepared.parameterCount
+        let name = prepared.name
         var reports: [SQLExecution] = []
         reports.reserveCapacity(batch.count)
         var sent = 0
@@ -65,15 +66,14 @@ extension PostgresConnection {
                         failure = SQLError(.parameterCountMismatch, message: "the statement has \(expected) placeholders but \(row.count) values were given", backend: "postgres").at(batchRow: sent)
                         break
                     }
-                    let encoded: [PostgresValues.Parameter]
                     do throws(SQLError) {
-                        encoded = try row.map { value throws(SQLError) in try PostgresValues.encode(value) }
+                        try bound.bind(row)
                     } catch {
                         failure = error.at(batchRow: sent)
                         break
                     }
-                    let queued: Int32 = withParameterPointers(encoded) { _, values, lengths, formats in
-                        PQsendQueryPrepared(conn, name, Int32(encoded.count), values, lengths, formats, 0)
+                    let queued: Int32 = bound.withPointers { _, values, lengths, formats in
+                        PQsendQueryPrepared(conn, name, Int32(row.count), values, lengths, formats, 0)
                     }
                     guard queued == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     sent += 1

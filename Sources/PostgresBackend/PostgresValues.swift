@@ -1,43 +1,11 @@
 import SQLCore
 
-/// Parameters go to PostgreSQL as text (type left for the server to infer)
-/// except blobs, which go as binary `bytea`. Results come back as text and are
-/// decoded by their type OID.
+/// Results come back from PostgreSQL as text and are decoded by their type
+/// OID (parameters go out through ``PostgresParameters``).
 enum PostgresValues {
-    /// One encoded parameter: bytes (nil for NULL), type OID, format (0 text, 1 binary).
-    struct Parameter {
-        var bytes: [UInt8]?
-        var type: UInt32
-        var format: Int32
-    }
-
-    static func encode(_ value: SQLValue) throws(SQLError) -> Parameter {
-        switch value {
-        case .null: return Parameter(bytes: nil, type: 0, format: 0)
-        case .integer(let v): return text(String(v))
-        case .double(let v):
-            if v.isNaN { return text("NaN") }
-            if v.isInfinite { return text(v > 0 ? "Infinity" : "-Infinity") }
-            return text(String(v))
-        case .text(let v):
-            guard !v.utf8.contains(0) else {
-                throw SQLError(.typeMismatch, message: "PostgreSQL text cannot hold a NUL character; bind it as a blob", backend: "postgres")
-            }
-            return text(v)
-        case .blob(let bytes): return Parameter(bytes: bytes, type: 17, format: 1)
-        case .bool(let v): return text(v ? "t" : "f")
-        case .date(let v): return text(v.description)
-        case .timestamp(let v): return text(v.description + "+00")
-        case .decimal(let v): return text(v.text)
-        }
-    }
-
-    private static func text(_ string: String) -> Parameter {
-        Parameter(bytes: Array(string.utf8), type: 0, format: 0)
-    }
-
     /// Decodes a text-format value of type `oid`.
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, oid: UInt32) -> SQLValue {
+        if oid == 20 || oid == 21 || oid == 23, let integer = integer(bytes) { return .integer(integer) }
         let text = String(decoding: bytes, as: UTF8.self)
         switch oid {
         case 16: return .bool(text == "t")
@@ -55,6 +23,21 @@ enum PostgresValues {
         case 1114, 1184: return SQLTimestamp(text).map(SQLValue.timestamp) ?? .text(text)
         default: return .text(text)
         }
+    }
+
+    /// A decimal integer read straight from the bytes (no String made); `nil` when it is not one or overflows.
+    static func integer(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard !bytes.isEmpty else { return nil }
+        let negative = bytes[0] == UInt8(ascii: "-")
+        let digits = negative ? bytes.dropFirst() : bytes[...]
+        guard !digits.isEmpty, digits.count <= 19 else { return nil }
+        var magnitude: UInt64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            magnitude = magnitude * 10 + UInt64(byte - UInt8(ascii: "0"))
+        }
+        if negative { return magnitude <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil }
+        return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
     }
 
     /// `\x0a1b...` (bytea_output = hex, the default since PostgreSQL 9.0).

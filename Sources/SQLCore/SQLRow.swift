@@ -2,11 +2,17 @@
 public final class SQLColumns: Sendable {
     /// Column names in result order (duplicates allowed, as SQL allows them).
     public let names: [String]
-    private let firstIndexByName: [String: Int]
+    /// Built only for wide results: below this many columns a scan is as quick, and a result costs no dictionary.
+    private let firstIndexByName: [String: Int]?
+    private static let indexedFrom = 12
 
     /// Creates the column list; lookups by name find the first column of that name.
     public init(_ names: [String]) {
         self.names = names
+        guard names.count >= Self.indexedFrom else {
+            firstIndexByName = nil
+            return
+        }
         var index: [String: Int] = [:]
         for (i, name) in names.enumerated() where index[name] == nil { index[name] = i }
         self.firstIndexByName = index
@@ -17,7 +23,11 @@ public final class SQLColumns: Sendable {
 
     /// The index of the first column named `name`, matched exactly, then ignoring case.
     public func index(of name: String) -> Int? {
-        if let i = firstIndexByName[name] { return i }
+        if let firstIndexByName {
+            if let i = firstIndexByName[name] { return i }
+        } else if let i = names.firstIndex(of: name) {
+            return i
+        }
         let lowered = name.lowercased()
         return names.firstIndex { $0.lowercased() == lowered }
     }

@@ -55,7 +55,6 @@ public final class SocketReactor: TaskExecutor, Sendable {
     private struct State {
         var waiters: [Int32: Waiter] = [:]
         var jobs: [UnownedJob] = []
-        var nextID: UInt32 = 0
         /// The thread is in (or about to enter) `epoll_wait` with a timeout.
         var sleeping = false
         /// When that sleep ends by itself; `nil`: only an event ends it.
@@ -71,6 +70,7 @@ public final class SocketReactor: TaskExecutor, Sendable {
     private let epoll: Int32
     private let wakeFD: Int32
     private let threadID = Atomic<UInt>(0)
+    private let nextID = Atomic<UInt32>(0)
     private static let wakeTag = UInt64.max
 
     /// Starts a reactor thread named `name`; it runs for the rest of the process.
@@ -96,38 +96,46 @@ public final class SocketReactor: TaskExecutor, Sendable {
     public func wait(
         for fd: Int32, _ direction: Direction, until deadline: ContinuousClock.Instant?, cancellable: Bool = true
     ) async throws(WaitError) {
-        let id = state.withLock { s -> UInt32 in
-            s.nextID &+= 1
-            return s.nextID
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
+        // An uncancellable wait (a statement in flight) needs no cancellation handler: one status record less per wait.
+        guard cancellable else {
+            try await suspend(fd, direction, id: id, deadline: deadline, cancellable: false).get()
+            return
         }
-        let result: Result<Void, WaitError> = await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<Void, WaitError>, Never>) in
-                let registered = state.withLock { s -> Result<Bool, WaitError> in
-                    if cancellable, Task.isCancelled { return .failure(.cancelled) }
-                    if s.waiters[fd] != nil { return .failure(.busy) }
-                    s.waiters[fd] = Waiter(id: id, deadline: deadline, continuation: continuation)
-                    guard let deadline, s.sleeping, !s.wakePending, s.sleepingUntil.map({ deadline < $0 }) ?? true else {
-                        return .success(false)
-                    }
-                    s.wakePending = true
-                    return .success(true)
-                }
-                switch registered {
-                case .failure(let refusal):
-                    continuation.resume(returning: .failure(refusal))
-                case .success(let mustWake):
-                    let tag = UInt64(UInt32(bitPattern: fd)) << 32 | UInt64(id)
-                    if clustersql_epoll_arm(epoll, fd, direction == .writable ? 1 : 0, tag) != 0 {
-                        take(fd: fd, id: id)?.continuation.resume(returning: .success(()))
-                    }
-                    if mustWake { clustersql_eventfd_signal(wakeFD) }
-                }
-            }
+        let result = await withTaskCancellationHandler {
+            await suspend(fd, direction, id: id, deadline: deadline, cancellable: true)
         } onCancel: {
-            guard cancellable else { return }
             take(fd: fd, id: id)?.continuation.resume(returning: .failure(.cancelled))
         }
         try result.get()
+    }
+
+    /// Registers the waiter, arms the socket, and suspends until the loop (or a cancellation) resumes it.
+    private func suspend(
+        _ fd: Int32, _ direction: Direction, id: UInt32, deadline: ContinuousClock.Instant?, cancellable: Bool
+    ) async -> Result<Void, WaitError> {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<Void, WaitError>, Never>) in
+            let registered = state.withLock { s -> Result<Bool, WaitError> in
+                if cancellable, Task.isCancelled { return .failure(.cancelled) }
+                if s.waiters[fd] != nil { return .failure(.busy) }
+                s.waiters[fd] = Waiter(id: id, deadline: deadline, continuation: continuation)
+                guard let deadline, s.sleeping, !s.wakePending, s.sleepingUntil.map({ deadline < $0 }) ?? true else {
+                    return .success(false)
+                }
+                s.wakePending = true
+                return .success(true)
+            }
+            switch registered {
+            case .failure(let refusal):
+                continuation.resume(returning: .failure(refusal))
+            case .success(let mustWake):
+                let tag = UInt64(UInt32(bitPattern: fd)) << 32 | UInt64(id)
+                if clustersql_epoll_arm(epoll, fd, direction == .writable ? 1 : 0, tag) != 0 {
+                    take(fd: fd, id: id)?.continuation.resume(returning: .success(()))
+                }
+                if mustWake { clustersql_eventfd_signal(wakeFD) }
+            }
+        }
     }
 
     /// Removes and returns `fd`'s waiter if it is still the one with `id`.

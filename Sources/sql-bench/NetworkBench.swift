@@ -1,5 +1,6 @@
 import BenchSupport
 import Foundation
+import Synchronization
 import MariaDBBackend
 import PostgresBackend
 import SQLCore
@@ -74,8 +75,8 @@ func timeOf(_ work: () async throws -> Void) async throws -> Double {
 /// PostgreSQL: point selects through `Database` (from the cooperative pool, and from the
 /// driver's executor) against `pgbench -S` in simple and prepared mode, alternating
 /// rounds on one server; then a 100,000-row batch against a C program using pipeline mode.
-func benchPostgres(seconds: Int, rounds: Int, folder: URL) async throws {
-    let cluster = try await PostgresCluster.start(standbys: 0)
+func benchPostgres(seconds: Int, rounds: Int, folder: URL, profile: String? = nil) async throws {
+    let cluster = try await PostgresCluster.start(standbys: 0, maxConnections: 250)
     defer { cluster.destroy() }
     let server = cluster.primary
     let pgbench = "/usr/lib/postgresql/15/bin/pgbench"
@@ -91,6 +92,10 @@ func benchPostgres(seconds: Int, rounds: Int, folder: URL) async throws {
     func ours(onExecutor: Bool) async throws -> Double {
         try await pointSelects(driver: PostgresDriver(), dsn: server.dsn, sql: "SELECT abalance FROM pgbench_accounts WHERE aid = ?",
                                keys: 1...100_000, tasks: 4, duration: .seconds(seconds), onExecutor: onExecutor)
+    }
+    if let profile {  // `sql-bench SECONDS postgres executor|pool`: only ours, for a profiler
+        print(String(format: "ours: %.0f /s", try await ours(onExecutor: profile == "executor")))
+        return
     }
     for _ in 0..<rounds {
         try await measure(&simple, children: true) { try await pgbenchRate("simple") }
@@ -113,12 +118,14 @@ func benchPostgres(seconds: Int, rounds: Int, folder: URL) async throws {
                           create: "DROP TABLE IF EXISTS t; CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT)",
                           peer: peer, arguments: [server.dsn])
     await connection.close()
+    try await memoryRow("PostgreSQL", driver: PostgresDriver(), dsn: server.dsn,
+                        peer: try await connectionsPeer(into: folder), arguments: ["postgres", server.dsn])
 }
 
 /// MariaDB: point selects through `Database` (both ways of calling) against sysbench's
 /// oltp_point_select, alternating rounds; then a 100,000-row batch against a C program using bulk binding.
-func benchMariaDB(seconds: Int, rounds: Int, folder: URL) async throws {
-    let server = try await MariaDBServer.start(name: "bench")
+func benchMariaDB(seconds: Int, rounds: Int, folder: URL, profile: String? = nil) async throws {
+    let server = try await MariaDBServer.start(name: "bench", maxConnections: 250)
     defer { server.destroy() }
     let tableRows = 10_000
     let target = ["--mysql-host=127.0.0.1", "--mysql-port=\(server.port)", "--mysql-user=test", "--mysql-password=test",
@@ -136,6 +143,10 @@ func benchMariaDB(seconds: Int, rounds: Int, folder: URL) async throws {
     func ours(onExecutor: Bool) async throws -> Double {
         try await pointSelects(driver: MariaDBDriver(), dsn: server.dsn, sql: "SELECT c FROM sbtest1 WHERE id = ?",
                                keys: 1...Int64(tableRows), tasks: 4, duration: .seconds(seconds), onExecutor: onExecutor)
+    }
+    if let profile {  // `sql-bench SECONDS mariadb executor|pool`: only ours, for a profiler
+        print(String(format: "ours: %.0f /s", try await ours(onExecutor: profile == "executor")))
+        return
     }
     var peerAgain = Side()
     for _ in 0..<rounds {
@@ -157,4 +168,56 @@ func benchMariaDB(seconds: Int, rounds: Int, folder: URL) async throws {
                           create: "DROP TABLE IF EXISTS t; CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(16)) ENGINE=InnoDB",
                           peer: peer, arguments: ["127.0.0.1", String(server.port), "test", "test", "test"])
     await connection.close()
+    try await memoryRow("MariaDB", driver: MariaDBDriver(), dsn: server.dsn, peer: try await connectionsPeer(into: folder),
+                        arguments: ["mariadb", "127.0.0.1", String(server.port), "test", "test", "test"])
+}
+
+/// peers/connections_peer.c, built against both C clients.
+func connectionsPeer(into folder: URL) async throws -> String {
+    let binary = folder.appendingPathComponent("connections_peer").path
+    if FileManager.default.fileExists(atPath: binary) { return binary }
+    return try await buildPeer("connections_peer", into: folder,
+                               flags: ["-I/usr/include/postgresql", "-I/usr/include/mariadb", "-lpq", "-lmariadb"])
+}
+
+/// This process's resident set, in KiB.
+func residentKiB() -> Double {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+          let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return 0 }
+    return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1024
+}
+
+/// Client memory per open connection: `count` connections held in a `Database` pool
+/// against a C program holding as many of the same C client's connections (peers/connections_peer.c).
+/// Each side opens one connection first, so that both measure with their libraries loaded.
+func memoryRow(_ label: String, driver: any SQLDriver, dsn: String, peer: String, arguments: [String], count: Int = 200) async throws {
+    let output = try await Commands.run(peer, arguments + [String(count)]).output
+    guard let cKiB = number(after: "kib_per_connection=", in: output) else { throw TestServerError("could not read the C peer's figure:\n\(output)") }
+    var configuration = DatabaseConfiguration(name: "memory")
+    configuration.maxOpen = count + 1
+    configuration.maxIdle = count + 1
+    let db = Database(driver: driver, dsn: dsn, configuration: configuration)
+    _ = try await db.query("SELECT 1")
+    let before = residentKiB()
+    final class Opened: Sendable { let count = Mutex(0) }
+    let opened = Opened()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<count {
+            group.addTask {
+                try await db.withConnection { connection in
+                    _ = try await connection.query("SELECT 1", [])
+                    opened.count.withLock { $0 += 1 }
+                    // Hold it until every task holds one, so that the pool opens `count` connections.
+                    while opened.count.withLock({ $0 }) < count { try await Task.sleep(for: .milliseconds(5)) }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let ours = (residentKiB() - before) / Double(count)
+    await db.close()
+    print("\(label) client memory per open connection, \(count) held (RSS after - before, / \(count))")
+    printLine("C program, same C client", String(format: "%7.1f KiB", cKiB))
+    printLine("ours, Database pool", String(format: "%7.1f KiB", ours))
+    printLine("ratio ours / C", String(format: "%7.2fx (goal <= 1.50x)", ours / cKiB))
 }

@@ -16,11 +16,12 @@ let seconds = Int(arguments.first ?? "") ?? 5
 let only = arguments.dropFirst().first
 let third = arguments.dropFirst(2).first
 let rounds = Int(third ?? "") ?? 3
-let profile = third.flatMap { Int($0) == nil ? $0 : nil }  // `sql-bench 0 sqlite batch|each`: a loop for a profiler
+// `sql-bench 0 sqlite batch|each`, `sql-bench 20 postgres|mariadb executor|pool`: only our side, for a profiler
+let profile = third.flatMap { Int($0) == nil ? $0 : nil }
 
 let peers = FileManager.default.temporaryDirectory.appendingPathComponent("sql-bench-peers-\(UUID().uuidString)")
 try FileManager.default.createDirectory(at: peers, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(at: peers) }
 if only == nil || only == "sqlite" { try await benchSQLite(rounds: 5, profile: profile) }
-if only == nil || only == "postgres" { try await benchPostgres(seconds: seconds, rounds: rounds, folder: peers) }
-if only == nil || only == "mariadb" { try await benchMariaDB(seconds: seconds, rounds: rounds, folder: peers) }
+if only == nil || only == "postgres" { try await benchPostgres(seconds: seconds, rounds: rounds, folder: peers, profile: profile) }
+if only == nil || only == "mariadb" { try await benchMariaDB(seconds: seconds, rounds: rounds, folder: peers, profile: profile) }

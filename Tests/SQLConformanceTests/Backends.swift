@@ -52,3 +52,17 @@ func count(_ table: String, on connection: any SQLConnection) async throws -> In
     guard case .integer(let value) = rows[0][0] else { return -1 }
     return Int(value)
 }
+
+extension Backend {
+    /// A query that runs until it is stopped (SQLite) or for `seconds` (the servers).
+    func slowQuery(seconds: Int) -> String {
+        switch self {
+        case .sqlite: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
+        case .postgres: "SELECT pg_sleep(\(seconds))"
+        case .mariadb: "SELECT SLEEP(\(seconds))"
+        }
+    }
+
+    /// The backends with a server at the other end of a socket.
+    static let network: [Backend] = [.postgres, .mariadb]
+}
