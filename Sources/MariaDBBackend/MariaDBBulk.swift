@@ -17,13 +17,8 @@ final class BulkBinds {
         rowCount = rows.count
         binds = .allocate(capacity: max(columns, 1))
         binds.initialize(repeating: MYSQL_BIND(), count: max(columns, 1))
-        var converted: [[ParameterValue]] = []
-        converted.reserveCapacity(rows.count)
-        for row in rows {
-            converted.append(try row.map { value throws(SQLError) in try ParameterValue(value) })
-        }
         for column in 0..<columns {
-            guard fill(column, converted) else { return nil }
+            guard try fill(column, rows) else { return nil }
         }
     }
 
@@ -32,15 +27,25 @@ final class BulkBinds {
         binds.deallocate()
     }
 
+    private static func isNull(_ value: SQLValue) -> Bool {
+        if case .null = value { return true }
+        return false
+    }
+
     private func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         let pointer = malloc(max(bytes, 1))!
         allocations.append(pointer)
         return pointer
     }
 
-    /// Fills column `column`'s arrays; `false` when its rows disagree on the type.
-    private func fill(_ column: Int, _ rows: [[ParameterValue]]) -> Bool {
-        let type = rows.lazy.map { $0[column].bufferType }.first { $0 != MYSQL_TYPE_NULL } ?? MYSQL_TYPE_STRING
+    /// Fills column `column`'s arrays straight from the rows (each value converted
+    /// where it is stored, no copy of the rows made); `false` when its rows disagree on the type.
+    private func fill(_ column: Int, _ rows: ArraySlice<[SQLValue]>) throws(SQLError) -> Bool {
+        var type = MYSQL_TYPE_STRING
+        for row in rows where !Self.isNull(row[column]) {
+            type = try ParameterValue(row[column]).bufferType
+            break
+        }
         let indicators = allocate(rowCount).assumingMemoryBound(to: CChar.self)
         binds[column].buffer_type = type
         binds[column].u.indicator = indicators
@@ -54,22 +59,21 @@ final class BulkBinds {
                 switch row[column] {
                 case .null: indicators[index] = CChar(STMT_INDICATOR_NULL.rawValue)
                 case .integer(let v) where type == MYSQL_TYPE_LONGLONG: slot.storeBytes(of: v, as: Int64.self)
-                case .double(let v) where type == MYSQL_TYPE_DOUBLE: slot.storeBytes(of: v, as: Double.self)
-                case .tiny(let v) where type == MYSQL_TYPE_TINY: slot.storeBytes(of: v, as: Int8.self)
-                case .time(let v, let t) where t == type: slot.storeBytes(of: v, as: MYSQL_TIME.self)
-                default: return false
+                case let value:
+                    switch try ParameterValue(value) {
+                    case .double(let v) where type == MYSQL_TYPE_DOUBLE: slot.storeBytes(of: v, as: Double.self)
+                    case .tiny(let v) where type == MYSQL_TYPE_TINY: slot.storeBytes(of: v, as: Int8.self)
+                    case .time(let v, let t) where t == type: slot.storeBytes(of: v, as: MYSQL_TIME.self)
+                    default: return false
+                    }
                 }
             }
             binds[column].buffer = values
             binds[column].buffer_length = UInt(size)
         default:
             var total = 0
-            for row in rows {
-                guard case .bytes(let bytes, let t) = row[column] else {
-                    if case .null = row[column] { continue }
-                    return false
-                }
-                guard t == type else { return false }
+            for row in rows where !Self.isNull(row[column]) {
+                guard case .bytes(let bytes, let t) = try ParameterValue(row[column]), t == type else { return false }
                 total += bytes.count
             }
             let data = allocate(total)
@@ -77,7 +81,7 @@ final class BulkBinds {
             let lengths = allocate(MemoryLayout<UInt>.stride * rowCount).assumingMemoryBound(to: UInt.self)
             var offset = 0
             for (index, row) in rows.enumerated() {
-                if case .bytes(let bytes, _) = row[column] {
+                if !Self.isNull(row[column]), case .bytes(let bytes, _) = try ParameterValue(row[column]) {
                     bytes.copy(to: data + offset)
                     pointers[index] = data + offset
                     lengths[index] = UInt(bytes.count)
