@@ -8,11 +8,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/// Arms `fd` once (EPOLLONESHOT) for reading or writing, tagged with `tag`:
-/// re-arms an existing registration, adds one when there is none. 0 or -1 (errno).
-static inline int clustersql_epoll_arm(int epfd, int fd, int writable, uint64_t tag) {
+/// Arms `fd` once (EPOLLONESHOT) for reading (`direction` 0), writing (1) or
+/// either (2), tagged with `tag`: re-arms an existing registration, adds one
+/// when there is none. 0 or -1 (errno).
+static inline int clustersql_epoll_arm(int epfd, int fd, int direction, uint64_t tag) {
     struct epoll_event event;
-    event.events = (writable ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT;
+    event.events = (direction == 0 ? EPOLLIN : direction == 1 ? EPOLLOUT : (EPOLLIN | EPOLLOUT)) | EPOLLONESHOT;
     event.data.u64 = tag;
     if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &event) == 0) return 0;
     if (errno != ENOENT) return -1;

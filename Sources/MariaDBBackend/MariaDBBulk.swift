@@ -12,13 +12,18 @@ final class BulkBinds {
     let rowCount: Int
     private var allocations: [UnsafeMutableRawPointer] = []
 
-    /// The binds for `rows` (each `columns` long), or `nil` when a column mixes types.
-    init?(_ rows: ArraySlice<[SQLValue]>, columns: Int) throws(SQLError) {
+    /// The binds for `rows` (each `columns` long), or `nil` when a column mixes types
+    /// or a value cannot be bound (the row-by-row path then names the row).
+    init?(_ rows: ArraySlice<[SQLValue]>, columns: Int) {
         rowCount = rows.count
         binds = .allocate(capacity: max(columns, 1))
         binds.initialize(repeating: MYSQL_BIND(), count: max(columns, 1))
         for column in 0..<columns {
-            guard try fill(column, rows) else { return nil }
+            do throws(SQLError) {
+                guard try fill(column, rows) else { return nil }
+            } catch {
+                return nil
+            }
         }
     }
 
@@ -51,7 +56,8 @@ final class BulkBinds {
         binds[column].u.indicator = indicators
         switch type {
         case MYSQL_TYPE_LONGLONG, MYSQL_TYPE_DOUBLE, MYSQL_TYPE_TINY, MYSQL_TYPE_DATE, MYSQL_TYPE_DATETIME:
-            let size = type == MYSQL_TYPE_TINY ? 1 : type == MYSQL_TYPE_LONGLONG || type == MYSQL_TYPE_DOUBLE ? 8 : MemoryLayout<MYSQL_TIME>.size
+            let isTime = type == MYSQL_TYPE_DATE || type == MYSQL_TYPE_DATETIME
+            let size = type == MYSQL_TYPE_TINY ? 1 : isTime ? MemoryLayout<MYSQL_TIME>.stride : 8
             let values = allocate(size * rowCount)
             for (index, row) in rows.enumerated() {
                 let slot = values + index * size
@@ -68,7 +74,16 @@ final class BulkBinds {
                     }
                 }
             }
-            binds[column].buffer = values
+            if isTime {
+                // Connector/C reads a bulk column of a type without a fixed packed length
+                // (dates, times) as an array of pointers, one per row.
+                let pointers = allocate(MemoryLayout<UnsafeMutableRawPointer?>.stride * rowCount)
+                    .assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
+                for index in 0..<rowCount { pointers[index] = values + index * size }
+                binds[column].buffer = UnsafeMutableRawPointer(pointers)
+            } else {
+                binds[column].buffer = values
+            }
             binds[column].buffer_length = UInt(size)
         default:
             var total = 0
@@ -101,39 +116,86 @@ final class BulkBinds {
 }
 
 extension MariaDBConnection {
-    /// Rows per bulk execution: one `COM_STMT_BULK_EXECUTE` each, well inside `max_allowed_packet` for small rows.
+    /// Rows per bulk execution at most: one `COM_STMT_BULK_EXECUTE` each.
     static let bulkChunk = 10_000
+    /// Parameter bytes per bulk execution at most, well inside the server's
+    /// `max_allowed_packet` (16 MiB by default; 1 MiB at the smallest MySQL allows by default).
+    static let bulkChunkBytes = 768 * 1024
 
-    /// Why the bulk path handed a batch back to the row-by-row one.
+    /// What the bulk path made of a batch.
     enum BulkOutcome {
         case done([SQLExecution])
-        /// The rows cannot go in bulk, or their reports or failing row are not known from the
-        /// totals: the frame is undone and the batch runs again a row at a time.
+        /// The rows cannot go in bulk, or their reports are not known from the totals:
+        /// nothing was sent that needs undoing beyond the frame, run them a row at a time.
         case runRowByRow
+        /// A chunk failed with a statement error: undo, and run a row at a time to name the row.
+        case failed(SQLError)
     }
 
-    /// Whether `sql` is an `INSERT` or `REPLACE`, whose rows each affect 0, 1 or 2 rows,
-    /// so that a bulk total of 0, n or 2n tells every row's count.
+    /// Whether `sql` is an `INSERT … VALUES (…)` of one row per execution (no
+    /// `SELECT`, no `REPLACE`, one tuple): each execution then affects 0 or 1
+    /// row (`IGNORE`) or 1 or 2 (`ON DUPLICATE KEY UPDATE`, rows matched), so a
+    /// chunk's total of 0, n or 2n tells every row's count.
     static func suitsBulk(_ sql: String) -> Bool {
-        let word = sql.drop(while: { $0.isWhitespace || $0 == "(" }).prefix(7).uppercased()
-        guard word.hasPrefix("INSERT") || word.hasPrefix("REPLACE") else { return false }
-        // INSERT IGNORE … ON DUPLICATE KEY UPDATE can make 0 and 2 in one batch, which sum like 1 and 1.
         let upper = sql.uppercased()
-        return !(upper.contains("IGNORE") && upper.contains("DUPLICATE"))
+        guard upper.drop(while: \.isWhitespace).hasPrefix("INSERT"), !upper.contains("SELECT"),
+              let values = upper.range(of: "VALUES") else { return false }
+        // INSERT IGNORE … ON DUPLICATE KEY UPDATE can make 0 and 2 in one chunk, which sum like 1 and 1.
+        if upper.contains("IGNORE"), upper.contains("DUPLICATE") { return false }
+        // Exactly one parenthesised tuple after VALUES.
+        var depth = 0
+        var tuples = 0
+        var quote: Character?
+        for character in upper[values.upperBound...] {
+            if let open = quote {
+                if character == open { quote = nil }
+                continue
+            }
+            switch character {
+            case "'", "\"", "`": quote = character
+            case "(":
+                if depth == 0 { tuples += 1 }
+                depth += 1
+            case ")": depth -= 1
+            case "," where depth == 0: return false
+            default:
+                if depth == 0, !character.isWhitespace { return tuples == 1 }
+            }
+        }
+        return tuples == 1
     }
 
-    /// Runs the rows in chunks through Connector/C's bulk execution; what it cannot
-    /// report exactly (a failing row, a mix of per-row counts) it leaves to the row-by-row path.
+    /// The end of the chunk that starts at `start`: at most ``bulkChunk`` rows and about ``bulkChunkBytes``.
+    private static func chunkEnd(_ batch: [[SQLValue]], from start: Int) -> Int {
+        var bytes = 0
+        var end = start
+        while end < batch.endIndex, end - start < bulkChunk {
+            for value in batch[end] {
+                switch value {
+                case .text(let v): bytes += v.utf8.count + 9
+                case .blob(let v): bytes += v.count + 9
+                case .decimal(let v): bytes += v.text.utf8.count + 9
+                default: bytes += 16
+                }
+            }
+            end += 1
+            if bytes >= bulkChunkBytes { break }
+        }
+        return end
+    }
+
+    /// Runs the rows in chunks through Connector/C's bulk execution.
     func runBulk(_ handle: PreparedHandle, _ batch: [[SQLValue]], fresh: () -> CallBudget) async throws(SQLError) -> BulkOutcome {
         let statement = handle.statement
+        guard batch.allSatisfy({ $0.count == handle.parameterCount }) else { return .runRowByRow }
         var reports: [SQLExecution] = []
         reports.reserveCapacity(batch.count)
         var start = batch.startIndex
         while start < batch.endIndex {
-            let end = min(start + Self.bulkChunk, batch.endIndex)
+            if Task.isCancelled { return .failed(SQLError(.cancelled, message: "cancelled during a batch", backend: "mariadb")) }
+            let end = Self.chunkEnd(batch, from: start)
             let rows = batch[start..<end]
-            guard rows.allSatisfy({ $0.count == handle.parameterCount }),
-                  let binds = try BulkBinds(rows, columns: handle.parameterCount) else { return .runRowByRow }
+            guard let binds = BulkBinds(rows, columns: handle.parameterCount) else { return .runRowByRow }
             var size = UInt32(rows.count)
             mysql_stmt_attr_set(statement, STMT_ATTR_ARRAY_SIZE, &size)
             defer {
@@ -145,9 +207,9 @@ extension MariaDBConnection {
             var budget = fresh()
             try await call(&budget) { mysql_stmt_execute_start(&result, statement) } resume: { mysql_stmt_execute_cont(&result, statement, $0) }
             withExtendedLifetime(binds) {}
-            guard result == 0 else { return .runRowByRow }
+            guard result == 0 else { return .failed(MariaDBErrors.error(statement)) }
             let total = Int(clamping: mysql_stmt_affected_rows(statement))
-            guard total % rows.count == 0, total / rows.count <= 2 else { return .runRowByRow }
+            guard total == 0 || total == rows.count || total == 2 * rows.count else { return .runRowByRow }
             let firstID = mysql_stmt_insert_id(statement)
             for index in 0..<rows.count {
                 // The server names the first generated id only; the others are not certain (Galera interleaves).

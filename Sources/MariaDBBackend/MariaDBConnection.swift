@@ -50,28 +50,50 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     }
 
     /// Connects without blocking a thread, within ``MariaDBConfiguration/connectTimeout``.
+    ///
+    /// Connector/C would look the host name up inside `_start`, on the calling
+    /// thread: it is looked up off the pool first, and each of its addresses
+    /// is tried in turn, as Connector/C would (unless TLS must check the
+    /// certificate against the name; `localhost` is left to Connector/C too).
     static func connect(_ configuration: MariaDBConfiguration, logger: Logger) async throws(SQLError) -> MariaDBConnection {
         guard MariaDBLibrary.isInitialized else {
             throw SQLError(.misuse, message: "mysql_library_init failed", backend: "mariadb")
         }
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        let c = configuration
+        var hosts: [String?] = [c.unixSocket == nil ? c.host : nil]
+        if let name = c.unixSocket == nil ? c.host : nil, c.tls != .verifyIdentity, HostResolver.needsLookup(name) {
+            do {
+                hosts = try await HostResolver.resolve(name, until: deadline)
+            } catch {
+                switch error.kind {
+                case .timedOut: throw SQLError(.timeout, message: "no address for \"\(name)\" within \(c.connectTimeout)", backend: "mariadb")
+                case .cancelled: throw SQLError(.cancelled, message: "cancelled while looking up \"\(name)\"", backend: "mariadb")
+                case .unresolved: throw SQLError(.connectionFailed, message: "could not resolve host name \"\(name)\": \(error.reason)", backend: "mariadb")
+                }
+            }
+        }
+        for (index, host) in hosts.enumerated() {
+            do {
+                return try await attempt(host: host, configuration, deadline: deadline, logger: logger)
+            } catch where error.code == .connectionFailed && index < hosts.count - 1 {
+                continue  // refused or unreachable at this address: the next one
+            }
+        }
+        throw SQLError(.connectionFailed, message: "no address to connect to", backend: "mariadb")
+    }
+
+    /// One connection attempt to `host` (an address, a name, or `nil` for the Unix socket).
+    private static func attempt(
+        host: String?, _ configuration: MariaDBConfiguration, deadline: ContinuousClock.Instant, logger: Logger
+    ) async throws(SQLError) -> MariaDBConnection {
         guard let mysql = mysql_init(nil) else { throw SQLError(.connectionFailed, message: "out of memory", backend: "mariadb") }
         var stackSize = callStackSize
         mysql_options(mysql, MYSQL_OPT_NONBLOCK, &stackSize)
         MariaDBLibrary.applyOptions(configuration, to: mysql)
-        var budget = CallBudget(deadline: .now + configuration.connectTimeout, cancelGrace: .zero)
+        var budget = CallBudget(deadline: deadline, cancelGrace: .zero)
         var connected: UnsafeMutablePointer<MYSQL>?
         let c = configuration
-        // Connector/C looks the name up inside `_start`, on this thread: look it up off the pool
-        // first and pass the address (unless TLS must check the certificate against the name).
-        var host = c.unixSocket == nil ? c.host : nil
-        if let name = host, c.tls != .verifyIdentity {
-            do {
-                host = try await HostResolver.resolve(name)
-            } catch {
-                mysql_close(mysql)
-                throw SQLError(.connectionFailed, message: "could not resolve host name \"\(name)\": \(error.reason)", backend: "mariadb")
-            }
-        }
         // The arguments must outlive the whole call, not only `_start`.
         let arguments = [host, c.user, c.password, c.database, c.unixSocket].map { CText($0) }
         defer { arguments.forEach { $0?.free() } }
@@ -121,7 +143,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     /// holding the connection throughout; the query timeout applies to each
     /// round trip.
     ///
-    /// An `INSERT` or `REPLACE` whose columns keep one type goes through
+    /// An `INSERT … VALUES (…)` of one tuple whose columns keep one type goes through
     /// Connector/C's bulk execution (the rows as arrays, 10,000 to a round
     /// trip). The server then reports totals only, so each row's
     /// `rowsAffected` is known when they are all alike (0, 1 or 2 each) and
@@ -138,29 +160,42 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             func fresh(cancellable: Bool = true) -> CallBudget {
                 CallBudget(deadline: queryTimeout.map { .now + $0 }, cancelGrace: cancellable ? cancelGrace : nil)
             }
-            func frame() -> SQLBatchFrame {
-                SQLBatchFrame(inTransaction: self.mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0)
-            }
+            func inTransaction() -> Bool { self.mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0 }
+            // Decided once: a re-run after an undone bulk attempt must find the connection as the batch did.
+            let wasInTransaction = inTransaction()
+            let frame = SQLBatchFrame(inTransaction: wasInTransaction)
             func statement(_ text: String) async throws(SQLError) {
                 var budget = fresh(cancellable: false)
                 _ = try await self.runText(text, budget: &budget)
             }
             if Self.suitsBulk(sql) {
+                var bulkError: SQLError?
                 do throws(SQLError) {
-                    return try await frame().around(statement: statement) { () async throws(SQLError) -> [SQLExecution] in
+                    return try await frame.around(statement: statement) { () async throws(SQLError) -> [SQLExecution] in
                         var budget = fresh()
                         let handle = try await self.preparedHandle(for: sql, budget: &budget, force: true).0
                         switch try await self.runBulk(handle, batch, fresh: { fresh() }) {
                         case .done(let reports): return reports
                         case .runRowByRow: throw Self.bulkFallback
+                        case .failed(let error):
+                            // Only a row's own fault is worth a row-by-row run to name it: a cancelled
+                            // task, a broken connection or a deadlock (which ended the caller's
+                            // transaction) is reported as it is.
+                            if Task.isCancelled || error.code == .cancelled || error.isConnectionError || error.nativeCode == 1213 {
+                                throw error
+                            }
+                            bulkError = error
+                            throw Self.bulkFallback
                         }
                     }
                 } catch where error.code == Self.bulkFallback.code {
-                    // Undone: run it again a row at a time, below.
+                    // Undone. Run it again a row at a time, below, unless the undo could not restore
+                    // the caller's transaction (then the bulk error is the answer).
+                    if let bulkError, inTransaction() != wasInTransaction { throw bulkError }
                 }
             }
             var handle: PreparedHandle?
-            return try await frame().run(batch, statement: statement) { () async throws(SQLError) in
+            return try await frame.run(batch, statement: statement) { () async throws(SQLError) in
                 var budget = fresh()
                 handle = try await self.preparedHandle(for: sql, budget: &budget, force: true).0
             } row: { parameters async throws(SQLError) in

@@ -27,6 +27,8 @@ public struct PostgresConfiguration: Sendable {
     let password: String?
     /// The DSN's `host` entries (names, addresses, socket folders), when it has no `hostaddr`.
     let hostsToResolve: [String]
+    /// The DSN's `port` entries (one for all hosts, or one each).
+    let ports: [String]
 
     /// Parses `dsn` with libpq; `connectTimeout` applies unless the DSN sets `connect_timeout`.
     ///
@@ -59,27 +61,45 @@ public struct PostgresConfiguration: Sendable {
         }
         let hostaddr = found["hostaddr"] ?? ""
         self.hostsToResolve = hostaddr.isEmpty ? (found["host"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
+        self.ports = (found["port"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     }
 
-    /// The `hostaddr` list for the DSN's host names, looked up off the
-    /// cooperative pool; `nil` when there is nothing to look up (sockets,
-    /// numeric addresses, a DSN that gives `hostaddr` itself).
-    func resolvedHostAddresses() async throws(SQLError) -> String? {
-        func isName(_ host: String) -> Bool { !host.isEmpty && !host.hasPrefix("/") && !host.hasPrefix("@") && !HostResolver.isNumeric(host) }
-        guard hostsToResolve.contains(where: isName) else { return nil }
-        var addresses: [String] = []
-        for host in hostsToResolve {
-            guard isName(host) else {
-                addresses.append(host.hasPrefix("/") || host.hasPrefix("@") ? "" : host)
-                continue
+    /// Keywords that override the DSN's `host`, `hostaddr` and `port` so that
+    /// libpq never looks a name up: each name is resolved off the cooperative
+    /// pool (by `deadline`) and becomes one host entry per address, all of which
+    /// libpq tries in order, as it would have. Empty when there is nothing to
+    /// look up (sockets, numeric addresses, `localhost`, a DSN that gives `hostaddr`).
+    func resolvedHosts(until deadline: ContinuousClock.Instant) async throws(SQLError) -> [(keyword: String, value: String)] {
+        func isSocket(_ host: String) -> Bool { host.hasPrefix("/") || host.hasPrefix("@") }
+        guard hostsToResolve.contains(where: { !isSocket($0) && HostResolver.needsLookup($0) }) else { return [] }
+        guard ports.count <= 1 || ports.count == hostsToResolve.count else { return [] }  // libpq reports that mismatch itself
+        var hosts: [String] = [], addresses: [String] = [], expandedPorts: [String] = []
+        for (index, host) in hostsToResolve.enumerated() {
+            let port = ports.count > 1 ? ports[index] : (ports.first ?? "")
+            var found = [""]  // sockets, localhost and empty entries: libpq's own way
+            if !isSocket(host), HostResolver.needsLookup(host) {
+                do {
+                    found = try await HostResolver.resolve(host, until: deadline)
+                } catch {
+                    switch error.kind {
+                    case .timedOut: throw SQLError(.timeout, message: "no address for \"\(host)\" within the connect timeout", backend: "postgres")
+                    case .cancelled: throw SQLError(.cancelled, message: "cancelled while looking up \"\(host)\"", backend: "postgres")
+                    case .unresolved: throw SQLError(.connectionFailed, message: "could not resolve host name \"\(host)\": \(error.reason)", backend: "postgres")
+                    }
+                }
+            } else if HostResolver.isNumeric(host) {
+                found = [host]
             }
-            do {
-                addresses.append(try await HostResolver.resolve(host))
-            } catch {
-                throw SQLError(.connectionFailed, message: "could not resolve host name \"\(host)\": \(error.reason)", backend: "postgres")
+            for address in found {
+                hosts.append(host)
+                addresses.append(address)
+                expandedPorts.append(port)
             }
         }
-        return addresses.joined(separator: ",")
+        var overrides = [(keyword: "host", value: hosts.joined(separator: ",")), (keyword: "hostaddr", value: addresses.joined(separator: ","))]
+        // One port serves every host; a list must stay one entry per host.
+        if ports.count > 1 { overrides.append((keyword: "port", value: expandedPorts.joined(separator: ","))) }
+        return overrides
     }
 }
 

@@ -15,11 +15,11 @@ import SocketReadiness
 /// ``SQLError/Code/cancelled``. Server notices go to the logger, never to stderr.
 public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     // @unchecked: `conn` is used only inside `session.exclusive` or `session.close`
-    // (or before the connection is shared); `canceller` is locked.
+    // (or before the connection is shared); `canceller` is libpq's own, thread-safe object.
     let conn: OpaquePointer
     /// The gate, status and redaction every server connection shares.
     let session: ServerSession
-    private let canceller: Locked<CancelHandle>
+    private let canceller: CancelHandle
     let configuration: PostgresConfiguration
     private let notices: NoticeSink
     var preparedNames: [String: PreparedName] = [:]
@@ -38,7 +38,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         self.conn = conn
         self.configuration = configuration
         self.notices = notices
-        self.canceller = Locked(CancelHandle(pointer: PQgetCancel(conn)))
+        self.canceller = CancelHandle(pointer: PQgetCancel(conn))
         self.session = ServerSession(backend: "postgres", password: configuration.password)
     }
 
@@ -48,9 +48,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         var keywords = ["dbname", "client_encoding"]
         var values = [configuration.dsn, "UTF8"]
         // Later keywords override the DSN's; libpq then never looks a name up on this thread.
-        if let addresses = try await configuration.resolvedHostAddresses() {
-            keywords.append("hostaddr")
-            values.append(addresses)
+        for (keyword, value) in try await configuration.resolvedHosts(until: deadline) {
+            keywords.append(keyword)
+            values.append(value)
         }
         let conn: OpaquePointer? = withCStrings(keywords) { k in
             withCStrings(values) { v in PQconnectStartParams(k, v, 1) }
@@ -90,7 +90,6 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     deinit {
         if !session.isClosed {
-            canceller.withLock { $0.free() }
             PQfinish(conn)
         }
     }
@@ -157,7 +156,6 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Closes the connection (waiting for a running statement).
     public func close() async {
         await session.close {
-            canceller.withLock { $0.free() }
             PQfinish(conn)
         }
     }
@@ -266,12 +264,11 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// runs on one of the process's few ``BlockingCallThreads``.
     func requestCancel() {
         let canceller = self.canceller
+        guard canceller.pointer != nil else { return }
+        // The closure keeps the cancel object alive: closing the connection never waits for a cancel in flight.
         BlockingCallThreads.shared.submit {
-            canceller.withLock { handle in
-                guard let c = handle.pointer else { return }
-                var buffer = [CChar](repeating: 0, count: 256)
-                _ = PQcancel(c, &buffer, Int32(buffer.count))
-            }
+            var buffer = [CChar](repeating: 0, count: 256)
+            _ = PQcancel(canceller.pointer, &buffer, Int32(buffer.count))
         }
     }
 
@@ -339,12 +336,12 @@ extension SQLError {
     func redacted(_ configuration: PostgresConfiguration) -> SQLError { redacting(password: configuration.password) }
 }
 
-/// libpq's cancel object; used only under its lock, freed once.
-struct CancelHandle: @unchecked Sendable {
-    var pointer: OpaquePointer?
+/// libpq's cancel object (independent of the connection, safe to use from any
+/// thread), freed when the connection and every cancel in flight are done with it.
+final class CancelHandle: @unchecked Sendable {
+    let pointer: OpaquePointer?
 
-    mutating func free() {
-        if let pointer { PQfreeCancel(pointer) }
-        pointer = nil
-    }
+    init(pointer: OpaquePointer?) { self.pointer = pointer }
+
+    deinit { if let pointer { PQfreeCancel(pointer) } }
 }

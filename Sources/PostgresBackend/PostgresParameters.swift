@@ -19,6 +19,8 @@ final class PostgresParameters {
 
     /// How many values are bound.
     var count: Int { offsets.count }
+    /// How many bytes the bound values take.
+    var byteCount: Int { bytes.count }
 
     /// Replaces the bound values with `values`.
     func bind(_ values: [SQLValue]) throws(SQLError) {

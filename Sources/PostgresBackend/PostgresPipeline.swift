@@ -8,6 +8,8 @@ extension PostgresConnection {
     static let pipelineWindow = 1024
     /// Rows sent between two flush requests (the server holds its answers until one).
     static let pipelineFlushEvery = 128
+    /// Parameter bytes in flight at most, so that large rows do not pile up in libpq's buffer.
+    static let pipelineWindowBytes = 1 << 20
 
     /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``),
     /// through libpq's pipeline mode: prepared once, the rows sent without
@@ -45,8 +47,21 @@ extension PostgresConnection {
         var answering = 0  // the row whose results are being read
         var answered = false  // that row has had a result
         var failure: SQLError?
+        var sizes: [Int] = []  // each sent row's parameter bytes, for the byte window
+        var bytesInFlight = 0
         var cancelDeadline: ContinuousClock.Instant?
-        let queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
+        // The query timeout counts from the last answer: a long batch that keeps answering never times out.
+        var queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
+
+        /// Keeps the failure of the lowest row: a row sent earlier may fail on the server
+        /// after a later one failed here, before it was sent.
+        func record(_ error: SQLError) {
+            guard let kept = failure else {
+                failure = error
+                return
+            }
+            if let row = error.batchRow, let keptRow = kept.batchRow, row < keptRow { failure = error }
+        }
 
         func sync() throws(SQLError) {
             guard PQpipelineSync(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
@@ -56,20 +71,21 @@ extension PostgresConnection {
             while true {
                 if Task.isCancelled, cancelDeadline == nil {
                     cancelDeadline = .now + .seconds(5)
-                    if failure == nil { failure = SQLError(.cancelled, message: "cancelled during a batch", backend: "postgres") }
+                    failure = SQLError(.cancelled, message: "cancelled during a batch", backend: "postgres")
                 }
                 let deadline = cancelDeadline.map { cancel in queryDeadline.map { min($0, cancel) } ?? cancel } ?? queryDeadline
                 // Send ahead, up to the window; stop sending at the first failure.
-                while !synced, failure == nil, sent < batch.count, sent - answering < Self.pipelineWindow {
+                while !synced, failure == nil, sent < batch.count, sent - answering < Self.pipelineWindow,
+                      bytesInFlight < Self.pipelineWindowBytes {
                     let row = batch[sent]
                     guard row.count == expected else {
-                        failure = SQLError(.parameterCountMismatch, message: "the statement has \(expected) placeholders but \(row.count) values were given", backend: "postgres").at(batchRow: sent)
+                        record(SQLError(.parameterCountMismatch, message: "the statement has \(expected) placeholders but \(row.count) values were given", backend: "postgres").at(batchRow: sent))
                         break
                     }
                     do throws(SQLError) {
                         try bound.bind(row)
                     } catch {
-                        failure = error.at(batchRow: sent)
+                        record(error.at(batchRow: sent))
                         break
                     }
                     let queued: Int32 = bound.withPointers { _, values, lengths, formats in
@@ -77,6 +93,8 @@ extension PostgresConnection {
                     }
                     guard queued == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     sent += 1
+                    sizes.append(bound.byteCount)
+                    bytesInFlight += bound.byteCount
                     if sent == batch.count {
                         try sync()
                     } else if sent % Self.pipelineFlushEvery == 0, PQsendFlushRequest(conn) != 1 {
@@ -88,7 +106,9 @@ extension PostgresConnection {
                 let flushed = PQflush(conn)
                 if flushed < 0 { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                 if flushed == 1 {
-                    try await waitForSocket(.writable, deadline: deadline, cancelled: cancelDeadline != nil)
+                    // Keep reading while the writes wait: the server may be waiting for us to read.
+                    try await waitForSocket(.readableOrWritable, deadline: deadline, cancelled: cancelDeadline != nil)
+                    guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     continue
                 }
                 if PQisBusy(conn) == 1 {
@@ -97,17 +117,19 @@ extension PostgresConnection {
                     continue
                 }
                 guard let result = PQgetResult(conn) else {
-                    // The end of one row's results; with nothing answered yet, the answers are still on their way.
                     if answered {
+                        // The end of one row's results.
+                        bytesInFlight -= sizes[answering]
                         answering += 1
                         answered = false
-                    } else if answering >= sent {
-                        // Every row sent is answered and nothing else was asked: send more.
+                        if let timeout = configuration.queryTimeout { queryDeadline = .now + timeout }
                         continue
-                    } else {
-                        try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil)
-                        guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     }
+                    // Every row sent is answered and more may be sent: send them.
+                    if answering >= sent, !synced, failure == nil { continue }
+                    // The answers (or the sync) are still on their way.
+                    try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil)
+                    guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     continue
                 }
                 defer { PQclear(result) }
@@ -121,7 +143,7 @@ extension PostgresConnection {
                 case PGRES_PIPELINE_ABORTED:
                     answered = true
                 default:
-                    if failure == nil { failure = PostgresErrors.error(from: result).at(batchRow: answering) }
+                    record(PostgresErrors.error(from: result).at(batchRow: answering))
                     answered = true
                 }
             }

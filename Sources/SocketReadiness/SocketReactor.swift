@@ -34,6 +34,9 @@ public final class SocketReactor: TaskExecutor, Sendable {
         case readable
         /// Data can be written.
         case writable
+        /// Either: for a client that must keep reading while its writes wait
+        /// (libpq's pipeline mode, so that neither side's buffers fill and stall both).
+        case readableOrWritable
     }
 
     /// Why a wait ended without the socket becoming ready.
@@ -130,7 +133,12 @@ public final class SocketReactor: TaskExecutor, Sendable {
                 continuation.resume(returning: .failure(refusal))
             case .success(let mustWake):
                 let tag = UInt64(UInt32(bitPattern: fd)) << 32 | UInt64(id)
-                if clustersql_epoll_arm(epoll, fd, direction == .writable ? 1 : 0, tag) != 0 {
+                let events: Int32 = switch direction {
+                case .readable: 0
+                case .writable: 1
+                case .readableOrWritable: 2
+                }
+                if clustersql_epoll_arm(epoll, fd, events, tag) != 0 {
                     take(fd: fd, id: id)?.continuation.resume(returning: .success(()))
                 }
                 if mustWake { clustersql_eventfd_signal(wakeFD) }

@@ -1,5 +1,5 @@
 import Foundation
-import PostgresBackend
+@testable import PostgresBackend
 import SQLCore
 import SQLTestSupport
 import TestServers
@@ -140,6 +140,27 @@ extension PostgresBackendTests {
         #expect(try await byName.query("SELECT 1")[0][0] == 1)
         await byName.close()
         await expectSQLError(.invalidConfiguration) { _ = try await PostgresDriver().connect(to: "host=127.0.0.1 connect_timeout=soon") }
+    }
+}
+
+@Suite("PostgreSQL host resolution")
+struct PostgresHostResolutionTests {
+    @Test("names become hostaddr entries, one per address; sockets, numbers and localhost are left to libpq; port lists stay aligned")
+    func overrides() async throws {
+        let plain = try PostgresConfiguration(dsn: "host=localhost,/var/run/postgresql,127.0.0.1 port=5432,5433,5434 user=app")
+        #expect(try await plain.resolvedHosts(until: .now + .seconds(5)).isEmpty, "nothing needs a lookup")
+        let numeric = try PostgresConfiguration(dsn: "host=127.0.0.1 user=app")
+        #expect(try await numeric.resolvedHosts(until: .now + .seconds(5)).isEmpty)
+        let given = try PostgresConfiguration(dsn: "host=db.invalid hostaddr=127.0.0.1 user=app")
+        #expect(try await given.resolvedHosts(until: .now + .seconds(5)).isEmpty, "the DSN's own hostaddr wins")
+        let unknown = try PostgresConfiguration(dsn: "host=localhost,no-such-host.invalid port=1,2 user=app")
+        do {
+            _ = try await unknown.resolvedHosts(until: .now + .seconds(10))
+            Issue.record("an unknown host resolved")
+        } catch {
+            #expect(error.code == .connectionFailed || error.code == .timeout)
+            #expect(error.message.contains("no-such-host.invalid"))
+        }
     }
 }
 

@@ -141,12 +141,26 @@ struct SocketReactorTests {
         #expect(peak.counts.withLock { $0.most } <= 2)
     }
 
-    @Test("host names resolve off the pool; numeric ones without a lookup; unknown ones fail with the resolver's reason")
+    @Test("host names resolve off the pool to every address; numeric ones without a lookup; unknown ones fail with the resolver's reason")
     func resolver() async throws {
-        #expect(try await HostResolver.resolve("127.0.0.1") == "127.0.0.1")
-        #expect(try await HostResolver.resolve("::1") == "::1")
-        let localhost = try await HostResolver.resolve("localhost")
-        #expect(localhost == "127.0.0.1" || localhost == "::1")
-        await #expect(throws: HostResolver.Failure.self) { try await HostResolver.resolve("no-such-host.invalid") }
+        #expect(try await HostResolver.resolve("127.0.0.1") == ["127.0.0.1"])
+        #expect(try await HostResolver.resolve("::1") == ["::1"])
+        let localhost = try await HostResolver.resolve("localhost", until: .now + .seconds(5))
+        #expect(localhost.contains("127.0.0.1") || localhost.contains("::1"))
+        #expect(!HostResolver.needsLookup("localhost") && !HostResolver.needsLookup("10.1.2.3") && HostResolver.needsLookup("db.example"))
+        do {
+            _ = try await HostResolver.resolve("no-such-host.invalid", until: .now + .seconds(10))
+            Issue.record("an unknown name resolved")
+        } catch {
+            #expect(error.kind == .unresolved || error.kind == .timedOut)
+        }
+        let cancelled = Task { try await HostResolver.resolve("cancelled-lookup.invalid") }
+        cancelled.cancel()
+        do {
+            _ = try await cancelled.value
+            Issue.record("a cancelled lookup resolved")
+        } catch let error as HostResolver.Failure {
+            #expect(error.kind == .cancelled || error.kind == .unresolved)
+        }
     }
 }
