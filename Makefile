@@ -23,9 +23,9 @@ test: build check-compose
 check-compose: setup
 	docker-compose -f docker-compose.yml config -q
 
-# The concurrency layer and the Redis and Sentinel clients under ThreadSanitizer, in its own build folder (with the memcached suites too, existing timing bounds flaked under the load).
+# The concurrency layer, the socket reactor and the Redis and Sentinel clients under ThreadSanitizer, in its own build folder (with the memcached suites too, existing timing bounds flaked under the load).
 test-tsan:
-	swift test --sanitize=thread --scratch-path .build-tsan --filter "ConnectionKitTests|RedisTests"
+	swift test --sanitize=thread --scratch-path .build-tsan --filter "ConnectionKitTests|RedisTests|SocketReadinessTests"
 
 # Pool borrow+return cost and contention (release build).
 bench:

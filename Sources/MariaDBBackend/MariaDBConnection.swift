@@ -243,7 +243,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     }
 
     /// The executor of tasks that should run their statements without a thread
-    /// switch: the ``SocketReactor`` thread every connection waits on.
+    /// switch: the ``SocketReactor`` every connection waits on.
     public var taskExecutor: any TaskExecutor { SocketReactor.shared }
 
     /// `false` once closed or after a connection-class error.

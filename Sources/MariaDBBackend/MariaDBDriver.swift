@@ -6,7 +6,7 @@ import SocketReadiness
 public struct MariaDBDriver: SQLDriver {
     /// `mariadb`.
     public var name: String { "mariadb" }
-    /// The ``SocketReactor`` thread all its connections wait on.
+    /// The ``SocketReactor`` all its connections wait on.
     public var taskExecutor: (any TaskExecutor)? { SocketReactor.shared }
     private let logger: Logger
     private let connectTimeout: Duration

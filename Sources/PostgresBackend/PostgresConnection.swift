@@ -146,7 +146,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     public func ping() async throws(SQLError) { _ = try await run("SELECT 1", []) }
 
     /// The executor of tasks that should run their statements without a thread
-    /// switch: the ``SocketReactor`` thread every connection waits on.
+    /// switch: the ``SocketReactor`` every connection waits on.
     public var taskExecutor: any TaskExecutor { SocketReactor.shared }
 
     /// `false` once closed or after a connection-class error. It reads only the

@@ -74,7 +74,7 @@ public final class Database: Service, Sendable {
     private let pool: ConnectionPool<any SQLConnection, ContinuousClock>
 
     /// The driver's ``SQLDriver/taskExecutor``: tasks that prefer it run each
-    /// statement on the thread that waits for the sockets, with no thread switch.
+    /// statement on the threads that wait for the sockets, with no thread switch.
     ///
     /// ```swift
     /// try await withTaskExecutorPreference(db.taskExecutor) {

@@ -21,7 +21,7 @@ public protocol SQLDriver: Sendable {
 
     /// The executor on which every connection of this driver runs a statement
     /// without a thread switch (libpq's and Connector/C's non-blocking calls
-    /// and their socket waits, all on one reactor thread); `nil` when there is
+    /// and their socket waits, all on the socket reactor); `nil` when there is
     /// none for the driver as a whole (SQLite has a thread per connection:
     /// see its connection's own). A task that prefers it saves the hop to and
     /// from Swift's cooperative pool on every statement; it must not block.

@@ -4,8 +4,8 @@ import Foundation
 import Synchronization
 
 /// Waits for sockets to become readable or writable without blocking a
-/// cooperative thread: one epoll thread serves every registered socket, and is
-/// also a `TaskExecutor`.
+/// cooperative thread: one epoll set, served by one or more threads that share
+/// its events and its job queue, and also a `TaskExecutor`.
 ///
 /// Client libraries with a non-blocking API (libpq's `PQconnectPoll` and
 /// `PQconsumeInput`, Connector/C's `_start`/`_cont` calls) tell which
@@ -14,11 +14,12 @@ import Synchronization
 ///
 /// A wait costs one `epoll_ctl` (a one-shot registration, made from the
 /// waiting thread): the reactor thread is not woken to learn of it, unless the
-/// wait's deadline is earlier than the one it sleeps towards.
+/// wait's deadline is earlier than the one it sleeps towards. A thread that
+/// finds several jobs ready while another sleeps leaves it half and wakes it.
 ///
-/// As a `TaskExecutor`, a task that prefers the reactor runs on its thread:
+/// As a `TaskExecutor`, a task that prefers the reactor runs on its threads:
 /// when the socket is ready the task goes on right there, with no thread
-/// switch, and its next C call and wait follow on the same thread, which is
+/// switch, and its next C call and wait follow on a reactor thread, which is
 /// what a C program's own loop costs. Such a task must never block: every
 /// socket of the process waits behind it.
 ///
@@ -58,39 +59,44 @@ public final class SocketReactor: TaskExecutor, Sendable {
     private struct State {
         var waiters: [Int32: Waiter] = [:]
         var jobs: [UnownedJob] = []
-        /// The thread is in (or about to enter) `epoll_wait` with a timeout.
-        var sleeping = false
-        /// When that sleep ends by itself; `nil`: only an event ends it.
+        /// Threads in (or about to enter) `epoll_wait` with a timeout.
+        var sleepers = 0
+        /// When the last of them to fall asleep wakes by itself; `nil`: only an event wakes it.
         var sleepingUntil: ContinuousClock.Instant?
         /// The eventfd was signalled and not yet seen.
         var wakePending = false
     }
 
-    /// The reactor every backend shares; its thread starts on first use and lives as long as the process.
-    public static let shared = SocketReactor(name: "socket-reactor")
+    /// The reactor every backend shares: two threads on a machine of two cores
+    /// or more (a client spread over two cores, as `pgbench -j 2` is), started
+    /// on first use, living as long as the process.
+    public static let shared = SocketReactor(name: "socket-reactor", threads: min(2, ProcessInfo.processInfo.activeProcessorCount))
 
     private let state = Locked(State())
     private let epoll: Int32
     private let wakeFD: Int32
-    private let threadID = Atomic<UInt>(0)
+    private let threadIDs = Locked<[UInt]>([])
     private let nextID = Atomic<UInt32>(0)
     private static let wakeTag = UInt64.max
 
-    /// Starts a reactor thread named `name`; it runs for the rest of the process.
-    init(name: String) {
+    /// Starts `threads` reactor threads named `name`, sharing one epoll set and
+    /// one job queue; they run for the rest of the process.
+    init(name: String, threads: Int = 1) {
         epoll = clustersql_epoll_create()
         wakeFD = clustersql_eventfd_create()
         precondition(epoll >= 0 && wakeFD >= 0, "epoll_create1/eventfd failed: errno \(errno)")
         precondition(clustersql_epoll_watch(epoll, wakeFD, Self.wakeTag) == 0, "epoll_ctl failed: errno \(errno)")
-        let thread = Thread { [self] in self.loop() }
-        thread.name = name
-        thread.start()
+        for _ in 0..<max(1, threads) {
+            let thread = Thread { [self] in self.loop() }
+            thread.name = name
+            thread.start()
+        }
     }
 
-    /// Whether the caller runs on the reactor's thread.
+    /// Whether the caller runs on one of the reactor's threads.
     public var isCurrent: Bool {
-        let id = threadID.load(ordering: .relaxed)
-        return id != 0 && id == UInt(pthread_self())
+        let me = UInt(pthread_self())
+        return threadIDs.withLock { $0.contains(me) }
     }
 
     /// Suspends until `fd` is ready in `direction`, `deadline` passes, or (when
@@ -122,7 +128,7 @@ public final class SocketReactor: TaskExecutor, Sendable {
                 if cancellable, Task.isCancelled { return .failure(.cancelled) }
                 if s.waiters[fd] != nil { return .failure(.busy) }
                 s.waiters[fd] = Waiter(id: id, deadline: deadline, continuation: continuation)
-                guard let deadline, s.sleeping, !s.wakePending, s.sleepingUntil.map({ deadline < $0 }) ?? true else {
+                guard let deadline, s.sleepers > 0, !s.wakePending, s.sleepingUntil.map({ deadline < $0 }) ?? true else {
                     return .success(false)
                 }
                 s.wakePending = true
@@ -155,12 +161,12 @@ public final class SocketReactor: TaskExecutor, Sendable {
         }
     }
 
-    /// Runs a job of a task that prefers the reactor, on its thread, in order.
+    /// Runs a job of a task that prefers the reactor on one of its threads (queued in order).
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let mustWake = state.withLock { s -> Bool in
             s.jobs.append(job)
-            guard s.sleeping, !s.wakePending else { return false }
+            guard s.sleepers > 0, !s.wakePending else { return false }
             s.wakePending = true
             return true
         }
@@ -168,15 +174,24 @@ public final class SocketReactor: TaskExecutor, Sendable {
     }
 
     private func loop() {
-        threadID.store(UInt(pthread_self()), ordering: .relaxed)
+        threadIDs.withLock { $0.append(UInt(pthread_self())) }
         let executor = asUnownedTaskExecutor()
         var tags = [UInt64](repeating: 0, count: 64)
         while true {
             // Jobs queued so far; the ones they queue wait for the next turn, after the sockets are polled.
-            let jobs = state.withLock { s -> [UnownedJob] in
+            // When there are several and another thread sleeps, half are left to it, and it is woken.
+            let (jobs, share) = state.withLock { s -> ([UnownedJob], Bool) in
+                if s.jobs.count > 1, s.sleepers > 0, !s.wakePending {
+                    let half = (s.jobs.count + 1) / 2
+                    let mine = Array(s.jobs.prefix(half))
+                    s.jobs.removeFirst(half)
+                    s.wakePending = true
+                    return (mine, true)
+                }
                 defer { s.jobs.removeAll(keepingCapacity: true) }
-                return s.jobs
+                return (s.jobs, false)
             }
+            if share { clustersql_eventfd_signal(wakeFD) }
             for job in jobs { job.runSynchronously(on: executor) }
 
             let now = ContinuousClock.now
@@ -191,20 +206,20 @@ public final class SocketReactor: TaskExecutor, Sendable {
             }
             for waiter in expired { waiter.continuation.resume(returning: .failure(.timedOut)) }
 
-            let timeout = state.withLock { s -> Int32 in
-                guard s.jobs.isEmpty else { return 0 }
+            let (timeout, asleep) = state.withLock { s -> (Int32, Bool) in
+                guard s.jobs.isEmpty else { return (0, false) }
                 let earliest = s.waiters.values.lazy.compactMap(\.deadline).min()
-                s.sleeping = true
+                s.sleepers += 1
                 s.sleepingUntil = earliest
-                guard let earliest else { return -1 }
+                guard let earliest else { return (-1, true) }
                 let remaining = now.duration(to: earliest).components
                 let ms = remaining.seconds * 1000 + remaining.attoseconds / 1_000_000_000_000_000 + 1
-                return Int32(clamping: max(0, ms))
+                return (Int32(clamping: max(0, ms)), true)
             }
             let count = tags.withUnsafeMutableBufferPointer { clustersql_epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
             let ready = state.withLock { s -> [Waiter] in
-                s.sleeping = false
-                s.sleepingUntil = nil
+                if asleep { s.sleepers -= 1 }
+                if s.sleepers == 0 { s.sleepingUntil = nil }
                 var ready: [Waiter] = []
                 for tag in tags.prefix(Int(max(0, count))) {
                     if tag == Self.wakeTag {

@@ -1,5 +1,5 @@
+import ConnectionKit
 import Foundation
-import Synchronization
 import Testing
 @testable import SocketReadiness
 
@@ -117,8 +117,9 @@ struct SocketReactorTests {
     @Test("blocking calls run off the pool, at most maxThreads at once, all of them")
     func blockingCalls() async throws {
         let threads = BlockingCallThreads(maxThreads: 2, name: "test-blocking")
+        // A pthread-mutex lock, which ThreadSanitizer understands (Synchronization's Mutex it does not).
         final class Peak: Sendable {
-            let counts = Mutex((running: 0, most: 0))
+            let counts = Locked((running: 0, most: 0))
         }
         let peak = Peak()
         let results = await withTaskGroup(of: Int.self) { group in
