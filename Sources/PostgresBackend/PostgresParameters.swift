@@ -17,8 +17,6 @@ final class PostgresParameters {
     private var types: [Oid] = []
     private var pointers: [UnsafePointer<CChar>?] = []
 
-    /// How many values are bound.
-    var count: Int { offsets.count }
     /// How many bytes the bound values take.
     var byteCount: Int { bytes.count }
 
