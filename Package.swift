@@ -60,14 +60,15 @@ let package = Package(
             ]),
         // epoll and eventfd for SocketReadiness (Glibc's module lacks them).
         .systemLibrary(name: "CEpoll"),
-        .target(name: "SocketReadiness", dependencies: ["ConnectionKit", "CEpoll"]),
+        .target(name: "SocketReadiness", dependencies: ["ConnectionKit", "CEpoll"], swiftSettings: callerExecutorSettings),
         .target(
             name: "SQLCore",
             dependencies: [
                 "ConnectionKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            swiftSettings: callerExecutorSettings),
         .target(
             name: "SQLiteBackend",
             dependencies: ["SQLCore", "ConnectionKit", "CSQLite3", .product(name: "Logging", package: "swift-log")],
@@ -77,13 +78,15 @@ let package = Package(
             dependencies: [
                 "SQLCore", "ConnectionKit", "SocketReadiness", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ],
+            swiftSettings: callerExecutorSettings),
         .target(
             name: "MariaDBBackend",
             dependencies: [
                 "SQLCore", "ConnectionKit", "SocketReadiness", "CMariaDB",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ],
+            swiftSettings: callerExecutorSettings),
         .target(
             name: "ClusterSQL",
             dependencies: [
@@ -91,8 +94,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
-        .target(name: "FaultInjection", dependencies: ["SQLCore", "ConnectionKit"]),
+            ],
+            swiftSettings: callerExecutorSettings),
+        .target(name: "FaultInjection", dependencies: ["SQLCore", "ConnectionKit"], swiftSettings: callerExecutorSettings),
         .target(name: "RESP", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "NIOClientSupport",

@@ -30,4 +30,14 @@ static inline int clustersql_sqlite3_bind_blob_transient(sqlite3_stmt *stmt, int
     if (count == 0) return sqlite3_bind_zeroblob(stmt, index, 0);
     return sqlite3_bind_blob(stmt, index, bytes, count, SQLITE_TRANSIENT);
 }
+/// Binds text with SQLITE_STATIC: the bytes must stay alive and unchanged until the statement is reset or rebound.
+static inline int clustersql_sqlite3_bind_text_static(sqlite3_stmt *stmt, int index, const char *text, int bytes) {
+    return sqlite3_bind_text(stmt, index, text, bytes, SQLITE_STATIC);
+}
+
+/// Binds a blob with SQLITE_STATIC (see above); a zero-length blob stays a blob, never NULL.
+static inline int clustersql_sqlite3_bind_blob_static(sqlite3_stmt *stmt, int index, const void *bytes, int count) {
+    if (count == 0) return sqlite3_bind_zeroblob(stmt, index, 0);
+    return sqlite3_bind_blob(stmt, index, bytes, count, SQLITE_STATIC);
+}
 #endif

@@ -138,15 +138,14 @@ extension MariaDBConnection {
         let statement = handle.statement
         defer { mysql_stmt_free_result(statement) }
         let (columns, binds) = try handle.resultLayout()
-        var rows: [SQLRow] = []
-        rows.reserveCapacity(Int(mysql_stmt_num_rows(statement)))
+        var rows = SQLRowsBuilder(columns: columns, reservingRows: Int(clamping: mysql_stmt_num_rows(statement)))
         while true {
             let fetched = mysql_stmt_fetch(statement)
             if fetched == MYSQL_NO_DATA { break }
             if fetched == 1 { throw MariaDBErrors.error(statement) }
-            rows.append(SQLRow(columns: columns, values: binds.row()))
+            binds.readRow(into: &rows)
         }
-        return SQLRows(columns: columns, rows: rows)
+        return rows.build()
     }
 
     /// A plain query: every result of a multi-statement script is read; the last one answers.
@@ -184,17 +183,18 @@ extension MariaDBConnection {
         let fields = UnsafeBufferPointer(start: mysql_fetch_fields(result), count: Int(mysql_num_fields(result)))
         let columns = SQLColumns(fields.map { String(cString: $0.name) })
         let kinds = fields.map(ColumnKind.init)
-        var rows: [SQLRow] = []
-        rows.reserveCapacity(Int(mysql_num_rows(result)))
+        var rows = SQLRowsBuilder(columns: columns, reservingRows: Int(clamping: mysql_num_rows(result)))
         while let row = mysql_fetch_row(result), let lengths = mysql_fetch_lengths(result) {
-            let values = kinds.indices.map { index -> SQLValue in
-                guard let cell = row[index] else { return .null }
+            for index in kinds.indices {
+                guard let cell = row[index] else {
+                    rows.append(.null)
+                    continue
+                }
                 let bytes = UnsafeRawPointer(cell).assumingMemoryBound(to: UInt8.self)
-                return kinds[index].value(text: UnsafeBufferPointer(start: bytes, count: Int(lengths[index])))
+                rows.append(kinds[index].value(text: UnsafeBufferPointer(start: bytes, count: Int(lengths[index]))))
             }
-            rows.append(SQLRow(columns: columns, values: values))
         }
-        return SQLRows(columns: columns, rows: rows)
+        return rows.build()
     }
 
     private static func count(_ value: UInt64) -> Int { value == UInt64.max ? 0 : Int(clamping: value) }

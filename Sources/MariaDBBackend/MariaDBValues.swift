@@ -263,20 +263,22 @@ final class BindSet {
         return true
     }
 
-    /// The values of the row just fetched into the result buffers.
-    func row() -> [SQLValue] {
-        (0..<count).map { index in
-            guard nulls[index] == 0, let buffer = buffers[index] else { return .null }
-            switch kinds[index] {
-            case .null: return .null
-            case .signedInteger: return .integer(buffer.load(as: Int64.self))
-            case .unsignedInteger: return ColumnKind.value(unsigned: buffer.load(as: UInt64.self))
-            case .floating: return .double(buffer.load(as: Double.self))
-            case .date, .dateTime: return Self.value(buffer.load(as: MYSQL_TIME.self), dateOnly: kinds[index] == .date)
-            case .bits, .bytes, .decimal, .text:
-                let length = min(Int(lengths[index]), Int(binds[index].buffer_length))
-                return kinds[index].value(text: UnsafeBufferPointer(start: buffer.assumingMemoryBound(to: UInt8.self), count: length))
-            }
+    /// Appends the values of the row just fetched into the result buffers.
+    func readRow(into rows: inout SQLRowsBuilder) {
+        for index in 0..<count { rows.append(value(at: index)) }
+    }
+
+    private func value(at index: Int) -> SQLValue {
+        guard nulls[index] == 0, let buffer = buffers[index] else { return .null }
+        switch kinds[index] {
+        case .null: return .null
+        case .signedInteger: return .integer(buffer.load(as: Int64.self))
+        case .unsignedInteger: return ColumnKind.value(unsigned: buffer.load(as: UInt64.self))
+        case .floating: return .double(buffer.load(as: Double.self))
+        case .date, .dateTime: return Self.value(buffer.load(as: MYSQL_TIME.self), dateOnly: kinds[index] == .date)
+        case .bits, .bytes, .decimal, .text:
+            let length = min(Int(lengths[index]), Int(binds[index].buffer_length))
+            return kinds[index].value(text: UnsafeBufferPointer(start: buffer.assumingMemoryBound(to: UInt8.self), count: length))
         }
     }
 

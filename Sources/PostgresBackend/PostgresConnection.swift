@@ -287,23 +287,19 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
         let (columns, types) = columns(of: result, count: columnCount)
-        var rows: [SQLRow] = []
-        rows.reserveCapacity(rowCount)
+        var rows = SQLRowsBuilder(columns: columns, reservingRows: rowCount)
         for r in 0..<Int32(rowCount) {
-            var values: [SQLValue] = []
-            values.reserveCapacity(columnCount)
             for c in 0..<Int32(columnCount) {
                 if PQgetisnull(result, r, c) == 1 {
-                    values.append(.null)
+                    rows.append(.null)
                 } else {
                     let length = Int(PQgetlength(result, r, c))
                     let bytes = UnsafeRawPointer(PQgetvalue(result, r, c)!).assumingMemoryBound(to: UInt8.self)
-                    values.append(PostgresValues.decode(UnsafeBufferPointer(start: bytes, count: length), oid: types[Int(c)]))
+                    rows.append(PostgresValues.decode(UnsafeBufferPointer(start: bytes, count: length), oid: types[Int(c)]))
                 }
             }
-            rows.append(SQLRow(columns: columns, values: values))
         }
-        return SQLRows(columns: columns, rows: rows)
+        return rows.build()
     }
 
     /// The result's columns and their type OIDs: the last result's, when the names and types are the same.

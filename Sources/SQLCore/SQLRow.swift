@@ -34,34 +34,53 @@ public final class SQLColumns: Sendable {
 }
 
 /// One row of a result: values by column index or name, and typed decoding.
+///
+/// A row is a view into its result's values, which all rows of a result share
+/// (one array for the whole result, not one per row): keeping a row keeps its
+/// result's values alive.
 public struct SQLRow: Sendable {
     /// The result's columns.
     public let columns: SQLColumns
-    /// The values, one per column.
-    public let values: [SQLValue]
+    /// The values of the whole result (or of this row alone), this row's from `start`.
+    private let storage: [SQLValue]
+    private let start: Int
 
     /// Creates a row; `values` must have one entry per column.
     public init(columns: SQLColumns, values: [SQLValue]) {
         precondition(columns.count == values.count, "a row needs one value per column")
-        self.columns = columns
-        self.values = values
+        self.init(columns: columns, storage: values, start: 0)
     }
 
+    init(columns: SQLColumns, storage: [SQLValue], start: Int) {
+        self.columns = columns
+        self.storage = storage
+        self.start = start
+    }
+
+    /// The values, one per column (a copy: reading by index or name costs none).
+    public var values: [SQLValue] { Array(storage[start..<start + columns.count]) }
+
+    /// The number of values (one per column).
+    public var count: Int { columns.count }
+
     /// The value at a column index.
-    public subscript(index: Int) -> SQLValue { values[index] }
+    public subscript(index: Int) -> SQLValue {
+        precondition(index >= 0 && index < columns.count, "column index out of range")
+        return storage[start + index]
+    }
 
     /// The value of the first column named `name`, or `nil` when there is none.
     public subscript(name: String) -> SQLValue? {
-        columns.index(of: name).map { values[$0] }
+        columns.index(of: name).map { self[$0] }
     }
 
     /// Decodes the value at a column index.
     public func decode<T: SQLValueConvertible>(_ type: T.Type = T.self, at index: Int) throws(SQLError) -> T {
-        guard values.indices.contains(index) else {
-            throw SQLError(.columnNotFound, message: "column index \(index) is out of range (\(values.count) columns)")
+        guard index >= 0 && index < columns.count else {
+            throw SQLError(.columnNotFound, message: "column index \(index) is out of range (\(columns.count) columns)")
         }
         do throws(SQLError) {
-            return try T(sqlValue: values[index])
+            return try T(sqlValue: self[index])
         } catch {
             throw error.inColumn(columns.names[index])
         }
@@ -85,24 +104,79 @@ extension SQLError {
 }
 
 /// The rows a query returned, with their columns.
+///
+/// The values of all rows are kept in one array, row after row; a ``SQLRow`` is
+/// a view into it. Backends fill it with ``SQLRowsBuilder``.
 public struct SQLRows: Sendable, RandomAccessCollection {
     /// The result's columns (known even when there are no rows).
     public let columns: SQLColumns
-    /// The rows.
-    public let rows: [SQLRow]
+    private let storage: [SQLValue]
+    private let rowCount: Int
 
-    /// Creates a result.
+    /// Creates a result from rows that have `columns`' shape.
     public init(columns: SQLColumns, rows: [SQLRow]) {
-        self.columns = columns
-        self.rows = rows
+        guard columns.count > 0 else {
+            self.init(columns: columns, storage: [], rowCount: rows.count)
+            return
+        }
+        var builder = SQLRowsBuilder(columns: columns, reservingRows: rows.count)
+        for row in rows {
+            precondition(row.count == columns.count, "every row needs one value per column")
+            for index in 0..<row.count { builder.append(row[index]) }
+        }
+        self = builder.build()
     }
 
+    fileprivate init(columns: SQLColumns, storage: [SQLValue], rowCount: Int) {
+        self.columns = columns
+        self.storage = storage
+        self.rowCount = rowCount
+    }
+
+    /// The rows (made on each access: iterate or subscript the result itself to make none).
+    public var rows: [SQLRow] { Array(self) }
+
     /// The first row's position.
-    public var startIndex: Int { rows.startIndex }
+    public var startIndex: Int { 0 }
     /// One past the last row.
-    public var endIndex: Int { rows.endIndex }
+    public var endIndex: Int { rowCount }
     /// The row at `position`.
-    public subscript(position: Int) -> SQLRow { rows[position] }
+    public subscript(position: Int) -> SQLRow {
+        precondition(position >= 0 && position < rowCount, "row index out of range")
+        return SQLRow(columns: columns, storage: storage, start: position * columns.count)
+    }
+}
+
+/// Fills an ``SQLRows`` value by value, row after row, in one array: how a backend
+/// builds a result without an array per row.
+public struct SQLRowsBuilder {
+    /// The result's columns.
+    public let columns: SQLColumns
+    private var storage: [SQLValue] = []
+    private var rowCount = 0
+    private var inRow = 0
+
+    /// Starts a result of `columns`, with room for `rows` rows when the count is known.
+    public init(columns: SQLColumns, reservingRows rows: Int = 0) {
+        self.columns = columns
+        if rows > 0 { storage.reserveCapacity(rows * columns.count) }
+    }
+
+    /// Appends the next value: the rows' values in order, one per column each.
+    public mutating func append(_ value: SQLValue) {
+        storage.append(value)
+        inRow += 1
+        if inRow == columns.count {
+            inRow = 0
+            rowCount += 1
+        }
+    }
+
+    /// The result; every row must be complete.
+    public func build() -> SQLRows {
+        precondition(inRow == 0, "SQLRowsBuilder: the last row is incomplete")
+        return SQLRows(columns: columns, storage: storage, rowCount: rowCount)
+    }
 }
 
 /// What a statement that changes data reports.

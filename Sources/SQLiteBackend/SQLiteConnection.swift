@@ -10,13 +10,14 @@ import Synchronization
 /// interrupts the running statement (`sqlite3_interrupt`); inside a transaction
 /// SQLite may then roll the whole transaction back.
 public final class SQLiteConnection: SQLConnection {
-    private enum Status { case open, broken, closed }
+    /// Open, broken (after a connection-class error) or closed; read on every statement, so an atomic.
+    private enum Status: UInt8, AtomicRepresentable { case open, broken, closed }
 
     /// The configuration the connection was opened with.
     public let configuration: SQLiteConfiguration
     private let thread: ConnectionThread
     private let handle: SQLiteHandle
-    private let status = Locked(Status.open)
+    private let status = Atomic<Status>(.open)
     private let logger: Logger
     private static let counter = Atomic<UInt64>(0)
 
@@ -75,7 +76,7 @@ public final class SQLiteConnection: SQLConnection {
         cancellable: Bool = true,
         _ body: @escaping @Sendable (SQLiteHandle) throws(SQLError) -> T
     ) async throws(SQLError) -> T {
-        guard status.withLock({ $0 }) != .closed else {
+        guard status.load(ordering: .acquiring) != .closed else {
             throw SQLError(.closed, message: "the connection is closed", backend: "sqlite")
         }
         let handle = self.handle
@@ -83,11 +84,11 @@ public final class SQLiteConnection: SQLConnection {
         do throws(SQLError) {
             return try await thread.run(interrupt: interrupt) { () throws(SQLError) -> T in
                 handle.startJob()
-                return try body(handle)
+                return cancellable ? try handle.watchingCancellation { () throws(SQLError) in try body(handle) } : try body(handle)
             }
         } catch {
             if error.isConnectionError {
-                status.withLock { if $0 == .open { $0 = .broken } }
+                _ = status.compareExchange(expected: .open, desired: .broken, ordering: .acquiringAndReleasing)
             }
             throw error
         }
@@ -150,16 +151,12 @@ public final class SQLiteConnection: SQLConnection {
     }
 
     /// `false` once closed or after a connection-class error.
-    public var isValid: Bool { status.withLock { $0 == .open } }
+    public var isValid: Bool { status.load(ordering: .acquiring) == .open }
 
     /// Finalizes every statement, closes the database and ends the thread; waits
     /// for a running statement. Later calls fail with ``SQLError/Code/closed``.
     public func close() async {
-        let wasClosed = status.withLock { s -> Bool in
-            defer { s = .closed }
-            return s == .closed
-        }
-        guard !wasClosed else { return }
+        guard status.exchange(.closed, ordering: .acquiringAndReleasing) != .closed else { return }
         let handle = self.handle
         _ = try? await thread.run(interrupt: nil) { handle.close() }
         thread.shutdown()

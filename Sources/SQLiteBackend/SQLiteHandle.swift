@@ -18,6 +18,13 @@ final class SQLiteHandle: @unchecked Sendable {
     /// Set by ``interrupt()`` until the next job starts: a cancellation that arrives between
     /// two statements of one job (a batch, a transaction closure) stops the statements after it.
     private let interruptRequested = Atomic<Bool>(false)
+    /// The task whose statements run in place now (a task that prefers the connection's
+    /// executor): no cancellation handler reaches them, so the progress handler polls it.
+    private var watchedTask: UnsafeCurrentTask?
+    /// How many virtual machine steps run between two looks at ``watchedTask``.
+    private static let progressInterval: Int32 = 1_000
+    /// Text and blob parameters copied here and bound without a further copy by SQLite.
+    private let arena = SQLiteBindingArena()
 
     private struct CachedStatement {
         let statement: OpaquePointer
@@ -46,6 +53,10 @@ final class SQLiteHandle: @unchecked Sendable {
             throw error
         }
         db = handle
+        sqlite3_progress_handler(handle, Self.progressInterval, { context in
+            guard let context else { return 0 }
+            return Unmanaged<SQLiteHandle>.fromOpaque(context).takeUnretainedValue().isCancellationRequested ? 1 : 0
+        }, Unmanaged.passUnretained(self).toOpaque())
         do throws(SQLError) {
             sqlite3_busy_timeout(handle, Int32(clamping: configuration.busyTimeout.components.seconds * 1000
                 + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000))
@@ -87,9 +98,34 @@ final class SQLiteHandle: @unchecked Sendable {
 
     /// Throws ``SQLError/Code/cancelled`` when this job was interrupted.
     func checkInterrupted() throws(SQLError) {
-        if interruptRequested.load(ordering: .relaxed) {
+        if isCancellationRequested {
             throw SQLError(.cancelled, message: "interrupted: the task was cancelled", backend: "sqlite")
         }
+    }
+
+    /// An interrupt arrived for this job, or the task running in place was cancelled.
+    private var isCancellationRequested: Bool {
+        interruptRequested.load(ordering: .relaxed) || watchedTask?.isCancelled == true
+    }
+
+    /// Runs `body` with the current task watched for cancellation: a task that runs on the
+    /// connection's thread (in place) has its statements interrupted by the progress handler
+    /// when it is cancelled, for the cost of a flag read every ``progressInterval`` steps,
+    /// where a cancellation handler would cost two executor switches per statement. A queued
+    /// job runs outside any task, so this changes nothing for it (``interrupt()`` does that).
+    func watchingCancellation<T>(_ body: () throws(SQLError) -> T) throws(SQLError) -> T {
+        let outcome = withUnsafeCurrentTask { task -> Result<T, SQLError> in
+            let enclosing = watchedTask
+            watchedTask = task
+            defer { watchedTask = enclosing }
+            do throws(SQLError) {
+                try checkInterrupted()
+                return .success(try body())
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
     }
 
     var isOpen: Bool { db != nil }
@@ -237,7 +273,7 @@ final class SQLiteHandle: @unchecked Sendable {
             sqlite3_reset(statement)
             if clearingBindings { sqlite3_clear_bindings(statement) }
         }
-        try SQLiteValues.bind(parameters, to: statement, db: db)
+        try SQLiteValues.bind(parameters, to: statement, db: db, arena: arena)
         let before = sqlite3_total_changes64(db)
         let rows = try step(statement, collect: collect)
         let changed = sqlite3_total_changes64(db) != before
@@ -259,13 +295,13 @@ final class SQLiteHandle: @unchecked Sendable {
             }
         }
         let reader = SQLiteValues.RowReader(statement: statement)
-        var rows: [SQLRow] = []
+        var rows = SQLRowsBuilder(columns: reader.columns)
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
             guard rc == SQLITE_ROW else { throw SQLiteErrors.error(rc, db: db) }
-            if collect { rows.append(reader.readRow()) }
+            reader.readRow(into: &rows)
         }
-        return SQLRows(columns: reader.columns, rows: rows)
+        return rows.build()
     }
 }

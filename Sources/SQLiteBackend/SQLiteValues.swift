@@ -18,7 +18,11 @@ import SQLCore
 /// In other columns they come back as their storage form, which the typed
 /// decoders of ``SQLValueConvertible`` accept.
 enum SQLiteValues {
-    static func bind(_ parameters: [SQLValue], to statement: OpaquePointer, db: OpaquePointer) throws(SQLError) {
+    /// Binds every parameter; text and blobs are copied into `arena` and bound from there
+    /// (see ``SQLiteBindingArena``), or copied by SQLite when they do not fit.
+    static func bind(
+        _ parameters: [SQLValue], to statement: OpaquePointer, db: OpaquePointer, arena: SQLiteBindingArena
+    ) throws(SQLError) {
         let expected = Int(sqlite3_bind_parameter_count(statement))
         guard expected == parameters.count else {
             throw SQLError(
@@ -26,9 +30,29 @@ enum SQLiteValues {
                 message: "the statement has \(expected) placeholders but \(parameters.count) values were given",
                 backend: "sqlite")
         }
+        var bytes = 0
+        for value in parameters {
+            switch value {
+            case .text(let text): bytes += text.utf8.count
+            case .blob(let blob): bytes += blob.count
+            default: break
+            }
+        }
+        let inArena = bytes > 0 && arena.reset(reserving: bytes)
         for (offset, value) in parameters.enumerated() {
             let index = Int32(offset + 1)
-            let rc = bindOne(value, at: index, statement)
+            let rc: Int32
+            switch value {
+            case .text(let text) where inArena:
+                let copy = arena.copy(text)
+                rc = clustersql_sqlite3_bind_text_static(
+                    statement, index, copy.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(copy.count))
+            case .blob(let blob) where inArena:
+                let copy = arena.copy(blob)
+                rc = clustersql_sqlite3_bind_blob_static(statement, index, copy.baseAddress, Int32(copy.count))
+            default:
+                rc = bindOne(value, at: index, statement)
+            }
             guard rc == SQLITE_OK else { throw SQLiteErrors.error(rc, db: db) }
         }
     }
@@ -103,13 +127,11 @@ enum SQLiteValues {
             self.kinds = kinds
         }
 
-        func readRow() -> SQLRow {
-            var values: [SQLValue] = []
-            values.reserveCapacity(kinds.count)
+        /// Appends the current row's values.
+        func readRow(into rows: inout SQLRowsBuilder) {
             for (i, kind) in kinds.enumerated() {
-                values.append(read(Int32(i), kind))
+                rows.append(read(Int32(i), kind))
             }
-            return SQLRow(columns: columns, values: values)
         }
 
         private func read(_ i: Int32, _ kind: DeclaredKind) -> SQLValue {

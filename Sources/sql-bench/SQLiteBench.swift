@@ -75,12 +75,16 @@ func benchSQLite(rounds: Int, profile: String? = nil) async throws {
         }
     }
 
-    switch profile {  // `sql-bench 0 sqlite batch|each`: only that insert of ours, repeated, for a profiler
+    switch profile {  // `sql-bench 0 sqlite batch|each|select`: only that work of ours, repeated, for a profiler
     case "batch":
         for _ in 0..<20 { _ = try await batchInsert() }
         return
     case "each":
         for _ in 0..<10 { _ = try await statementInsertsOnThread() }
+        return
+    case "select":
+        _ = try await batchInsert()
+        for _ in 0..<50 { _ = try await selectAll() }
         return
     default: break
     }

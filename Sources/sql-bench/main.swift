@@ -16,7 +16,7 @@ let seconds = Int(arguments.first ?? "") ?? 5
 let only = arguments.dropFirst().first
 let third = arguments.dropFirst(2).first
 let rounds = Int(third ?? "") ?? 3
-// `sql-bench 0 sqlite batch|each`, `sql-bench 20 postgres|mariadb executor|pool`: only our side, for a profiler
+// `sql-bench 0 sqlite batch|each|select`, `sql-bench 20 postgres|mariadb executor|pool`: only our side, for a profiler
 let profile = third.flatMap { Int($0) == nil ? $0 : nil }
 
 let peers = FileManager.default.temporaryDirectory.appendingPathComponent("sql-bench-peers-\(UUID().uuidString)")

@@ -124,4 +124,24 @@ struct SQLValueTests {
         #expect(SQLValue.double(.nan).isSameValue(as: .double(.nan)))
         #expect(SQLValue.blob([0, 255]).displayText == "x'00ff'")
     }
+
+    @Test("results: rows share one array of values, built row after row; made from rows; with no columns")
+    func results() {
+        let columns = SQLColumns(["id", "name"])
+        var builder = SQLRowsBuilder(columns: columns, reservingRows: 2)
+        for (id, name) in [(1, "a"), (2, "b"), (3, "c")] {
+            builder.append(.integer(Int64(id)))
+            builder.append(.text(name))
+        }
+        let built = builder.build()
+        #expect(built.count == 3)
+        #expect(built.map { $0["name"] } == ["a", "b", "c"])
+        #expect(built[2].values == [3, "c"])
+        #expect(built.rows.map(\.values) == [[1, "a"], [2, "b"], [3, "c"]])
+        let made = SQLRows(columns: columns, rows: built.rows)
+        #expect(made.map(\.values) == built.map(\.values))
+        let empty = SQLRows(columns: SQLColumns([]), rows: [SQLRow(columns: SQLColumns([]), values: [])])
+        #expect(empty.count == 1 && empty[0].values.isEmpty)
+        #expect(SQLRowsBuilder(columns: columns).build().isEmpty)
+    }
 }

@@ -112,4 +112,30 @@ struct SQLiteRoundTripTests {
             #expect(person == Person(id: 1, name: "Ada", nickname: nil, active: true, joined: SQLDate("1843-07-01")!))
         }
     }
+
+    @Test("text and blob parameters of one statement, mixed with other values, past the binding arena's room and after it")
+    func manyTextAndBlobParameters() async throws {
+        try await withMemoryConnection { db in
+            _ = try await db.execute("CREATE TABLE t (id INTEGER, a TEXT, b BLOB, c TEXT, d, e BLOB)")
+            let large = String(repeating: "L", count: 300_000)  // the whole statement is then bound with SQLite's copies
+            let sets: [[SQLValue]] = [
+                [1, "", .blob([]), "ünïcødé ✓", .null, .blob([0, 1, 2])],
+                [2, .text(large), .blob(Array(repeating: 9, count: 1_000)), "small", "x", .blob([])],
+                [3, "after the large one", .blob([255]), .text(String(repeating: "m", count: 5_000)), 4.5, .blob([7, 7])],
+            ]
+            for values in sets { _ = try await db.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", values) }
+            let shifted: [[SQLValue]] = sets.enumerated().map { [.integer(Int64($0.offset + 11))] + $0.element.dropFirst() }
+            _ = try await db.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", batch: shifted)
+            let rows = try await db.query("SELECT * FROM t ORDER BY id")
+            #expect(rows.count == 6)
+            for (row, sent) in zip(rows, sets + sets) {
+                #expect(Array(row.values.dropFirst()) == Array(sent.dropFirst()), "row \(row[0])")
+            }
+            // A text parameter in a WHERE clause finds its row, statement after statement.
+            for (offset, values) in sets.enumerated() {
+                let found = try await db.query("SELECT id FROM t WHERE a = ? AND c = ? ORDER BY id", [values[1], values[3]])
+                #expect(found.map { $0[0] } == [.integer(Int64(offset + 1)), .integer(Int64(offset + 11))])
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import ConnectionKit
 import Dispatch
 import Foundation
+import SQLCore
 import Synchronization
 
 /// A dedicated OS thread that runs one connection's blocking C calls in order.
@@ -18,10 +19,11 @@ import Synchronization
 ///
 /// It is also a `TaskExecutor`: a task that prefers it runs on the thread, and
 /// then each of its calls runs at once, in place, without a thread switch
-/// (the C client's own cost). Such a task must not block on anything but the
-/// connection's own work. After ``shutdown()`` the jobs of such tasks go to
-/// Swift's global executor, so none is lost.
-public final class ConnectionThread: TaskExecutor, Sendable {
+/// (the C client's own cost); a call run in place gets no `interrupt` callback,
+/// its owner watches the task instead. Such a task must not block on anything
+/// but the connection's own work. After ``shutdown()`` the jobs of such tasks
+/// go to Swift's global executor, so none is lost.
+final class ConnectionThread: TaskExecutor, Sendable {
     private struct Job {
         let id: UInt64
         var cancelled = false
@@ -29,9 +31,15 @@ public final class ConnectionThread: TaskExecutor, Sendable {
         let work: @Sendable (_ cancelled: Bool) -> Void
     }
 
+    /// The job that runs now: what a cancellation needs to find it.
+    private struct RunningJob {
+        let id: UInt64
+        let interrupt: (@Sendable () -> Void)?
+    }
+
     private struct State {
         var queue: [Job] = []
-        var running: Job?
+        var running: RunningJob?
         var nextID: UInt64 = 0
         var stopping = false
     }
@@ -43,7 +51,7 @@ public final class ConnectionThread: TaskExecutor, Sendable {
 
     /// Starts a thread named `name` (as seen by debuggers and `top -H`). It
     /// lives until ``shutdown()``, which its owner must call.
-    public init(name: String) {
+    init(name: String) {
         let thread = Thread { [self] in self.loop() }
         thread.name = name
         thread.start()
@@ -58,15 +66,15 @@ public final class ConnectionThread: TaskExecutor, Sendable {
     /// - Throws: what `body` throws; ``SQLError/Code/cancelled`` when a
     ///   cancellable job's task was cancelled before it started;
     ///   ``SQLError/Code/closed`` after ``shutdown()``.
-    public func run<T: Sendable>(
+    func run<T: Sendable>(
         interrupt: (@Sendable () -> Void)?,
         _ body: @escaping @Sendable () throws(SQLError) -> T
     ) async throws(SQLError) -> T {
+        if isCurrent { return try runInPlace(interrupt: interrupt, body) }
         let id = state.withLock { s -> UInt64 in
             s.nextID &+= 1
             return s.nextID
         }
-        if isCurrent { return try await runInPlace(id: id, interrupt: interrupt, body) }
         let result: Result<T, SQLError> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, SQLError>, Never>) in
                 let job = Job(id: id, interrupt: interrupt) { cancelled in
@@ -106,7 +114,7 @@ public final class ConnectionThread: TaskExecutor, Sendable {
     }
 
     /// Whether the caller runs on this connection's thread (a task that prefers it as its executor).
-    public var isCurrent: Bool {
+    var isCurrent: Bool {
         let id = threadID.load(ordering: .relaxed)
         return id != 0 && id == Self.currentThreadNumber()
     }
@@ -120,36 +128,19 @@ public final class ConnectionThread: TaskExecutor, Sendable {
         #endif
     }
 
-    /// `body` run now, on the thread the caller already runs on, with the same
-    /// cancellation as a queued job: the interrupt reaches it only while it runs.
+    /// `body` run now, on the thread the caller already runs on. No cancellation
+    /// handler is armed (it would cost two executor switches per call): the owner
+    /// watches the running task itself (``SQLiteHandle/watchingCancellation(_:)``).
     private func runInPlace<T: Sendable>(
-        id: UInt64, interrupt: (@Sendable () -> Void)?, _ body: @Sendable () throws(SQLError) -> T
-    ) async throws(SQLError) -> T {
+        interrupt: (@Sendable () -> Void)?, _ body: () throws(SQLError) -> T
+    ) throws(SQLError) -> T {
         if interrupt != nil, Task.isCancelled { throw SQLError(.cancelled, message: "cancelled before it started") }
-        let outer = state.withLock { s -> Result<Job?, SQLError> in
-            guard !s.stopping else { return .failure(SQLError(.closed, message: "the connection is closed")) }
-            defer { s.running = Job(id: id, interrupt: interrupt) { _ in } }
-            return .success(s.running)
-        }
-        let enclosing = try outer.get()
-        defer { state.withLock { $0.running = enclosing } }
-        let result: Result<T, SQLError> = await withTaskCancellationHandler {
-            do throws(SQLError) {
-                return .success(try body())
-            } catch {
-                return .failure(error)
-            }
-        } onCancel: {
-            state.withLock { s in
-                if let running = s.running, running.id == id { running.interrupt?() }
-            }
-        }
-        return try result.get()
+        return try body()
     }
 
     /// Runs a job of a task that prefers this thread as its executor; after
     /// ``shutdown()``, hands it to the global executor instead.
-    public func enqueue(_ job: consuming ExecutorJob) {
+    func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let accepted = state.withLock { s -> Bool in
             guard !s.stopping else { return false }
@@ -167,7 +158,7 @@ public final class ConnectionThread: TaskExecutor, Sendable {
     /// Queues `work` without waiting for it (for cleanup from `deinit`);
     /// returns `false` when the thread is already shutting down.
     @discardableResult
-    public func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
+    func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
         let accepted = state.withLock { s -> Bool in
             guard !s.stopping else { return false }
             s.nextID &+= 1
@@ -181,7 +172,7 @@ public final class ConnectionThread: TaskExecutor, Sendable {
     /// Lets the queued jobs finish, then ends the thread without waiting for
     /// it; later calls to ``run(interrupt:_:)`` fail with ``SQLError/Code/closed``.
     /// Safe to call more than once and from any thread, the thread itself included.
-    public func shutdown() {
+    func shutdown() {
         let first = state.withLock { s -> Bool in
             defer { s.stopping = true }
             return !s.stopping
@@ -196,7 +187,7 @@ public final class ConnectionThread: TaskExecutor, Sendable {
             let next = state.withLock { s -> Job? in
                 guard !s.queue.isEmpty else { return nil }
                 let job = s.queue.removeFirst()
-                s.running = job
+                s.running = RunningJob(id: job.id, interrupt: job.interrupt)
                 return job
             }
             guard let job = next else {
