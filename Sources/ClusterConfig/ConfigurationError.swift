@@ -23,6 +23,8 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equa
         case unknownCluster
         /// A service was asked for that the file does not define.
         case unknownService
+        /// A `${NAME}` reference names an environment variable that is not set.
+        case unsetVariable
     }
 
     /// The category of the problem.

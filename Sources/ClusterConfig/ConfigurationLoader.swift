@@ -17,8 +17,11 @@ public enum ConfigurationLoader {
         return "config.toml"
     }
 
-    /// Reads and validates the file at `path`.
-    public static func load(path: String) throws(ConfigurationError) -> ClusterSQLConfiguration {
+    /// Reads and validates the file at `path`; `${NAME}` in a string value is
+    /// replaced by the environment variable `NAME` (see ``parse(_:file:baseDirectory:environment:)``).
+    public static func load(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> ClusterSQLConfiguration {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -27,11 +30,20 @@ public enum ConfigurationLoader {
             throw ConfigurationError(.unreadable, file: path, message: "the configuration file \(reason)")
         }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return try parse(text, file: path, baseDirectory: folder)
+        return try parse(text, file: path, baseDirectory: folder, environment: environment)
     }
 
     /// Validates TOML text; relative `data_dir` paths are taken from `baseDirectory`.
-    public static func parse(_ text: String, file: String, baseDirectory: String) throws(ConfigurationError) -> ClusterSQLConfiguration {
+    ///
+    /// Secrets may stay out of the file: in any string value, `${NAME}` is
+    /// replaced by the variable `NAME` of `environment` (`dsn =
+    /// "postgres://app:${PG_PASSWORD}@db/app"`, `password = "${REDIS_PASSWORD}"`);
+    /// `$${` writes a literal `${`. A variable that is not set is a one-line
+    /// error naming the key and the variable, never a value.
+    public static func parse(
+        _ text: String, file: String, baseDirectory: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> ClusterSQLConfiguration {
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -42,7 +54,7 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError(.syntax, file: file, message: "the file is not valid TOML")
         }
-        var reader = TableReader(table: root, path: "", file: file)
+        var reader = TableReader(table: root, path: "", file: file, environment: environment)
         let defaultCluster = try reader.string("default_cluster", required: false)
         let dataDir = try reader.string("data_dir", required: false) ?? ".clustersql-data"
         let clustersTable = try reader.table("clusters")!
@@ -127,12 +139,15 @@ struct TableReader {
     let table: TOMLTable
     let path: String
     let file: String
+    /// Where `${NAME}` references in string values are looked up.
+    let environment: [String: String]
     private var used: Set<String> = []
 
-    init(table: TOMLTable, path: String, file: String) {
+    init(table: TOMLTable, path: String, file: String, environment: [String: String]) {
         self.table = table
         self.path = path
         self.file = file
+        self.environment = environment
     }
 
     func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
@@ -151,7 +166,36 @@ struct TableReader {
         guard let string = value.string else {
             throw error(.wrongType, key: key, "must be a string, not \(article(value.type))")
         }
-        return string
+        return try expandingVariables(string, key: key)
+    }
+
+    /// `text` with each `${NAME}` replaced by the environment's `NAME` and `$${` by `${`.
+    func expandingVariables(_ text: String, key: String) throws(ConfigurationError) -> String {
+        guard text.contains("${") else { return text }
+        var result = ""
+        var rest = text[...]
+        while let start = rest.range(of: "${") {
+            if start.lowerBound > rest.startIndex, rest[rest.index(before: start.lowerBound)] == "$" {
+                result += rest[..<rest.index(before: start.lowerBound)] + "${"  // $${ is a literal ${
+                rest = rest[start.upperBound...]
+                continue
+            }
+            result += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                throw error(.invalidValue, key: key, "has a ${ without its closing }")
+            }
+            let name = rest[start.upperBound..<end]
+            guard let first = name.first, first == "_" || (first.isASCII && first.isLetter),
+                  name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else {
+                throw error(.invalidValue, key: key, "has a ${…} whose name is not an environment variable name (letters, digits, _)")
+            }
+            guard let value = environment[String(name)] else {
+                throw error(.unsetVariable, key: key, "names the environment variable \(name), which is not set")
+            }
+            result += value
+            rest = rest[rest.index(after: end)...]
+        }
+        return result + rest
     }
 
     /// An integer value; `nil` only when absent and not required.
@@ -169,7 +213,10 @@ struct TableReader {
 
     /// An array of strings; `nil` only when absent and not required.
     mutating func strings(_ key: String, required: Bool = true) throws(ConfigurationError) -> [String]? {
-        try array(key, required: required, of: "string") { $0.string }
+        guard let strings = try array(key, required: required, of: "string", { $0.string }) else { return nil }
+        var expanded: [String] = []
+        for string in strings { expanded.append(try expandingVariables(string, key: key)) }
+        return expanded
     }
 
     /// An array of integers; `nil` only when absent and not required.
@@ -227,7 +274,7 @@ struct TableReader {
             return nil
         }
         guard let sub = value.table else { throw error(.wrongType, key: key, "must be a table, not \(article(value.type))") }
-        return TableReader(table: sub, path: keyPath(key), file: file)
+        return TableReader(table: sub, path: keyPath(key), file: file, environment: environment)
     }
 
     /// A sub-table of this table, for tables whose keys are names (such as `clusters`).
@@ -235,7 +282,7 @@ struct TableReader {
         guard let value = table[key], let sub = value.table else {
             throw error(.wrongType, key: key, "must be a table, not \(table[key].map { article($0.type) } ?? "a missing value")")
         }
-        return TableReader(table: sub, path: keyPath(key), file: file)
+        return TableReader(table: sub, path: keyPath(key), file: file, environment: environment)
     }
 
     /// An array of tables (`[[key]]`), required and non-empty.
@@ -250,7 +297,7 @@ struct TableReader {
             guard let sub = array[index].table else {
                 throw error(.wrongType, key: "\(key)[\(index)]", "must be a table, not \(article(array[index].type))")
             }
-            readers.append(TableReader(table: sub, path: "\(keyPath(key))[\(index)]", file: file))
+            readers.append(TableReader(table: sub, path: "\(keyPath(key))[\(index)]", file: file, environment: environment))
         }
         return readers
     }

@@ -122,7 +122,8 @@ public struct MariaDBConfiguration: Sendable {
         case "parseTime":
             guard ["true", "false", "1", "0"].contains(value.lowercased()) else { throw Self.invalid("parameter parseTime must be true or false") }
         default:
-            throw Self.invalid("unknown parameter \(key)")
+            // Not echoed: in a malformed DSN, the "parameter" may be a piece of the password.
+            throw Self.invalid("unknown parameter (known: tls, tls-ca, timeout, readTimeout, charset, socket, parseTime)")
         }
     }
 

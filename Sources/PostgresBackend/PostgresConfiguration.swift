@@ -39,7 +39,9 @@ public struct PostgresConfiguration: Sendable {
         guard let options = PQconninfoParse(dsn, &errorMessage) else {
             let reason = errorMessage.map { String(cString: $0) } ?? "unparsable"
             PQfreemem(errorMessage)
-            throw SQLError(.invalidConfiguration, message: "invalid PostgreSQL DSN: \(reason.trimmingNewlines())", backend: "postgres")
+            throw SQLError(
+                .invalidConfiguration, message: "invalid PostgreSQL DSN: \(Self.withoutEchoedInput(reason.trimmingNewlines()))",
+                backend: "postgres")
         }
         defer { PQconninfoFree(options) }
         var found: [String: String] = [:]
@@ -62,6 +64,22 @@ public struct PostgresConfiguration: Sendable {
         let hostaddr = found["hostaddr"] ?? ""
         self.hostsToResolve = hostaddr.isEmpty ? (found["host"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
         self.ports = (found["port"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// libpq's parse error without the part of the DSN it quotes (`invalid
+    /// percent-encoded token: "…"` may quote the password, which may hold
+    /// quotes itself): everything from the first quote to the last becomes
+    /// `"…"`, but for the `"="` of `missing "=" after "…"`.
+    static func withoutEchoedInput(_ reason: String) -> String {
+        let missingEquals = "missing \"=\" after "
+        var text = reason[...], prefix = ""
+        if let range = text.range(of: missingEquals) {
+            prefix = String(text[..<range.upperBound])
+            text = text[range.upperBound...]
+        }
+        guard let first = text.firstIndex(of: "\""), let last = text.lastIndex(of: "\"") else { return prefix + text }
+        let tail = first == last ? "" : text[text.index(after: last)...]
+        return prefix + text[..<first] + "\"…\"" + tail
     }
 
     /// Keywords that override the DSN's `host`, `hostaddr` and `port` so that

@@ -56,7 +56,7 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         self.init()
         var rest = Substring(url)
         if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
-            guard rest[..<colon] == "redis" else { throw .invalidConfiguration("the scheme must be redis://, not \(rest[..<colon])://") }
+            guard rest[..<colon] == "redis" else { throw .invalidConfiguration("the scheme must be redis://") }
             rest = rest[rest.index(colon, offsetBy: 3)...]
         }
         if let at = rest.lastIndex(of: "@") {
@@ -74,7 +74,7 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
             let path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
             if !path.isEmpty {
-                guard let number = Int(path), number >= 0 else { throw .invalidConfiguration("the database must be a number ≥ 0, not \(path)") }
+                guard let number = Int(path), number >= 0 else { throw .invalidConfiguration("the database must be a number ≥ 0") }
                 database = number
             }
         }
@@ -101,7 +101,7 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
             host = text[text.index(after: text.startIndex)..<close]
             let after = text[text.index(after: close)...]
             if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw .invalidConfiguration("unexpected text after the IPv6 host: \(after)") }
+                guard after.hasPrefix(":") else { throw .invalidConfiguration("unexpected text after the IPv6 host") }
                 portText = after.dropFirst()
             }
         } else if let colon = text.lastIndex(of: ":") {
@@ -109,9 +109,14 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
             portText = text[text.index(after: colon)...]
         }
         guard !host.isEmpty else { throw .invalidConfiguration("the host is missing") }
+        // Nothing of the text is echoed: a malformed URL may hold a password in any part.
+        let isBracketed = text.hasPrefix("[")
+        guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0) || (isBracketed && ":%".contains($0))) }) else {
+            throw .invalidConfiguration("the host is not a host name or an IP address")
+        }
         guard let portText else { return (String(host), nil) }
         guard let port = Int(portText), (1...65535).contains(port) else {
-            throw .invalidConfiguration("the port must be a number from 1 to 65535, not \(portText)")
+            throw .invalidConfiguration("the port must be a number from 1 to 65535")
         }
         return (String(host), port)
     }

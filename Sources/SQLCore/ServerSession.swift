@@ -86,12 +86,35 @@ public final class ServerSession: Sendable {
 extension SQLError {
     /// The error with `password` replaced by `***` in its message and detail
     /// (a C library may echo a DSN, or a server a statement that held it).
+    /// A password shorter than ``wholeWordBelow`` characters is replaced only
+    /// where it stands alone (not inside a longer word), so that a short one
+    /// does not turn every message into asterisks.
     public func redacting(password: String?) -> SQLError {
         guard let password, !password.isEmpty,
               message.contains(password) || (detail?.contains(password) ?? false) else { return self }
         var copy = self
-        copy.message = copy.message.replacingOccurrences(of: password, with: "***")
-        copy.detail = copy.detail?.replacingOccurrences(of: password, with: "***")
+        copy.message = Self.scrub(copy.message, password)
+        copy.detail = copy.detail.map { Self.scrub($0, password) }
         return copy
+    }
+
+    /// Passwords shorter than this are replaced only where they stand alone.
+    public static let wholeWordBelow = 8
+
+    private static func scrub(_ text: String, _ password: String) -> String {
+        guard password.count < wholeWordBelow else { return text.replacingOccurrences(of: password, with: "***") }
+        func isWordCharacter(_ character: Character?) -> Bool { character.map { $0.isLetter || $0.isNumber } ?? false }
+        var result = ""
+        var rest = text[...]
+        while let range = rest.range(of: password) {
+            let before = range.lowerBound > rest.startIndex ? rest[rest.index(before: range.lowerBound)] : result.last
+            let after = range.upperBound < rest.endIndex ? rest[range.upperBound] : nil
+            result += rest[..<range.lowerBound]
+            let standsAlone = !(isWordCharacter(before) && isWordCharacter(password.first))
+                && !(isWordCharacter(after) && isWordCharacter(password.last))
+            result += standsAlone ? "***" : rest[range]
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
     }
 }

@@ -294,4 +294,44 @@ struct ConfigurationLoaderTests {
         let badShared = failure("[services.x]\nkind = \"memcached\"\nservers = [\"a\"]\nshared_connections = -1\n")
         #expect(badShared?.keyPath == "services.x.shared_connections")
     }
+
+    @Test("${NAME} in a value reads the environment; $${ is a literal; an unset variable names key and variable, never a value")
+    func environmentVariables() throws {
+        let text = """
+            [clusters.app]
+            driver = "postgres"
+            [[clusters.app.nodes]]
+            name = "primary"
+            dsn = "postgres://app:${APP_DB_PASSWORD}@10.0.0.5:5432/app?application_name=cost$${x}"
+            [services.cache]
+            kind = "sentinel"
+            sentinels = ["${SENTINEL_HOST}:26379"]
+            master_name = "mymaster"
+            password = "${REDIS_PASSWORD}"
+            """
+        let environment = ["APP_DB_PASSWORD": "s3cr et'@", "SENTINEL_HOST": "10.0.0.9", "REDIS_PASSWORD": "r3dis"]
+        let config = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: "/tmp", environment: environment)
+        #expect(try config.cluster(named: "app").nodes[0].dsn == "postgres://app:s3cr et'@@10.0.0.5:5432/app?application_name=cost${x}")
+        #expect(try config.cluster(named: "app").nodes[0].description.contains("s3cr") == false)
+        let service = try #require(config.services.first { $0.name == "cache" })
+        #expect("\(service)".contains("10.0.0.9:26379"))
+        #expect(!"\(service)".contains("r3dis"))
+        do {
+            _ = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: "/tmp", environment: ["SENTINEL_HOST": "h", "REDIS_PASSWORD": "x"])
+            Issue.record("expected an error for the unset variable")
+        } catch {
+            #expect(error.reason == .unsetVariable)
+            #expect(error.keyPath == "clusters.app.nodes[0].dsn")
+            #expect(error.description == "c.toml: clusters.app.nodes[0].dsn: names the environment variable APP_DB_PASSWORD, which is not set")
+        }
+        for bad in ["${", "${1X}", "${A-B}", "pre${NAME"] {
+            do {
+                _ = try ConfigurationLoader.parse("[clusters.c]\ndriver = \"sqlite\"\n[[clusters.c.nodes]]\nname = \"n\"\ndsn = \"\(bad)secret\"\n",
+                                                  file: "c.toml", baseDirectory: "/tmp", environment: [:])
+                Issue.record("expected an error for \(bad)")
+            } catch {
+                #expect(error.reason == .invalidValue && !error.description.contains("secret"), "\(error)")
+            }
+        }
+    }
 }
