@@ -68,6 +68,7 @@ extension MariaDBConnection {
     /// Past the cache's capacity the handle is not cached (`false`) unless `force`d.
     func preparedHandle(for sql: String, budget: inout CallBudget, force: Bool) async throws(SQLError) -> (PreparedHandle, Bool) {
         if let cached = statements[sql] { return (cached, true) }
+        try SQLError.refuseNUL(in: sql, backend: "mariadb")
         guard let statement = mysql_stmt_init(mysql) else { throw MariaDBErrors.error(mysql, connecting: false) }
         var updateMaxLength: my_bool = 1
         mysql_stmt_attr_set(statement, STMT_ATTR_UPDATE_MAX_LENGTH, &updateMaxLength)
@@ -150,6 +151,7 @@ extension MariaDBConnection {
 
     /// A plain query: every result of a multi-statement script is read; the last one answers.
     func runText(_ sql: String, budget: inout CallBudget) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
+        try SQLError.refuseNUL(in: sql, backend: "mariadb")
         let text = CText(sql)
         defer { text.free() }
         var status: Int32 = 0

@@ -125,6 +125,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     func preparedName(for sql: String, force: Bool) async throws(SQLError) -> PreparedName? {
         if let cached = preparedNames[sql] { return cached }
         guard force || preparedNames.count < Self.preparedCacheCapacity else { return nil }
+        try SQLError.refuseNUL(in: sql, backend: "postgres")
         let name = "clustersql_\(preparedNames.count + 1)"
         let (text, count) = SQLPlaceholders.numbered(sql)
         guard PQsendPrepare(conn, name, text, 0, nil) == 1 else {
@@ -181,6 +182,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     }
 
     func send(_ sql: String, _ parameters: [SQLValue], prepared: PreparedName?) throws(SQLError) {
+        if prepared == nil { try SQLError.refuseNUL(in: sql, backend: "postgres") }
         let (text, count) = prepared.map { (sql, $0.parameterCount) } ?? SQLPlaceholders.numbered(sql)
         let name = prepared?.name
         guard count == parameters.count || (parameters.isEmpty && name == nil) else {

@@ -172,3 +172,15 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
         return copy
     }
 }
+
+extension SQLError {
+    /// Throws ``Code/syntaxError`` when `sql` holds a NUL character: the C
+    /// clients read SQL text as a C string and would run only what comes before
+    /// it (`DELETE … WHERE id = 2\0 OR …` would lose its condition's end). Bound
+    /// values may hold NULs; they are data.
+    public static func refuseNUL(in sql: String, backend: String) throws(SQLError) {
+        if sql.utf8.contains(0) {
+            throw SQLError(.syntaxError, message: "the SQL text holds a NUL character", backend: backend)
+        }
+    }
+}

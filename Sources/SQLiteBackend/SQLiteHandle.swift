@@ -141,6 +141,7 @@ final class SQLiteHandle: @unchecked Sendable {
     /// Runs every statement of a parameterless script in order.
     func runScript(_ sql: String) throws(SQLError) -> SQLExecution {
         let db = try openDB()
+        try SQLError.refuseNUL(in: sql, backend: "sqlite")
         var last = SQLExecution(rowsAffected: 0, lastInsertID: nil)
         let failure: SQLError? = sql.withCString { start -> SQLError? in
             var cursor: UnsafePointer<CChar>? = start
@@ -236,6 +237,7 @@ final class SQLiteHandle: @unchecked Sendable {
 
     private func prepare(_ sql: String, persistent: Bool) throws(SQLError) -> OpaquePointer {
         let db = try openDB()
+        try SQLError.refuseNUL(in: sql, backend: "sqlite")
         var statement: OpaquePointer?
         var tailIsEmpty = true
         let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0

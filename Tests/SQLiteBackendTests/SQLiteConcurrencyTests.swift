@@ -64,7 +64,8 @@ struct SQLiteConcurrencyTests {
             let started = Atomic<Bool>(false)
             let running = Task {
                 started.store(true, ordering: .sequentiallyConsistent)
-                return try await db.query(busyQuery(iterations: 600_000))
+                // Long enough (about 0.2 s here, more under load) to outlast the two short sleeps below by far.
+                return try await db.query(busyQuery(iterations: 3_000_000))
             }
             try await waitUntil("the long query is queued") { started.load(ordering: .sequentiallyConsistent) }
             try await Task.sleep(for: .milliseconds(20))
@@ -72,7 +73,7 @@ struct SQLiteConcurrencyTests {
             try await Task.sleep(for: .milliseconds(20))
             queued.cancel()
             await expectSQLError(.cancelled) { _ = try await queued.value }
-            #expect(try await running.value[0][0] == .integer(600_000 * 600_001 / 2))
+            #expect(try await running.value[0][0] == .integer(3_000_000 * 3_000_001 / 2))
             #expect(try await db.query("SELECT count(*) FROM log")[0][0] == 0)
         }
     }
