@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test test-tsan check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached clean
+.PHONY: setup build demo test test-tsan fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,16 @@ demo: build
 test: build check-compose
 	bash scripts/run-tests.sh
 	$(MAKE) test-tsan
+	$(MAKE) fuzz-smoke
+
+# Every parser of outside input under libFuzzer and AddressSanitizer, FUZZ_SECONDS per target (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# The short run that make test does: a few seconds per target (under a minute in all).
+fuzz-smoke: setup
+	bash scripts/fuzz.sh 5
 
 # docker-compose.yml parses and resolves (Debian's docker-compose; no engine needed).
 check-compose: setup

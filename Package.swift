@@ -151,6 +151,13 @@ let package = Package(
             dependencies: ["BenchSupport", "ConnectionKit", "Redis", "RESP", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),
         .executableTarget(
             name: "cluster-bench", dependencies: ["BenchSupport", "ClusterSQL", "SQLCore", "MariaDBBackend", "TestServers"]),
+        // libFuzzer targets for every parser of outside input (scripts/fuzz.sh; a replay tool in a plain build).
+        .executableTarget(
+            name: "fuzz-parsers",
+            dependencies: [
+                "ClusterConfig", "ClusterSQL", "MariaDBBackend", "Memcached", "PostgresBackend", "RESP", "Redis", "SQLCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         .executableTarget(
             name: "clustersql",
             dependencies: [

@@ -44,6 +44,9 @@ public enum ConfigurationLoader {
         _ text: String, file: String, baseDirectory: String,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> ClusterSQLConfiguration {
+        if let problem = TOMLPrecheck.problem(in: text) {  // inputs that would crash TOMLKit's parser
+            throw ConfigurationError(.syntax, file: file, line: problem.line, column: problem.column, message: problem.message)
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

@@ -334,4 +334,43 @@ struct ConfigurationLoaderTests {
             }
         }
     }
+
+    @Test("the inputs that crashed the fuzzer are typed errors now (Fuzz/regressions)")
+    func fuzzRegressions() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/regressions")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix("config-") }
+        #expect(!files.isEmpty)
+        for name in files {
+            let text = String(decoding: try Data(contentsOf: folder.appendingPathComponent(name)), as: UTF8.self)
+            #expect(throws: ConfigurationError.self, "\(name)") {
+                try ConfigurationLoader.parse(text, file: name, baseDirectory: "/tmp", environment: ["FUZZ": "x"])
+            }
+        }
+    }
+
+    @Test("table names that would crash the TOML parser are syntax errors with their place; valid files with [ in values still load")
+    func tableNamePrecheck() throws {
+        for (text, line) in [("[é]\n", 1), ("a = 1\n[[!]]\n", 2), ("[ .a]\n", 1), ("x = 1\n\n  [{]\n", 3)] {
+            do {
+                _ = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: "/tmp", environment: [:])
+                Issue.record("expected an error for \(text)")
+            } catch {
+                #expect(error.reason == .syntax && error.line == line, "\(error)")
+            }
+        }
+        let valid = """
+            [clusters.c]
+            driver = "sqlite"
+            [[clusters.c.nodes]]
+            name = "n"  # a comment with [é]
+            dsn = "x.sqlite"
+            [services."m"]
+            kind = "memcached"
+            servers = [
+              "a:1",
+            ]
+            """
+        #expect(try ConfigurationLoader.parse(valid, file: "c.toml", baseDirectory: "/tmp", environment: [:]).clusters.count == 1)
+    }
 }

@@ -1,0 +1,113 @@
+/// Refuses the inputs that crash the TOML parser under TOMLKit (toml++ 3), so
+/// that a bad file is a ``ConfigurationError`` and never an abort.
+///
+/// Found by fuzzing (`scripts/fuzz.sh … config`, inputs in `Fuzz/regressions`):
+/// - a NUL byte: TOMLKit hands the text over as a C string, cut at the first
+///   NUL, and the parser then asserts on the cut-short text;
+/// - a table header whose name starts with a character that can neither
+///   start a bare key nor open a quoted one (`[é]`, `[!]`, `[[.a]]`): toml++
+///   asserts (`parse_key`) instead of reporting it, and in a build without
+///   assertions the same check is an optimizer assumption, so undefined.
+///
+/// A light scanner: strings (basic, literal, multi-line), comments and the
+/// nesting of arrays and inline tables are followed only far enough to know
+/// where a line starts a table header.
+enum TOMLPrecheck {
+    /// Where the text first holds one of the inputs above, and why.
+    struct Problem: Equatable {
+        /// The line, from 1.
+        var line: Int
+        /// The column, from 1 (in bytes).
+        var column: Int
+        /// What is wrong, without the offending text.
+        var message: String
+    }
+
+    static func problem(in text: String) -> Problem? {
+        let bytes = Array(text.utf8)
+        var index = 0, line = 1, lineStart = 0
+        var nesting = 0  // open [ and { of values
+        func column(_ at: Int) -> Int { at - lineStart + 1 }
+        func isBareKeyByte(_ byte: UInt8) -> Bool {
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
+        }
+        func starts(with token: String, at position: Int) -> Bool {
+            let token = Array(token.utf8)
+            return position + token.count <= bytes.count && Array(bytes[position..<position + token.count]) == token
+        }
+        var atLineStart = true
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }  // a byte order mark, which the parser skips
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0 { return Problem(line: line, column: column(index), message: "the file holds a NUL byte, which TOML does not allow") }
+            if byte == UInt8(ascii: "\n") {
+                index += 1
+                line += 1
+                lineStart = index
+                atLineStart = true
+                continue
+            }
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") {
+                index += 1
+                continue
+            }
+            if atLineStart, nesting == 0, byte == UInt8(ascii: "[") {
+                var name = index + 1
+                if name < bytes.count, bytes[name] == UInt8(ascii: "[") { name += 1 }
+                while name < bytes.count, bytes[name] == UInt8(ascii: " ") || bytes[name] == UInt8(ascii: "\t") { name += 1 }
+                if name < bytes.count {
+                    let first = bytes[name]
+                    let closes = first == UInt8(ascii: "]")  // an empty name: toml++ reports it itself
+                    if !closes, !isBareKeyByte(first), first != UInt8(ascii: "\""), first != UInt8(ascii: "'") {
+                        return Problem(line: line, column: column(name), message: "a table name must start with a letter, a digit, _, - or a quote")
+                    }
+                }
+                // The header itself: up to its end of line, skipping its quoted names.
+                atLineStart = false
+                index += 1
+                continue
+            }
+            atLineStart = false
+            switch byte {
+            case UInt8(ascii: "#"):
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\n") {
+                    if bytes[index] == 0 { return Problem(line: line, column: column(index), message: "the file holds a NUL byte, which TOML does not allow") }
+                    index += 1
+                }
+                continue
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                let multiLine = starts(with: byte == UInt8(ascii: "\"") ? "\"\"\"" : "'''", at: index)
+                let delimiter = multiLine ? (byte == UInt8(ascii: "\"") ? "\"\"\"" : "'''") : String(UnicodeScalar(byte))
+                let escapes = byte == UInt8(ascii: "\"")
+                index += multiLine ? 3 : 1
+                while index < bytes.count {
+                    let current = bytes[index]
+                    if current == 0 { return Problem(line: line, column: column(index), message: "the file holds a NUL byte, which TOML does not allow") }
+                    if escapes, current == UInt8(ascii: "\\") {
+                        index += 2
+                        continue
+                    }
+                    if current == UInt8(ascii: "\n") {
+                        if !multiLine { break }  // an unterminated string: the parser reports it
+                        line += 1
+                        lineStart = index + 1
+                    }
+                    if starts(with: delimiter, at: index) {
+                        index += delimiter.utf8.count
+                        break
+                    }
+                    index += 1
+                }
+                continue
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                nesting += 1
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                nesting = max(0, nesting - 1)
+            default:
+                break
+            }
+            index += 1
+        }
+        return nil
+    }
+}
