@@ -184,10 +184,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore", "Redis", "Memcached"]),
+        // Issue-14 hardening across modules: secrets in every output (property-based), clients pointed at the wrong server.
         .testTarget(
-            name: "RedactionTests",
+            name: "HardeningTests",
             dependencies: [
-                "SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "ClusterConfig",
+                "SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "Memcached", "ClusterConfig", "TestServers",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

@@ -22,12 +22,15 @@ public enum ConfigurationLoader {
     public static func load(
         path: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> ClusterSQLConfiguration {
-        let text: String
+        let bytes: Data
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
             throw ConfigurationError(.unreadable, file: path, message: "the configuration file \(reason)")
+        }
+        guard let text = String(bytes: bytes, encoding: .utf8) else {
+            throw ConfigurationError(.syntax, file: path, message: "the configuration file is not UTF-8 text, as TOML must be")
         }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try parse(text, file: path, baseDirectory: folder, environment: environment)

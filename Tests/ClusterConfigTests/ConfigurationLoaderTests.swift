@@ -373,4 +373,26 @@ struct ConfigurationLoaderTests {
             """
         #expect(try ConfigurationLoader.parse(valid, file: "c.toml", baseDirectory: "/tmp", environment: [:]).clusters.count == 1)
     }
+
+    @Test("a file that is not UTF-8, a duplicate cluster and a port out of range are one-line errors")
+    func malformedFiles() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("config.toml")
+        try Data([0x5B, 0x63, 0x5D, 0x0A, 0xFF, 0xFE, 0x3D, 0x31]).write(to: file)
+        do {
+            _ = try ConfigurationLoader.load(path: file.path, environment: [:])
+            Issue.record("expected an error for non-UTF-8 bytes")
+        } catch {
+            #expect(error.reason == .syntax && error.description.contains("not UTF-8"), "\(error)")
+        }
+        expectError(.syntax, keyPath: nil, "[clusters.a]\ndriver = \"sqlite\"\n[clusters.a]\ndriver = \"sqlite\"\n")
+        do {
+            _ = try parse("[services.m]\nkind = \"memcached\"\nservers = [\"127.0.0.1:70000\"]\n[clusters.c]\ndriver = \"sqlite\"\n[[clusters.c.nodes]]\nname = \"n\"\ndsn = \"x.sqlite\"\n")
+            Issue.record("expected an error for port 70000")
+        } catch {
+            #expect(error.keyPath == "services.m.servers[0]", "\(error)")
+        }
+    }
 }

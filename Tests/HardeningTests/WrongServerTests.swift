@@ -1,0 +1,123 @@
+import Foundation
+import MariaDBBackend
+import Memcached
+import PostgresBackend
+import Redis
+import SQLCore
+import TestServers
+import Testing
+
+/// Every client pointed at a port where its own server is not: another kind of
+/// real server, or one that closes at once, never speaks, greets with garbage
+/// or sends bytes without end. Each ends within its own timeouts (2 s here)
+/// with a typed error: never a crash, never a hang.
+@Suite("clients pointed at the wrong server", .timeLimit(.minutes(5)))
+struct WrongServerTests {
+    enum Peer: String, CaseIterable, CustomStringConvertible {
+        case redis, memcached, mariadb, closesOnAccept, neverSpeaks, greetsWithGarbage, endlessBytes
+        var description: String { rawValue }
+
+        /// Starts the peer; returns its port and how to stop it.
+        func start() async throws -> (port: Int, stop: @Sendable () async -> Void) {
+            switch self {
+            case .redis:
+                let server = try await RedisServer.shared()
+                return (server.port, {})
+            case .memcached:
+                let server = try await MemcachedServer.start(name: "wrong-server")
+                return (server.port, { server.process.destroy() })
+            case .mariadb:
+                let server = try await MariaDBServer.shared()
+                return (server.port, {})
+            case .closesOnAccept: return try await fake(.closeOnAccept)
+            case .neverSpeaks: return try await fake(.answer(reply: [], closeAfterReply: false))
+            case .greetsWithGarbage: return try await fake(.greet(Array("\u{1}\u{0}\u{0}\u{ff}garbage\r\n\u{0}".utf8), thenClose: false))
+            case .endlessBytes: return try await fake(.endless(Array(repeating: UInt8(ascii: "A"), count: 65_536)))
+            }
+        }
+
+        private func fake(_ behaviour: CannedReplyServer.Behaviour) async throws -> (port: Int, stop: @Sendable () async -> Void) {
+            let server = try await CannedReplyServer.start(behaviour)
+            return (server.port, { await server.stop() })
+        }
+    }
+
+    /// A bound on each attempt: the 2 s timeouts, and room for a loaded machine.
+    static let bound: Duration = .seconds(8)
+
+    /// Connects and runs `SELECT 1`; the error, or `nil` when a usable connection came out.
+    static func sqlOutcome(_ name: String, _ dsn: String) async -> SQLError? {
+        do throws(SQLError) {
+            let connection: any SQLConnection
+            if name == "postgres" {
+                connection = try await PostgresDriver().connect(to: dsn)
+            } else {
+                connection = try await MariaDBDriver().connect(to: dsn)
+            }
+            _ = try await connection.query("SELECT 1")
+            await connection.close()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    static func redisOutcome(_ configuration: RedisConfiguration) async -> RedisError? {
+        do throws(RedisError) {
+            let connection = try await RedisConnection.connect(configuration)
+            _ = try await connection.get("key")
+            await connection.close()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    static func memcachedOutcome(_ configuration: MemcachedServerConfiguration) async -> MemcachedError? {
+        do throws(MemcachedError) {
+            let connection = try await MemcachedConnection.connect(configuration)
+            _ = try await connection.get("key")
+            await connection.close()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test("PostgreSQL and MariaDB connections end within their connect timeout with a connection-class error",
+          arguments: Peer.allCases)
+    func sqlClients(peer: Peer) async throws {
+        let (port, stop) = try await peer.start()
+        defer { Task { await stop() } }
+        for (name, dsn) in [("postgres", "host=127.0.0.1 port=\(port) user=u password=pw dbname=d connect_timeout=2 sslmode=disable"),
+                            ("mariadb", "mysql://u:pw@127.0.0.1:\(port)/d?timeout=2s&readTimeout=2s")] {
+            let started = ContinuousClock.now
+            let error = await Self.sqlOutcome(name, dsn)
+            #expect(error?.kind == .connection, "\(name) against \(peer): \(String(describing: error))")
+            #expect(error.map { !$0.description.contains("pw") } ?? true, "\(name) against \(peer)")
+            #expect(started.duration(to: .now) < Self.bound, "\(name) against \(peer) took \(started.duration(to: .now))")
+        }
+    }
+
+    @Test("Redis and memcached commands end within their read timeout with a typed error", arguments: Peer.allCases.filter { $0 != .redis })
+    func keyValueClients(peer: Peer) async throws {
+        let (port, stop) = try await peer.start()
+        defer { Task { await stop() } }
+        var redis = RedisConfiguration(port: port)
+        redis.connectTimeout = .seconds(2)
+        redis.readTimeout = .seconds(2)
+        var started = ContinuousClock.now
+        let redisError = await Self.redisOutcome(redis)
+        #expect(redisError != nil, "redis against \(peer): an answer")
+        #expect(started.duration(to: .now) < Self.bound, "redis against \(peer) took \(started.duration(to: .now))")
+
+        guard peer != .memcached else { return }
+        var memcached = MemcachedServerConfiguration(port: port)
+        memcached.connectTimeout = .seconds(2)
+        memcached.readTimeout = .seconds(2)
+        started = .now
+        let memcachedError = await Self.memcachedOutcome(memcached)
+        #expect(memcachedError != nil, "memcached against \(peer): an answer")
+        #expect(started.duration(to: .now) < Self.bound, "memcached against \(peer) took \(started.duration(to: .now))")
+    }
+}
