@@ -25,6 +25,11 @@ enum TOMLPrecheck {
 
     static func problem(in text: String) -> Problem? {
         let bytes = Array(text.utf8)
+        if let nul = bytes.firstIndex(of: 0) {
+            let lineStart = bytes[..<nul].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+            let line = bytes[..<nul].reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+            return Problem(line: line, column: nul - lineStart + 1, message: "the file holds a NUL byte, which TOML does not allow")
+        }
         var index = 0, line = 1, lineStart = 0
         var nesting = 0  // open [ and { of values
         func column(_ at: Int) -> Int { at - lineStart + 1 }
@@ -39,7 +44,6 @@ enum TOMLPrecheck {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }  // a byte order mark, which the parser skips
         while index < bytes.count {
             let byte = bytes[index]
-            if byte == 0 { return Problem(line: line, column: column(index), message: "the file holds a NUL byte, which TOML does not allow") }
             if byte == UInt8(ascii: "\n") {
                 index += 1
                 line += 1
@@ -71,7 +75,6 @@ enum TOMLPrecheck {
             switch byte {
             case UInt8(ascii: "#"):
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\n") {
-                    if bytes[index] == 0 { return Problem(line: line, column: column(index), message: "the file holds a NUL byte, which TOML does not allow") }
                     index += 1
                 }
                 continue
@@ -82,7 +85,6 @@ enum TOMLPrecheck {
                 index += multiLine ? 3 : 1
                 while index < bytes.count {
                     let current = bytes[index]
-                    if current == 0 { return Problem(line: line, column: column(index), message: "the file holds a NUL byte, which TOML does not allow") }
                     if escapes, current == UInt8(ascii: "\\") {
                         index += 2
                         continue

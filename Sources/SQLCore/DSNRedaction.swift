@@ -125,7 +125,7 @@ public enum DSNRedaction {
             }
             let (key, value) = splitOnce(pair, "=")
             guard let value, !key.isEmpty, key.allSatisfy(isPlain) else { return nil }
-            let secret = isSecretKey(key) || isSecretKey(key.removingPercentEncodingLossy) || !value.allSatisfy(isPlain)
+            let secret = isSecretKey(key) || isSecretKey(String(key).removingPercentEncoding ?? "") || !value.allSatisfy(isPlain)
             pairs.append(secret ? "\(key)=***" : String(pair))
         }
         return pairs.joined(separator: "&")
@@ -234,23 +234,5 @@ public enum DSNRedaction {
     private static func splitOnce(_ text: Substring, _ separator: Character) -> (Substring, Substring?) {
         guard let index = text.firstIndex(of: separator) else { return (text, nil) }
         return (text[..<index], text[text.index(after: index)...])
-    }
-}
-
-extension StringProtocol {
-    /// Percent escapes decoded where they are well formed (for matching key names only).
-    fileprivate var removingPercentEncodingLossy: String {
-        var bytes: [UInt8] = []
-        var utf8 = Array(self.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "%"), utf8.count >= 2,
-               let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
-                bytes.append(value)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

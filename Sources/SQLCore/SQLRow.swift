@@ -153,8 +153,6 @@ public struct SQLRowsBuilder {
     /// The result's columns.
     public let columns: SQLColumns
     private var storage: [SQLValue] = []
-    private var rowCount = 0
-    private var inRow = 0
 
     /// Starts a result of `columns`, with room for `rows` rows when the count is known.
     public init(columns: SQLColumns, reservingRows rows: Int = 0) {
@@ -165,17 +163,13 @@ public struct SQLRowsBuilder {
     /// Appends the next value: the rows' values in order, one per column each.
     public mutating func append(_ value: SQLValue) {
         storage.append(value)
-        inRow += 1
-        if inRow == columns.count {
-            inRow = 0
-            rowCount += 1
-        }
     }
 
     /// The result; every row must be complete.
     public func build() -> SQLRows {
-        precondition(inRow == 0, "SQLRowsBuilder: the last row is incomplete")
-        return SQLRows(columns: columns, storage: storage, rowCount: rowCount)
+        guard columns.count > 0 else { return SQLRows(columns: columns, storage: [], rowCount: 0) }
+        precondition(storage.count % columns.count == 0, "SQLRowsBuilder: the last row is incomplete")
+        return SQLRows(columns: columns, storage: storage, rowCount: storage.count / columns.count)
     }
 }
 

@@ -45,9 +45,19 @@ struct WrongServerTests {
     /// A bound on each attempt: the 2 s timeouts, and room for a loaded machine.
     static let bound: Duration = .seconds(8)
 
-    /// Connects and runs `SELECT 1`; the error, or `nil` when a usable connection came out.
+    /// The error `attempt` ends with, or `nil` when it got an answer.
+    static func failure<E: Error>(of attempt: () async throws(E) -> Void) async -> E? {
+        do throws(E) {
+            try await attempt()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Connects and runs `SELECT 1`.
     static func sqlOutcome(_ name: String, _ dsn: String) async -> SQLError? {
-        do throws(SQLError) {
+        await failure { () async throws(SQLError) in
             let connection: any SQLConnection
             if name == "postgres" {
                 connection = try await PostgresDriver().connect(to: dsn)
@@ -56,31 +66,6 @@ struct WrongServerTests {
             }
             _ = try await connection.query("SELECT 1")
             await connection.close()
-            return nil
-        } catch {
-            return error
-        }
-    }
-
-    static func redisOutcome(_ configuration: RedisConfiguration) async -> RedisError? {
-        do throws(RedisError) {
-            let connection = try await RedisConnection.connect(configuration)
-            _ = try await connection.get("key")
-            await connection.close()
-            return nil
-        } catch {
-            return error
-        }
-    }
-
-    static func memcachedOutcome(_ configuration: MemcachedServerConfiguration) async -> MemcachedError? {
-        do throws(MemcachedError) {
-            let connection = try await MemcachedConnection.connect(configuration)
-            _ = try await connection.get("key")
-            await connection.close()
-            return nil
-        } catch {
-            return error
         }
     }
 
@@ -107,7 +92,11 @@ struct WrongServerTests {
         redis.connectTimeout = .seconds(2)
         redis.readTimeout = .seconds(2)
         var started = ContinuousClock.now
-        let redisError = await Self.redisOutcome(redis)
+        let redisError = await Self.failure { () async throws(RedisError) in
+            let connection = try await RedisConnection.connect(redis)
+            _ = try await connection.get("key")
+            await connection.close()
+        }
         #expect(redisError != nil, "redis against \(peer): an answer")
         #expect(started.duration(to: .now) < Self.bound, "redis against \(peer) took \(started.duration(to: .now))")
 
@@ -116,7 +105,11 @@ struct WrongServerTests {
         memcached.connectTimeout = .seconds(2)
         memcached.readTimeout = .seconds(2)
         started = .now
-        let memcachedError = await Self.memcachedOutcome(memcached)
+        let memcachedError = await Self.failure { () async throws(MemcachedError) in
+            let connection = try await MemcachedConnection.connect(memcached)
+            _ = try await connection.get("key")
+            await connection.close()
+        }
         #expect(memcachedError != nil, "memcached against \(peer): an answer")
         #expect(started.duration(to: .now) < Self.bound, "memcached against \(peer) took \(started.duration(to: .now))")
     }
