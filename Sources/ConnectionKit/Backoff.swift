@@ -90,11 +90,16 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 }
 
 extension Duration {
-    /// This duration times `factor` (to the nanosecond).
+    /// This duration times `factor` (to the nanosecond), saturating at about ±292 years
+    /// instead of trapping when a large policy is scaled.
     @inlinable
     func scaled(by factor: Double) -> Duration {
         let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
-        return .nanoseconds(Int64((seconds * factor * 1e9).rounded()))
+        let nanoseconds = (seconds * factor * 1e9).rounded()
+        guard nanoseconds.isFinite, abs(nanoseconds) < 9.2e18 else {
+            return .nanoseconds(nanoseconds < 0 ? -Int64(9.2e18) : Int64(9.2e18))
+        }
+        return .nanoseconds(Int64(nanoseconds))
     }
 
     /// The duration in seconds, as a double.

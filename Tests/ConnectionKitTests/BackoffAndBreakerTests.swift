@@ -54,6 +54,16 @@ struct BackoffTests {
         let delays = (0..<4).map { _ in backoff.next() }
         #expect(delays == [.milliseconds(10), .milliseconds(20), .milliseconds(40), .milliseconds(80)])
     }
+
+    @Test("a policy past Int64 nanoseconds saturates instead of trapping")
+    func saturates() {
+        for compounding in [false, true] {
+            var backoff = Backoff(policy: BackoffPolicy(initial: .seconds(1 << 40), multiplier: .infinity,
+                                                        maximum: .seconds(Int64.max), jitter: 0.5, compounding: compounding), seed: 1)
+            let delays = (0..<5).map { _ in backoff.next() }
+            #expect(delays.allSatisfy { $0 > .seconds(1 << 33) }, "\(delays)")
+        }
+    }
 }
 
 @Suite("Circuit breaker", .timeLimit(.minutes(2)))

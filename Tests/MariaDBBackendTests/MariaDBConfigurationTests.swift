@@ -48,6 +48,9 @@ struct MariaDBConfigurationTests {
             "u:hunter2@tcp(host:3306", "u:hunter2@udp(host:3306)/db", "u:hunter2@tcp(h:3306)/db?bogus=1",
             "u:hunter2@tcp(h:3306)/db?tls=maybe", "u:hunter2@tcp(h:3306)/db?timeout=-1s", "u:hunter2 @tcp(h)/db",
             "mysql://u:hunter2@[::1/db", "u:hunter2@tcp(h:3306)/db?timeout", "mysql://u:%zz@h/db", "no slash at all",
+            // Found by the fuzzer: a duration past Int64 nanoseconds trapped instead of failing.
+            "mysql://u:hunter2@h/db?timeout=333333333333333333333335s", "u:hunter2@tcp(h)/db?readTimeout=1e300h",
+            "u:hunter2@tcp(h)/db?timeout=nan", "u:hunter2@tcp(h)/db?timeout=infs",
         ]
         for dsn in bad {
             do {
