@@ -6,6 +6,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET=60] [TARGET...]
 #   FUZZ_CONFIGURATION=release scripts/fuzz.sh 600   # faster, for long runs
+#   FUZZ_CONFIGURATION=release FUZZ_RUNS=10000000 scripts/fuzz.sh 86400   # a number of executions per target
 #
 # Each target starts from its committed seeds (Fuzz/seeds/TARGET) and grows a
 # corpus of its own in .build-fuzz/corpus/TARGET; a crash leaves its input in
@@ -36,7 +37,7 @@ summary=()
 status=0
 for target in "${targets[@]}"; do
   mkdir -p "$scratch/corpus/$target"
-  options=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536
+  options=(-max_total_time="$seconds" ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536
            -artifact_prefix="$scratch/crashes/$target-")
   asan_options=""
   if [ "$target" = config ]; then
@@ -52,7 +53,8 @@ for target in "${targets[@]}"; do
     summary+=("$target: FAILED after ${runs:-?} executions (see $log and $scratch/crashes/)")
     grep -E 'ERROR|SUMMARY|Fatal error|precondition' "$log" | head -5
   else
-    summary+=("$target: ${runs:-?} executions in ${seconds} s, no crash")
+    took=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | awk '{print $5}')
+    summary+=("$target: ${runs:-?} executions in ${took:-$seconds} s, no crash")
   fi
 done
 printf '%s\n' "${summary[@]}"

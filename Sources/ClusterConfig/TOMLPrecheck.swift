@@ -7,7 +7,10 @@
 /// - a table header whose name starts with a character that can neither
 ///   start a bare key nor open a quoted one (`[é]`, `[!]`, `[[.a]]`): toml++
 ///   asserts (`parse_key`) instead of reporting it, and in a build without
-///   assertions the same check is an optimizer assumption, so undefined.
+///   assertions the same check is an optimizer assumption, so undefined;
+/// - a `}` inside an array (`a = [}`, `a = [1, }`): toml++ asserts
+///   (`parse_value`) where a value should start. A `}` can only close an
+///   inline table, so it is an error there in any case.
 ///
 /// A light scanner: strings (basic, literal, multi-line), comments and the
 /// nesting of arrays and inline tables are followed only far enough to know
@@ -31,7 +34,7 @@ enum TOMLPrecheck {
             return Problem(line: line, column: nul - lineStart + 1, message: "the file holds a NUL byte, which TOML does not allow")
         }
         var index = 0, line = 1, lineStart = 0
-        var nesting = 0  // open [ and { of values
+        var open: [UInt8] = []  // the [ and { of values not closed yet, innermost last
         func column(_ at: Int) -> Int { at - lineStart + 1 }
         func isBareKeyByte(_ byte: UInt8) -> Bool {
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
@@ -55,7 +58,7 @@ enum TOMLPrecheck {
                 index += 1
                 continue
             }
-            if atLineStart, nesting == 0, byte == UInt8(ascii: "[") {
+            if atLineStart, open.isEmpty, byte == UInt8(ascii: "[") {
                 var name = index + 1
                 if name < bytes.count, bytes[name] == UInt8(ascii: "[") { name += 1 }
                 while name < bytes.count, bytes[name] == UInt8(ascii: " ") || bytes[name] == UInt8(ascii: "\t") { name += 1 }
@@ -102,9 +105,11 @@ enum TOMLPrecheck {
                 }
                 continue
             case UInt8(ascii: "["), UInt8(ascii: "{"):
-                nesting += 1
+                open.append(byte)
+            case UInt8(ascii: "}") where open.last == UInt8(ascii: "["):
+                return Problem(line: line, column: column(index), message: "a } inside an array, where a value or ] should be")
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                nesting = max(0, nesting - 1)
+                _ = open.popLast()
             default:
                 break
             }

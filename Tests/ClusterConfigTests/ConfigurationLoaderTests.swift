@@ -349,9 +349,10 @@ struct ConfigurationLoaderTests {
         }
     }
 
-    @Test("table names that would crash the TOML parser are syntax errors with their place; valid files with [ in values still load")
+    @Test("table names and a } in an array, which would crash the TOML parser, are syntax errors with their place; valid files with [ in values still load")
     func tableNamePrecheck() throws {
-        for (text, line) in [("[é]\n", 1), ("a = 1\n[[!]]\n", 2), ("[ .a]\n", 1), ("x = 1\n\n  [{]\n", 3)] {
+        for (text, line) in [("[é]\n", 1), ("a = 1\n[[!]]\n", 2), ("[ .a]\n", 1), ("x = 1\n\n  [{]\n", 3),
+                             ("a = [}\n", 1), ("a = [\n  1,\n  }]\n", 3), ("a = [{ b = [1] }, [}]]\n", 1)] {
             do {
                 _ = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: "/tmp", environment: [:])
                 Issue.record("expected an error for \(text)")
