@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test test-tsan fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached clean
+.PHONY: setup build demo test test-tsan test-asan fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,7 @@ demo: build
 test: build check-compose
 	bash scripts/run-tests.sh
 	$(MAKE) test-tsan
+	$(MAKE) test-asan
 	$(MAKE) fuzz-smoke
 
 # Every parser of outside input under libFuzzer and AddressSanitizer, FUZZ_SECONDS per target (scripts/fuzz.sh).
@@ -33,9 +34,13 @@ fuzz-smoke: setup
 check-compose: setup
 	docker-compose -f docker-compose.yml config -q
 
-# The concurrency layer, the socket reactor and the Redis and Sentinel clients under ThreadSanitizer, in its own build folder (with the memcached suites too, existing timing bounds flaked under the load).
-test-tsan:
-	swift test --sanitize=thread --scratch-path .build-tsan --filter "ConnectionKitTests|RedisTests|SocketReadinessTests"
+# Every suite under ThreadSanitizer, then under AddressSanitizer, each in a build folder of its own
+# (scripts/run-sanitized-tests.sh says what is left out and why).
+test-tsan: setup
+	bash scripts/run-sanitized-tests.sh thread
+
+test-asan: setup
+	bash scripts/run-sanitized-tests.sh address
 
 # Pool borrow+return cost and contention (release build).
 bench:
@@ -67,4 +72,4 @@ bench-memcached: setup
 	swift run -c release memcached-bench 5
 
 clean:
-	rm -rf .build .build-tsan .clustersql-data
+	rm -rf .build .build-tsan .build-asan .build-fuzz .clustersql-data

@@ -158,9 +158,8 @@ public final class ClusterDriver: SQLDriver, Service {
             state.turn &+= 1
             return state.turn
         }
-        var random = SystemRandomNumberGenerator()
         let candidates = eligible.enumerated().map { $0.element.candidate(index: $0.offset, preferStandby: target == .preferStandby) }
-        let order = NodeSelection.order(candidates, strategy: configuration.strategy, turn: turn, random: &random)
+        let order = NodeSelection.order(candidates, strategy: configuration.strategy, turn: turn)
         let strategy = configuration.strategy
         let hedgeDelay = configuration.hedgeDelay
         let openTimeout = configuration.openTimeout

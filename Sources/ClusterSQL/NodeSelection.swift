@@ -37,6 +37,16 @@ enum NodeSelection {
             + orderGroup(others, strategy: strategy, turn: turn, random: &random)
     }
 
+    /// ``order(_:strategy:turn:random:)`` with the system's generator.
+    ///
+    /// The generator lives here, on the stack of a synchronous call: as a local of
+    /// an async function, an `inout` of this empty struct is reported by
+    /// ThreadSanitizer as a race between two opens (a zero-sized access at a shared address).
+    static func order(_ candidates: [NodeCandidate], strategy: BalancingStrategy, turn: Int) -> [Int] {
+        var random = SystemRandomNumberGenerator()
+        return order(candidates, strategy: strategy, turn: turn, random: &random)
+    }
+
     private static func orderGroup(
         _ group: [NodeCandidate], strategy: BalancingStrategy, turn: Int, random: inout some RandomNumberGenerator
     ) -> [Int] {

@@ -18,6 +18,7 @@ func withServers<T>(
     var configuration = MemcachedClientConfiguration(servers: servers.map { server in
         var configuration = MemcachedServerConfiguration(port: server.port)
         configuration.readTimeout = .seconds(3)  // generous: these tests are not about timeouts
+        configuration.connectTimeout = .seconds(3)
         return configuration
     })
     configuration.sharedConnectionsPerServer = sharedConnections

@@ -141,7 +141,7 @@ struct MemcachedConnectionTests {
             let started = ContinuousClock.now
             let timeout = await memcachedError { _ = try await connection.get("k") }
             #expect(timeout?.code == .readTimeout)
-            #expect(started.duration(to: .now) < .seconds(3))
+            #expect(started.duration(to: .now) < TestTiming.bound(.seconds(3)))
             #expect(connection.isBroken)
             server.resume()
 
