@@ -37,7 +37,7 @@ mkdir -p "$scratch"
 log="$scratch/test-output.log"
 backends='PostgresBackendTests|MariaDBBackendTests|SQLConformanceTests'
 cluster='ClusterSQLTests\.|ClusterSQLToolTests\.'
-services='RedisTests\.|MemcachedTests\.|ServiceCommandTests'
+services='RedisTests\.|MemcachedTests\.|ServiceCommandTests|SecretOutputTests'
 pass_status=0
 run_pass() {
   echo "==== $sanitizer sanitizer: $1 ===="

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole suite in three passes: everything but the Redis, memcached and
 # latency-balancing tests, in parallel; then the Redis, Sentinel and memcached
-# suites and the tool's service tests (they load both cores with thousands of
+# suites and the tool's service and secret-output tests (they load both cores
+# with many tool processes or thousands of
 # concurrent commands and start many servers, which would starve the cluster
 # suites' timing bounds); then the latency-balancing tests alone, since they
 # compare latencies of a few milliseconds.
@@ -12,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .build
 log=.build/test-output.log
-redis_suites='RedisTests\.|MemcachedTests\.|ServiceCommandTests'
+redis_suites='RedisTests\.|MemcachedTests\.|ServiceCommandTests|SecretOutputTests'
 quiet_suites=LatencyBalancing
 {
     swift test --skip "$redis_suites" --skip "$quiet_suites"

@@ -78,7 +78,8 @@ public struct MariaDBConfiguration: Sendable {
         }
         if !parts.database.isEmpty { database = try Self.decoded(parts.database, what: "the database name") }
         for (key, value) in parts.parameters {
-            try apply(key, try Self.decoded(value, what: "parameter \(key)"))
+            // Not named: in a malformed DSN, the "parameter" may be a piece of the password.
+            try apply(key, try Self.decoded(value, what: "a parameter value"))
         }
         if tls == .disabled, tlsCertificateAuthority != nil { tls = .verifyIdentity }
     }

@@ -14,7 +14,7 @@ struct ClusterHealthTests {
         try await whileRunning(local.cluster) {
             local.drivers["n2"]!.faults = .dead
             // The checks find n2 dead within a couple of intervals.
-            #expect(await eventually(within: TestTiming.bound(.seconds(2))) { local.node("n2").state != .up })
+            #expect(await eventually(within: TestTiming.bound(.seconds(5))) { local.node("n2").state != .up })
             for _ in 0..<6 {
                 let connection = try await local.cluster.connect(to: "")
                 _ = try await connection.query("SELECT 1")
