@@ -102,11 +102,11 @@ final class ClusterConnection: SQLConnection {
                 if error.code == .readOnly { binding.node.roleMayHaveChanged() }
                 guard error.isConnectionError else { throw error.on(node: binding.node.name) }
                 await drop(binding)
-                let inTransaction = state.withLock { $0.inTransaction }
-                guard !inTransaction, attempt < cluster.configuration.maxAttempts,
-                    StatementKind.wasNotSent(error) || idempotent() || ClusterDriver.statementsAreIdempotent,
-                    error.code != .cancelled
-                else { throw error.on(node: binding.node.name) }
+                let retry = StatementRetry.mayRetry(
+                    after: error, attempt: attempt, maxAttempts: cluster.configuration.maxAttempts,
+                    inTransaction: state.withLock { $0.inTransaction },
+                    idempotent: idempotent() || ClusterDriver.statementsAreIdempotent)
+                guard retry else { throw error.on(node: binding.node.name) }
                 cluster.logger.debug(
                     "retrying a statement on another node",
                     metadata: ["node": "\(binding.node.name)", "error": "\(error.code)"])
@@ -154,46 +154,5 @@ final class ClusterConnection: SQLConnection {
             return true
         }
         if dropped { await binding.connection.close() }
-    }
-}
-
-/// Classifies statements for the retry rules.
-enum StatementKind {
-    /// Whether `sql` only reads: it starts with `SELECT`, `SHOW`, `VALUES`, or
-    /// `EXPLAIN` not followed by `ANALYZE` (after spaces and comments).
-    static func isPlainRead(_ sql: String) -> Bool {
-        let words = leadingWords(sql, count: 2)
-        switch words.first {
-        case "SELECT", "SHOW", "VALUES": return !sql.uppercased().contains("FOR UPDATE")
-        case "EXPLAIN": return words.count < 2 || words[1] != "ANALYZE"
-        default: return false
-        }
-    }
-
-    /// Whether a connection-class error proves the statement never reached the
-    /// server (or the server refused it before running it).
-    static func wasNotSent(_ error: SQLError) -> Bool {
-        [.closed, .connectionFailed, .nodeNotReady, .tooManyConnections, .noEligibleNode, .allNodesFailed, .noNodes,
-         .roleMismatch, .nodeChanged].contains(error.code)
-    }
-
-    private static func leadingWords(_ sql: String, count: Int) -> [String] {
-        var rest = Substring(sql)
-        var words: [String] = []
-        while words.count < count {
-            rest = rest.drop { $0.isWhitespace }
-            if rest.hasPrefix("--") {
-                rest = rest.drop { $0 != "\n" }
-            } else if rest.hasPrefix("/*") {
-                guard let end = rest.range(of: "*/") else { return words }
-                rest = rest[end.upperBound...]
-            } else {
-                let word = rest.prefix { $0.isLetter }
-                guard !word.isEmpty else { return words }
-                words.append(word.uppercased())
-                rest = rest.dropFirst(word.count)
-            }
-        }
-        return words
     }
 }

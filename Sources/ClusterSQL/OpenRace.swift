@@ -20,33 +20,32 @@ struct OpenRace: Sendable {
 
     private enum Event: Sendable {
         case attempt(Int, Result<any SQLConnection, SQLError>)
-        case hedge
+        case hedge(after: Int)
         case expired
         case timerCancelled
     }
 
+    /// Runs ``OpenRaceStateMachine``'s decisions: its tries and timers as child tasks.
     func run() async throws(SQLError) -> NodeBinding {
+        var machine = OpenRaceStateMachine(staggers: nodes.map(stagger))
         let outcome = await withTaskGroup(of: Event.self) { group -> Result<NodeBinding, SQLError> in
-            var launched = 0
-            var pending = 0
-            var failures: [Int: SQLError] = [:]
             var winner: NodeBinding?
-            var expired = false
-
-            func launchNext(_ group: inout TaskGroup<Event>) {
-                guard launched < nodes.count else { return }
-                let index = launched
-                let node = nodes[index]
-                launched += 1
-                pending += 1
-                group.addTask { [target, verifyRole] in .attempt(index, await node.attempt(for: target, verifyingRole: verifyRole)) }
-                if launched < nodes.count, let delay = stagger(node) {
-                    group.addTask {
-                        do { try await Task.sleep(for: delay) } catch { return .timerCancelled }
-                        return .hedge
+            func perform(_ actions: [OpenRaceStateMachine.Action]) {
+                for action in actions {
+                    switch action {
+                    case .launch(let index):
+                        let node = nodes[index]
+                        group.addTask { [target, verifyRole] in
+                            .attempt(index, await node.attempt(for: target, verifyingRole: verifyRole))
+                        }
+                    case .armHedge(let index, let delay):
+                        group.addTask {
+                            do { try await Task.sleep(for: delay) } catch { return .timerCancelled }
+                            return .hedge(after: index)
+                        }
+                    case .cancelAll:
+                        group.cancelAll()
                     }
-                } else if launched < nodes.count {
-                    launchNext(&group)
                 }
             }
 
@@ -54,33 +53,29 @@ struct OpenRace: Sendable {
                 do { try await Task.sleep(for: timeout) } catch { return .timerCancelled }
                 return .expired
             }
-            launchNext(&group)
+            perform(machine.start())
+            if machine.phase == .exhausted { group.cancelAll() }  // no node at all
             while let event = await group.next() {
                 switch event {
                 case .attempt(let index, .success(let connection)):
-                    pending -= 1
-                    if winner == nil, !expired {
-                        winner = NodeBinding(node: nodes[index], connection: connection)
-                        group.cancelAll()
-                    } else {
-                        await connection.close()  // a late success
+                    let (verdict, actions) = machine.attemptSucceeded(node: index)
+                    switch verdict {
+                    case .keep: winner = NodeBinding(node: nodes[index], connection: connection)
+                    case .close: await connection.close()  // a late success
                     }
+                    perform(actions)
                 case .attempt(let index, .failure(let error)):
-                    pending -= 1
-                    failures[index] = error
-                    if winner == nil, !expired { launchNext(&group) }
-                case .hedge:
-                    if winner == nil, !expired { launchNext(&group) }
+                    perform(machine.attemptFailed(node: index, error: error))
+                case .hedge(let index):
+                    perform(machine.hedgeFired(after: index))
                 case .expired:
-                    expired = true
-                    group.cancelAll()
+                    perform(machine.timeoutFired())
                 case .timerCancelled:
                     break
                 }
-                if winner == nil, pending == 0, launched == nodes.count || expired { group.cancelAll() }
             }
             if let winner { return .success(winner) }
-            return .failure(failure(failures, expired: expired, launched: launched))
+            return .failure(failure(machine.failures, expired: machine.phase == .expired, launched: machine.launched))
         }
         return try outcome.get()
     }

@@ -57,40 +57,121 @@ public struct RESPDecodingError: Error, Sendable, Hashable, CustomStringConverti
     public var description: String { "RESP \(reason): \(message)" }
 }
 
-/// Parses RESP2 and RESP3 values out of a buffer, incrementally: a value that
-/// has not fully arrived leaves the buffer untouched.
+/// Parses RESP2 and RESP3 values out of a buffer, incrementally and resumably.
+///
+/// A scalar (a line, a bulk string) is consumed only once it has fully
+/// arrived. An aggregate is consumed element by element as its elements
+/// arrive: the parser keeps the elements read so far and, on the next call,
+/// goes on from the first one missing, so a large reply that arrives in many
+/// reads is parsed once in all (O(n)), never from its start again.
 public struct RESPParser: Sendable {
     /// The limits applied.
     public let limits: RESPDecoderLimits
+    /// The aggregates begun and not complete yet, outermost first.
+    private var open: [Aggregate] = []
+
+    /// An aggregate whose header has been read, with the elements read so far.
+    private struct Aggregate: Sendable {
+        enum Kind: Sendable {
+            case array, set, push, map
+            /// RESP3 attributes: read, then dropped; the value after them stands in their place.
+            case attribute
+        }
+
+        var kind: Kind
+        /// Elements still to come (a map's and an attribute's pairs count twice).
+        var remaining: Int
+        var elements: [RESPValue]
+
+        /// The finished value (not for attributes).
+        func value() -> RESPValue {
+            switch kind {
+            case .array: .array(elements)
+            case .set: .set(elements)
+            case .push: .push(elements)
+            case .map, .attribute: .map(stride(from: 0, to: elements.count, by: 2).map { RESPPair(key: elements[$0], value: elements[$0 + 1]) })
+            }
+        }
+    }
+
+    /// One complete thing read from the buffer.
+    private enum Item {
+        case value(RESPValue)
+        case aggregate(Aggregate.Kind, count: Int)
+    }
 
     /// Creates a parser.
     public init(limits: RESPDecoderLimits = .init()) {
         self.limits = limits
     }
 
-    /// The next complete value, consumed from `buffer`; `nil` (and `buffer`
-    /// unchanged) when it has not fully arrived. RESP3 attributes are read and dropped.
-    public func parse(_ buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
-        var copy = buffer
-        guard let value = try value(&copy, depth: 0) else { return nil }
-        buffer.moveReaderIndex(to: copy.readerIndex)
-        return value
+    /// Whether part of a value has been consumed and the rest is awaited.
+    public var isInsideValue: Bool { !open.isEmpty }
+
+    /// The next complete value; `nil` when it has not fully arrived. What has
+    /// arrived of it whole (complete elements of an aggregate) is consumed and
+    /// kept; the bytes of an incomplete scalar stay in `buffer` for the next
+    /// call, which must pass them again with what followed. RESP3 attributes
+    /// are read and dropped.
+    public mutating func parse(_ buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
+        while true {
+            var copy = buffer
+            guard let item = try item(&copy) else { return nil }
+            buffer.moveReaderIndex(to: copy.readerIndex)
+            var finished: RESPValue
+            switch item {
+            case .value(let value):
+                finished = value
+            case .aggregate(let kind, let count):
+                guard open.count < limits.maxDepth else {
+                    throw RESPDecodingError(.tooDeep, "aggregates nested deeper than \(limits.maxDepth)")
+                }
+                let aggregate = Aggregate(kind: kind, remaining: count, elements: [])
+                guard count == 0 else {
+                    open.append(aggregate)
+                    open[open.count - 1].elements.reserveCapacity(min(count, 1024))  // the count is the server's word
+                    continue
+                }
+                if kind == .attribute { continue }
+                finished = aggregate.value()
+            }
+            // Hand the finished value to the aggregate it belongs to, closing those it completes.
+            var complete: RESPValue? = finished
+            while !open.isEmpty {
+                let last = open.count - 1
+                open[last].elements.append(finished)
+                open[last].remaining -= 1
+                guard open[last].remaining == 0 else {
+                    complete = nil
+                    break
+                }
+                let done = open.removeLast()
+                guard done.kind != .attribute else {  // dropped: the value after it takes its place
+                    complete = nil
+                    break
+                }
+                finished = done.value()
+                complete = finished
+            }
+            if open.isEmpty, let complete { return complete }
+        }
     }
 
-    private func value(_ buffer: inout ByteBuffer, depth: Int) throws(RESPDecodingError) -> RESPValue? {
+    /// A complete scalar or an aggregate's header from `buffer`; `nil` until it has fully arrived.
+    private func item(_ buffer: inout ByteBuffer) throws(RESPDecodingError) -> Item? {
         guard let type = buffer.readInteger(as: UInt8.self) else { return nil }
         switch type {
         case UInt8(ascii: "+"):
-            return try line(&buffer).map { .simpleString(String(buffer: $0)) }
+            return try line(&buffer).map { .value(.simpleString(String(buffer: $0))) }
         case UInt8(ascii: "-"):
-            return try line(&buffer).map { .error(String(buffer: $0)) }
+            return try line(&buffer).map { .value(.error(String(buffer: $0))) }
         case UInt8(ascii: ":"):
             guard let text = try line(&buffer) else { return nil }
-            return .integer(try integer(text))
+            return .value(.integer(try integer(text)))
         case UInt8(ascii: "$"):
-            return try bulk(&buffer, allowNull: true).map { .bulkString($0 ?? nil) }
+            return try bulk(&buffer, allowNull: true).map { .value(.bulkString($0 ?? nil)) }
         case UInt8(ascii: "!"):
-            return try bulk(&buffer, allowNull: false).map { .error(String(buffer: $0 ?? ByteBuffer())) }
+            return try bulk(&buffer, allowNull: false).map { .value(.error(String(buffer: $0 ?? ByteBuffer()))) }
         case UInt8(ascii: "="):
             guard let bytes = try bulk(&buffer, allowNull: false), var text = bytes else { return nil }
             guard text.readableBytes >= 4, text.getInteger(at: text.readerIndex + 3, as: UInt8.self) == UInt8(ascii: ":") else {
@@ -98,38 +179,29 @@ public struct RESPParser: Sendable {
             }
             let format = text.readString(length: 3) ?? ""
             text.moveReaderIndex(forwardBy: 1)
-            return .verbatimString(format: format, text: text)
+            return .value(.verbatimString(format: format, text: text))
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
             guard let count = try count(&buffer, allowNull: type == UInt8(ascii: "*"), multiplier: 1) else { return nil }
-            guard let count else { return .array(nil) }
-            guard let values = try elements(count, &buffer, depth: depth) else { return nil }
-            switch type {
-            case UInt8(ascii: "*"): return .array(values)
-            case UInt8(ascii: "~"): return .set(values)
-            default: return .push(values)
-            }
+            guard let count else { return .value(.array(nil)) }
+            let kind: Aggregate.Kind = type == UInt8(ascii: "*") ? .array : type == UInt8(ascii: "~") ? .set : .push
+            return .aggregate(kind, count: count)
         case UInt8(ascii: "%"), UInt8(ascii: "|"):
             guard let count = try count(&buffer, allowNull: false, multiplier: 2), let count else { return nil }
-            guard let values = try elements(count * 2, &buffer, depth: depth) else { return nil }
-            if type == UInt8(ascii: "|") {
-                // Attributes describe the reply that follows; it is the value.
-                return try value(&buffer, depth: depth)
-            }
-            return .map(stride(from: 0, to: values.count, by: 2).map { RESPPair(key: values[$0], value: values[$0 + 1]) })
+            return .aggregate(type == UInt8(ascii: "|") ? .attribute : .map, count: count * 2)
         case UInt8(ascii: "_"):
             guard let text = try line(&buffer) else { return nil }
             guard text.readableBytes == 0 else { throw RESPDecodingError(.malformed, "a null with content \(shown(text))") }
-            return .null
+            return .value(.null)
         case UInt8(ascii: "#"):
             guard let text = try line(&buffer) else { return nil }
             switch String(buffer: text) {
-            case "t": return .boolean(true)
-            case "f": return .boolean(false)
+            case "t": return .value(.boolean(true))
+            case "f": return .value(.boolean(false))
             default: throw RESPDecodingError(.malformed, "a boolean \(shown(text)), not t or f")
             }
         case UInt8(ascii: ","):
             guard let text = try line(&buffer) else { return nil }
-            return .double(try double(text))
+            return .value(.double(try double(text)))
         case UInt8(ascii: "("):
             guard let text = try line(&buffer) else { return nil }
             let digits = String(buffer: text)
@@ -137,7 +209,7 @@ public struct RESPParser: Sendable {
             guard !body.isEmpty, body.allSatisfy(\.isASCII), body.allSatisfy(\.isNumber) else {
                 throw RESPDecodingError(.malformed, "a big number \(shown(text))")
             }
-            return .bigNumber(digits)
+            return .value(.bigNumber(digits))
         default:
             throw RESPDecodingError(.unknownType, "type byte 0x\(String(type, radix: 16)) is not RESP")
         }
@@ -237,17 +309,6 @@ public struct RESPParser: Sendable {
         return .some(Int(count))
     }
 
-    private func elements(_ count: Int, _ buffer: inout ByteBuffer, depth: Int) throws(RESPDecodingError) -> [RESPValue]? {
-        guard depth < limits.maxDepth else { throw RESPDecodingError(.tooDeep, "aggregates nested deeper than \(limits.maxDepth)") }
-        var values: [RESPValue] = []
-        values.reserveCapacity(min(count, 1024))  // the count is the server's word: grow as elements arrive
-        for _ in 0..<count {
-            guard let element = try value(&buffer, depth: depth + 1) else { return nil }
-            values.append(element)
-        }
-        return values
-    }
-
     private func shown(_ bytes: ByteBuffer) -> String {
         let text = String(decoding: bytes.readableBytesView.prefix(40), as: UTF8.self)
         return "\"" + text.unicodeScalars.map { $0.escaped(asASCII: true) }.joined() + (bytes.readableBytes > 40 ? "…" : "") + "\""
@@ -259,7 +320,7 @@ public struct RESPDecoder: ByteToMessageDecoder, Sendable {
     /// Each complete value.
     public typealias InboundOut = RESPValue
 
-    private let parser: RESPParser
+    private var parser: RESPParser
 
     /// Creates a decoder with `limits`.
     public init(limits: RESPDecoderLimits = .init()) {
@@ -276,10 +337,10 @@ public struct RESPDecoder: ByteToMessageDecoder, Sendable {
     /// At the end of the stream: the values that arrived whole, then an error if a reply was cut short.
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
-        if buffer.readableBytes > 0, seenEOF {
+        if buffer.readableBytes > 0 || parser.isInsideValue, seenEOF {
             let pending = buffer.readableBytes
             buffer.moveReaderIndex(forwardBy: pending)
-            throw RESPDecodingError(.truncated, "the connection ended \(pending) bytes into a reply")
+            throw RESPDecodingError(.truncated, "the connection ended in the middle of a reply (\(pending) bytes of an unfinished value left)")
         }
         return .needMoreData
     }

@@ -49,7 +49,6 @@ final class RedisChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let parser: RESPParser
     private let brokenFlag: BrokenFlag
     private let endpoint: String
     private let readTimeout: TimeAmount?
@@ -64,6 +63,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     // The state below is only touched on the event loop, one call at a time: the
     // runtime exclusivity checks on the busiest of it would only cost time.
     private var context: ChannelHandlerContext?
+    @exclusivity(unchecked) private var parser: RESPParser
     @exclusivity(unchecked) private var cumulation: ByteBuffer?
     @exclusivity(unchecked) private var pending = CircularBuffer<PendingCommand>(initialCapacity: 16)
     private var failure: RedisError?
@@ -192,8 +192,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let count = pending.count
-        if let cumulation, cumulation.readableBytes > 0 {
-            fail(RedisError(.protocolViolation, message: "the connection closed in the middle of a reply (\(cumulation.readableBytes) byte(s) of it arrived)"))
+        if parser.isInsideValue || (cumulation?.readableBytes ?? 0) > 0 {
+            fail(RedisError(.protocolViolation, message: "the connection closed in the middle of a reply"))
         }
         fail(RedisError(.connectionClosed, message: count == 0 ? "the connection closed" : "the connection closed with \(count) command(s) pending"))
         context.fireChannelInactive()

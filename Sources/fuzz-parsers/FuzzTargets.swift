@@ -31,7 +31,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         switch self {
         case .resp:
             var buffer = ByteBuffer(bytes: bytes)
-            let parser = RESPParser()
+            var parser = RESPParser()
             while let value = try? parser.parse(&buffer) { _ = value }
         case .memcached:
             var buffer = ByteBuffer(bytes: bytes)

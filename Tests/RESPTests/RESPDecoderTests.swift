@@ -10,10 +10,16 @@ struct RESPDecoderTests {
     func decodeAll(_ wire: String, limits: RESPDecoderLimits = .init()) throws(RESPDecodingError) -> [RESPValue] {
         var buffer = ByteBuffer(string: wire)
         var values: [RESPValue] = []
-        let parser = RESPParser(limits: limits)
+        var parser = RESPParser(limits: limits)
         while let value = try parser.parse(&buffer) { values.append(value) }
         #expect(buffer.readableBytes == 0, "left over: \(String(buffer: buffer))")
         return values
+    }
+
+    /// The first value of `buffer`, by a parser of its own.
+    static func parseOne(_ buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
+        var parser = RESPParser()
+        return try parser.parse(&buffer)
     }
 
     func expectError(_ reason: RESPDecodingError.Reason, _ wire: String, limits: RESPDecoderLimits = .init(),
@@ -63,9 +69,12 @@ struct RESPDecoderTests {
         #expect(number.isNaN)
     }
 
-    @Test("an attribute before a reply is read and dropped")
+    @Test("attributes before a reply and inside an aggregate are read and dropped; the value after them stands in their place")
     func attributes() throws {
         #expect(try decodeAll("|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*1\r\n:2\r\n") == [.array([.integer(2)])])
+        #expect(try decodeAll("|1\r\n+key\r\n:1\r\n+OK\r\n") == [.simpleString("OK")])
+        #expect(try decodeAll("*2\r\n:1\r\n|1\r\n+k\r\n*0\r\n:2\r\n") == [.array([.integer(1), .integer(2)])])
+        #expect(try decodeAll("|0\r\n*0\r\n") == [.array([])])
     }
 
     @Test("bulk strings are binary-safe: NUL, CR and LF inside come back exactly")
@@ -74,7 +83,7 @@ struct RESPDecoderTests {
         var wire = ByteBuffer(string: "$\(bytes.count)\r\n")
         wire.writeBytes(bytes)
         wire.writeString("\r\n")
-        #expect(try RESPParser().parse(&wire) == .bulkString(ByteBuffer(bytes: bytes)))
+        #expect(try Self.parseOne(&wire) == .bulkString(ByteBuffer(bytes: bytes)))
     }
 
     @Test("every sample decodes the same when split at every byte, through NIO's decoder verifier")
@@ -84,15 +93,61 @@ struct RESPDecoderTests {
         }
     }
 
-    @Test("a value that has not fully arrived leaves the buffer as it was")
-    func incremental() throws {
-        let wire = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"
-        let parser = RESPParser()
-        for cut in 0..<wire.utf8.count {
-            var partial = ByteBuffer(bytes: Array(wire.utf8.prefix(cut)))  // bytes: "\r\n" is one Character
+    @Test("a scalar that has not fully arrived leaves the buffer as it was")
+    func incompleteScalar() throws {
+        let wire = Array("$5\r\nvalue\r\n".utf8)
+        for cut in 0..<wire.count {
+            var parser = RESPParser()
+            var partial = ByteBuffer(bytes: wire.prefix(cut))
             #expect(try parser.parse(&partial) == nil)
             #expect(partial.readableBytes == cut)
+            #expect(!parser.isInsideValue)
         }
+    }
+
+    @Test("a reply fed a byte at a time, cut anywhere, comes out once and whole", arguments: samples.indices)
+    func byteAtATime(index: Int) throws {
+        let (wire, value) = Self.samples[index]
+        var parser = RESPParser()
+        var buffer = ByteBuffer()
+        var values: [RESPValue] = []
+        for byte in Array(wire.utf8) {
+            buffer.writeInteger(byte)
+            while let value = try parser.parse(&buffer) { values.append(value) }
+        }
+        #expect(values == [value])
+        #expect(buffer.readableBytes == 0 && !parser.isInsideValue)
+    }
+
+    @Test("a large nested reply arriving in small reads is parsed once: each read consumes the elements that arrived whole")
+    func resumable() throws {
+        let rows = 20_000
+        let element = RESPValue.array([.bulk("field"), .integer(123_456), .array([.bulk("x")])])
+        var wire = ByteBuffer()
+        wire.writeRESPValue(.array(Array(repeating: element, count: rows)))
+        var one = ByteBuffer()
+        one.writeRESPValue(element)
+        let elementSize = one.readableBytes
+        var parser = RESPParser()
+        var buffer = ByteBuffer()
+        var result: RESPValue?
+        var offset = 0
+        while offset < wire.readableBytes {
+            let chunk = min(1_000, wire.readableBytes - offset)
+            buffer.writeImmutableBuffer(wire.getSlice(at: wire.readerIndex + offset, length: chunk)!)
+            offset += chunk
+            result = try parser.parse(&buffer)
+            if result == nil {
+                #expect(buffer.readableBytes < elementSize, "what is left is one unfinished element at most")
+                #expect(parser.isInsideValue)
+            }
+        }
+        guard case .array(let elements?) = result else {
+            Issue.record("no array: \(String(describing: result))")
+            return
+        }
+        #expect(elements.count == rows && elements.allSatisfy { $0 == element })
+        #expect(!parser.isInsideValue)
     }
 
     @Test("encoding then decoding gives back every sample, and commands are arrays of bulk strings")
@@ -100,7 +155,7 @@ struct RESPDecoderTests {
         for (_, value) in Self.samples {
             var buffer = ByteBuffer()
             buffer.writeRESPValue(value)
-            #expect(try RESPParser().parse(&buffer) == value)
+            #expect(try Self.parseOne(&buffer) == value)
         }
         var command = ByteBuffer()
         command.writeRESPCommand([ByteBuffer(string: "SET"), ByteBuffer(string: "k"), ByteBuffer(bytes: [0, 13, 10])])
@@ -118,7 +173,7 @@ struct RESPDecoderTests {
         for length in [0, 9, 10, 99, 100, 123_456] {
             var buffer = ByteBuffer()
             buffer.writeRESPBulk(String(repeating: "x", count: length))
-            #expect(try RESPParser().parse(&buffer) == .bulkString(ByteBuffer(string: String(repeating: "x", count: length))))
+            #expect(try Self.parseOne(&buffer) == .bulkString(ByteBuffer(string: String(repeating: "x", count: length))))
             #expect(buffer.readableBytes == 0)
         }
         var header = ByteBuffer()
@@ -190,7 +245,7 @@ struct RESPDecoderTests {
             for _ in 0..<Int.random(in: 1...40, using: &generator) {
                 buffer.writeInteger(alphabet.randomElement(using: &generator)!)
             }
-            let parser = RESPParser()
+            var parser = RESPParser()
             var steps = 0
             while steps < 100, let value = try? parser.parse(&buffer) {
                 _ = value
