@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test test-tsan test-asan fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached clean
+.PHONY: setup build demo test test-tsan test-asan format lint fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,7 +15,7 @@ build: setup
 demo: build
 	.build/debug/clustersql demo
 
-test: build check-compose
+test: build check-compose lint
 	bash scripts/run-tests.sh
 	$(MAKE) test-tsan
 	$(MAKE) test-asan
@@ -29,6 +29,13 @@ fuzz: setup
 # The short run that make test does: a few seconds per target (under a minute in all).
 fuzz-smoke: setup
 	bash scripts/fuzz.sh 5
+
+# The code keeps the style of .swift-format (swift-format, part of the toolchain): make format rewrites, make lint checks.
+format:
+	swift format format --in-place --recursive --parallel Sources Tests Package.swift
+
+lint:
+	swift format lint --strict --recursive --parallel Sources Tests Package.swift
 
 # docker-compose.yml parses and resolves (Debian's docker-compose; no engine needed).
 check-compose: setup

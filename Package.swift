@@ -6,9 +6,9 @@ import PackageDescription
 /// whose tasks may run on a connection's own thread. Swift 6.2 and later.
 let callerExecutorSettings: [SwiftSetting] = {
     #if compiler(>=6.2)
-    return [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        return [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
     #else
-    return []
+        return []
     #endif
 }()
 
@@ -106,7 +106,8 @@ let package = Package(
         .target(
             name: "Redis",
             dependencies: [
-                "RESP", "ConnectionKit", "NIOClientSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "RESP", "ConnectionKit", "NIOClientSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -114,7 +115,8 @@ let package = Package(
         .target(
             name: "Memcached",
             dependencies: [
-                "ConnectionKit", "NIOClientSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "ConnectionKit", "NIOClientSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -122,7 +124,8 @@ let package = Package(
         .target(
             name: "ClusterConfig",
             dependencies: [
-                "SQLCore", "ClusterSQL", "Redis", "Memcached", .product(name: "TOMLKit", package: "TOMLKit"), .product(name: "Logging", package: "swift-log"),
+                "SQLCore", "ClusterSQL", "Redis", "Memcached", .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "TestServers",
@@ -133,7 +136,8 @@ let package = Package(
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
         .target(name: "BenchSupport", dependencies: ["SQLCore", "ConnectionKit"]),
         .executableTarget(
-            name: "sql-bench", dependencies: ["BenchSupport", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "TestServers"],
+            name: "sql-bench",
+            dependencies: ["BenchSupport", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "TestServers"],
             exclude: ["peers"]),
         .executableTarget(
             name: "redis-bench",
@@ -148,7 +152,9 @@ let package = Package(
             ]),
         .executableTarget(
             name: "sentinel-bench",
-            dependencies: ["BenchSupport", "ConnectionKit", "Redis", "RESP", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: [
+                "BenchSupport", "ConnectionKit", "Redis", "RESP", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         .executableTarget(
             name: "cluster-bench", dependencies: ["BenchSupport", "ClusterSQL", "SQLCore", "MariaDBBackend", "TestServers"]),
         // libFuzzer targets for every parser of outside input (scripts/fuzz.sh; a replay tool in a plain build).
@@ -173,11 +179,13 @@ let package = Package(
         .testTarget(
             name: "ConnectionKitTests",
             dependencies: ["ConnectionKit", "TestServers", .product(name: "MetricsTestKit", package: "swift-metrics")]),
-        .testTarget(name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "SQLTestSupport", "ConnectionKit", "TestServers"]),
+        .testTarget(
+            name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "SQLTestSupport", "ConnectionKit", "TestServers"]),
         .testTarget(
             name: "ClusterSQLTests",
             dependencies: [
-                "ClusterSQL", "ClusterConfig", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ConnectionKit",
+                "ClusterSQL", "ClusterConfig", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend",
+                "ConnectionKit",
                 "TestServers", "SQLTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -207,7 +215,8 @@ let package = Package(
         .testTarget(
             name: "MemcachedTests",
             dependencies: [
-                "Memcached", "TestServers", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                "Memcached", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers"]),

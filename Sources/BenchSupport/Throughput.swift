@@ -14,7 +14,10 @@ public func pointSelects(
     config.maxIdle = tasks
     let db = Database(driver: driver, dsn: dsn, configuration: config)
     return try await withThrowingTaskGroup(of: Int.self) { group in
-        group.addTask { try await db.run(); return 0 }
+        group.addTask {
+            try await db.run()
+            return 0
+        }
         while !db.isRunning { await Task.yield() }
         let deadline = ContinuousClock.now + duration
         let started = ContinuousClock.now
@@ -62,7 +65,8 @@ public func report(
 /// The number after `marker` on the first line holding it, as in `tps = 25071.3` or `(18311.25 per sec.)`.
 public func number(after marker: String, in output: String) -> Double? {
     guard let line = output.split(separator: "\n").first(where: { $0.contains(marker) }),
-          let range = line.range(of: marker) else { return nil }
+        let range = line.range(of: marker)
+    else { return nil }
     let rest = line[range.upperBound...].drop(while: { $0 == " " || $0 == "(" || $0 == "=" })
     return Double(rest.prefix(while: { $0.isNumber || $0 == "." }))
 }

@@ -132,4 +132,3 @@ public struct NodeConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// The node's name and its DSN with any password replaced by `***`.
     public var description: String { "\(name) (\(DSNRedaction.redact(dsn)))" }
 }
-

@@ -87,10 +87,13 @@ public enum ConfigurationLoader {
                 services.append(try ServiceReader.service(named: name, &serviceReader))
             }
         }
-        return ClusterSQLConfiguration(file: file, defaultCluster: chosen, dataDirectory: dataDirectory, clusters: clusters, services: services)
+        return ClusterSQLConfiguration(
+            file: file, defaultCluster: chosen, dataDirectory: dataDirectory, clusters: clusters, services: services)
     }
 
-    private static func cluster(named name: String, in clusters: TableReader, dataDirectory: String) throws(ConfigurationError) -> ClusterConfiguration {
+    private static func cluster(
+        named name: String, in clusters: TableReader, dataDirectory: String
+    ) throws(ConfigurationError) -> ClusterConfiguration {
         var reader = try clusters.subtable(name)
         let driver = try reader.string("driver")!
         guard knownDrivers.contains(driver) else {
@@ -99,7 +102,9 @@ public enum ConfigurationLoader {
         let strategy = try reader.choice("strategy", default: BalancingStrategy.latency)
         let target = try reader.choice("target", default: TargetRole.any)
         let lifetime = try reader.integer("connection_lifetime", required: false) ?? 60
-        guard lifetime >= 0 else { throw reader.error(.invalidValue, key: "connection_lifetime", "must be 0 (forever) or a number of seconds") }
+        guard lifetime >= 0 else {
+            throw reader.error(.invalidValue, key: "connection_lifetime", "must be 0 (forever) or a number of seconds")
+        }
         var nodes: [NodeConfiguration] = []
         for var nodeReader in try reader.arrayOfTables("nodes") {
             let nodeName = try nodeReader.string("name")!
@@ -192,7 +197,8 @@ struct TableReader {
             }
             let name = rest[start.upperBound..<end]
             guard let first = name.first, first == "_" || (first.isASCII && first.isLetter),
-                  name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else {
+                name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+            else {
                 throw error(.invalidValue, key: key, "has a ${…} whose name is not an environment variable name (letters, digits, _)")
             }
             guard let value = environment[String(name)] else {
@@ -253,7 +259,9 @@ struct TableReader {
         var elements: [Element] = []
         for index in 0..<array.count {
             guard let item = element(array[index]) else {
-                throw error(.wrongType, key: "\(key)[\(index)]", "must be \(kind == "integer" ? "an" : "a") \(kind), not \(article(array[index].type))")
+                throw error(
+                    .wrongType, key: "\(key)[\(index)]",
+                    "must be \(kind == "integer" ? "an" : "a") \(kind), not \(article(array[index].type))")
             }
             elements.append(item)
         }

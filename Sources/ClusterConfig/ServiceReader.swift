@@ -25,7 +25,9 @@ enum ServiceReader {
         return service
     }
 
-    private static func memcached(_ reader: inout TableReader) throws(ConfigurationError) -> (MemcachedClientConfiguration, HealingConfiguration) {
+    private static func memcached(
+        _ reader: inout TableReader
+    ) throws(ConfigurationError) -> (MemcachedClientConfiguration, HealingConfiguration) {
         let addresses = try reader.strings("servers")!
         guard !addresses.isEmpty else { throw reader.error(.invalidValue, key: "servers", "lists no server") }
         let weights = try reader.integers("weights", required: false) ?? Array(repeating: 1, count: addresses.count)
@@ -55,7 +57,9 @@ enum ServiceReader {
         healing.redistributeWhileDown = try reader.bool("redistribute", required: false) ?? false
         var client = MemcachedClientConfiguration(servers: servers)
         if let shared = try reader.integer("shared_connections", required: false) {
-            guard shared >= 0 else { throw reader.error(.invalidValue, key: "shared_connections", "must be 0 (a pooled connection per call) or more") }
+            guard shared >= 0 else {
+                throw reader.error(.invalidValue, key: "shared_connections", "must be 0 (a pooled connection per call) or more")
+            }
             client.sharedConnectionsPerServer = shared == 0 ? nil : shared
         }
         return (client, healing)

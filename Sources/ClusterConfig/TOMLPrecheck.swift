@@ -33,11 +33,14 @@ enum TOMLPrecheck {
             let line = bytes[..<nul].reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
             return Problem(line: line, column: nul - lineStart + 1, message: "the file holds a NUL byte, which TOML does not allow")
         }
-        var index = 0, line = 1, lineStart = 0
+        var index = 0
+        var line = 1
+        var lineStart = 0
         var open: [UInt8] = []  // the [ and { of values not closed yet, innermost last
         func column(_ at: Int) -> Int { at - lineStart + 1 }
         func isBareKeyByte(_ byte: UInt8) -> Bool {
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F
+                || byte == 0x2D
         }
         func starts(with token: String, at position: Int) -> Bool {
             let token = Array(token.utf8)
@@ -66,7 +69,8 @@ enum TOMLPrecheck {
                     let first = bytes[name]
                     let closes = first == UInt8(ascii: "]")  // an empty name: toml++ reports it itself
                     if !closes, !isBareKeyByte(first), first != UInt8(ascii: "\""), first != UInt8(ascii: "'") {
-                        return Problem(line: line, column: column(name), message: "a table name must start with a letter, a digit, _, - or a quote")
+                        return Problem(
+                            line: line, column: column(name), message: "a table name must start with a letter, a digit, _, - or a quote")
                     }
                 }
                 // The header itself: up to its end of line, skipping its quoted names.

@@ -57,7 +57,8 @@ public final class ClusterDriver: SQLDriver, Service {
     public var taskExecutor: (any TaskExecutor)? {
         let executors = sortedNodes.map { $0.driver.taskExecutor }
         guard let first = executors.first ?? nil,
-              executors.allSatisfy({ $0.map { $0 === first } ?? false }) else { return nil }
+            executors.allSatisfy({ $0.map { $0 === first } ?? false })
+        else { return nil }
         return first
     }
 
@@ -142,17 +143,22 @@ public final class ClusterDriver: SQLDriver, Service {
         }
         guard !eligible.isEmpty else {
             let list = all.map { node in
-                NodeFailure(node: node.name, error: SQLError(
-                    .noEligibleNode,
-                    message: excluded.contains(node.name) ? "already failed for this statement" : "\(node.health.rawValue), role \(node.role.rawValue)",
-                    node: node.name))
+                NodeFailure(
+                    node: node.name,
+                    error: SQLError(
+                        .noEligibleNode,
+                        message: excluded.contains(node.name)
+                            ? "already failed for this statement" : "\(node.health.rawValue), role \(node.role.rawValue)",
+                        node: node.name))
             }
             let failures = NodeFailures(failures: list)
             // Failing fast must not mean failing without suspending: a caller
             // that retries in a loop would otherwise never give its thread
             // back, and on 2 cores the probes that re-admit the nodes starve.
             await Task.yield()
-            throw SQLError(.noEligibleNode, message: "no node of cluster \(configuration.name) can serve \(target) now: \(failures)", underlying: failures)
+            throw SQLError(
+                .noEligibleNode, message: "no node of cluster \(configuration.name) can serve \(target) now: \(failures)",
+                underlying: failures)
         }
         let turn = state.withLock { state -> Int in
             state.turn &+= 1
@@ -162,17 +168,16 @@ public final class ClusterDriver: SQLDriver, Service {
         let order = NodeSelection.order(candidates, strategy: configuration.strategy, turn: turn)
         let strategy = configuration.strategy
         let hedgeDelay = configuration.hedgeDelay
-        let openTimeout = configuration.openTimeout
         // prefer-standby (libpq's meaning): the other nodes are a fallback for when
         // every standby failed, never a hedge against a standby that is only slow.
         let lastPreferred = order.last { candidates[$0].preferred }.map { eligible[$0].name }
         let race = OpenRace(
             nodes: order.map { eligible[$0] }, target: target, verifyRole: verifyAll,
             stagger: { node in
-                if node.name == lastPreferred { return openTimeout }
-                guard strategy != .race else { return nil }
-                guard let connect = node.connectLatency else { return hedgeDelay }
-                return min(max(.seconds(connect * 3), .milliseconds(5)), hedgeDelay)
+                if node.name == lastPreferred { return .untilAllFailed }
+                guard strategy != .race else { return .none }
+                guard let connect = node.connectLatency else { return .hedge(hedgeDelay) }
+                return .hedge(min(max(.seconds(connect * 3), .milliseconds(5)), hedgeDelay))
             },
             timeout: configuration.openTimeout)
         return try await race.run()

@@ -46,9 +46,10 @@ final class ClusterNode: Sendable {
         self.roleDetector = roleDetector
         self.metrics = metrics
         self.logger = logger
-        figures = Locked(Figures(
-            queryLatency: PeakEWMA(decay: configuration.latencyDecay),
-            connectLatency: PeakEWMA(decay: configuration.latencyDecay)))
+        figures = Locked(
+            Figures(
+                queryLatency: PeakEWMA(decay: configuration.latencyDecay),
+                connectLatency: PeakEWMA(decay: configuration.latencyDecay)))
         (roleCheckRequests, requestRoleCheck) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         (retirement, retire) = AsyncStream.makeStream()
         let checkTimeout = configuration.checkTimeout
@@ -58,7 +59,8 @@ final class ClusterNode: Sendable {
             isFailure: { ClusterNode.isNodeFailure($0) },
             probe: { [driver, dsn, roleDetector, figures] in
                 // Re-admission needs a connection and a role check that both succeed in time.
-                let role = try await withDeadline(checkTimeout, what: "the probe of node \(name)") { () async throws(SQLError) -> NodeRole in
+                let role = try await withDeadline(checkTimeout, what: "the probe of node \(name)") {
+                    () async throws(SQLError) -> NodeRole in
                     let connection = try await driver.connect(to: dsn)
                     do throws(SQLError) {
                         let role = try await roleDetector.detect(connection)
@@ -186,27 +188,33 @@ final class ClusterNode: Sendable {
 
     /// Runs one statement on a connection to this node, counting it in flight and timing it.
     func measure<T>(_ body: () async throws(SQLError) -> T) async throws(SQLError) -> T {
-        metrics.inFlight.record(figures.withLock { $0.inFlight += 1; return $0.inFlight })
+        metrics.inFlight.record(
+            figures.withLock {
+                $0.inFlight += 1
+                return $0.inFlight
+            })
         let started = ContinuousClock.now
         do {
             let result = try await body()
             let now = ContinuousClock.now
             let elapsed = started.duration(to: now)
-            metrics.inFlight.record(figures.withLock {
-                $0.inFlight -= 1
-                $0.statements += 1
-                $0.queryLatency.record(elapsed, at: now)
-                return $0.inFlight
-            })
+            metrics.inFlight.record(
+                figures.withLock {
+                    $0.inFlight -= 1
+                    $0.statements += 1
+                    $0.queryLatency.record(elapsed, at: now)
+                    return $0.inFlight
+                })
             metrics.statements.increment()
             metrics.latency.recordNanoseconds(Int64(elapsed.inSeconds * 1e9))
             return result
         } catch {
-            metrics.inFlight.record(figures.withLock {
-                $0.inFlight -= 1
-                $0.statements += 1
-                return $0.inFlight
-            })
+            metrics.inFlight.record(
+                figures.withLock {
+                    $0.inFlight -= 1
+                    $0.statements += 1
+                    return $0.inFlight
+                })
             metrics.statements.increment()
             if error.isConnectionError, error.code != .cancelled { recordFailure(error) }
             throw error

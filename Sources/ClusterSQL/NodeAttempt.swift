@@ -34,8 +34,9 @@ extension ClusterNode {
                     setRole(detected)
                     guard target.accepts(detected) else {
                         await connection.close()
-                        return .failure(SQLError(
-                            .roleMismatch, message: "the node is \(detected.rawValue); the open asks for \(target)", node: name))
+                        return .failure(
+                            SQLError(
+                                .roleMismatch, message: "the node is \(detected.rawValue); the open asks for \(target)", node: name))
                     }
                 } catch {
                     await connection.close()

@@ -19,7 +19,8 @@ struct NodeMetrics: Sendable {
         connections = Counter(label: "clustersql_node_connections_total", dimensions: dimensions, factory: factory)
         errors = Counter(label: "clustersql_node_errors_total", dimensions: dimensions, factory: factory)
         statements = Counter(label: "clustersql_node_statements_total", dimensions: dimensions, factory: factory)
-        latency = Metrics.Timer(label: "clustersql_node_latency_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory)
+        latency = Metrics.Timer(
+            label: "clustersql_node_latency_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory)
         inFlight = Gauge(label: "clustersql_node_in_flight", dimensions: dimensions, factory: factory)
         up = Gauge(label: "clustersql_node_up", dimensions: dimensions, factory: factory)
         up.record(1)

@@ -15,7 +15,7 @@ struct OpenRace: Sendable {
     let verifyRole: Bool
     /// The wait before the next node is tried as well; `nil`: all at once; the
     /// open timeout: only once this node's try failed.
-    let stagger: @Sendable (ClusterNode) -> Duration?
+    let stagger: @Sendable (ClusterNode) -> OpenRaceStateMachine.Stagger
     let timeout: Duration
 
     private enum Event: Sendable {
@@ -84,9 +84,11 @@ struct OpenRace: Sendable {
         let list = nodes.indices.map { index in
             NodeFailure(
                 node: nodes[index].name,
-                error: failures[index] ?? SQLError(
-                    index < launched ? .timeout : .cancelled,
-                    message: index < launched ? "no answer within the open timeout of \(timeout)" : "not tried", node: nodes[index].name))
+                error: failures[index]
+                    ?? SQLError(
+                        index < launched ? .timeout : .cancelled,
+                        message: index < launched ? "no answer within the open timeout of \(timeout)" : "not tried", node: nodes[index].name
+                    ))
         }
         let everyNode = NodeFailures(failures: list)
         if expired {

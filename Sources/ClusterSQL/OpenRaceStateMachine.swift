@@ -4,13 +4,12 @@ import SQLCore
 /// tasks, timers and connections that carry them out: which node to try next
 /// and when, which success wins, and when the open is over.
 ///
-/// Each event returns what the shell must do. Nodes are tried in order; after
-/// node `i` starts, node `i + 1` starts at once when `staggers[i]` is `nil`
-/// (a race), or when the hedge timer of `staggers[i]` fires, or when node
-/// `i`'s try fails, whichever comes first. Only the latest node's failure or
-/// timer starts another: once node `i + 1` runs, what happens to node `i` no
-/// longer adds load (earlier, a stale timer or a late failure of an earlier
-/// node started one more node ahead of its time).
+/// Each event returns what the shell must do. Nodes are tried in order; what
+/// starts node `i + 1` after node `i` is `staggers[i]` (``Stagger``). Only the
+/// latest node's failure or timer starts another: once node `i + 1` runs, what
+/// happens to node `i` no longer adds load (earlier, a stale timer or a late
+/// failure of an earlier node started one more node ahead of its time). A
+/// barrier (``Stagger/untilAllFailed``) waits for every try before it to fail.
 struct OpenRaceStateMachine {
     /// Where the open stands.
     ///
@@ -23,6 +22,18 @@ struct OpenRaceStateMachine {
         case won(node: Int)
         case expired
         case exhausted
+    }
+
+    /// When the node after this one starts.
+    enum Stagger: Equatable, Sendable {
+        /// At once: the two race.
+        case none
+        /// When this node's try fails or has not succeeded after this long (a hedge).
+        case hedge(Duration)
+        /// Only when every try started so far has failed: the nodes after it
+        /// are a fallback, never a hedge against a node that is only slow
+        /// (prefer-standby's standbys before the primary).
+        case untilAllFailed
     }
 
     /// What the shell does after an event, in order.
@@ -44,7 +55,7 @@ struct OpenRaceStateMachine {
         case close
     }
 
-    private let staggers: [Duration?]
+    private let staggers: [Stagger]
     private(set) var phase = Phase.racing
     /// How many nodes have been launched (they are launched in order).
     private(set) var launched = 0
@@ -53,9 +64,8 @@ struct OpenRaceStateMachine {
     /// The failure of each node whose try failed.
     private(set) var failures: [Int: SQLError] = [:]
 
-    /// An open over `staggers.count` nodes; `staggers[i]` is how long node `i`
-    /// goes alone before the next is tried too (`nil`: not at all).
-    init(staggers: [Duration?]) {
+    /// An open over `staggers.count` nodes; `staggers[i]` says when the node after node `i` starts.
+    init(staggers: [Stagger]) {
         self.staggers = staggers
     }
 
@@ -81,7 +91,13 @@ struct OpenRaceStateMachine {
         running -= 1
         failures[node] = error
         guard phase == .racing else { return [] }
-        return (node == launched - 1 ? launchNext() : []) + finishIfExhausted()
+        let latest = launched - 1
+        let next =
+            switch staggers[latest] {
+            case .untilAllFailed: running == 0
+            case .none, .hedge: node == latest
+            }
+        return (next ? launchNext() : []) + finishIfExhausted()
     }
 
     /// The hedge timer armed when `node` was launched fired.
@@ -105,10 +121,12 @@ struct OpenRaceStateMachine {
             running += 1
             actions.append(.launch(node: node))
             guard launched < staggers.count else { break }
-            if let stagger = staggers[node] {
-                actions.append(.armHedge(after: node, stagger))
-                break
+            switch staggers[node] {
+            case .none: continue
+            case .hedge(let delay): actions.append(.armHedge(after: node, delay))
+            case .untilAllFailed: break
             }
+            break
         }
         return actions
     }

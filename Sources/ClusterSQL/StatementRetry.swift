@@ -29,8 +29,10 @@ enum StatementKind {
     /// Whether a connection-class error proves the statement never reached the
     /// server (or the server refused it before running it).
     static func wasNotSent(_ error: SQLError) -> Bool {
-        [.closed, .connectionFailed, .nodeNotReady, .tooManyConnections, .noEligibleNode, .allNodesFailed, .noNodes,
-         .roleMismatch, .nodeChanged].contains(error.code)
+        [
+            .closed, .connectionFailed, .nodeNotReady, .tooManyConnections, .noEligibleNode, .allNodesFailed, .noNodes,
+            .roleMismatch, .nodeChanged,
+        ].contains(error.code)
     }
 
     private static func leadingWords(_ sql: String, count: Int) -> [String] {

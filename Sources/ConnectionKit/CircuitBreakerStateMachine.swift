@@ -165,4 +165,3 @@ public struct CircuitBreakerStateMachine<Instant: InstantProtocol>: Sendable whe
         return score * exp2(-elapsed / halfLife)
     }
 }
-

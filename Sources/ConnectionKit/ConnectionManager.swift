@@ -180,7 +180,8 @@ extension ConnectionManager where ManagerClock == ContinuousClock {
         observer: any ConnectionObserver = SilentObserver(),
         logger: Logger = Logger(label: "clustersql.manager")
     ) {
-        self.init(name: name, lifecycle: lifecycle, backoff: backoff, dialTimeout: dialTimeout,
-                  clock: ContinuousClock(), observer: observer, logger: logger)
+        self.init(
+            name: name, lifecycle: lifecycle, backoff: backoff, dialTimeout: dialTimeout,
+            clock: ContinuousClock(), observer: observer, logger: logger)
     }
 }

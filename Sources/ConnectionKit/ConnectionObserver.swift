@@ -79,7 +79,8 @@ public struct MetricsObserver: ConnectionObserver {
         openedCounter = Counter(label: "clustersql_connections_opened_total", dimensions: dims, factory: factory)
         var closed: [CloseReason: Counter] = [:]
         for reason in CloseReason.allCases {
-            closed[reason] = Counter(label: "clustersql_connections_closed_total", dimensions: dims + [("reason", reason.rawValue)], factory: factory)
+            closed[reason] = Counter(
+                label: "clustersql_connections_closed_total", dimensions: dims + [("reason", reason.rawValue)], factory: factory)
         }
         closedCounters = closed
         dialFailures = Counter(label: "clustersql_dial_failures_total", dimensions: dims, factory: factory)
@@ -89,7 +90,8 @@ public struct MetricsObserver: ConnectionObserver {
         breakerState = Gauge(label: "clustersql_breaker_state", dimensions: dims, factory: factory)
         var byState: [CircuitState: Counter] = [:]
         for state in [CircuitState.closed, .open, .halfOpen] {
-            byState[state] = Counter(label: "clustersql_breaker_transitions_total", dimensions: dims + [("to", state.rawValue)], factory: factory)
+            byState[state] = Counter(
+                label: "clustersql_breaker_transitions_total", dimensions: dims + [("to", state.rawValue)], factory: factory)
         }
         transitions = byState
     }

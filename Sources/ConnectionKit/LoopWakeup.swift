@@ -1,4 +1,3 @@
-
 /// Lets a background loop sleep until a deadline or until another task wakes
 /// it, whichever comes first. A wake while the loop is busy is remembered, so
 /// the next sleep returns at once (no lost wake-ups).

@@ -80,7 +80,8 @@ where Instant.Duration == Duration {
         case .closed:
             return .failure(ConnectionKitError(.shutdown, source: name, message: "the connection manager is closed"))
         case .waiting(_, let lastError):
-            return .failure(ConnectionKitError(.unavailable, source: name, message: "down, reconnecting with backoff (last error: \(lastError))"))
+            return .failure(
+                ConnectionKitError(.unavailable, source: name, message: "down, reconnecting with backoff (last error: \(lastError))"))
         case .idle, .dialing:
             return .failure(ConnectionKitError(.unavailable, source: name, message: "connecting"))
         }

@@ -1,4 +1,3 @@
-
 /// A clock that only moves when told to, for deterministic tests of code that
 /// sleeps: sleepers wake when ``advance(by:)`` passes their deadline.
 public final class ManualClock: Clock, Sendable {

@@ -150,7 +150,9 @@ where Instant.Duration == Duration {
 
     /// A borrower asks for a connection. `canWait` is false when nobody runs
     /// the timer loop that would time the wait out.
-    @inlinable public mutating func borrow(now: Instant, canWait: Bool, closing: inout [(entry: Entry, reason: CloseReason)]) -> BorrowDecision {
+    @inlinable public mutating func borrow(
+        now: Instant, canWait: Bool, closing: inout [(entry: Entry, reason: CloseReason)]
+    ) -> BorrowDecision {
         if isShutdown { return .fail(shutdownError()) }
         if waiters.isEmpty, let entry = takeIdle(now: now, closing: &closing) {
             inUse += 1
@@ -158,9 +160,10 @@ where Instant.Duration == Duration {
         }
         if waiters.isEmpty, reserveCreation(now: now) { return .create }
         guard canWait else {
-            return .fail(ConnectionKitError(
-                .notRunning, source: configuration.name,
-                message: "no connection is free and the pool's run() is not running to time a wait out (\(figures))"))
+            return .fail(
+                ConnectionKitError(
+                    .notRunning, source: configuration.name,
+                    message: "no connection is free and the pool's run() is not running to time a wait out (\(figures))"))
         }
         nextWaiterID += 1
         waiters.append(Waiter(id: nextWaiterID, enqueued: now, deadline: configuration.getTimeout.map { now.advanced(by: $0) }))
@@ -179,7 +182,9 @@ where Instant.Duration == Duration {
 
     /// A caller's or background dial produced a connection. For a caller it is
     /// returned in use; a background one is placed like a returned connection.
-    @inlinable public mutating func dialSucceeded(_ connection: Connection, forCaller: Bool, now: Instant) -> (entry: Entry, actions: Actions) {
+    @inlinable public mutating func dialSucceeded(
+        _ connection: Connection, forCaller: Bool, now: Instant
+    ) -> (entry: Entry, actions: Actions) {
         opening -= 1
         nextConnectionID += 1
         statistics.opened += 1
@@ -391,8 +396,12 @@ where Instant.Duration == Duration {
     @inlinable mutating func place(_ entry: Entry, broken: Bool, now: Instant, into actions: inout Actions) {
         var entry = entry
         entry.lastUsed = now
-        let reason: CloseReason? = isShutdown ? .shutdown : broken ? .broken
-            : entry.expiresAt.map { $0 <= now } == true ? .maxLifetime : nil
+        let reason: CloseReason? =
+            isShutdown
+            ? .shutdown
+            : broken
+                ? .broken
+                : entry.expiresAt.map { $0 <= now } == true ? .maxLifetime : nil
         if let reason {
             close(entry, reason, into: &actions)
             serveWaitersWithCapacity(now: now, into: &actions)

@@ -92,7 +92,8 @@ final class BulkBinds {
                 total += bytes.count
             }
             let data = allocate(total)
-            let pointers = allocate(MemoryLayout<UnsafeMutableRawPointer?>.stride * rowCount).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
+            let pointers = allocate(MemoryLayout<UnsafeMutableRawPointer?>.stride * rowCount).assumingMemoryBound(
+                to: UnsafeMutableRawPointer?.self)
             let lengths = allocate(MemoryLayout<UInt>.stride * rowCount).assumingMemoryBound(to: UInt.self)
             var offset = 0
             for (index, row) in rows.enumerated() {
@@ -139,7 +140,8 @@ extension MariaDBConnection {
     static func suitsBulk(_ sql: String) -> Bool {
         let upper = sql.uppercased()
         guard upper.drop(while: \.isWhitespace).hasPrefix("INSERT"), !upper.contains("SELECT"),
-              let values = upper.range(of: "VALUES") else { return false }
+            let values = upper.range(of: "VALUES")
+        else { return false }
         // INSERT IGNORE … ON DUPLICATE KEY UPDATE can make 0 and 2 in one chunk, which sum like 1 and 1.
         if upper.contains("IGNORE"), upper.contains("DUPLICATE") { return false }
         // Exactly one parenthesised tuple after VALUES.
@@ -205,7 +207,11 @@ extension MariaDBConnection {
             guard mysql_stmt_bind_param(statement, binds.binds) == 0 else { return .runRowByRow }
             var result: Int32 = 0
             var budget = fresh()
-            try await call(&budget) { mysql_stmt_execute_start(&result, statement) } resume: { mysql_stmt_execute_cont(&result, statement, $0) }
+            try await call(&budget) {
+                mysql_stmt_execute_start(&result, statement)
+            } resume: {
+                mysql_stmt_execute_cont(&result, statement, $0)
+            }
             withExtendedLifetime(binds) {}
             guard result == 0 else { return .failed(MariaDBErrors.error(statement)) }
             let total = Int(clamping: mysql_stmt_affected_rows(statement))

@@ -91,14 +91,20 @@ public struct MariaDBConfiguration: Sendable {
             guard let close = hostPart.firstIndex(of: "]") else { throw Self.invalid("an IPv6 address lacks its ]") }
             let rest = hostPart[hostPart.index(after: close)...]
             hostPart = hostPart[hostPart.index(after: hostPart.startIndex)..<close]
-            if rest.hasPrefix(":") { portPart = rest.dropFirst() } else if !rest.isEmpty { throw Self.invalid("unexpected text after the IPv6 address") }
+            if rest.hasPrefix(":") {
+                portPart = rest.dropFirst()
+            } else if !rest.isEmpty {
+                throw Self.invalid("unexpected text after the IPv6 address")
+            }
         } else if let colon = hostPart.lastIndex(of: ":") {
             portPart = hostPart[hostPart.index(after: colon)...]
             hostPart = hostPart[..<colon]
         }
         if !hostPart.isEmpty { host = String(hostPart) }
         if let portPart {
-            guard let value = Int(portPart), (1...65535).contains(value) else { throw Self.invalid("the port is not a number from 1 to 65535") }
+            guard let value = Int(portPart), (1...65535).contains(value) else {
+                throw Self.invalid("the port is not a number from 1 to 65535")
+            }
             port = value
         }
     }
@@ -117,11 +123,15 @@ public struct MariaDBConfiguration: Sendable {
         case "timeout", "connect_timeout", "connectTimeout": connectTimeout = try Self.duration(value, key: key)
         case "readTimeout", "read_timeout": queryTimeout = try Self.duration(value, key: key)
         case "charset":
-            guard !value.isEmpty, value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { throw Self.invalid("parameter charset is not a character set name") }
+            guard !value.isEmpty, value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw Self.invalid("parameter charset is not a character set name")
+            }
             charset = value
         case "socket": unixSocket = value
         case "parseTime":
-            guard ["true", "false", "1", "0"].contains(value.lowercased()) else { throw Self.invalid("parameter parseTime must be true or false") }
+            guard ["true", "false", "1", "0"].contains(value.lowercased()) else {
+                throw Self.invalid("parameter parseTime must be true or false")
+            }
         default:
             // Not echoed: in a malformed DSN, the "parameter" may be a piece of the password.
             throw Self.invalid("unknown parameter (known: tls, tls-ca, timeout, readTimeout, charset, socket, parseTime)")
@@ -178,7 +188,9 @@ struct DSNParts {
         }
         if let schemeEnd = main.range(of: "://") {
             let scheme = main[..<schemeEnd.lowerBound].lowercased()
-            guard scheme == "mysql" || scheme == "mariadb" else { throw MariaDBConfiguration.invalid("the scheme must be mysql:// or mariadb://") }
+            guard scheme == "mysql" || scheme == "mariadb" else {
+                throw MariaDBConfiguration.invalid("the scheme must be mysql:// or mariadb://")
+            }
             var rest = main[schemeEnd.upperBound...]
             if let at = rest.lastIndex(of: "@") {  // a password may hold an unencoded / or @
                 userInfo = rest[..<at]

@@ -67,16 +67,19 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
                 hosts = try await HostResolver.resolve(name, until: deadline)
             } catch {
                 switch error.kind {
-                case .timedOut: throw SQLError(.timeout, message: "no address for \"\(name)\" within \(c.connectTimeout)", backend: "mariadb")
+                case .timedOut:
+                    throw SQLError(.timeout, message: "no address for \"\(name)\" within \(c.connectTimeout)", backend: "mariadb")
                 case .cancelled: throw SQLError(.cancelled, message: "cancelled while looking up \"\(name)\"", backend: "mariadb")
-                case .unresolved: throw SQLError(.connectionFailed, message: "could not resolve host name \"\(name)\": \(error.reason)", backend: "mariadb")
+                case .unresolved:
+                    throw SQLError(
+                        .connectionFailed, message: "could not resolve host name \"\(name)\": \(error.reason)", backend: "mariadb")
                 }
             }
         }
         for (index, host) in hosts.enumerated() {
             do {
                 return try await attempt(host: host, configuration, deadline: deadline, logger: logger)
-            } catch where error.code == .connectionFailed && index < hosts.count - 1 {
+            } catch  where error.code == .connectionFailed && index < hosts.count - 1 {
                 continue  // refused or unreachable at this address: the next one
             }
         }
@@ -188,7 +191,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
                             throw Self.bulkFallback
                         }
                     }
-                } catch where error.code == Self.bulkFallback.code {
+                } catch  where error.code == Self.bulkFallback.code {
                     // Undone. Run it again a row at a time, below, unless the undo could not restore
                     // the caller's transaction (then the bulk error is the answer).
                     if let bulkError, inTransaction() != wasInTransaction { throw bulkError }
@@ -206,7 +209,8 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     }
 
     /// Thrown inside a bulk batch's frame to undo it before the row-by-row run; never leaves the connection.
-    private static let bulkFallback = SQLError(SQLError.Code("clustersql.bulkFallback", defaultKind: .statement), message: "bulk fallback", backend: "mariadb")
+    private static let bulkFallback = SQLError(
+        SQLError.Code("clustersql.bulkFallback", defaultKind: .statement), message: "bulk fallback", backend: "mariadb")
 
     /// Prepares a server-side statement (kept for the connection's lifetime, shared by equal SQL).
     public func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
@@ -229,7 +233,11 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     public func ping() async throws(SQLError) {
         try await exclusive(cancelGrace: Self.cancelGrace) { (budget: inout CallBudget) async throws(SQLError) in
             var result: Int32 = 0
-            try await self.call(&budget) { mysql_ping_start(&result, self.mysql) } resume: { mysql_ping_cont(&result, self.mysql, $0) }
+            try await self.call(&budget) {
+                mysql_ping_start(&result, self.mysql)
+            } resume: {
+                mysql_ping_cont(&result, self.mysql, $0)
+            }
             if result != 0 { throw MariaDBErrors.error(self.mysql, connecting: false) }
         }
     }
@@ -257,7 +265,11 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             var budget = CallBudget(deadline: .now + .seconds(1), cancelGrace: nil)
             // mysql_close_start frees the handle when it finishes (an abandoned close has finished too),
             // and detaches the statements first, so freeing them afterwards does no I/O.
-            try? await runNonBlocking(mysql, budget: &budget) { mysql_close_start(mysql) } resume: { mysql_close_cont(mysql, $0) }
+            try? await runNonBlocking(mysql, budget: &budget) {
+                mysql_close_start(mysql)
+            } resume: {
+                mysql_close_cont(mysql, $0)
+            }
             prepared.forEach { $0.release() }
         }
     }
@@ -284,7 +296,9 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         } catch {
             session.markBroken()
             throw error == .cancelled
-                ? SQLError(.cancelled, kind: .connection, message: "cancelled; the server did not stop the statement within \(Self.cancelGrace)", backend: "mariadb")
+                ? SQLError(
+                    .cancelled, kind: .connection, message: "cancelled; the server did not stop the statement within \(Self.cancelGrace)",
+                    backend: "mariadb")
                 : SQLError(.timeout, message: "no answer from \(configuration.address) within the query timeout", backend: "mariadb")
         }
     }

@@ -5,14 +5,16 @@ import SQLCore
 enum MariaDBErrors {
     /// The error last reported on a connection handle.
     static func error(_ mysql: UnsafeMutablePointer<MYSQL>, connecting: Bool) -> SQLError {
-        make(number: Int(mysql_errno(mysql)), state: String(cString: mysql_sqlstate(mysql)),
-             message: String(cString: mysql_error(mysql)), connecting: connecting)
+        make(
+            number: Int(mysql_errno(mysql)), state: String(cString: mysql_sqlstate(mysql)),
+            message: String(cString: mysql_error(mysql)), connecting: connecting)
     }
 
     /// The error last reported on a prepared statement.
     static func error(_ statement: UnsafeMutablePointer<MYSQL_STMT>) -> SQLError {
-        make(number: Int(mysql_stmt_errno(statement)), state: String(cString: mysql_stmt_sqlstate(statement)),
-             message: String(cString: mysql_stmt_error(statement)), connecting: false)
+        make(
+            number: Int(mysql_stmt_errno(statement)), state: String(cString: mysql_stmt_sqlstate(statement)),
+            message: String(cString: mysql_stmt_error(statement)), connecting: false)
     }
 
     static func make(number: Int, state: String, message: String, connecting: Bool) -> SQLError {

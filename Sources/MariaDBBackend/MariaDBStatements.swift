@@ -55,7 +55,9 @@ extension MariaDBConnection {
                     outcome = .failure(error)
                 }
                 var closed: my_bool = 0
-                try? await self.call(&budget) { mysql_stmt_close_start(&closed, handle.statement) } resume: {
+                try? await self.call(&budget) {
+                    mysql_stmt_close_start(&closed, handle.statement)
+                } resume: {
                     mysql_stmt_close_cont(&closed, handle.statement, $0)
                 }
                 return try outcome.get()
@@ -76,7 +78,9 @@ extension MariaDBConnection {
         defer { text.free() }
         var result: Int32 = 0
         do {
-            try await call(&budget) { mysql_stmt_prepare_start(&result, statement, text.pointer, UInt(text.length)) } resume: {
+            try await call(&budget) {
+                mysql_stmt_prepare_start(&result, statement, text.pointer, UInt(text.length))
+            } resume: {
                 mysql_stmt_prepare_cont(&result, statement, $0)
             }
         } catch {
@@ -99,13 +103,20 @@ extension MariaDBConnection {
         _ handle: PreparedHandle, _ parameters: [SQLValue], budget: inout CallBudget
     ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         guard parameters.count == handle.parameterCount else {
-            throw SQLError(.parameterCountMismatch, message: "the statement has \(handle.parameterCount) placeholders but \(parameters.count) values were given", backend: "mariadb")
+            throw SQLError(
+                .parameterCountMismatch,
+                message: "the statement has \(handle.parameterCount) placeholders but \(parameters.count) values were given",
+                backend: "mariadb")
         }
         let statement = handle.statement
         let binds = try BindSet.parameters(parameters)
         if !parameters.isEmpty, mysql_stmt_bind_param(statement, binds.binds) != 0 { throw MariaDBErrors.error(statement) }
         var result: Int32 = 0
-        try await call(&budget) { mysql_stmt_execute_start(&result, statement) } resume: { mysql_stmt_execute_cont(&result, statement, $0) }
+        try await call(&budget) {
+            mysql_stmt_execute_start(&result, statement)
+        } resume: {
+            mysql_stmt_execute_cont(&result, statement, $0)
+        }
         withExtendedLifetime(binds) {}  // the parameter buffers are read until the call ends
         guard result == 0 else { throw MariaDBErrors.error(statement) }
         var rows = SQLRows(columns: SQLColumns([]), rows: [])
@@ -117,7 +128,11 @@ extension MariaDBConnection {
             rowsAffected: Self.count(mysql_stmt_affected_rows(statement)), lastInsertID: Self.insertID(mysql_stmt_insert_id(statement)))
         // A CALL leaves more results (at least its status); drain them so the connection stays in step.
         while mysql_stmt_more_results(statement) != 0 {
-            try await call(&budget) { mysql_stmt_next_result_start(&result, statement) } resume: { mysql_stmt_next_result_cont(&result, statement, $0) }
+            try await call(&budget) {
+                mysql_stmt_next_result_start(&result, statement)
+            } resume: {
+                mysql_stmt_next_result_cont(&result, statement, $0)
+            }
             if result > 0 { throw MariaDBErrors.error(statement) }
             if result < 0 { break }
             if mysql_stmt_field_count(statement) > 0 {
@@ -130,7 +145,11 @@ extension MariaDBConnection {
 
     private func storeResult(_ statement: UnsafeMutablePointer<MYSQL_STMT>, budget: inout CallBudget) async throws(SQLError) {
         var result: Int32 = 0
-        try await call(&budget) { mysql_stmt_store_result_start(&result, statement) } resume: { mysql_stmt_store_result_cont(&result, statement, $0) }
+        try await call(&budget) {
+            mysql_stmt_store_result_start(&result, statement)
+        } resume: {
+            mysql_stmt_store_result_cont(&result, statement, $0)
+        }
         if result != 0 { throw MariaDBErrors.error(statement) }
     }
 
@@ -155,7 +174,9 @@ extension MariaDBConnection {
         let text = CText(sql)
         defer { text.free() }
         var status: Int32 = 0
-        try await call(&budget) { mysql_real_query_start(&status, mysql, text.pointer, UInt(text.length)) } resume: {
+        try await call(&budget) {
+            mysql_real_query_start(&status, mysql, text.pointer, UInt(text.length))
+        } resume: {
             mysql_real_query_cont(&status, mysql, $0)
         }
         guard status == 0 else { throw MariaDBErrors.error(mysql, connecting: false) }
@@ -164,17 +185,26 @@ extension MariaDBConnection {
         while true {
             if mysql_field_count(mysql) > 0 {
                 var stored: UnsafeMutablePointer<MYSQL_RES>?
-                try await call(&budget) { mysql_store_result_start(&stored, mysql) } resume: { mysql_store_result_cont(&stored, mysql, $0) }
+                try await call(&budget) {
+                    mysql_store_result_start(&stored, mysql)
+                } resume: {
+                    mysql_store_result_cont(&stored, mysql, $0)
+                }
                 guard let stored else { throw MariaDBErrors.error(mysql, connecting: false) }
                 rows = Self.rows(of: stored)
                 mysql_free_result(stored)
                 execution = SQLExecution(rowsAffected: rows.count, lastInsertID: nil)
             } else {
                 rows = SQLRows(columns: SQLColumns([]), rows: [])
-                execution = SQLExecution(rowsAffected: Self.count(mysql_affected_rows(mysql)), lastInsertID: Self.insertID(mysql_insert_id(mysql)))
+                execution = SQLExecution(
+                    rowsAffected: Self.count(mysql_affected_rows(mysql)), lastInsertID: Self.insertID(mysql_insert_id(mysql)))
             }
             guard mysql_more_results(mysql) != 0 else { break }
-            try await call(&budget) { mysql_next_result_start(&status, mysql) } resume: { mysql_next_result_cont(&status, mysql, $0) }
+            try await call(&budget) {
+                mysql_next_result_start(&status, mysql)
+            } resume: {
+                mysql_next_result_cont(&status, mysql, $0)
+            }
             if status > 0 { throw MariaDBErrors.error(mysql, connecting: false) }
             if status < 0 { break }
         }
@@ -218,10 +248,14 @@ extension MariaDBConnection {
             mysql_options(killer, MYSQL_OPT_WRITE_TIMEOUT, &seconds)
             MariaDBLibrary.applyOptions(configuration, to: killer)
             let c = configuration
-            guard mysql_real_connect(killer, c.unixSocket == nil ? c.host : nil, c.user, c.password, c.database,
-                                     UInt32(c.port), c.unixSocket, 0) != nil,
-                  mysql_query(killer, "KILL QUERY \(id)") == 0 else {
-                logger.debug("KILL QUERY failed", metadata: ["error": "\(MariaDBErrors.error(killer, connecting: false).redacted(configuration))"])
+            guard
+                mysql_real_connect(
+                    killer, c.unixSocket == nil ? c.host : nil, c.user, c.password, c.database,
+                    UInt32(c.port), c.unixSocket, 0) != nil,
+                mysql_query(killer, "KILL QUERY \(id)") == 0
+            else {
+                logger.debug(
+                    "KILL QUERY failed", metadata: ["error": "\(MariaDBErrors.error(killer, connecting: false).redacted(configuration))"])
                 return
             }
         }

@@ -97,8 +97,10 @@ enum ParameterValue {
                 throw SQLError(.typeMismatch, message: "the timestamp is out of MariaDB's range", backend: "mariadb")
             }
             let seconds = Int(inDay / 1_000_000)
-            self = .time(Self.time(date, hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60,
-                                   micros: Int(inDay % 1_000_000), type: MYSQL_TIMESTAMP_DATETIME), MYSQL_TYPE_DATETIME)
+            self = .time(
+                Self.time(
+                    date, hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60,
+                    micros: Int(inDay % 1_000_000), type: MYSQL_TIMESTAMP_DATETIME), MYSQL_TYPE_DATETIME)
         }
     }
 
@@ -113,7 +115,9 @@ enum ParameterValue {
         }
     }
 
-    private static func time(_ date: SQLDate, hour: Int, minute: Int, second: Int, micros: Int, type: enum_mysql_timestamp_type) -> MYSQL_TIME {
+    private static func time(
+        _ date: SQLDate, hour: Int, minute: Int, second: Int, micros: Int, type: enum_mysql_timestamp_type
+    ) -> MYSQL_TIME {
         var time = MYSQL_TIME()
         time.year = UInt32(clamping: date.year)
         time.month = UInt32(date.month)

@@ -40,7 +40,8 @@ func runNonBlocking(
         if let grace = budget.cancelGrace, budget.cancelDeadline == nil, Task.isCancelled {
             budget.cancelDeadline = .now + grace
         }
-        let libraryTimeout: ContinuousClock.Instant? = waiting & MYSQL_WAIT_TIMEOUT != 0
+        let libraryTimeout: ContinuousClock.Instant? =
+            waiting & MYSQL_WAIT_TIMEOUT != 0
             ? .now + .milliseconds(Int(mysql_get_timeout_value_ms(mysql))) : nil
         let ours = budget.earliest
         let until = [ours, libraryTimeout].compactMap { $0 }.min()
@@ -77,7 +78,8 @@ private func abandon(_ mysql: UnsafeMutablePointer<MYSQL>, resume: (Int32) -> In
     var waiting: Int32 = 1
     var rounds = 0
     while waiting != 0, rounds < 1000 {
-        let ready = waiting & MYSQL_WAIT_TIMEOUT != 0 && waiting & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE) == 0
+        let ready =
+            waiting & MYSQL_WAIT_TIMEOUT != 0 && waiting & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE) == 0
             ? MYSQL_WAIT_TIMEOUT : waiting & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE)
         waiting = resume(ready)
         rounds += 1

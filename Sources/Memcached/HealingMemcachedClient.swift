@@ -80,7 +80,8 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
             Counter(label: "clustersql_memcached_short_circuited_total", dimensions: [("server", $0.description)], factory: factory)
         }
         breakers = servers.enumerated().map { index, server in
-            let attempts = Counter(label: "clustersql_memcached_heal_attempts_total", dimensions: [("server", server.description)], factory: factory)
+            let attempts = Counter(
+                label: "clustersql_memcached_heal_attempts_total", dimensions: [("server", server.description)], factory: factory)
             let observer = DownTracker(
                 index: index, servers: servers, redistribute: healing.redistributeWhileDown, down: down,
                 forward: MetricsObserver(source: "memcached \(server)", factory: factory), logger: logger)
@@ -115,7 +116,7 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
         guard let index = route(key) else { throw MemcachedError(.invalidConfiguration, message: "the client has no server") }
         do {
             return try await send(command, throughBreakerOf: index)
-        } catch where error.code == .unavailable && command.isRead {
+        } catch  where error.code == .unavailable && command.isRead {
             return .response(.status(.miss, MetaFlags()))
         }
     }
@@ -155,7 +156,9 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     public func ping() async throws(MemcachedError) {
         for index in client.configuration.servers.indices where isAvailable(server: index) {
             let reply = try await send(.version, throughBreakerOf: index)
-            guard case .response(.version) = reply else { throw MemcachedError(.protocolViolation, message: "version was not answered VERSION") }
+            guard case .response(.version) = reply else {
+                throw MemcachedError(.protocolViolation, message: "version was not answered VERSION")
+            }
         }
     }
 
@@ -168,7 +171,8 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
             throw error
         } catch {
             shortCircuited[index].increment()
-            throw MemcachedError(.unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description)
+            throw MemcachedError(
+                .unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description)
         }
     }
 
@@ -232,7 +236,10 @@ private struct DownTracker: ConnectionObserver {
             if to == .closed { state.indices.remove(index) } else { state.indices.insert(index) }
             if redistribute {
                 state.liveIndices = servers.indices.filter { !state.indices.contains($0) }
-                state.liveRing = Ketama(servers: state.liveIndices.map { Ketama.Server(host: servers[$0].host, port: servers[$0].port, weight: servers[$0].weight) })
+                state.liveRing = Ketama(
+                    servers: state.liveIndices.map {
+                        Ketama.Server(host: servers[$0].host, port: servers[$0].port, weight: servers[$0].weight)
+                    })
             }
         }
         if to == .closed {

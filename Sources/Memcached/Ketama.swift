@@ -74,7 +74,8 @@ public struct Ketama: Sendable {
 
     /// The key's position on the ring: the first four bytes of its MD5, little-endian.
     static func hash(_ key: some Collection<UInt8>) -> UInt32 {
-        let digest = key.withContiguousStorageIfAvailable { Insecure.MD5.hash(data: UnsafeRawBufferPointer($0)) }
+        let digest =
+            key.withContiguousStorageIfAvailable { Insecure.MD5.hash(data: UnsafeRawBufferPointer($0)) }
             ?? Insecure.MD5.hash(data: Array(key))
         return digest.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
     }

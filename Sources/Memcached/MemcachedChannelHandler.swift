@@ -108,7 +108,9 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let count = pending.count
-        fail(MemcachedError(.connectionLost, message: count == 0 ? "the connection closed" : "the connection closed with \(count) request(s) pending"))
+        fail(
+            MemcachedError(
+                .connectionLost, message: count == 0 ? "the connection closed" : "the connection closed with \(count) request(s) pending"))
         context.fireChannelInactive()
     }
 
@@ -178,7 +180,11 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
         timerDeadline = nil
         let now = NIODeadline.now()
         if let head = pending.first, head.deadline <= now {
-            fail(MemcachedError(.readTimeout, message: "no reply to \(head.name) within \(readTimeout.nanoseconds / 1_000_000) ms (\(pending.count) request(s) pending)"))
+            fail(
+                MemcachedError(
+                    .readTimeout,
+                    message:
+                        "no reply to \(head.name) within \(readTimeout.nanoseconds / 1_000_000) ms (\(pending.count) request(s) pending)"))
             return
         }
         if let since = unwritableSince, since + writeTimeout <= now {

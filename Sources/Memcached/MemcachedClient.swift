@@ -97,11 +97,14 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
                 ping: { _ = try await $0.version() })
             return ConnectionPool(configuration: settings, lifecycle: lifecycle, observer: observer, logger: logger)
         }
-        shared = configuration.sharedConnectionsPerServer.map { count in
-            configuration.servers.map { server in
-                SharedConnections(count: count) { MemcachedError(.unavailable, message: "the client is closed", server: server.description) }
-            }
-        } ?? []
+        shared =
+            configuration.sharedConnectionsPerServer.map { count in
+                configuration.servers.map { server in
+                    SharedConnections(count: count) {
+                        MemcachedError(.unavailable, message: "the client is closed", server: server.description)
+                    }
+                }
+            } ?? []
     }
 
     /// The index in ``MemcachedClientConfiguration/servers`` of the server `key` belongs to; `nil` without servers.
@@ -128,11 +131,12 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
         let release = { (lease: ConnectionPool<MemcachedConnection, ContinuousClock>.Lease) async in
             await pool.release(lease, broken: true)  // given back only when it broke, or when the client empties
         }
-        let (lease, slot) = try await shared[index].lease(acquire: { () async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock>.Lease in
-            let lease = try await borrow(toServer: index)
-            await lease.connection.coalesceFlushes()
-            return lease
-        }, release: release)
+        let (lease, slot) = try await shared[index].lease(
+            acquire: { () async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock>.Lease in
+                let lease = try await borrow(toServer: index)
+                await lease.connection.coalesceFlushes()
+                return lease
+            }, release: release)
         do {
             return try await lease.connection.send(command)
         } catch {
@@ -190,11 +194,15 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
         var refused: [String: MemcachedError] = [:]
         var groups: [Int: [String]] = [:]
         for key in Set(keys) {
-            if let index = serverIndex(for: key) { groups[index, default: []].append(key) }
-            else { refused[key] = MemcachedError(.invalidConfiguration, message: "the client has no server") }
+            if let index = serverIndex(for: key) {
+                groups[index, default: []].append(key)
+            } else {
+                refused[key] = MemcachedError(.invalidConfiguration, message: "the client has no server")
+            }
         }
         var result = MemcachedMultiGet(items: [:], failures: [:], refused: refused)
-        await withTaskGroup(of: (Int, Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError>).self) { group in
+        await withTaskGroup(of: (Int, Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError>).self) {
+            group in
             for (index, keys) in groups {
                 group.addTask { (index, await self.fetch(keys, fromServer: index)) }
             }
@@ -213,7 +221,9 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
 
     /// Reads `keys` from server `index` in one pipelined round trip: the items found,
     /// and the keys refused before any I/O; a server or connection failure fails the whole.
-    func fetch(_ keys: [String], fromServer index: Int) async -> Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError> {
+    func fetch(
+        _ keys: [String], fromServer index: Int
+    ) async -> Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError> {
         var refused: [String: MemcachedError] = [:]
         var requests: [(key: String, command: MetaCommand)] = []
         for key in keys {
@@ -230,7 +240,8 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
                 var items: [String: MemcachedItem] = [:]
                 for (request, reply) in zip(requests, replies) {
                     switch try MetaResponse.single(try reply.get(), request.command) {
-                    case .value(let value, let flags): items[request.key] = MemcachedItem(value: value, flags: flags.clientFlags ?? 0, cas: flags.cas ?? 0)
+                    case .value(let value, let flags):
+                        items[request.key] = MemcachedItem(value: value, flags: flags.clientFlags ?? 0, cas: flags.cas ?? 0)
                     case .status(.miss, _): break
                     case let other: throw MetaResponse.unexpected(other, request.command)
                     }
@@ -250,7 +261,13 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
                 group.addTask {
                     let server = self.configuration.servers[index].description
                     do throws(MemcachedError) {
-                        return (server, .success(try await self.withConnection(toServer: index) { connection throws(MemcachedError) in try await connection.version() }))
+                        return (
+                            server,
+                            .success(
+                                try await self.withConnection(toServer: index) { connection throws(MemcachedError) in
+                                    try await connection.version()
+                                })
+                        )
                     } catch {
                         return (server, .failure(error))
                     }

@@ -70,7 +70,9 @@ extension MemcachedCommandRunner {
 
     /// Stores `value` only if the item is still the version `cas` came with:
     /// ``MemcachedError/Code/exists`` when another write came first, ``MemcachedError/Code/notFound`` when it is gone.
-    public func compareAndSwap(_ key: String, to value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, expiry: Duration? = nil) async throws(MemcachedError) {
+    public func compareAndSwap(
+        _ key: String, to value: ByteBuffer, cas: UInt64, flags: UInt32 = 0, expiry: Duration? = nil
+    ) async throws(MemcachedError) {
         try await store(key, value, flags: flags, expiry: expiry, mode: .set, cas: cas)
     }
 
@@ -113,7 +115,8 @@ extension MemcachedCommandRunner {
     ) async throws(MemcachedError) {
         let wireKey = try wire(key)
         guard value.readableBytes <= maxItemSize else {
-            throw MemcachedError(.tooLarge, message: "a value of \(value.readableBytes) bytes, more than the item size limit of \(maxItemSize)")
+            throw MemcachedError(
+                .tooLarge, message: "a value of \(value.readableBytes) bytes, more than the item size limit of \(maxItemSize)")
         }
         let command = MetaCommand.store(wireKey, value: value, flags: flags, ttl: Self.ttl(expiry), mode: mode, cas: cas)
         switch try await response(command, key) {
@@ -129,7 +132,9 @@ extension MemcachedCommandRunner {
         let command = MetaCommand.arithmetic(try wire(key), delta: delta, increment: increment)
         switch try await response(command, key) {
         case .value(let number, _):
-            guard let value = UInt64(String(buffer: number)) else { throw MemcachedError(.protocolViolation, message: "ma returned a value that is not a number") }
+            guard let value = UInt64(String(buffer: number)) else {
+                throw MemcachedError(.protocolViolation, message: "ma returned a value that is not a number")
+            }
             return value
         case .status(.notFound, _): return nil
         case let other: throw MetaResponse.unexpected(other, command)
@@ -179,14 +184,15 @@ extension MetaResponse {
         }
     }
 
-
 }
 
 extension MemcachedConnection {
     /// Expires every item (`flush_all`).
     public func flushAll() async throws(MemcachedError) {
         let command = MetaCommand.flushAll()
-        guard case .ok = try MetaResponse.single(try await send(command), command) else { throw MemcachedError(.protocolViolation, message: "flush_all was not answered OK") }
+        guard case .ok = try MetaResponse.single(try await send(command), command) else {
+            throw MemcachedError(.protocolViolation, message: "flush_all was not answered OK")
+        }
     }
 
     /// The server's version (`version`): also a cheap health probe.

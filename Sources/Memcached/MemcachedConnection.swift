@@ -16,7 +16,10 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
     private let handler: NIOLoopBoundBox<MemcachedChannelHandler>
     private let broken: BrokenFlag
 
-    private init(configuration: MemcachedServerConfiguration, channel: any Channel, handler: NIOLoopBoundBox<MemcachedChannelHandler>, broken: BrokenFlag) {
+    private init(
+        configuration: MemcachedServerConfiguration, channel: any Channel, handler: NIOLoopBoundBox<MemcachedChannelHandler>,
+        broken: BrokenFlag
+    ) {
         self.configuration = configuration
         self.channel = channel
         self.handler = handler
@@ -42,7 +45,8 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
         }
         let loop = group.next()
         let broken = BrokenFlag()
-        let box = NIOLoopBoundBox.makeBoxSendingValue(MemcachedChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
+        let box = NIOLoopBoundBox.makeBoxSendingValue(
+            MemcachedChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
         let limits = configuration.limits
         do {
             let channel = try await ClientBootstrap(group: loop)

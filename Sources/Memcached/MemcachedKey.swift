@@ -25,7 +25,8 @@ public enum MemcachedKey {
         }
         let encoded = Array(Data(key).base64EncodedString().utf8)
         guard encoded.count <= maxLength else {
-            throw MemcachedError(.malformedKey, message: "the binary key is \(key.count) bytes long, more than 186 (its base64 form must fit 250)")
+            throw MemcachedError(
+                .malformedKey, message: "the binary key is \(key.count) bytes long, more than 186 (its base64 form must fit 250)")
         }
         return (encoded, true)
     }

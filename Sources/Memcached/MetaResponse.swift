@@ -98,11 +98,15 @@ public struct MetaParser: Sendable {
     public func parse(_ buffer: inout ByteBuffer) throws(MetaDecodingError) -> MetaResponse? {
         let view = buffer.readableBytesView
         guard let lineFeed = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            guard view.count <= limits.maxLineLength + 1 else { throw MetaDecodingError("a line longer than \(limits.maxLineLength) bytes") }
+            guard view.count <= limits.maxLineLength + 1 else {
+                throw MetaDecodingError("a line longer than \(limits.maxLineLength) bytes")
+            }
             return nil
         }
         let lineLength = lineFeed - view.startIndex
-        guard lineLength >= 1, view[lineFeed - 1] == UInt8(ascii: "\r") else { throw MetaDecodingError("a line not ended by CRLF: \(shown(view[view.startIndex..<lineFeed]))") }
+        guard lineLength >= 1, view[lineFeed - 1] == UInt8(ascii: "\r") else {
+            throw MetaDecodingError("a line not ended by CRLF: \(shown(view[view.startIndex..<lineFeed]))")
+        }
         guard lineLength - 1 <= limits.maxLineLength else { throw MetaDecodingError("a line longer than \(limits.maxLineLength) bytes") }
         let line = view[view.startIndex..<(lineFeed - 1)]
         let words = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
@@ -114,7 +118,9 @@ public struct MetaParser: Sendable {
             guard words.count >= 2, let size = Int(String(decoding: words[1], as: UTF8.self)), size >= 0 else {
                 throw MetaDecodingError("VA without a valid size: \(shown(line))")
             }
-            guard size <= limits.maxValueLength else { throw MetaDecodingError("a value of \(size) bytes, more than \(limits.maxValueLength)") }
+            guard size <= limits.maxValueLength else {
+                throw MetaDecodingError("a value of \(size) bytes, more than \(limits.maxValueLength)")
+            }
             guard buffer.readableBytes >= consumed + size + 2 else { return nil }
             let flags = try self.flags(words.dropFirst(2), line)
             buffer.moveReaderIndex(forwardBy: consumed)
@@ -132,7 +138,9 @@ public struct MetaParser: Sendable {
             response = .end
         case "STAT":
             guard words.count >= 3 else { throw MetaDecodingError("a malformed STAT line: \(shown(line))") }
-            response = .stat(name: String(decoding: words[1], as: UTF8.self), value: words.dropFirst(2).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " "))
+            response = .stat(
+                name: String(decoding: words[1], as: UTF8.self),
+                value: words.dropFirst(2).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " "))
         case "ERROR", "CLIENT_ERROR", "SERVER_ERROR":
             let text = line.dropFirst(head.utf8.count).drop { $0 == UInt8(ascii: " ") }
             response = .error(MetaErrorKind(rawValue: head)!, String(decoding: text, as: UTF8.self))
@@ -143,7 +151,9 @@ public struct MetaParser: Sendable {
         return response
     }
 
-    private func flags(_ words: ArraySlice<ByteBufferView.SubSequence>, _ line: ByteBufferView.SubSequence) throws(MetaDecodingError) -> MetaFlags {
+    private func flags(
+        _ words: ArraySlice<ByteBufferView.SubSequence>, _ line: ByteBufferView.SubSequence
+    ) throws(MetaDecodingError) -> MetaFlags {
         var tokens: [UInt8: String] = [:]
         for word in words {
             guard let letter = word.first, (0x41...0x5a).contains(letter) || (0x61...0x7a).contains(letter) else {

@@ -1,5 +1,5 @@
-import Foundation
 import CLibPQ
+import Foundation
 import SQLCore
 import SocketReadiness
 
@@ -56,13 +56,16 @@ public struct PostgresConfiguration: Sendable {
         self.queryTimeout = queryTimeout
         if let text = found["connect_timeout"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
             guard let seconds = Int(text) else {
-                throw SQLError(.invalidConfiguration, message: "invalid PostgreSQL DSN: connect_timeout must be a whole number of seconds", backend: "postgres")
+                throw SQLError(
+                    .invalidConfiguration, message: "invalid PostgreSQL DSN: connect_timeout must be a whole number of seconds",
+                    backend: "postgres")
             }
             // libpq's own rule: 0 or less waits forever, 1 counts as 2.
             if seconds > 0 { self.connectTimeout = .seconds(max(2, seconds)) }
         }
         let hostaddr = found["hostaddr"] ?? ""
-        self.hostsToResolve = hostaddr.isEmpty ? (found["host"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
+        self.hostsToResolve =
+            hostaddr.isEmpty ? (found["host"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
         self.ports = (found["port"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     }
 
@@ -72,7 +75,8 @@ public struct PostgresConfiguration: Sendable {
     /// `"…"`, but for the `"="` of `missing "=" after "…"`.
     static func withoutEchoedInput(_ reason: String) -> String {
         let missingEquals = "missing \"=\" after "
-        var text = reason[...], prefix = ""
+        var text = reason[...]
+        var prefix = ""
         if let range = text.range(of: missingEquals) {
             prefix = String(text[..<range.upperBound])
             text = text[range.upperBound...]
@@ -91,7 +95,9 @@ public struct PostgresConfiguration: Sendable {
         func isSocket(_ host: String) -> Bool { host.hasPrefix("/") || host.hasPrefix("@") }
         guard hostsToResolve.contains(where: { !isSocket($0) && HostResolver.needsLookup($0) }) else { return [] }
         guard ports.count <= 1 || ports.count == hostsToResolve.count else { return [] }  // libpq reports that mismatch itself
-        var hosts: [String] = [], addresses: [String] = [], expandedPorts: [String] = []
+        var hosts: [String] = []
+        var addresses: [String] = []
+        var expandedPorts: [String] = []
         for (index, host) in hostsToResolve.enumerated() {
             let port = ports.count > 1 ? ports[index] : (ports.first ?? "")
             var found = [""]  // sockets, localhost and empty entries: libpq's own way
@@ -100,9 +106,12 @@ public struct PostgresConfiguration: Sendable {
                     found = try await HostResolver.resolve(host, until: deadline)
                 } catch {
                     switch error.kind {
-                    case .timedOut: throw SQLError(.timeout, message: "no address for \"\(host)\" within the connect timeout", backend: "postgres")
+                    case .timedOut:
+                        throw SQLError(.timeout, message: "no address for \"\(host)\" within the connect timeout", backend: "postgres")
                     case .cancelled: throw SQLError(.cancelled, message: "cancelled while looking up \"\(host)\"", backend: "postgres")
-                    case .unresolved: throw SQLError(.connectionFailed, message: "could not resolve host name \"\(host)\": \(error.reason)", backend: "postgres")
+                    case .unresolved:
+                        throw SQLError(
+                            .connectionFailed, message: "could not resolve host name \"\(host)\": \(error.reason)", backend: "postgres")
                     }
                 }
             } else if HostResolver.isNumeric(host) {
@@ -114,7 +123,9 @@ public struct PostgresConfiguration: Sendable {
                 expandedPorts.append(port)
             }
         }
-        var overrides = [(keyword: "host", value: hosts.joined(separator: ",")), (keyword: "hostaddr", value: addresses.joined(separator: ","))]
+        var overrides = [
+            (keyword: "host", value: hosts.joined(separator: ",")), (keyword: "hostaddr", value: addresses.joined(separator: ",")),
+        ]
         // One port serves every host; a list must stay one entry per host.
         if ports.count > 1 { overrides.append((keyword: "port", value: expandedPorts.joined(separator: ","))) }
         return overrides

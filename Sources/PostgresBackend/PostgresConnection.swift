@@ -186,7 +186,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         let (text, count) = prepared.map { (sql, $0.parameterCount) } ?? SQLPlaceholders.numbered(sql)
         let name = prepared?.name
         guard count == parameters.count || (parameters.isEmpty && name == nil) else {
-            throw SQLError(.parameterCountMismatch, message: "the statement has \(count) placeholders but \(parameters.count) values were given", backend: "postgres")
+            throw SQLError(
+                .parameterCountMismatch, message: "the statement has \(count) placeholders but \(parameters.count) values were given",
+                backend: "postgres")
         }
         try bound.bind(parameters)
         let sent: Int32 = bound.withPointers { types, values, lengths, formats in
@@ -207,7 +209,8 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     func receive(cancellable: Bool) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         let queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
         var cancelDeadline: ContinuousClock.Instant?
-        var outcome: Result<(SQLRows, SQLExecution), SQLError> = .success((SQLRows(columns: SQLColumns([]), rows: []), SQLExecution(rowsAffected: 0, lastInsertID: nil)))
+        var outcome: Result<(SQLRows, SQLExecution), SQLError> = .success(
+            (SQLRows(columns: SQLColumns([]), rows: []), SQLExecution(rowsAffected: 0, lastInsertID: nil)))
         var failed = false
         let finished: Result<Void, SQLError> = await withTaskCancellationHandler {
             do throws(SQLError) {
@@ -229,9 +232,18 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
                     defer { PQclear(result) }
                     switch PQresultStatus(result) {
                     case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
-                        if !failed { outcome = .success((self.rows(of: result), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil))) }
+                        if !failed {
+                            outcome = .success(
+                                (self.rows(of: result), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil)))
+                        }
                     case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-                        if !failed { outcome = .success((SQLRows(columns: SQLColumns([]), rows: []), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil))) }
+                        if !failed {
+                            outcome = .success(
+                                (
+                                    SQLRows(columns: SQLColumns([]), rows: []),
+                                    SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil)
+                                ))
+                        }
                     default:
                         if !failed {
                             outcome = .failure(PostgresErrors.error(from: result))
@@ -257,7 +269,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         } catch {
             session.markBroken()
             throw cancelled
-                ? SQLError(.cancelled, kind: .connection, message: "cancelled; the server did not confirm the cancel within 5 s", backend: "postgres")
+                ? SQLError(
+                    .cancelled, kind: .connection, message: "cancelled; the server did not confirm the cancel within 5 s",
+                    backend: "postgres")
                 : SQLError(.timeout, message: "no answer from the server within the query timeout", backend: "postgres")
         }
     }
@@ -307,9 +321,10 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// The result's columns and their type OIDs: the last result's, when the names and types are the same.
     private func columns(of result: OpaquePointer, count: Int) -> (SQLColumns, [Oid]) {
         if let (columns, types) = lastColumns, columns.count == count,
-           (0..<count).allSatisfy({ c in
-               PQftype(result, Int32(c)) == types[c] && Self.equal(PQfname(result, Int32(c)), columns.names[c])
-           }) {
+            (0..<count).allSatisfy({ c in
+                PQftype(result, Int32(c)) == types[c] && Self.equal(PQfname(result, Int32(c)), columns.names[c])
+            })
+        {
             return (columns, types)
         }
         let columns = SQLColumns((0..<count).map { String(cString: PQfname(result, Int32($0))) })

@@ -26,10 +26,13 @@ enum PostgresErrors {
         let lowered = message.lowercased()
         let code: SQLError.Code =
             lowered.contains("password authentication failed") || lowered.contains("no password supplied")
-                || lowered.contains("no pg_hba.conf entry") ? .authenticationFailed
-            : lowered.contains("too many clients") || lowered.contains("remaining connection slots") ? .tooManyConnections
-            : lowered.contains("the database system is starting up") || lowered.contains("not yet accepting connections") ? .nodeNotReady
-            : whileConnecting ? .connectionFailed : .connectionLost
+                || lowered.contains("no pg_hba.conf entry")
+            ? .authenticationFailed
+            : lowered.contains("too many clients") || lowered.contains("remaining connection slots")
+                ? .tooManyConnections
+                : lowered.contains("the database system is starting up") || lowered.contains("not yet accepting connections")
+                    ? .nodeNotReady
+                    : whileConnecting ? .connectionFailed : .connectionLost
         return SQLError(code, kind: .connection, message: message.trimmingNewlines(), backend: "postgres")
     }
 

@@ -48,7 +48,8 @@ final class PostgresParameters {
             }
         case .text(let v):
             guard !v.utf8.contains(0) else {
-                throw SQLError(.typeMismatch, message: "PostgreSQL text cannot hold a NUL character; bind it as a blob", backend: "postgres")
+                throw SQLError(
+                    .typeMismatch, message: "PostgreSQL text cannot hold a NUL character; bind it as a blob", backend: "postgres")
             }
             appendText(v)
         case .blob(let v):

@@ -76,10 +76,16 @@ extension PostgresConnection {
                 let deadline = cancelDeadline.map { cancel in queryDeadline.map { min($0, cancel) } ?? cancel } ?? queryDeadline
                 // Send ahead, up to the window; stop sending at the first failure.
                 while !synced, failure == nil, sent < batch.count, sent - answering < Self.pipelineWindow,
-                      bytesInFlight < Self.pipelineWindowBytes {
+                    bytesInFlight < Self.pipelineWindowBytes
+                {
                     let row = batch[sent]
                     guard row.count == expected else {
-                        record(SQLError(.parameterCountMismatch, message: "the statement has \(expected) placeholders but \(row.count) values were given", backend: "postgres").at(batchRow: sent))
+                        record(
+                            SQLError(
+                                .parameterCountMismatch,
+                                message: "the statement has \(expected) placeholders but \(row.count) values were given",
+                                backend: "postgres"
+                            ).at(batchRow: sent))
                         break
                     }
                     do throws(SQLError) {
@@ -149,7 +155,8 @@ extension PostgresConnection {
             }
         } catch {
             // The connection is out of step with the server: give it up.
-            return .failure(error.isConnectionError ? error : SQLError(.connectionLost, kind: .connection, message: error.message, backend: "postgres"))
+            return .failure(
+                error.isConnectionError ? error : SQLError(.connectionLost, kind: .connection, message: error.message, backend: "postgres"))
         }
     }
 }

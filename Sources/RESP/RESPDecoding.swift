@@ -69,6 +69,8 @@ public struct RESPParser: Sendable {
     public let limits: RESPDecoderLimits
     /// The aggregates begun and not complete yet, outermost first.
     private var open: [Aggregate] = []
+    /// An attribute was read and the value it describes has not arrived yet.
+    private var awaitingAttributedValue = false
 
     /// An aggregate whose header has been read, with the elements read so far.
     private struct Aggregate: Sendable {
@@ -89,7 +91,8 @@ public struct RESPParser: Sendable {
             case .array: .array(elements)
             case .set: .set(elements)
             case .push: .push(elements)
-            case .map, .attribute: .map(stride(from: 0, to: elements.count, by: 2).map { RESPPair(key: elements[$0], value: elements[$0 + 1]) })
+            case .map, .attribute:
+                .map(stride(from: 0, to: elements.count, by: 2).map { RESPPair(key: elements[$0], value: elements[$0 + 1]) })
             }
         }
     }
@@ -106,7 +109,7 @@ public struct RESPParser: Sendable {
     }
 
     /// Whether part of a value has been consumed and the rest is awaited.
-    public var isInsideValue: Bool { !open.isEmpty }
+    public var isInsideValue: Bool { !open.isEmpty || awaitingAttributedValue }
 
     /// The next complete value; `nil` when it has not fully arrived. What has
     /// arrived of it whole (complete elements of an aggregate) is consumed and
@@ -132,7 +135,10 @@ public struct RESPParser: Sendable {
                     open[open.count - 1].elements.reserveCapacity(min(count, 1024))  // the count is the server's word
                     continue
                 }
-                if kind == .attribute { continue }
+                if kind == .attribute {
+                    awaitingAttributedValue = awaitingAttributedValue || open.isEmpty
+                    continue
+                }
                 finished = aggregate.value()
             }
             // Hand the finished value to the aggregate it belongs to, closing those it completes.
@@ -147,13 +153,17 @@ public struct RESPParser: Sendable {
                 }
                 let done = open.removeLast()
                 guard done.kind != .attribute else {  // dropped: the value after it takes its place
+                    if open.isEmpty { awaitingAttributedValue = true }
                     complete = nil
                     break
                 }
                 finished = done.value()
                 complete = finished
             }
-            if open.isEmpty, let complete { return complete }
+            if open.isEmpty, let complete {
+                awaitingAttributedValue = false
+                return complete
+            }
         }
     }
 
@@ -340,7 +350,8 @@ public struct RESPDecoder: ByteToMessageDecoder, Sendable {
         if buffer.readableBytes > 0 || parser.isInsideValue, seenEOF {
             let pending = buffer.readableBytes
             buffer.moveReaderIndex(forwardBy: pending)
-            throw RESPDecodingError(.truncated, "the connection ended in the middle of a reply (\(pending) bytes of an unfinished value left)")
+            throw RESPDecodingError(
+                .truncated, "the connection ended in the middle of a reply (\(pending) bytes of an unfinished value left)")
         }
         return .needMoreData
     }

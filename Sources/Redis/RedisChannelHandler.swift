@@ -195,7 +195,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
         if parser.isInsideValue || (cumulation?.readableBytes ?? 0) > 0 {
             fail(RedisError(.protocolViolation, message: "the connection closed in the middle of a reply"))
         }
-        fail(RedisError(.connectionClosed, message: count == 0 ? "the connection closed" : "the connection closed with \(count) command(s) pending"))
+        fail(
+            RedisError(
+                .connectionClosed, message: count == 0 ? "the connection closed" : "the connection closed with \(count) command(s) pending")
+        )
         context.fireChannelInactive()
     }
 
@@ -237,7 +240,11 @@ final class RedisChannelHandler: ChannelInboundHandler {
             deliver(value)
         }
         guard isOpen, buffer.readableBytes > 0 else { return }
-        if buffer.readerIndex > 64 * 1024 && buffer.readerIndex > buffer.readableBytes { buffer.discardReadBytes() }
+        // While an aggregate is half-read, the parser holds slices of this buffer's storage, and the next
+        // append would copy all of it, read bytes included: keep only the unread bytes (one partial element).
+        if parser.isInsideValue || (buffer.readerIndex > 64 * 1024 && buffer.readerIndex > buffer.readableBytes) {
+            buffer.discardReadBytes()
+        }
         cumulation = buffer
     }
 
@@ -289,7 +296,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
             }
         }
         guard var command = pending.first, case .confirmations(let expectedKind, let count) = command.expectation,
-              expectedKind == kind else {
+            expectedKind == kind
+        else {
             return  // a server-initiated unsubscribe (for example a shard moving): nothing waits for it
         }
         // An unsubscribe-all learns its count on its first confirmation: one per subscription left before it.
@@ -343,8 +351,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
         timerDeadline = nil
         let now = NIODeadline.now()
         if let readTimeout, let head = pending.first, head.deadline <= now {
-            fail(RedisError(.readTimeout, message: "no reply within \(Self.describe(readTimeout)) (\(pending.count) command(s) pending)",
-                            command: head.name))
+            fail(
+                RedisError(
+                    .readTimeout, message: "no reply within \(Self.describe(readTimeout)) (\(pending.count) command(s) pending)",
+                    command: head.name))
             return
         }
         if let writeTimeout, let since = unwritableSince, since + writeTimeout <= now {

@@ -13,7 +13,8 @@ extension RedisCommandRunner {
     /// Sends `name` with `arguments`: `send("HSET", "h", "field", value)`.
     @discardableResult
     @inlinable
-    public func send<each Argument: RedisArgument>(_ name: String, _ arguments: repeat each Argument) async throws(RedisError) -> RESPValue {
+    public func send<each Argument: RedisArgument>(_ name: String, _ arguments: repeat each Argument) async throws(RedisError) -> RESPValue
+    {
         try await send(RedisCommand(name, repeat each arguments))
     }
 
@@ -40,11 +41,14 @@ extension RedisCommandRunner {
 
     /// `SET key value [PX milliseconds]`.
     public func set(_ key: some RedisArgument, to value: some RedisArgument, expiresIn: Duration? = nil) async throws(RedisError) {
-        let command = if let expiresIn {
-            RedisCommand("SET", key, value, "PX", Int(expiresIn.components.seconds * 1000 + expiresIn.components.attoseconds / 1_000_000_000_000_000))
-        } else {
-            RedisCommand("SET", key, value)
-        }
+        let command =
+            if let expiresIn {
+                RedisCommand(
+                    "SET", key, value, "PX",
+                    Int(expiresIn.components.seconds * 1000 + expiresIn.components.attoseconds / 1_000_000_000_000_000))
+            } else {
+                RedisCommand("SET", key, value)
+            }
         let reply = try await send(command)
         guard case .simpleString = reply else { throw unexpected(reply, "SET") }
     }

@@ -111,7 +111,8 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         guard !host.isEmpty else { throw .invalidConfiguration("the host is missing") }
         // Nothing of the text is echoed: a malformed URL may hold a password in any part.
         let isBracketed = text.hasPrefix("[")
-        guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0) || (isBracketed && ":%".contains($0))) }) else {
+        guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0) || (isBracketed && ":%".contains($0))) })
+        else {
             throw .invalidConfiguration("the host is not a host name or an IP address")
         }
         guard let portText else { return (String(host), nil) }

@@ -51,7 +51,8 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
         let address = try await resolve(configuration, deadline: deadline)
         let loop = group.next()
         let broken = BrokenFlag()
-        let box = NIOLoopBoundBox.makeBoxSendingValue(RedisChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
+        let box = NIOLoopBoundBox.makeBoxSendingValue(
+            RedisChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
@@ -62,8 +63,9 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
                 }
                 .connect(to: address).get()
         } catch ChannelError.connectTimeout {
-            throw RedisError(.connectTimeout, message: "no TCP connection within \(configuration.connectTimeout)",
-                             endpoint: configuration.endpoint)
+            throw RedisError(
+                .connectTimeout, message: "no TCP connection within \(configuration.connectTimeout)",
+                endpoint: configuration.endpoint)
         } catch {
             throw RedisError(.connectFailed, message: "\(error)", endpoint: configuration.endpoint)
         }
@@ -78,7 +80,9 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
         return connection
     }
 
-    private static func resolve(_ configuration: RedisConfiguration, deadline: ContinuousClock.Instant) async throws(RedisError) -> SocketAddress {
+    private static func resolve(
+        _ configuration: RedisConfiguration, deadline: ContinuousClock.Instant
+    ) async throws(RedisError) -> SocketAddress {
         if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) { return address }
         // getaddrinfo blocks: it runs on NIO's blocking pool, never on an event loop or the cooperative pool.
         let host = configuration.host

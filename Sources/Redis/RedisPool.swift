@@ -59,14 +59,16 @@ public final class RedisPool: Service, RedisCommandRunner {
         let lifecycle = ConnectionLifecycle<RedisConnection>(
             dial: {
                 do {
-                    let connection = if let dial { try await dial(configuration) } else {
-                        try await RedisConnection.connect(configuration, on: loop, logger: logger)
-                    }
+                    let connection =
+                        if let dial { try await dial(configuration) } else {
+                            try await RedisConnection.connect(configuration, on: loop, logger: logger)
+                        }
                     guard openConnections.opened(connection) else {
                         // closeAllConnections() ran while this one was being opened: it must not be used.
                         await connection.close()
-                        throw RedisError(.connectFailed, message: "the pool closed all its connections while this one was opened",
-                                         endpoint: configuration.endpoint)
+                        throw RedisError(
+                            .connectFailed, message: "the pool closed all its connections while this one was opened",
+                            endpoint: configuration.endpoint)
                     }
                     return connection
                 } catch let error as RedisError {
@@ -144,11 +146,12 @@ public final class RedisPool: Service, RedisCommandRunner {
     private func sendShared(
         _ command: RedisCommand, _ shared: SharedConnections<RedisConnection, ContinuousClock.Instant, RedisError>
     ) async throws(RedisError) -> RESPValue {
-        let (lease, slot) = try await shared.lease(acquire: { () async throws(RedisError) -> Lease in
-            let lease = try await get()
-            await lease.connection.coalesceFlushes()
-            return lease
-        }, release: put)
+        let (lease, slot) = try await shared.lease(
+            acquire: { () async throws(RedisError) -> Lease in
+                let lease = try await get()
+                await lease.connection.coalesceFlushes()
+                return lease
+            }, release: put)
         let result = await lease.connection.send(command, expecting: .one)
         if case .failure(let error) = result, error.isConnectionError { await shared.discard(lease, slot: slot, release: put) }
         return try result.get()

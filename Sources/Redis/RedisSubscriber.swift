@@ -30,7 +30,9 @@ public struct RedisPubSubMessage: Sendable, Hashable {
             guard let channel = items[1].string, case .bulkString(let payload?) = items[2] else { return nil }
             self.init(channel: channel, payload: payload)
         case ("pmessage", 4):
-            guard let pattern = items[1].string, let channel = items[2].string, case .bulkString(let payload?) = items[3] else { return nil }
+            guard let pattern = items[1].string, let channel = items[2].string, case .bulkString(let payload?) = items[3] else {
+                return nil
+            }
             self.init(channel: channel, pattern: pattern, payload: payload)
         default:
             return nil

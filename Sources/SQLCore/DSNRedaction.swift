@@ -39,7 +39,8 @@ public enum DSNRedaction {
         guard !text.contains("@") else { return false }
         if !text.contains(":") || text.hasPrefix("/") || text.hasPrefix("file:") || text.hasPrefix(":memory:") { return true }
         guard let colon = text.lastIndex(of: ":") else { return true }
-        let host = text[..<colon], port = text[text.index(after: colon)...]
+        let host = text[..<colon]
+        let port = text[text.index(after: colon)...]
         return !host.isEmpty && !port.isEmpty && port.allSatisfy(\.isASCII) && port.allSatisfy(\.isNumber)
             && host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-_[]:".contains($0)) }
     }
@@ -67,7 +68,8 @@ public enum DSNRedaction {
         guard let separator = dsn.range(of: "://") else { return nil }
         let scheme = dsn[..<separator.lowerBound]
         guard let first = scheme.first, first.isASCII, first.isLetter,
-              scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }) else { return nil }
+            scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) })
+        else { return nil }
         return String(scheme)
     }
 
@@ -92,7 +94,8 @@ public enum DSNRedaction {
     /// `host[:port][,host[:port]…]` (IPv6 in brackets, `%`-escaped socket folders), or nothing.
     private static func isHostList(_ authority: Substring) -> Bool {
         authority.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { entry in
-            var host = entry[...], port: Substring = ""
+            var host = entry[...]
+            var port: Substring = ""
             if entry.hasPrefix("["), let close = entry.firstIndex(of: "]") {
                 host = entry[entry.index(after: entry.startIndex)..<close]
                 let after = entry[entry.index(after: close)...]
@@ -174,8 +177,9 @@ public enum DSNRedaction {
             let key = dsn[keyStart..<index]
             skipSpace()
             guard let first = key.first, first.isLetter || first == "_",
-                  key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }),
-                  index < dsn.endIndex, dsn[index] == "=" else { return nil }
+                key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }),
+                index < dsn.endIndex, dsn[index] == "="
+            else { return nil }
             index = dsn.index(after: index)
             skipSpace()
             var value = ""

@@ -31,7 +31,8 @@ public struct SQLDecimal: Sendable, Hashable, CustomStringConvertible {
     /// `nil` when it does not fit without loss.
     public var decimalValue: Decimal? {
         guard let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")),
-              let back = SQLDecimal(value), back == self else { return nil }
+            let back = SQLDecimal(value), back == self
+        else { return nil }
         return value
     }
 
@@ -72,7 +73,7 @@ public struct SQLDecimal: Sendable, Hashable, CustomStringConvertible {
         var sawDigit = false
         var exponent = 0
         while let byte = bytes.first {
-            if let _ = asciiDigit(byte) {
+            if asciiDigit(byte) != nil {
                 digits.append(byte)
                 if seenPoint { fractionDigits += 1 }
                 sawDigit = true

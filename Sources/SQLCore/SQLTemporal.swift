@@ -12,7 +12,8 @@ public struct SQLDate: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Creates a date, or `nil` when the fields do not name a real day.
     public init?(year: Int, month: Int, day: Int) {
         guard (1...9999).contains(year), (1...12).contains(month),
-              day >= 1, day <= Self.daysIn(month: month, year: year) else { return nil }
+            day >= 1, day <= Self.daysIn(month: month, year: year)
+        else { return nil }
         self.year = year
         self.month = month
         self.day = day
@@ -22,8 +23,9 @@ public struct SQLDate: Sendable, Hashable, Comparable, CustomStringConvertible {
     public init?(_ text: some StringProtocol) {
         let bytes = Array(text.utf8)
         guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
-              let y = decimalNumber(bytes[0..<4]), let m = decimalNumber(bytes[5..<7]),
-              let d = decimalNumber(bytes[8..<10]) else { return nil }
+            let y = decimalNumber(bytes[0..<4]), let m = decimalNumber(bytes[5..<7]),
+            let d = decimalNumber(bytes[8..<10])
+        else { return nil }
         self.init(year: y, month: m, day: d)
     }
 
@@ -104,11 +106,12 @@ public struct SQLTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
     public init?(_ text: some StringProtocol) {
         let bytes = Array(text.utf8)
         guard bytes.count >= 19, let date = SQLDate(String(decoding: bytes[0..<10], as: UTF8.self)),
-              bytes[10] == UInt8(ascii: " ") || bytes[10] == UInt8(ascii: "T"),
-              bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
-              let hour = decimalNumber(bytes[11..<13]), hour < 24,
-              let minute = decimalNumber(bytes[14..<16]), minute < 60,
-              let second = decimalNumber(bytes[17..<19]), second < 60 else { return nil }
+            bytes[10] == UInt8(ascii: " ") || bytes[10] == UInt8(ascii: "T"),
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+            let hour = decimalNumber(bytes[11..<13]), hour < 24,
+            let minute = decimalNumber(bytes[14..<16]), minute < 60,
+            let second = decimalNumber(bytes[17..<19]), second < 60
+        else { return nil }
         var index = 19
         var micros: Int64 = 0
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
@@ -127,7 +130,8 @@ public struct SQLTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
             guard let offset = parseZoneOffset(bytes[index...]) else { return nil }
             offsetSeconds = offset
         }
-        let seconds = Int64(date.daysSinceEpoch) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
+        let seconds =
+            Int64(date.daysSinceEpoch) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
             - Int64(offsetSeconds)
         self.init(microsecondsSinceEpoch: seconds * 1_000_000 + micros)
     }
@@ -139,7 +143,8 @@ public struct SQLTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
         let date = SQLDate(daysSinceEpoch: Int(days))?.description ?? "out-of-range"
         let seconds = Int(inDay / 1_000_000)
         let fraction = Int(inDay % 1_000_000)
-        var text = date + " " + padded(seconds / 3600, 2) + ":" + padded(seconds / 60 % 60, 2) + ":"
+        var text =
+            date + " " + padded(seconds / 3600, 2) + ":" + padded(seconds / 60 % 60, 2) + ":"
             + padded(seconds % 60, 2)
         if fraction != 0 { text += "." + padded(fraction, 6) }
         return text

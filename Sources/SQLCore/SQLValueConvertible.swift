@@ -248,8 +248,11 @@ extension UUID: SQLValueConvertible {
             guard let v = UUID(uuidString: t) else { throw .typeMismatch(sqlValue, to: UUID.self) }
             self = v
         case .blob(let b) where b.count == 16:
-            self = UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                               b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+            self = UUID(
+                uuid: (
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                    b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+                ))
         default: throw .typeMismatch(sqlValue, to: UUID.self)
         }
     }

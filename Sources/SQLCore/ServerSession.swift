@@ -91,7 +91,8 @@ extension SQLError {
     /// does not turn every message into asterisks.
     public func redacting(password: String?) -> SQLError {
         guard let password, !password.isEmpty,
-              message.contains(password) || (detail?.contains(password) ?? false) else { return self }
+            message.contains(password) || (detail?.contains(password) ?? false)
+        else { return self }
         var copy = self
         copy.message = Self.scrub(copy.message, password)
         copy.detail = copy.detail.map { Self.scrub($0, password) }
@@ -110,7 +111,8 @@ extension SQLError {
             let before = range.lowerBound > rest.startIndex ? rest[rest.index(before: range.lowerBound)] : result.last
             let after = range.upperBound < rest.endIndex ? rest[range.upperBound] : nil
             result += rest[..<range.lowerBound]
-            let standsAlone = !(isWordCharacter(before) && isWordCharacter(password.first))
+            let standsAlone =
+                !(isWordCharacter(before) && isWordCharacter(password.first))
                 && !(isWordCharacter(after) && isWordCharacter(password.last))
             result += standsAlone ? "***" : rest[range]
             rest = rest[range.upperBound...]

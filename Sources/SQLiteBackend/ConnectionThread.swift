@@ -122,9 +122,9 @@ final class ConnectionThread: TaskExecutor, Sendable {
     /// This thread's `pthread_t` as a number: an integer on Linux, a pointer on Darwin.
     private static func currentThreadNumber() -> UInt {
         #if canImport(Darwin)
-        UInt(bitPattern: pthread_self())
+            UInt(bitPattern: pthread_self())
         #else
-        UInt(pthread_self())
+            UInt(pthread_self())
         #endif
     }
 

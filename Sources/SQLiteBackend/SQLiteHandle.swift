@@ -53,13 +53,18 @@ final class SQLiteHandle: @unchecked Sendable {
             throw error
         }
         db = handle
-        sqlite3_progress_handler(handle, Self.progressInterval, { context in
-            guard let context else { return 0 }
-            return Unmanaged<SQLiteHandle>.fromOpaque(context).takeUnretainedValue().isCancellationRequested ? 1 : 0
-        }, Unmanaged.passUnretained(self).toOpaque())
+        sqlite3_progress_handler(
+            handle, Self.progressInterval,
+            { context in
+                guard let context else { return 0 }
+                return Unmanaged<SQLiteHandle>.fromOpaque(context).takeUnretainedValue().isCancellationRequested ? 1 : 0
+            }, Unmanaged.passUnretained(self).toOpaque())
         do throws(SQLError) {
-            sqlite3_busy_timeout(handle, Int32(clamping: configuration.busyTimeout.components.seconds * 1000
-                + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000))
+            sqlite3_busy_timeout(
+                handle,
+                Int32(
+                    clamping: configuration.busyTimeout.components.seconds * 1000
+                        + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000))
             // Reading the schema proves the file is a database (SQLITE_NOTADB otherwise).
             try runPragma("PRAGMA schema_version")
             if let journal = configuration.journalMode, configuration.mode != .readOnly, !configuration.isInMemory {
@@ -227,7 +232,8 @@ final class SQLiteHandle: @unchecked Sendable {
         }
         let statement = try prepare(sql, persistent: true)
         if cache.count >= max(1, configuration.statementCacheCapacity),
-           let oldest = cache.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            let oldest = cache.min(by: { $0.value.lastUse < $1.value.lastUse })
+        {
             sqlite3_finalize(oldest.value.statement)
             cache.removeValue(forKey: oldest.key)
         }
@@ -262,7 +268,8 @@ final class SQLiteHandle: @unchecked Sendable {
         }
         guard tailIsEmpty else {
             sqlite3_finalize(statement)
-            throw SQLError(.misuse, message: "the SQL text holds several statements; only a parameterless execute runs scripts", backend: "sqlite")
+            throw SQLError(
+                .misuse, message: "the SQL text holds several statements; only a parameterless execute runs scripts", backend: "sqlite")
         }
         return statement
     }

@@ -97,7 +97,10 @@ enum SQLiteValues {
             case plain, boolean, date, timestamp, real
 
             init(declaredType: String?) {
-                guard let type = declaredType?.uppercased() else { self = .plain; return }
+                guard let type = declaredType?.uppercased() else {
+                    self = .plain
+                    return
+                }
                 if type.contains("BOOL") {
                     self = .boolean
                 } else if type == "DATE" {
@@ -150,9 +153,10 @@ enum SQLiteValues {
                 return .blob(Array(UnsafeRawBufferPointer(start: base, count: count)))
             default:
                 let count = Int(sqlite3_column_bytes(statement, i))
-                let text = sqlite3_column_text(statement, i).map {
-                    String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
-                } ?? ""
+                let text =
+                    sqlite3_column_text(statement, i).map {
+                        String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
+                    } ?? ""
                 switch kind {
                 case .date: if let d = SQLDate(text) { return .date(d) }
                 case .timestamp: if let t = SQLTimestamp(text) { return .timestamp(t) }

@@ -50,7 +50,9 @@ public enum HostResolver {
         let timer = deadline.map { deadline in
             Task {
                 try? await Task.sleep(until: deadline, clock: .continuous)
-                if !Task.isCancelled { race.finish(.failure(Failure(host: host, kind: .timedOut, reason: "no answer from the resolver in time"))) }
+                if !Task.isCancelled {
+                    race.finish(.failure(Failure(host: host, kind: .timedOut, reason: "no answer from the resolver in time")))
+                }
             }
         }
         defer { timer?.cancel() }

@@ -139,11 +139,12 @@ public final class SocketReactor: TaskExecutor, Sendable {
                 continuation.resume(returning: .failure(refusal))
             case .success(let mustWake):
                 let tag = UInt64(UInt32(bitPattern: fd)) << 32 | UInt64(id)
-                let events: Int32 = switch direction {
-                case .readable: 0
-                case .writable: 1
-                case .readableOrWritable: 2
-                }
+                let events: Int32 =
+                    switch direction {
+                    case .readable: 0
+                    case .writable: 1
+                    case .readableOrWritable: 2
+                    }
                 if clustersql_epoll_arm(epoll, fd, events, tag) != 0 {
                     take(fd: fd, id: id)?.continuation.resume(returning: .success(()))
                 }

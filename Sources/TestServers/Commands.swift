@@ -110,7 +110,8 @@ public enum Commands {
         return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
     }()
 
-    private static func spawn(_ argv: [String], environment: [String: String], outputPath: String, errorPath: String? = nil) throws -> pid_t {
+    private static func spawn(_ argv: [String], environment: [String: String], outputPath: String, errorPath: String? = nil) throws -> pid_t
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -191,8 +192,10 @@ public enum Commands {
         let key = folder + "/server.key"
         try await run(
             "/usr/bin/openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate],
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate,
+            ],
             as: owner)
         try await run("/bin/chmod", ["600", key], as: owner)
         return (certificate, key)

@@ -30,18 +30,20 @@ public final class GaleraCluster: Sendable {
                     "gcache.size=32M", "evs.keepalive_period=PT0.5S", "evs.inactive_check_period=PT0.5S",
                     "evs.suspect_timeout=PT3S", "evs.inactive_timeout=PT5S", "evs.install_timeout=PT5S", "gmcast.peer_timeout=PT3S",
                 ].joined(separator: ";")
-                try node.writeConfiguration(maxConnections: 40, extra: """
-                    binlog_format=ROW
-                    innodb_autoinc_lock_mode=2
-                    wsrep_on=ON
-                    wsrep_provider=/usr/lib/galera/libgalera_smm.so
-                    wsrep_cluster_name=clustersql-tests
-                    wsrep_cluster_address=gcomm://\(addresses)
-                    wsrep_node_address=127.0.0.1:\(gcomm)
-                    wsrep_sst_method=rsync
-                    wsrep_sst_receive_address=127.0.0.1:\(try Commands.freePort())
-                    wsrep_provider_options="\(options)"
-                    """)
+                try node.writeConfiguration(
+                    maxConnections: 40,
+                    extra: """
+                        binlog_format=ROW
+                        innodb_autoinc_lock_mode=2
+                        wsrep_on=ON
+                        wsrep_provider=/usr/lib/galera/libgalera_smm.so
+                        wsrep_cluster_name=clustersql-tests
+                        wsrep_cluster_address=gcomm://\(addresses)
+                        wsrep_node_address=127.0.0.1:\(gcomm)
+                        wsrep_sst_method=rsync
+                        wsrep_sst_receive_address=127.0.0.1:\(try Commands.freePort())
+                        wsrep_provider_options="\(options)"
+                        """)
             }
             try await nodes[0].install()
             try await nodes[0].launch(arguments: ["--wsrep-new-cluster"])
@@ -68,7 +70,8 @@ public final class GaleraCluster: Sendable {
                 let members = (try? await node.status("wsrep_cluster_size")) ?? ""
                 if state == "4" && members == String(size) { break }
                 guard ContinuousClock.now < deadline else {
-                    throw TestServerError("\(node.name) not Synced in a cluster of \(size) (state \(state), size \(members))\n\(node.logTail())")
+                    throw TestServerError(
+                        "\(node.name) not Synced in a cluster of \(size) (state \(state), size \(members))\n\(node.logTail())")
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }

@@ -15,8 +15,9 @@ public final class MariaDBServer: ProcessBackedServer {
     public let process: ServerProcess
 
     init(name: String, port: Int, dataDirectory: String, runDirectory: String) {
-        process = ServerProcess(name: name, port: port, dataDirectory: dataDirectory, runDirectory: runDirectory,
-                                logFile: runDirectory + "/error.log")
+        process = ServerProcess(
+            name: name, port: port, dataDirectory: dataDirectory, runDirectory: runDirectory,
+            logFile: runDirectory + "/error.log")
     }
 
     /// The `mysql://` DSN of the TCP test user.
@@ -106,7 +107,8 @@ public final class MariaDBServer: ProcessBackedServer {
     }
 
     func createTestUser() async throws {
-        try await query("""
+        try await query(
+            """
             CREATE DATABASE test; CREATE USER 'test'@'%' IDENTIFIED BY 'test';
             GRANT ALL ON *.* TO 'test'@'%'; FLUSH PRIVILEGES
             """)

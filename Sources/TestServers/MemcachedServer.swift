@@ -20,7 +20,8 @@ public final class MemcachedServer: ProcessBackedServer {
 
     /// Creates and starts a server (instant) with `memoryMegabytes` of cache and an
     /// item size limit of `maxItemSize` bytes (memcached's `-I`, default 1 MiB).
-    public static func start(name: String = "memcached", memoryMegabytes: Int = 64, maxItemSize: Int? = nil) async throws -> MemcachedServer {
+    public static func start(name: String = "memcached", memoryMegabytes: Int = 64, maxItemSize: Int? = nil) async throws -> MemcachedServer
+    {
         let folder = try await Commands.makeFolder("clustersql-memcached-\(name)", owner: Commands.isRoot ? "memcache" : nil)
         let port = try Commands.freePort()
         let process = ServerProcess(name: name, port: port, dataDirectory: folder, runDirectory: folder, logFile: folder + "/memcached.log")

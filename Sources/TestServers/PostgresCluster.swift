@@ -40,8 +40,9 @@ public final class PostgresCluster: Sendable {
             log_min_messages = warning
 
             """
-        try await Commands.run("/bin/sh", ["-c", "cat >> '\(primary.dataDirectory)/postgresql.conf' <<'CONF'\n\(settings)CONF"],
-                               as: PostgresServer.serviceUser)
+        try await Commands.run(
+            "/bin/sh", ["-c", "cat >> '\(primary.dataDirectory)/postgresql.conf' <<'CONF'\n\(settings)CONF"],
+            as: PostgresServer.serviceUser)
         do {
             try await primary.start()
             var standbys: [PostgresServer] = []
@@ -70,8 +71,10 @@ public final class PostgresCluster: Sendable {
         try await Commands.run("/bin/rm", ["-rf", server.dataDirectory], as: PostgresServer.serviceUser)
         try await Commands.run(
             PostgresServer.binaries + "/pg_basebackup",
-            ["-h", "127.0.0.1", "-p", String(source.port), "-U", "postgres", "-D", server.dataDirectory,
-             "-R", "-X", "stream", "-c", "fast"],
+            [
+                "-h", "127.0.0.1", "-p", String(source.port), "-U", "postgres", "-D", server.dataDirectory,
+                "-R", "-X", "stream", "-c", "fast",
+            ],
             as: PostgresServer.serviceUser)
     }
 

@@ -16,8 +16,9 @@ public final class PostgresServer: ProcessBackedServer {
     public let process: ServerProcess
 
     init(name: String, port: Int, dataDirectory: String, runDirectory: String) {
-        process = ServerProcess(name: name, port: port, dataDirectory: dataDirectory, runDirectory: runDirectory,
-                                logFile: runDirectory + "/server.log")
+        process = ServerProcess(
+            name: name, port: port, dataDirectory: dataDirectory, runDirectory: runDirectory,
+            logFile: runDirectory + "/server.log")
     }
 
     /// A libpq keyword/value DSN for the `postgres` superuser (trust authentication).
@@ -66,7 +67,8 @@ public final class PostgresServer: ProcessBackedServer {
         try await query("CREATE ROLE \(name) LOGIN PASSWORD '\(password)'")
         let hba = dataDirectory + "/pg_hba.conf"
         try await Commands.run(
-            "/bin/sh", ["-c", "printf 'host all \(name) 127.0.0.1/32 scram-sha-256\\n' | cat - '\(hba)' > '\(hba).new' && mv '\(hba).new' '\(hba)'"],
+            "/bin/sh",
+            ["-c", "printf 'host all \(name) 127.0.0.1/32 scram-sha-256\\n' | cat - '\(hba)' > '\(hba).new' && mv '\(hba).new' '\(hba)'"],
             as: Self.serviceUser)
         try await query("SELECT pg_reload_conf()")
     }
@@ -98,7 +100,8 @@ public final class PostgresServer: ProcessBackedServer {
     public func stop() async throws {
         guard let value = processID else { return }
         Foundation.kill(value, SIGCONT)
-        try await Commands.run(Self.binaries + "/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], as: Self.serviceUser, allowFailure: true)
+        try await Commands.run(
+            Self.binaries + "/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], as: Self.serviceUser, allowFailure: true)
         process.forget()
     }
 

@@ -27,8 +27,9 @@ public final class RedisSentinelServer: RedisProcess {
         failoverTimeout: Duration = .seconds(3), dataPassword: String? = nil, password: String? = nil
     ) async throws -> RedisSentinelServer {
         let folder = try await Commands.makeFolder("clustersql-sentinel-\(name)", owner: nil)
-        let process = ServerProcess(name: name, port: try Commands.freePort(), dataDirectory: folder, runDirectory: folder,
-                                    logFile: folder + "/sentinel.log")
+        let process = ServerProcess(
+            name: name, port: try Commands.freePort(), dataDirectory: folder, runDirectory: folder,
+            logFile: folder + "/sentinel.log")
         let sentinel = RedisSentinelServer(process: process, password: password)
         var lines = [
             "port \(process.port)", "bind 127.0.0.1", "dir \(folder)", "logfile \(process.logFile)", "daemonize no",

@@ -33,8 +33,9 @@ public final class RedisServer: RedisProcess {
         name: String = "redis", password: String? = nil, replicaOf: Int? = nil, extra: [String] = []
     ) async throws -> RedisServer {
         let data = try await Commands.makeFolder("clustersql-redis-\(name)", owner: nil)
-        let process = ServerProcess(name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: data,
-                                    logFile: data + "/redis.log")
+        let process = ServerProcess(
+            name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: data,
+            logFile: data + "/redis.log")
         let server = RedisServer(process: process, password: password)
         var lines = [
             "port \(process.port)", "bind 127.0.0.1", "dir \(data)", "save \"\"", "appendonly no",

@@ -40,15 +40,18 @@ public final class SentinelTopology: Sendable {
             let master = try await RedisServer.start(name: "\(masterName)-node-0", password: dataPassword)
             servers.append(master)
             for index in 0..<replicas {
-                servers.append(try await RedisServer.start(name: "\(masterName)-node-\(index + 1)", password: dataPassword, replicaOf: master.port))
+                servers.append(
+                    try await RedisServer.start(name: "\(masterName)-node-\(index + 1)", password: dataPassword, replicaOf: master.port))
             }
             for index in 0..<sentinelCount {
-                sentinels.append(try await RedisSentinelServer.start(
-                    name: "\(masterName)-sentinel-\(index)", masterName: masterName, masterPort: master.port,
-                    quorum: min(2, sentinelCount), dataPassword: dataPassword, password: sentinelPassword))
+                sentinels.append(
+                    try await RedisSentinelServer.start(
+                        name: "\(masterName)-sentinel-\(index)", masterName: masterName, masterPort: master.port,
+                        quorum: min(2, sentinelCount), dataPassword: dataPassword, password: sentinelPassword))
             }
             let topology = SentinelTopology(
-                masterName: masterName, servers: servers, sentinels: sentinels, dataPassword: dataPassword, sentinelPassword: sentinelPassword)
+                masterName: masterName, servers: servers, sentinels: sentinels, dataPassword: dataPassword,
+                sentinelPassword: sentinelPassword)
             try await topology.waitUntilSeen()
             return topology
         } catch {
@@ -69,7 +72,8 @@ public final class SentinelTopology: Sendable {
                 let state = (try? await sentinel.masterState(of: masterName)) ?? [:]
                 if state["num-other-sentinels"] == String(sentinels.count - 1) && state["num-slaves"] == String(servers.count - 1) { break }
                 guard ContinuousClock.now < deadline else {
-                    throw TestServerError("\(sentinel.name) does not see the whole topology within \(timeout): \(state)\n\(sentinel.logTail())")
+                    throw TestServerError(
+                        "\(sentinel.name) does not see the whole topology within \(timeout): \(state)\n\(sentinel.logTail())")
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -79,7 +83,9 @@ public final class SentinelTopology: Sendable {
     /// The data node the sentinels name as master now (the first running sentinel that answers).
     public func currentMaster() async throws -> RedisServer {
         for sentinel in sentinels where sentinel.processID != nil {
-            if let port = await sentinel.masterPort(of: masterName), let server = servers.first(where: { $0.port == port }) { return server }
+            if let port = await sentinel.masterPort(of: masterName), let server = servers.first(where: { $0.port == port }) {
+                return server
+            }
         }
         throw TestServerError("no sentinel names a master for \(masterName)")
     }
@@ -92,7 +98,10 @@ public final class SentinelTopology: Sendable {
             var named: Set<Int> = []
             var all = true
             for sentinel in sentinels where sentinel.processID != nil && !sentinel.process.isPaused {
-                guard let port = await sentinel.masterPort(of: masterName), port != old.port else { all = false; break }
+                guard let port = await sentinel.masterPort(of: masterName), port != old.port else {
+                    all = false
+                    break
+                }
                 named.insert(port)
             }
             if all, named.count == 1, let server = servers.first(where: { named.contains($0.port) }) { return server }
@@ -112,12 +121,18 @@ public final class SentinelTopology: Sendable {
         let deadline = ContinuousClock.now + timeout
         for sentinel in sentinels where sentinel.processID != nil && !sentinel.process.isPaused {
             while true {
-                let lines = ((try? await sentinel.cli("SENTINEL", "replicas", masterName)) ?? "").split(whereSeparator: \.isNewline).map(String.init)
+                let lines = ((try? await sentinel.cli("SENTINEL", "replicas", masterName)) ?? "").split(whereSeparator: \.isNewline).map(
+                    String.init)
                 // Each replica is a flat list of field, value lines; find ours and its flags.
                 var seen = false
-                for index in lines.indices where lines[index] == "port" && index + 1 < lines.count && lines[index + 1] == String(server.port) {
+                for index in lines.indices
+                where lines[index] == "port" && index + 1 < lines.count && lines[index + 1] == String(server.port) {
                     let rest = lines[index...].prefix(40)
-                    if let flags = rest.firstIndex(of: "flags").map({ lines[$0 + 1] }), !flags.contains("down"), !flags.contains("disconnected") { seen = true }
+                    if let flags = rest.firstIndex(of: "flags").map({ lines[$0 + 1] }), !flags.contains("down"),
+                        !flags.contains("disconnected")
+                    {
+                        seen = true
+                    }
                 }
                 if seen { break }
                 guard ContinuousClock.now < deadline else {

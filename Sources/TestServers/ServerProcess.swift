@@ -54,7 +54,12 @@ public final class ServerProcess: Sendable {
     /// Forgets the pid of a server that stopped.
     func forget() {
         paused.withLock { $0 = false }
-        if let old = pid.withLock({ s -> Int32? in defer { s = nil }; return s }) { Teardown.untrack(old) }
+        if let old = pid.withLock({ s -> Int32? in
+            defer { s = nil }
+            return s
+        }) {
+            Teardown.untrack(old)
+        }
     }
 
     /// Polls `answers` until it returns true (a pid alone proves nothing).
@@ -116,8 +121,9 @@ public final class ServerProcess: Sendable {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { entry -> Int32? in
             guard let pid = Int32(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
             // After "pid (comm) ": state, then the parent pid.
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil

@@ -10,7 +10,8 @@ public enum TestTiming {
     /// The factor from `CLUSTERSQL_TEST_TIME_SCALE`, 1 when it is not set or not a number ≥ 1.
     public static let scale: Double = {
         guard let text = ProcessInfo.processInfo.environment["CLUSTERSQL_TEST_TIME_SCALE"],
-              let value = Double(text), value >= 1, value.isFinite else { return 1 }
+            let value = Double(text), value >= 1, value.isFinite
+        else { return 1 }
         return value
     }()
 

@@ -24,7 +24,8 @@ func benchSingleNode() async throws {
     let server = try await MariaDBServer.start(name: "cluster-bench")
     defer { server.destroy() }
     _ = try await server.query("CREATE TABLE test.points (id INT PRIMARY KEY, c VARCHAR(100))")
-    _ = try await server.query("""
+    _ = try await server.query(
+        """
         SET SESSION max_recursive_iterations = 100000;
         INSERT INTO test.points WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 10000)
         SELECT n, REPEAT('x', 100) FROM s
@@ -36,21 +37,28 @@ func benchSingleNode() async throws {
     let slice = Duration.seconds(Double(seconds) / Double(rounds))
     // From the cooperative pool, then from the drivers' executor (the cluster shares its node's).
     for onExecutor in [false, true] {
-        print("Point selects, 4 tasks \(onExecutor ? "on the driver's taskExecutor" : "on the cooperative pool"), \(seconds) s per side in \(rounds) alternating rounds, same MariaDB server, same run")
+        print(
+            "Point selects, 4 tasks \(onExecutor ? "on the driver's taskExecutor" : "on the cooperative pool"), \(seconds) s per side in \(rounds) alternating rounds, same MariaDB server, same run"
+        )
         var direct = (rate: 0.0, cpu: 0.0)
         var clustered = (rate: 0.0, cpu: 0.0)
         for _ in 0..<rounds {
             var started = cpuTime(children: false)
-            direct.rate += try await pointSelects(
-                driver: MariaDBDriver(), dsn: server.dsn, sql: sql, keys: 1...10_000, tasks: 4, duration: slice, onExecutor: onExecutor) / Double(rounds)
+            direct.rate +=
+                try await pointSelects(
+                    driver: MariaDBDriver(), dsn: server.dsn, sql: sql, keys: 1...10_000, tasks: 4, duration: slice, onExecutor: onExecutor)
+                / Double(rounds)
             direct.cpu += cpuTime(children: false) - started
             started = cpuTime(children: false)
-            clustered.rate += try await pointSelects(
-                driver: cluster, dsn: "", sql: sql, keys: 1...10_000, tasks: 4, duration: slice, onExecutor: onExecutor) / Double(rounds)
+            clustered.rate +=
+                try await pointSelects(
+                    driver: cluster, dsn: "", sql: sql, keys: 1...10_000, tasks: 4, duration: slice, onExecutor: onExecutor)
+                / Double(rounds)
             clustered.cpu += cpuTime(children: false) - started
         }
-        report(peer: "Database + MariaDBDriver", peerRate: direct.rate, peerCPU: direct.cpu,
-               ours: "Database + ClusterDriver (1 node)", ourRate: clustered.rate, ourCPU: clustered.cpu, seconds: seconds, goal: 0.97)
+        report(
+            peer: "Database + MariaDBDriver", peerRate: direct.rate, peerCPU: direct.cpu,
+            ours: "Database + ClusterDriver (1 node)", ourRate: clustered.rate, ourCPU: clustered.cpu, seconds: seconds, goal: 0.97)
     }
 }
 
@@ -75,8 +83,9 @@ func benchStoppedNode() async throws {
     }
     let rounds = 4
     let count = max(50, seconds * 15)
-    print("Opens on Galera x3 (latency strategy), one after another: \(rounds) rounds of \(count) with all nodes healthy, "
-        + "then \(count) from the moment node-3 is SIGSTOPped (its detection included), same run")
+    print(
+        "Opens on Galera x3 (latency strategy), one after another: \(rounds) rounds of \(count) with all nodes healthy, "
+            + "then \(count) from the moment node-3 is SIGSTOPped (its detection included), same run")
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await cluster.run() }
         _ = try await timeOpens(cluster, count: 20)
@@ -95,11 +104,16 @@ func benchStoppedNode() async throws {
         func milliseconds(_ d: Duration) -> Double { d.inSeconds * 1000 }
         func mean(_ list: [Duration]) -> Double { list.map(milliseconds).reduce(0, +) / Double(list.count) }
         for (label, list) in [("all healthy", healthy), ("node-3 SIGSTOPped", stopped)] {
-            printLine(label, String(format: "median %.3f ms   p90 %.3f ms   mean %.3f ms   max %.1f ms",
-                                    milliseconds(list[list.count / 2]), milliseconds(list[list.count * 9 / 10]), mean(list),
-                                    milliseconds(list.last!)))
+            printLine(
+                label,
+                String(
+                    format: "median %.3f ms   p90 %.3f ms   mean %.3f ms   max %.1f ms",
+                    milliseconds(list[list.count / 2]), milliseconds(list[list.count * 9 / 10]), mean(list),
+                    milliseconds(list.last!)))
         }
-        printLine("ratio, median", String(format: "%.2fx (goal <= 1.10x)", milliseconds(stopped[stopped.count / 2]) / milliseconds(healthy[healthy.count / 2])))
+        printLine(
+            "ratio, median",
+            String(format: "%.2fx (goal <= 1.10x)", milliseconds(stopped[stopped.count / 2]) / milliseconds(healthy[healthy.count / 2])))
         printLine("ratio, mean", String(format: "%.2fx (includes the opens that waited a hedge delay)", mean(stopped) / mean(healthy)))
     }
 }

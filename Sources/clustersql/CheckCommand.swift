@@ -29,11 +29,13 @@ struct CheckCommand: AsyncParsableCommand {
             func reachable(_ node: NodeStatistics) -> Bool { node.state == .up && node.role != .unknown }
             func serves(_ node: NodeStatistics) -> Bool { reachable(node) && wanted.accepts(node.role) }
             let rows = nodes.map { node in
-                SQLRow(columns: columns, values: [
-                    .text(node.name), .text(reachable(node) ? "yes" : "no"), .text(node.role.rawValue),
-                    StatisticsTable.milliseconds(node.latencyMilliseconds), .text(serves(node) ? "yes" : "no"),
-                    .text(reachable(node) ? "-" : node.lastErrorMessage ?? "-"),
-                ])
+                SQLRow(
+                    columns: columns,
+                    values: [
+                        .text(node.name), .text(reachable(node) ? "yes" : "no"), .text(node.role.rawValue),
+                        StatisticsTable.milliseconds(node.latencyMilliseconds), .text(serves(node) ? "yes" : "no"),
+                        .text(reachable(node) ? "-" : node.lastErrorMessage ?? "-"),
+                    ])
             }
             print(ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows)), terminator: "")
             let serving = nodes.filter(serves).count

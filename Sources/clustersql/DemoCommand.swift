@@ -36,24 +36,27 @@ struct DemoCommand: AsyncParsableCommand {
             }
             let configuration = try options.selectedCluster()
             guard configuration.nodes.count >= 3 else {
-                throw ValidationError("the demo needs a cluster of at least 3 nodes; \(configuration.name) has \(configuration.nodes.count)")
+                throw ValidationError(
+                    "the demo needs a cluster of at least 3 nodes; \(configuration.name) has \(configuration.nodes.count)")
             }
             let demo = try DemoCluster(configuration: configuration, registry: standardRegistry(), options: options)
             try await demo.prepare()
             let slow = configuration.nodes[1].name
             let dead = configuration.nodes[2].name
-            print("cluster \(configuration.name): \(configuration.nodes.count) \(configuration.driver) nodes, strategy \(configuration.strategy), "
-                + "\(operations) statements on \(tasks) tasks; halfway \(slow) gets +\(slowMilliseconds) ms and \(dead) dies")
+            print(
+                "cluster \(configuration.name): \(configuration.nodes.count) \(configuration.driver) nodes, strategy \(configuration.strategy), "
+                    + "\(operations) statements on \(tasks) tasks; halfway \(slow) gets +\(slowMilliseconds) ms and \(dead) dies")
             let workload = DemoWorkload(cluster: demo, operations: operations, tasks: tasks) { [demo] in
                 demo.drivers[slow]?.faults = .slow(.milliseconds(slowMilliseconds))
                 demo.drivers[dead]?.faults = .dead
             }
             let outcome = try await workload.run()
             print()
-            print(DemoReport(
-                nodes: configuration.nodes.map(\.name), outcome: outcome,
-                secondPhase: "\(slow) +\(slowMilliseconds) ms, \(dead) dead"
-            ).render(), terminator: "")
+            print(
+                DemoReport(
+                    nodes: configuration.nodes.map(\.name), outcome: outcome,
+                    secondPhase: "\(slow) +\(slowMilliseconds) ms, \(dead) dead"
+                ).render(), terminator: "")
             print()
             print(StatisticsTable.render(demo.cluster.statistics()), terminator: "")
         }
@@ -92,7 +95,8 @@ struct DemoCluster: Sendable {
     /// Creates and fills the tables on `connection`, then closes it (also on failure).
     private func seed(_ connection: any SQLConnection) async throws {
         do {
-            _ = try await connection.execute("""
+            _ = try await connection.execute(
+                """
                 DROP TABLE IF EXISTS demo_events;
                 DROP TABLE IF EXISTS demo_orders;
                 CREATE TABLE demo_orders (id INTEGER PRIMARY KEY, customer VARCHAR(40) NOT NULL, amount DECIMAL(10,2) NOT NULL);
@@ -101,7 +105,9 @@ struct DemoCluster: Sendable {
             try await connection.withTransaction { connection in
                 let insert = try await connection.prepare("INSERT INTO demo_orders (id, customer, amount) VALUES (?, ?, ?)")
                 for id in 1...DemoWorkload.orders {
-                    _ = try await insert.execute([.integer(Int64(id)), .text("customer-\(id % 97)"), .decimal(SQLDecimal("\(id % 500).\(id % 100)")!)])
+                    _ = try await insert.execute([
+                        .integer(Int64(id)), .text("customer-\(id % 97)"), .decimal(SQLDecimal("\(id % 500).\(id % 100)")!),
+                    ])
                 }
                 await insert.close()
             }

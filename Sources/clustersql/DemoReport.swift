@@ -12,10 +12,12 @@ struct DemoReport {
         let secondTotal = outcome.secondPhase.values.reduce(0, +)
         let columns = SQLColumns(["node", "phase 1: all healthy", "phase 2: \(secondPhase)"])
         let rows = nodes.map { node in
-            SQLRow(columns: columns, values: [
-                .text(node), .text(share(outcome.firstPhase[node] ?? 0, of: firstTotal)),
-                .text(share(outcome.secondPhase[node] ?? 0, of: secondTotal)),
-            ])
+            SQLRow(
+                columns: columns,
+                values: [
+                    .text(node), .text(share(outcome.firstPhase[node] ?? 0, of: firstTotal)),
+                    .text(share(outcome.secondPhase[node] ?? 0, of: secondTotal)),
+                ])
         }
         var text = "statements per node (node statements include retries and the background checks' role reads)\n"
         text += ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))

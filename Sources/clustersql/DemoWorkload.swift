@@ -123,7 +123,8 @@ struct DemoProgress: Sendable {
     func show(done: Int, failed: Int, phase: Int, elapsed: Double) {
         let percent = done * 100 / max(total, 1)
         let rate = elapsed > 0 ? Int(Double(done) / elapsed) : 0
-        let line = "\r[\(String(repeating: " ", count: 3 - String(percent).count))\(percent)%] \(done)/\(total) statements, "
+        let line =
+            "\r[\(String(repeating: " ", count: 3 - String(percent).count))\(percent)%] \(done)/\(total) statements, "
             + "\(rate)/s, \(failed) failed, phase \(phase)"
         FileHandle.standardError.write(Data(line.utf8))
     }

@@ -6,7 +6,9 @@ struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Run one SQL statement on a node the cluster picks (for its target role) and print its result.",
-        discussion: "Parameters bind to ? placeholders in order; each is text unless it parses as an integer, a decimal number, true/false or NULL.")
+        discussion:
+            "Parameters bind to ? placeholders in order; each is text unless it parses as an integer, a decimal number, true/false or NULL."
+    )
 
     @OptionGroup var options: ClusterOptions
 
@@ -48,7 +50,8 @@ extension QueryCommand {
         guard let node else { return try await options.openCluster().driver.connect(to: "") }
         let cluster = try options.selectedCluster()
         guard let chosen = cluster.nodes.first(where: { $0.name == node }) else {
-            throw ValidationError("cluster \(cluster.name) has no node \(node) (nodes: \(cluster.nodes.map(\.name).joined(separator: ", ")))")
+            throw ValidationError(
+                "cluster \(cluster.name) has no node \(node) (nodes: \(cluster.nodes.map(\.name).joined(separator: ", ")))")
         }
         do {
             return try await standardRegistry().connect(driver: cluster.driver, dsn: chosen.dsn)

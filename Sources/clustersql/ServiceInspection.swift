@@ -104,25 +104,33 @@ struct ServiceReport: Codable {
         if let servers {
             let columns = SQLColumns(["server", "up", "latency ms", "items", "hit rate", "error"])
             let rows = servers.map { server in
-                SQLRow(columns: columns, values: [
-                    .text(server.server), .text(server.up ? "yes" : "no"), server.latencyMilliseconds.map { .text(String(format: "%.2f", $0)) } ?? .text("-"),
-                    server.items.map { .integer(Int64($0)) } ?? .text("-"), server.hitRate.map { .text(String(format: "%.1f%%", $0 * 100)) } ?? .text("-"),
-                    .text(server.error ?? "-"),
-                ])
+                SQLRow(
+                    columns: columns,
+                    values: [
+                        .text(server.server), .text(server.up ? "yes" : "no"),
+                        server.latencyMilliseconds.map { .text(String(format: "%.2f", $0)) } ?? .text("-"),
+                        server.items.map { .integer(Int64($0)) } ?? .text("-"),
+                        server.hitRate.map { .text(String(format: "%.1f%%", $0 * 100)) } ?? .text("-"),
+                        .text(server.error ?? "-"),
+                    ])
             }
             text += ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))
             let up = servers.filter(\.up).count
-            let verdict = up == servers.count ? "all \(up) servers up" : up == 0 ? "NO SERVER UP" : "DEGRADED: \(up) of \(servers.count) servers up"
+            let verdict =
+                up == servers.count ? "all \(up) servers up" : up == 0 ? "NO SERVER UP" : "DEGRADED: \(up) of \(servers.count) servers up"
             return text + "service \(service): \(verdict)\n"
         }
         if !sentinels.isEmpty {
             let columns = SQLColumns(["sentinel", "names master", "problem"])
-            let rows = sentinels.map { SQLRow(columns: columns, values: [.text($0.sentinel), .text($0.names ?? "-"), .text($0.problem ?? "-")]) }
+            let rows = sentinels.map {
+                SQLRow(columns: columns, values: [.text($0.sentinel), .text($0.names ?? "-"), .text($0.problem ?? "-")])
+            }
             text += ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))
         }
         let columns = SQLColumns(["node", "role"])
         let nodes = (master.map { [($0, "master")] } ?? []) + replicas.map { ($0, "replica") }
-        text += ResultPrinter(json: false).render(SQLRows(columns: columns, rows: nodes.map { SQLRow(columns: columns, values: [.text($0.0), .text($0.1)]) }))
+        text += ResultPrinter(json: false).render(
+            SQLRows(columns: columns, rows: nodes.map { SQLRow(columns: columns, values: [.text($0.0), .text($0.1)]) }))
         if let master {
             text += "service \(service): master \(master) verified (\(replicas.count) replica\(replicas.count == 1 ? "" : "s"))\n"
         } else {
@@ -185,7 +193,9 @@ struct MemcachedServerReport: Codable {
             report.latencyMilliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
             let stats = try await connection.stats()
             report.items = stats["curr_items"].flatMap { Int($0) }
-            if let hits = stats["get_hits"].flatMap({ Double($0) }), let misses = stats["get_misses"].flatMap({ Double($0) }), hits + misses > 0 {
+            if let hits = stats["get_hits"].flatMap({ Double($0) }), let misses = stats["get_misses"].flatMap({ Double($0) }),
+                hits + misses > 0
+            {
                 report.hitRate = hits / (hits + misses)
             }
             report.up = true

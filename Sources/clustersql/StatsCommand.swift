@@ -8,7 +8,9 @@ struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "Check every node of a cluster once, then print the cluster's statistics.",
-        discussion: "The JSON form uses the clustersql seed's expvar names (FirstInstantiated, Connections, Errors, LastSuccess, LastError, LastErrorMessage) plus the balancer's figures. DSNs are shown with their passwords replaced by ***.")
+        discussion:
+            "The JSON form uses the clustersql seed's expvar names (FirstInstantiated, Connections, Errors, LastSuccess, LastError, LastErrorMessage) plus the balancer's figures. DSNs are shown with their passwords replaced by ***."
+    )
 
     @OptionGroup var options: ClusterOptions
 
@@ -43,11 +45,13 @@ enum StatisticsTable {
             "node", "state", "role", "connections", "statements", "errors", "latency ms", "connect ms", "in flight", "last error",
         ])
         let rows = statistics.nodes.map { node in
-            SQLRow(columns: columns, values: [
-                .text(node.name), .text(node.state.rawValue), .text(node.role.rawValue), .integer(Int64(node.connections)),
-                .integer(Int64(node.statements)), .integer(Int64(node.errors)), milliseconds(node.latencyMilliseconds),
-                milliseconds(node.connectMilliseconds), .integer(Int64(node.inFlight)), .text(node.lastErrorMessage ?? "-"),
-            ])
+            SQLRow(
+                columns: columns,
+                values: [
+                    .text(node.name), .text(node.state.rawValue), .text(node.role.rawValue), .integer(Int64(node.connections)),
+                    .integer(Int64(node.statements)), .integer(Int64(node.errors)), milliseconds(node.latencyMilliseconds),
+                    milliseconds(node.connectMilliseconds), .integer(Int64(node.inFlight)), .text(node.lastErrorMessage ?? "-"),
+                ])
         }
         return "cluster \(statistics.cluster)\n" + ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))
     }

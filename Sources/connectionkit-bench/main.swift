@@ -31,7 +31,10 @@ func uncontended(iterations: Int) async throws {
     }
     let wallNs = (ContinuousClock.now - wall).nanoseconds / Double(iterations)
     let cpuNs = (cpuSeconds() - cpu) * 1e9 / Double(iterations)
-    print(String(format: "uncontended borrow+release: %.0f ns wall, %.0f ns CPU per pair (%d pairs; goal <= 1000 ns)", wallNs, cpuNs, iterations))
+    print(
+        String(
+            format: "uncontended borrow+release: %.0f ns wall, %.0f ns CPU per pair (%d pairs; goal <= 1000 ns)", wallNs, cpuNs, iterations)
+    )
     await pool.close()
 }
 
@@ -55,10 +58,11 @@ func contended(tasks: Int, connections: Int, perTask: Int) async throws {
         let seconds = (ContinuousClock.now - wall).nanoseconds / 1e9
         let total = Double(tasks * perTask)
         let stats = pool.statistics
-        print(String(
-            format: "%d tasks on %d connections: %.0f borrows/s, %.0f ns CPU per borrow, %d waits, mean wait %.1f µs, %d opened",
-            tasks, connections, total / seconds, (cpuSeconds() - cpu) * 1e9 / total, stats.waitCount,
-            stats.waitCount > 0 ? stats.waitDuration.nanoseconds / Double(stats.waitCount) / 1000 : 0, stats.opened))
+        print(
+            String(
+                format: "%d tasks on %d connections: %.0f borrows/s, %.0f ns CPU per borrow, %d waits, mean wait %.1f µs, %d opened",
+                tasks, connections, total / seconds, (cpuSeconds() - cpu) * 1e9 / total, stats.waitCount,
+                stats.waitCount > 0 ? stats.waitDuration.nanoseconds / Double(stats.waitCount) / 1000 : 0, stats.opened))
         await pool.close()
         try await service.waitForAll()
     }

@@ -13,7 +13,9 @@ import SQLCore
 /// never crash or hang (libFuzzer, with AddressSanitizer, looks for both).
 enum FuzzTarget: String, CaseIterable, Sendable {
     case resp, memcached, config
-    case postgresDSN = "postgres-dsn", mariadbDSN = "mariadb-dsn", redisURL = "redis-url"
+    case postgresDSN = "postgres-dsn"
+    case mariadbDSN = "mariadb-dsn"
+    case redisURL = "redis-url"
     case redaction, placeholders
     case statsJSON = "stats-json"
 
@@ -48,19 +50,22 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .redaction:
             // Redacting twice changes nothing more: the first pass left no secret to find.
             let once = DSNRedaction.redact(text)
-            precondition(DSNRedaction.redact(once) == once || once == DSNRedaction.unparsable || once.hasSuffix("<unparsable>"),
-                         "redaction is not stable")
+            precondition(
+                DSNRedaction.redact(once) == once || once == DSNRedaction.unparsable || once.hasSuffix("<unparsable>"),
+                "redaction is not stable")
         case .placeholders:
             let (numbered, count) = SQLPlaceholders.numbered(text)
             precondition(count >= 0 && (count > 0 || !numbered.contains("$1") || text.contains("$1")), "a placeholder from nowhere")
         case .statsJSON:
             // What decodes encodes again, and that text decodes to the same statistics.
-            let decoder = JSONDecoder(), encoder = JSONEncoder()
+            let decoder = JSONDecoder()
+            let encoder = JSONEncoder()
             decoder.dateDecodingStrategy = .iso8601  // as `clustersql stats --json` writes them
             encoder.dateEncodingStrategy = .iso8601
             encoder.outputFormatting = [.sortedKeys]
             guard let statistics = try? decoder.decode(ClusterStatistics.self, from: Data(bytes)),
-                  let encoded = try? encoder.encode(statistics) else { return }
+                let encoded = try? encoder.encode(statistics)
+            else { return }
             let again = try? decoder.decode(ClusterStatistics.self, from: encoded)
             precondition(again.flatMap { try? encoder.encode($0) } == encoded, "statistics do not survive a JSON round trip")
         }
@@ -75,49 +80,50 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 }
 
 #if FUZZING
-/// libFuzzer's driver. SwiftPM gives an executable's entry point a name of its
-/// own, so libFuzzer's `main` cannot be used; ours calls the driver instead.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
+    /// libFuzzer's driver. SwiftPM gives an executable's entry point a name of its
+    /// own, so libFuzzer's `main` cannot be used; ours calls the driver instead.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func runFuzzerDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
 
-/// With `-DFUZZING -sanitize=fuzzer,address` (scripts/fuzz.sh): libFuzzer on the target named by `$FUZZ_TARGET`.
-@main
-struct FuzzDriver {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
+    /// With `-DFUZZING -sanitize=fuzzer,address` (scripts/fuzz.sh): libFuzzer on the target named by `$FUZZ_TARGET`.
+    @main
+    struct FuzzDriver {
+        static func main() {
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
+        }
     }
-}
 #else
-/// Without `-DFUZZING` (a plain build): replays inputs, so the committed corpus
-/// and any crash's input run without the fuzzer:
-/// `fuzz-parsers TARGET FILE_OR_FOLDER…`.
-@main
-struct FuzzReplay {
-    static func main() throws {
-        let arguments = CommandLine.arguments.dropFirst()
-        guard let name = arguments.first, let target = FuzzTarget(rawValue: name) else {
-            print("usage: fuzz-parsers \(FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")) FILE_OR_FOLDER...")
-            exit(2)
-        }
-        var count = 0
-        for path in arguments.dropFirst() {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
-            let files = isFolder.boolValue
-                ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" } : [path]
-            for file in files {
-                let data = try Data(contentsOf: URL(fileURLWithPath: file))
-                data.withUnsafeBytes { target.run($0) }
-                count += 1
+    /// Without `-DFUZZING` (a plain build): replays inputs, so the committed corpus
+    /// and any crash's input run without the fuzzer:
+    /// `fuzz-parsers TARGET FILE_OR_FOLDER…`.
+    @main
+    struct FuzzReplay {
+        static func main() throws {
+            let arguments = CommandLine.arguments.dropFirst()
+            guard let name = arguments.first, let target = FuzzTarget(rawValue: name) else {
+                print("usage: fuzz-parsers \(FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")) FILE_OR_FOLDER...")
+                exit(2)
             }
+            var count = 0
+            for path in arguments.dropFirst() {
+                var isFolder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
+                let files =
+                    isFolder.boolValue
+                    ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" } : [path]
+                for file in files {
+                    let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                    data.withUnsafeBytes { target.run($0) }
+                    count += 1
+                }
+            }
+            print("\(name): \(count) inputs replayed, no crash")
         }
-        print("\(name): \(count) inputs replayed, no crash")
     }
-}
 #endif

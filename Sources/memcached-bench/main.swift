@@ -19,7 +19,12 @@ let seconds = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 5
 let onlyVariant = CommandLine.arguments.dropFirst(2).first
 
 let servers = [try await MemcachedServer.start(name: "bench-1"), try await MemcachedServer.start(name: "bench-2")]
-defer { for server in servers { server.resume(); server.destroy() } }
+defer {
+    for server in servers {
+        server.resume()
+        server.destroy()
+    }
+}
 let configuration = MemcachedClientConfiguration(servers: servers.map { MemcachedServerConfiguration(port: $0.port) })
 let keys = (0..<10_000).map { "bench:key:\($0)" }
 let value = ByteBuffer(repeating: 0x78, count: 32)
@@ -27,7 +32,9 @@ let value = ByteBuffer(repeating: 0x78, count: 32)
 /// memcaslap's rate for one `duration` run with 8 connections in one thread.
 func peerRate(duration: Int, extra: [String] = []) async throws -> Double {
     let output = try await Commands.run(
-        "/usr/bin/memcaslap", ["-s", servers.map(\.address).joined(separator: ","), "-T", "1", "-c", "8", "-X", "32", "-t", "\(duration)s"] + extra).output
+        "/usr/bin/memcaslap",
+        ["-s", servers.map(\.address).joined(separator: ","), "-T", "1", "-c", "8", "-X", "32", "-t", "\(duration)s"] + extra
+    ).output
     guard let rate = number(after: "TPS:", in: output) else { throw TestServerError("could not read memcaslap's rate:\n\(output)") }
     return rate
 }
@@ -56,8 +63,10 @@ func mixedRate(_ variant: Variant, duration: Duration) async throws -> Double {
 func compareMixed(_ variants: [Variant]) async throws {
     let rounds = max(3, seconds)
     print("get/set 9:1, 32-byte values, 8 connections, 2 servers, \(rounds) alternating rounds of 1 s")
-    var peerRates: [Double] = [], peerCPU = 0.0
-    var ourRates = Array(repeating: [Double](), count: variants.count), ourCPU = Array(repeating: 0.0, count: variants.count)
+    var peerRates: [Double] = []
+    var peerCPU = 0.0
+    var ourRates = Array(repeating: [Double](), count: variants.count)
+    var ourCPU = Array(repeating: 0.0, count: variants.count)
     for _ in 0..<rounds {
         let start = cpuTime(children: true)
         peerRates.append(try await peerRate(duration: 1))
@@ -70,9 +79,12 @@ func compareMixed(_ variants: [Variant]) async throws {
     }
     for (index, variant) in variants.enumerated() {
         let ratios = zip(ourRates[index], peerRates).map { $0 / $1 }
-        report(peer: "memcaslap -T 1 -c 8 -X 32", peerRate: peerRates.reduce(0, +) / Double(rounds), peerCPU: peerCPU,
-               ours: variant.name, ourRate: ourRates[index].reduce(0, +) / Double(rounds), ourCPU: ourCPU[index], seconds: rounds, goal: 1.0,
-               ratio: (ratios.sorted()[ratios.count / 2], "median of rounds " + ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+        report(
+            peer: "memcaslap -T 1 -c 8 -X 32", peerRate: peerRates.reduce(0, +) / Double(rounds), peerCPU: peerCPU,
+            ours: variant.name, ourRate: ourRates[index].reduce(0, +) / Double(rounds), ourCPU: ourCPU[index], seconds: rounds, goal: 1.0,
+            ratio: (
+                ratios.sorted()[ratios.count / 2], "median of rounds " + ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+            ))
     }
 }
 
@@ -85,8 +97,11 @@ func getMany(_ client: MemcachedClient) async throws {
     }
     let cpu = cpuTime(children: false) - start
     print("get many, 100 keys a call (over both servers), 8 tasks")
-    printLine("MemcachedClient.getMany", String(format: "%10.0f calls/s (%.0f keys/s)   %6.1f µs client CPU per call",
-                                                  rate, rate * 100, cpu / (rate * Double(seconds) / 2) * 1e6))
+    printLine(
+        "MemcachedClient.getMany",
+        String(
+            format: "%10.0f calls/s (%.0f keys/s)   %6.1f µs client CPU per call",
+            rate, rate * 100, cpu / (rate * Double(seconds) / 2) * 1e6))
 }
 
 func shortCircuit() async throws {
@@ -116,8 +131,10 @@ func shortCircuit() async throws {
     durations.sort()
     func micro(_ duration: Duration) -> String { String(format: "%.1f µs", duration.inSeconds * 1e6) }
     print("a get while its server is down (SIGSTOPped), HealingMemcachedClient, 20,000 calls")
-    printLine("short-circuited get", "p50 \(micro(durations[10_000])), p99 \(micro(durations[19_800])), max \(micro(durations.last!)), "
-              + String(format: "%.1f µs CPU per call (goal: p99 ≤ 50 µs)", cpu / 20_000 * 1e6))
+    printLine(
+        "short-circuited get",
+        "p50 \(micro(durations[10_000])), p99 \(micro(durations[19_800])), max \(micro(durations.last!)), "
+            + String(format: "%.1f µs CPU per call (goal: p99 ≤ 50 µs)", cpu / 20_000 * 1e6))
 }
 
 // Pool against shared connections: a client borrowing a connection per call, and one (the default)

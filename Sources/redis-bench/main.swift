@@ -22,8 +22,11 @@ let onLoop = CommandLine.arguments.dropFirst(3).first != "cooperative"
 func peer(port: Int, pipeline: Int, requests: Int) async throws -> [String: Double] {
     let output = try await Commands.run(
         "/usr/bin/redis-benchmark",
-        ["-h", "127.0.0.1", "-p", String(port), "-c", "8", "-P", String(pipeline), "-r", "100000", "-n", String(requests),
-         "-t", "set,get", "--csv"]).output
+        [
+            "-h", "127.0.0.1", "-p", String(port), "-c", "8", "-P", String(pipeline), "-r", "100000", "-n", String(requests),
+            "-t", "set,get", "--csv",
+        ]
+    ).output
     var rates: [String: Double] = [:]
     for line in output.split(separator: "\n") {
         let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
@@ -55,7 +58,9 @@ func compare(_ title: String, pool: RedisPool, tasks: Int, pipeline: Int, goal: 
     let slice = Duration.seconds(Double(seconds) / Double(rounds))
     let requests = (pipeline == 1 ? 40_000 : 250_000) * seconds / rounds
     let names = ["SET", "GET"]
-    var peerRates: [String: [Double]] = [:], ourRates: [String: [Double]] = [:], ourCPU: [String: Double] = [:]
+    var peerRates: [String: [Double]] = [:]
+    var ourRates: [String: [Double]] = [:]
+    var ourCPU: [String: Double] = [:]
     var peerCPU = 0.0
     for _ in 0..<rounds {
         let peerStart = cpuTime(children: true)
@@ -77,9 +82,10 @@ func compare(_ title: String, pool: RedisPool, tasks: Int, pipeline: Int, goal: 
         // redis-benchmark ran both tests in one process: half its CPU is this test's,
         // scaled here to what `report` divides by (rate × seconds).
         let peerShare = peerCPU / 2 / Double(requests * rounds) * peerRate * Double(seconds)
-        report(peer: "\(name) redis-benchmark -c 8 -P \(pipeline)", peerRate: peerRate, peerCPU: peerShare,
-               ours: "\(name) RedisPool, \(tasks) tasks\(onLoop ? " on its loop" : "")", ourRate: ourRate,
-               ourCPU: ourCPU[name]!, seconds: seconds, goal: goal, ratio: medianRatio(ourRates[name]!, peerRates[name]!))
+        report(
+            peer: "\(name) redis-benchmark -c 8 -P \(pipeline)", peerRate: peerRate, peerCPU: peerShare,
+            ours: "\(name) RedisPool, \(tasks) tasks\(onLoop ? " on its loop" : "")", ourRate: ourRate,
+            ourCPU: ourCPU[name]!, seconds: seconds, goal: goal, ratio: medianRatio(ourRates[name]!, peerRates[name]!))
     }
 }
 
@@ -103,10 +109,16 @@ let pipelined = RedisPool(configuration: configuration, size: 4, options: pipeli
 try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask { try await plain.run() }
     group.addTask { try await pipelined.run() }
-    if only != "pipelined" { try await compare("GET/SET, 8 connections, one command at a time, \(seconds) s each, same server, same run",
-                      pool: plain, tasks: 8, pipeline: 1, goal: 1.0, port: server.port) }
-    if only != "plain" { try await compare("GET/SET, 128 commands in flight (automatic pipelining over the default 2 connections), \(seconds) s each",
-                      pool: pipelined, tasks: 128, pipeline: 16, goal: 0.8, port: server.port) }
+    if only != "pipelined" {
+        try await compare(
+            "GET/SET, 8 connections, one command at a time, \(seconds) s each, same server, same run",
+            pool: plain, tasks: 8, pipeline: 1, goal: 1.0, port: server.port)
+    }
+    if only != "plain" {
+        try await compare(
+            "GET/SET, 128 commands in flight (automatic pipelining over the default 2 connections), \(seconds) s each",
+            pool: pipelined, tasks: 128, pipeline: 16, goal: 0.8, port: server.port)
+    }
     await plain.close()
     await pipelined.close()
     try await group.waitForAll()

@@ -8,10 +8,10 @@
 import BenchSupport
 import ConnectionKit
 import Foundation
+import Logging
 import NIOCore
 import RESP
 import Redis
-import Logging
 import TestServers
 
 let failovers = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 5
@@ -91,8 +91,10 @@ func failoverBenchmark() async throws {
         for index in 0..<failovers {
             writes.withLock { $0.acknowledged.removeAll(keepingCapacity: true) }
             let round = try await failoverRound(index, writes: writes)
-            print(String(format: "  failover %d: first write %.1f ms after +switch-master, %d failed writes since the kill",
-                         index + 1, round.follow.inSeconds * 1000, round.failed))
+            print(
+                String(
+                    format: "  failover %d: first write %.1f ms after +switch-master, %d failed writes since the kill",
+                    index + 1, round.follow.inSeconds * 1000, round.failed))
             rounds.append(round)
         }
         stop.withLock { $0 = true }
@@ -101,8 +103,11 @@ func failoverBenchmark() async throws {
     }
     let follows = rounds.map { $0.follow.inSeconds * 1000 }.sorted()
     let failed = rounds.map(\.failed).sorted()
-    printLine("time to follow (ms)", String(format: "min %.1f, median %.1f, max %.1f (goal: median ≤ 50)",
-                                            follows.first!, follows[follows.count / 2], follows.last!))
+    printLine(
+        "time to follow (ms)",
+        String(
+            format: "min %.1f, median %.1f, max %.1f (goal: median ≤ 50)",
+            follows.first!, follows[follows.count / 2], follows.last!))
     printLine("failed writes per failover", "min \(failed.first!), median \(failed[failed.count / 2]), max \(failed.last!)")
 }
 
@@ -119,25 +124,36 @@ func throughputBenchmark() async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await pool.run() }
         for name in ["SET", "GET"] {
-            var poolRates: [Double] = [], clientRates: [Double] = []
-            var poolCPU = 0.0, clientCPU = 0.0
+            var poolRates: [Double] = []
+            var clientRates: [Double] = []
+            var poolCPU = 0.0
+            var clientCPU = 0.0
             for _ in 0..<rounds {
                 var start = cpuTime(children: false)
-                poolRates.append(try await operationRate(tasks: 8, duration: slice) { random in
-                    _ = try await pool.send(name == "SET" ? RedisCommand("SET", keys[random % 10_000], value) : RedisCommand("GET", keys[random % 10_000]))
-                })
+                poolRates.append(
+                    try await operationRate(tasks: 8, duration: slice) { random in
+                        _ = try await pool.send(
+                            name == "SET" ? RedisCommand("SET", keys[random % 10_000], value) : RedisCommand("GET", keys[random % 10_000]))
+                    })
                 poolCPU += cpuTime(children: false) - start
                 start = cpuTime(children: false)
-                clientRates.append(try await operationRate(tasks: 8, duration: slice) { random in
-                    _ = try await master.send(name == "SET" ? RedisCommand("SET", keys[random % 10_000], value) : RedisCommand("GET", keys[random % 10_000]))
-                })
+                clientRates.append(
+                    try await operationRate(tasks: 8, duration: slice) { random in
+                        _ = try await master.send(
+                            name == "SET" ? RedisCommand("SET", keys[random % 10_000], value) : RedisCommand("GET", keys[random % 10_000]))
+                    })
                 clientCPU += cpuTime(children: false) - start
             }
             let ratios = zip(clientRates, poolRates).map { $0 / $1 }
-            let poolRate = poolRates.reduce(0, +) / Double(rounds), clientRate = clientRates.reduce(0, +) / Double(rounds)
-            report(peer: "\(name) RedisPool", peerRate: poolRate, peerCPU: poolCPU,
-                   ours: "\(name) SentinelClient", ourRate: clientRate, ourCPU: clientCPU, seconds: seconds, goal: 0.97,
-                   ratio: (ratios.sorted()[ratios.count / 2], "median of rounds " + ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+            let poolRate = poolRates.reduce(0, +) / Double(rounds)
+            let clientRate = clientRates.reduce(0, +) / Double(rounds)
+            report(
+                peer: "\(name) RedisPool", peerRate: poolRate, peerCPU: poolCPU,
+                ours: "\(name) SentinelClient", ourRate: clientRate, ourCPU: clientCPU, seconds: seconds, goal: 0.97,
+                ratio: (
+                    ratios.sorted()[ratios.count / 2],
+                    "median of rounds " + ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+                ))
         }
         await pool.close()
         try await group.waitForAll()

@@ -22,7 +22,9 @@ func benchSQLite(rounds: Int, profile: String? = nil) async throws {
 
     func cSeconds(_ mode: String) async throws -> Double {
         let output = try await Commands.run(peer, [cFile, String(rows), mode]).output
-        guard let seconds = number(after: "seconds=", in: output) else { throw TestServerError("could not read the C peer's time:\n\(output)") }
+        guard let seconds = number(after: "seconds=", in: output) else {
+            throw TestServerError("could not read the C peer's time:\n\(output)")
+        }
         return seconds
     }
 
@@ -89,8 +91,12 @@ func benchSQLite(rounds: Int, profile: String? = nil) async throws {
     default: break
     }
     print("SQLite, \(rows) rows, one connection, \(rounds) alternating rounds (time of the work; ratio = C / ours)")
-    var cInsert: [Double] = [], oursBatch: [Double] = [], oursEach: [Double] = [], oursEachOnThread: [Double] = []
-    var cSelect: [Double] = [], oursSelect: [Double] = []
+    var cInsert: [Double] = []
+    var oursBatch: [Double] = []
+    var oursEach: [Double] = []
+    var oursEachOnThread: [Double] = []
+    var cSelect: [Double] = []
+    var oursSelect: [Double] = []
     for _ in 0..<rounds {
         cInsert.append(try await cSeconds("insert"))
         oursBatch.append(try await batchInsert())
@@ -104,9 +110,12 @@ func benchSQLite(rounds: Int, profile: String? = nil) async throws {
     func line(_ label: String, ours: [Double], c: [Double], goal: Double) {
         let ratios = zip(c, ours).map { $0 / $1 }.sorted()
         let median = ratios[ratios.count / 2]
-        printLine(label, String(format: "ours %7.1f ms, C %7.1f ms (medians)   ratio %.2fx (goal >= %.2fx; rounds %@)",
-                                ours.sorted()[ours.count / 2] * 1e3, c.sorted()[c.count / 2] * 1e3, median, goal,
-                                ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+        printLine(
+            label,
+            String(
+                format: "ours %7.1f ms, C %7.1f ms (medians)   ratio %.2fx (goal >= %.2fx; rounds %@)",
+                ours.sorted()[ours.count / 2] * 1e3, c.sorted()[c.count / 2] * 1e3, median, goal,
+                ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     }
     let cBeforeBatch = stride(from: 0, to: cInsert.count, by: 3).map { cInsert[$0] }
     let cBeforeEach = stride(from: 1, to: cInsert.count, by: 3).map { cInsert[$0] }

@@ -8,8 +8,10 @@ struct ConfigurationLoaderTests {
         try ConfigurationLoader.parse(text, file: "test.toml", baseDirectory: "/srv/app")
     }
 
-    func expectError(_ reason: ConfigurationError.Reason, keyPath: String?, _ text: String,
-                     sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectError(
+        _ reason: ConfigurationError.Reason, keyPath: String?, _ text: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         do {
             _ = try parse(text)
             Issue.record("expected \(reason)", sourceLocation: sourceLocation)
@@ -33,7 +35,8 @@ struct ConfigurationLoaderTests {
 
     @Test("a full file: clusters sorted, SQLite paths under data_dir, other DSNs untouched")
     func fullFile() throws {
-        let config = try parse("""
+        let config = try parse(
+            """
             data_dir = "var/db"
             [clusters.local]
             driver = "sqlite"
@@ -83,19 +86,25 @@ struct ConfigurationLoaderTests {
 
     @Test("unknown keys are refused wherever they are")
     func unknownKeys() {
-        expectError(.unknownKey, keyPath: "colour", """
+        expectError(
+            .unknownKey, keyPath: "colour",
+            """
             colour = "blue"
             [clusters.l]
             driver = "sqlite"
             nodes = [{ name = "a", dsn = "a.db" }]
             """)
-        expectError(.unknownKey, keyPath: "clusters.l.strategi", """
+        expectError(
+            .unknownKey, keyPath: "clusters.l.strategi",
+            """
             [clusters.l]
             driver = "sqlite"
             strategi = "latency"
             nodes = [{ name = "a", dsn = "a.db" }]
             """)
-        expectError(.unknownKey, keyPath: "clusters.l.nodes[1].pasword", """
+        expectError(
+            .unknownKey, keyPath: "clusters.l.nodes[1].pasword",
+            """
             [clusters.l]
             driver = "sqlite"
             nodes = [{ name = "a", dsn = "a.db" }, { name = "b", dsn = "b.db", pasword = "x" }]
@@ -116,22 +125,29 @@ struct ConfigurationLoaderTests {
         expectError(.wrongType, keyPath: "clusters.l.driver", "[clusters.l]\ndriver = 1\nnodes = []")
         expectError(.wrongType, keyPath: "clusters.l.nodes", "[clusters.l]\ndriver = \"sqlite\"\nnodes = \"a\"")
         expectError(.wrongType, keyPath: "clusters.l.nodes[0]", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [1]")
-        expectError(.wrongType, keyPath: "clusters.l.nodes[0].name", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = true, dsn = \"a\" }]")
+        expectError(
+            .wrongType, keyPath: "clusters.l.nodes[0].name", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = true, dsn = \"a\" }]")
         expectError(.wrongType, keyPath: "clusters.l", "[clusters]\nl = 5")
     }
 
     @Test("invalid values: unknown driver, duplicate or empty node names, no nodes, bad default")
     func invalidValues() {
-        expectError(.invalidValue, keyPath: "clusters.l.driver", "[clusters.l]\ndriver = \"oracle\"\nnodes = [{ name = \"a\", dsn = \"a\" }]")
-        expectError(.invalidValue, keyPath: "clusters.l.nodes[1].name", """
+        expectError(
+            .invalidValue, keyPath: "clusters.l.driver", "[clusters.l]\ndriver = \"oracle\"\nnodes = [{ name = \"a\", dsn = \"a\" }]")
+        expectError(
+            .invalidValue, keyPath: "clusters.l.nodes[1].name",
+            """
             [clusters.l]
             driver = "sqlite"
             nodes = [{ name = "a", dsn = "a.db" }, { name = "a", dsn = "b.db" }]
             """)
-        expectError(.invalidValue, keyPath: "clusters.l.nodes[0].name", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = \"\", dsn = \"a\" }]")
+        expectError(
+            .invalidValue, keyPath: "clusters.l.nodes[0].name", "[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = \"\", dsn = \"a\" }]")
         expectError(.invalidValue, keyPath: "clusters.l.nodes", "[clusters.l]\ndriver = \"sqlite\"\nnodes = []")
         expectError(.invalidValue, keyPath: "clusters", "[clusters]")
-        expectError(.invalidValue, keyPath: "default_cluster", """
+        expectError(
+            .invalidValue, keyPath: "default_cluster",
+            """
             default_cluster = "prod"
             [clusters.l]
             driver = "sqlite"
@@ -165,17 +181,20 @@ struct ConfigurationLoaderTests {
     func clusterSettings() throws {
         let plain = try parse("[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = \"a\", dsn = \"a.db\" }]").clusters[0]
         #expect(plain.strategy == .latency && plain.target == .any && plain.connectionLifetime == .seconds(60))
-        let set = try parse("""
+        let set = try parse(
+            """
             [clusters.pg]
             driver = "postgres"
             strategy = "round-robin"
             target = "prefer-standby"
             connection_lifetime = 0
             nodes = [{ name = "a", dsn = "host=127.0.0.1" }]
-            """).clusters[0]
+            """
+        ).clusters[0]
         #expect(set.strategy == .roundRobin && set.target == .preferStandby && set.connectionLifetime == nil)
         let driver = set.driverConfiguration
-        #expect(driver.name == "pg" && driver.strategy == .roundRobin && driver.target == .preferStandby && driver.connectionLifetime == nil)
+        #expect(
+            driver.name == "pg" && driver.strategy == .roundRobin && driver.target == .preferStandby && driver.connectionLifetime == nil)
         func cluster(_ line: String) -> String { "[clusters.c]\ndriver = \"sqlite\"\n\(line)\nnodes = [{ name = \"a\", dsn = \"a.db\" }]" }
         expectError(.invalidValue, keyPath: "clusters.c.strategy", cluster("strategy = \"fastest\""))
         expectError(.invalidValue, keyPath: "clusters.c.target", cluster("target = \"master\""))
@@ -199,7 +218,8 @@ struct ConfigurationLoaderTests {
         for name in ["compose", "compose-postgres"] {
             for node in try config.cluster(named: name).nodes {
                 let port = try #require(node.dsn.split(separator: "@").last?.split(separator: "/").first?.split(separator: ":").last)
-                #expect(compose.contains("\"127.0.0.1:\(port):"), "\(name) node \(node.name): port \(port) not published by docker-compose.yml")
+                #expect(
+                    compose.contains("\"127.0.0.1:\(port):"), "\(name) node \(node.name): port \(port) not published by docker-compose.yml")
             }
         }
         guard case .sentinel(let sentinel) = try config.service(named: "compose-cache").kind else {
@@ -208,7 +228,8 @@ struct ConfigurationLoaderTests {
         }
         for address in sentinel.sentinels {
             let port = try #require(address.split(separator: ":").last)
-            #expect(compose.contains("\"127.0.0.1:\(port):\(port)\""), "sentinel port \(port) not published as itself by docker-compose.yml")
+            #expect(
+                compose.contains("\"127.0.0.1:\(port):\(port)\""), "sentinel port \(port) not published as itself by docker-compose.yml")
             #expect(compose.contains("SENTINEL_PORT: \"\(port)\""))
         }
     }
@@ -233,17 +254,24 @@ struct ConfigurationLoaderTests {
             url = "redis://:p-secret@127.0.0.1:6380/2"
             """
         let config = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: "/tmp")
-        guard case .sentinel(let sentinel) = try config.service(named: "cache").kind else { Issue.record("a sentinel service"); return }
+        guard case .sentinel(let sentinel) = try config.service(named: "cache").kind else {
+            Issue.record("a sentinel service")
+            return
+        }
         #expect(sentinel.sentinels == ["10.0.0.1:26379", "10.0.0.2"])
         #expect(sentinel.masterNames == ["mymaster"])
         #expect(sentinel.sentinelPassword == "s-secret" && sentinel.dataNodes.password == "d-secret")
         #expect(sentinel.replicaFallback == .fail)
         #expect(!"\(try config.service(named: "cache"))".contains("secret"))
-        guard case .redis(let plain) = try config.service(named: "plain").kind else { Issue.record("a redis service"); return }
+        guard case .redis(let plain) = try config.service(named: "plain").kind else {
+            Issue.record("a redis service")
+            return
+        }
         #expect(plain.port == 6380 && plain.database == 2)
         #expect(!"\(try config.service(named: "plain"))".contains("p-secret"))
         #expect(throws: ConfigurationError.self) { try config.service(named: "nope") }
-        let memcached = try ConfigurationLoader.parse("""
+        let memcached = try ConfigurationLoader.parse(
+            """
             [clusters.a]
             driver = "sqlite"
             [[clusters.a.nodes]]
@@ -259,7 +287,10 @@ struct ConfigurationLoaderTests {
             redistribute = true
             shared_connections = 0
             """, file: "c.toml", baseDirectory: "/tmp")
-        guard case .memcached(let client, let healing) = try memcached.service(named: "pages").kind else { Issue.record("a memcached service"); return }
+        guard case .memcached(let client, let healing) = try memcached.service(named: "pages").kind else {
+            Issue.record("a memcached service")
+            return
+        }
         #expect(client.servers.map(\.description) == ["10.0.0.1:11211", "10.0.0.2:11300"])
         #expect(client.servers.map(\.weight) == [1, 3])
         #expect(client.servers[0].readTimeout == .milliseconds(250))
@@ -317,17 +348,20 @@ struct ConfigurationLoaderTests {
         #expect("\(service)".contains("10.0.0.9:26379"))
         #expect(!"\(service)".contains("r3dis"))
         do {
-            _ = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: "/tmp", environment: ["SENTINEL_HOST": "h", "REDIS_PASSWORD": "x"])
+            _ = try ConfigurationLoader.parse(
+                text, file: "c.toml", baseDirectory: "/tmp", environment: ["SENTINEL_HOST": "h", "REDIS_PASSWORD": "x"])
             Issue.record("expected an error for the unset variable")
         } catch {
             #expect(error.reason == .unsetVariable)
             #expect(error.keyPath == "clusters.app.nodes[0].dsn")
-            #expect(error.description == "c.toml: clusters.app.nodes[0].dsn: names the environment variable APP_DB_PASSWORD, which is not set")
+            #expect(
+                error.description == "c.toml: clusters.app.nodes[0].dsn: names the environment variable APP_DB_PASSWORD, which is not set")
         }
         for bad in ["${", "${1X}", "${A-B}", "pre${NAME"] {
             do {
-                _ = try ConfigurationLoader.parse("[clusters.c]\ndriver = \"sqlite\"\n[[clusters.c.nodes]]\nname = \"n\"\ndsn = \"\(bad)secret\"\n",
-                                                  file: "c.toml", baseDirectory: "/tmp", environment: [:])
+                _ = try ConfigurationLoader.parse(
+                    "[clusters.c]\ndriver = \"sqlite\"\n[[clusters.c.nodes]]\nname = \"n\"\ndsn = \"\(bad)secret\"\n",
+                    file: "c.toml", baseDirectory: "/tmp", environment: [:])
                 Issue.record("expected an error for \(bad)")
             } catch {
                 #expect(error.reason == .invalidValue && !error.description.contains("secret"), "\(error)")
@@ -349,10 +383,14 @@ struct ConfigurationLoaderTests {
         }
     }
 
-    @Test("table names and a } in an array, which would crash the TOML parser, are syntax errors with their place; valid files with [ in values still load")
+    @Test(
+        "table names and a } in an array, which would crash the TOML parser, are syntax errors with their place; valid files with [ in values still load"
+    )
     func tableNamePrecheck() throws {
-        for (text, line) in [("[é]\n", 1), ("a = 1\n[[!]]\n", 2), ("[ .a]\n", 1), ("x = 1\n\n  [{]\n", 3),
-                             ("a = [}\n", 1), ("a = [\n  1,\n  }]\n", 3), ("a = [{ b = [1] }, [}]]\n", 1)] {
+        for (text, line) in [
+            ("[é]\n", 1), ("a = 1\n[[!]]\n", 2), ("[ .a]\n", 1), ("x = 1\n\n  [{]\n", 3),
+            ("a = [}\n", 1), ("a = [\n  1,\n  }]\n", 3), ("a = [{ b = [1] }, [}]]\n", 1),
+        ] {
             do {
                 _ = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: "/tmp", environment: [:])
                 Issue.record("expected an error for \(text)")
@@ -390,7 +428,9 @@ struct ConfigurationLoaderTests {
         }
         expectError(.syntax, keyPath: nil, "[clusters.a]\ndriver = \"sqlite\"\n[clusters.a]\ndriver = \"sqlite\"\n")
         do {
-            _ = try parse("[services.m]\nkind = \"memcached\"\nservers = [\"127.0.0.1:70000\"]\n[clusters.c]\ndriver = \"sqlite\"\n[[clusters.c.nodes]]\nname = \"n\"\ndsn = \"x.sqlite\"\n")
+            _ = try parse(
+                "[services.m]\nkind = \"memcached\"\nservers = [\"127.0.0.1:70000\"]\n[clusters.c]\ndriver = \"sqlite\"\n[[clusters.c.nodes]]\nname = \"n\"\ndsn = \"x.sqlite\"\n"
+            )
             Issue.record("expected an error for port 70000")
         } catch {
             #expect(error.keyPath == "services.m.servers[0]", "\(error)")

@@ -13,7 +13,8 @@ struct ClusterBatchTests {
         let connection = try await local.cluster.connect(to: "")
         _ = try await connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
         let before = local.node("n1").statements
-        let reports = try await connection.execute("INSERT INTO t (id, name) VALUES (?, ?)", batch: (1...200).map { [.integer(Int64($0)), "n"] })
+        let reports = try await connection.execute(
+            "INSERT INTO t (id, name) VALUES (?, ?)", batch: (1...200).map { [.integer(Int64($0)), "n"] })
         #expect(reports.count == 200)
         #expect(local.node("n1").statements == before + 1, "the batch is one statement on the node, not 200")
         let error = await expectSQLError(.constraintViolation) {

@@ -26,7 +26,9 @@ struct ClusterDeploymentTests {
             let insert = try await db.execute("INSERT INTO cluster_seed (name) VALUES (?)", ["alpha"])
             #expect(insert.rowsAffected == 1 && insert.lastInsertID != nil)
             #expect(try await db.query("SELECT name FROM cluster_seed WHERE id = ?", [.integer(insert.lastInsertID!)])[0][0] == "alpha")
-            #expect(try await db.execute("UPDATE cluster_seed SET name = ? WHERE id = ?", ["beta", .integer(insert.lastInsertID!)]).rowsAffected == 1)
+            #expect(
+                try await db.execute("UPDATE cluster_seed SET name = ? WHERE id = ?", ["beta", .integer(insert.lastInsertID!)]).rowsAffected
+                    == 1)
             #expect(try await db.execute("DELETE FROM cluster_seed WHERE name = ?", ["beta"]).rowsAffected == 1)
             #expect(try await db.execute("DELETE FROM cluster_seed WHERE name = ?", ["beta"]).rowsAffected == 0)
             await db.close()
@@ -58,11 +60,13 @@ struct ClusterDeploymentTests {
                                 // the other nodes a moment later (wsrep_sync_wait makes a read wait for it).
                                 try await database.withConnection { connection in
                                     let insert = try await connection.execute(
-                                        "INSERT INTO concurrency (task, step) VALUES (?, ?)", [.integer(Int64(task)), .integer(Int64(step))])
+                                        "INSERT INTO concurrency (task, step) VALUES (?, ?)",
+                                        [.integer(Int64(task)), .integer(Int64(step))])
                                     #expect(insert.rowsAffected == 1)
                                     let id = try #require(insert.lastInsertID)
                                     let row = try await connection.query("SELECT task, step FROM concurrency WHERE id = ?", [.integer(id)])
-                                    #expect(row.count == 1 && row.first?[0] == .integer(Int64(task)) && row.first?[1] == .integer(Int64(step)))
+                                    #expect(
+                                        row.count == 1 && row.first?[0] == .integer(Int64(task)) && row.first?[1] == .integer(Int64(step)))
                                 }
                             }
                         }
@@ -82,7 +86,9 @@ struct ClusterDeploymentTests {
     @Test("PostgreSQL primary and standby: each target reaches a node of the right kind")
     func postgresTargets() async throws {
         let cluster = try makeCluster("pg", nodes: try await Deployment.postgres(), driver: PostgresDriver())
-        for (target, recovery) in [("read-write", false), ("primary", false), ("read-only", true), ("standby", true), ("prefer-standby", true)] {
+        for (target, recovery) in [
+            ("read-write", false), ("primary", false), ("read-only", true), ("standby", true), ("prefer-standby", true),
+        ] {
             let connection = try await cluster.connect(to: target)
             #expect(try await connection.query("SELECT pg_is_in_recovery()")[0][0] == .bool(recovery), "\(target)")
             await connection.close()

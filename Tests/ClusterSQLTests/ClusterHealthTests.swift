@@ -126,11 +126,13 @@ struct ClusterHealthTests {
     @Test("removeNode during a load: no error, in-flight work completes, the node gets no new work")
     func removeUnderLoad() async throws {
         let local = try LocalCluster(strategy: .roundRobin)
-        let database = Database(driver: local.cluster, dsn: "", configuration: {
-            var c = DatabaseConfiguration(name: "load")
-            c.maxOpen = 6
-            return c
-        }())
+        let database = Database(
+            driver: local.cluster, dsn: "",
+            configuration: {
+                var c = DatabaseConfiguration(name: "load")
+                c.maxOpen = 6
+                return c
+            }())
         let failures = await withTaskGroup(of: Int.self) { group in
             for _ in 0..<6 {
                 group.addTask {

@@ -31,7 +31,10 @@ struct ClusterStatisticsTests {
         #expect(!failed.contains("hunter2"))
         #expect(only.statistics().nodes[0].errors == 1 && only.statistics().nodes[0].lastErrorMessage != nil)
         let json = String(decoding: try JSONEncoder().encode(local.cluster.statistics()), as: UTF8.self)
-        for key in ["FirstInstantiated", "Connections", "Errors", "LastSuccess", "LastErrorMessage", "LatencyAverageMs", "InFlight", "State", "Role"] {
+        for key in [
+            "FirstInstantiated", "Connections", "Errors", "LastSuccess", "LastErrorMessage", "LatencyAverageMs", "InFlight", "State",
+            "Role",
+        ] {
             #expect(json.contains("\"\(key)\""), "missing \(key) in \(json)")
         }
         #expect(!json.contains("hunter2"))

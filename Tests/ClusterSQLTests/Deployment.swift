@@ -29,7 +29,9 @@ enum Deployment {
     /// The three Galera nodes: the config's `galera` cluster, or TestServers' shared cluster.
     static func galera() async throws -> [Node] {
         if let nodes = try configured("galera") { return nodes }
-        return try await GaleraCluster.shared().nodes.enumerated().map { Node(name: "node-\($0.offset + 1)", dsn: $0.element.dsn + "?timeout=2s") }
+        return try await GaleraCluster.shared().nodes.enumerated().map {
+            Node(name: "node-\($0.offset + 1)", dsn: $0.element.dsn + "?timeout=2s")
+        }
     }
 
     /// A PostgreSQL primary and standby: the config's `postgres` cluster, or TestServers' shared pair.

@@ -84,9 +84,11 @@ extension GaleraClusterTests {
                 let direct = try await MariaDBDriver().connect(to: node.dsn)
                 _ = try await direct.execute("SET SESSION wsrep_sync_wait = 1")  // every applied commit, before reading
                 let total = try await direct.query("SELECT SUM(balance) FROM bank_accounts")[0][0]
-                #expect(total == .decimal(SQLDecimal("\(Int64(accounts) * opening)")!) || total == .integer(Int64(accounts) * opening),
-                        "\(node.name): total \(total)")
-                let unexplained = try await direct.query("""
+                #expect(
+                    total == .decimal(SQLDecimal("\(Int64(accounts) * opening)")!) || total == .integer(Int64(accounts) * opening),
+                    "\(node.name): total \(total)")
+                let unexplained = try await direct.query(
+                    """
                     SELECT a.id FROM bank_accounts a
                     WHERE a.balance <> ? - (SELECT COALESCE(SUM(amount), 0) FROM bank_transfers WHERE source = a.id)
                                          + (SELECT COALESCE(SUM(amount), 0) FROM bank_transfers WHERE target = a.id)

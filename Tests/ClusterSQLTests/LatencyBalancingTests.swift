@@ -56,7 +56,8 @@ struct LatencyBalancingTests {
             proxies.append(try await DelayProxy.start(upstreamPort: node.port, delay: index == 1 ? .milliseconds(5) : .zero))
         }
         let cluster = try makeCluster(
-            "galera-latency", nodes: proxies.enumerated().map {
+            "galera-latency",
+            nodes: proxies.enumerated().map {
                 Deployment.Node(name: "node-\($0.offset + 1)", dsn: "mysql://test:test@127.0.0.1:\($0.element.port)/test?timeout=2s")
             }, driver: MariaDBDriver(queryTimeout: .seconds(3)))
         let end = ContinuousClock.now + .seconds(6)

@@ -1,5 +1,6 @@
-@testable import ClusterSQL
 import Testing
+
+@testable import ClusterSQL
 
 /// A deterministic generator for the balancer's random picks.
 struct SeededGenerator: RandomNumberGenerator {
@@ -17,7 +18,8 @@ struct SeededGenerator: RandomNumberGenerator {
 struct NodeSelectionTests {
     func candidates(_ latencies: [Double?], inFlight: [Int]? = nil, preferred: Set<Int> = []) -> [NodeCandidate] {
         latencies.enumerated().map {
-            NodeCandidate(index: $0.offset, latency: $0.element, inFlight: inFlight?[$0.offset] ?? 0, preferred: preferred.contains($0.offset))
+            NodeCandidate(
+                index: $0.offset, latency: $0.element, inFlight: inFlight?[$0.offset] ?? 0, preferred: preferred.contains($0.offset))
         }
     }
 
@@ -54,7 +56,9 @@ struct NodeSelectionTests {
     @Test("round-robin: each turn starts at the next node")
     func roundRobin() {
         var random = SeededGenerator(state: 1)
-        let orders = (0..<4).map { NodeSelection.order(candidates([0.001, 0.001, 0.001]), strategy: .roundRobin, turn: $0, random: &random) }
+        let orders = (0..<4).map {
+            NodeSelection.order(candidates([0.001, 0.001, 0.001]), strategy: .roundRobin, turn: $0, random: &random)
+        }
         #expect(orders == [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]])
     }
 

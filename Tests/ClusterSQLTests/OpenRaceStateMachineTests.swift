@@ -1,6 +1,7 @@
-@testable import ClusterSQL
 import SQLCore
 import Testing
+
+@testable import ClusterSQL
 
 /// The open's decisions without sockets or sleeps: every order of events an open can see.
 @Suite("Open race state machine")
@@ -11,7 +12,7 @@ struct OpenRaceStateMachineTests {
 
     @Test("race: every node starts at once; the first success wins and cancels the rest; a late success is closed")
     func race() {
-        var machine = Machine(staggers: [nil, nil, nil])
+        var machine = Machine(staggers: [.none, .none, .none])
         #expect(machine.start() == [.launch(node: 0), .launch(node: 1), .launch(node: 2)])
         #expect(machine.attemptFailed(node: 2, error: Self.refused) == [])
         let (verdict, actions) = machine.attemptSucceeded(node: 1)
@@ -23,7 +24,7 @@ struct OpenRaceStateMachineTests {
 
     @Test("hedged: the next node starts when the latest one's timer fires or it fails; the last node arms no timer")
     func hedged() {
-        var machine = Machine(staggers: [Self.hedge, Self.hedge, Self.hedge])
+        var machine = Machine(staggers: [.hedge(Self.hedge), .hedge(Self.hedge), .hedge(Self.hedge)])
         #expect(machine.start() == [.launch(node: 0), .armHedge(after: 0, Self.hedge)])
         #expect(machine.hedgeFired(after: 0) == [.launch(node: 1), .armHedge(after: 1, Self.hedge)])
         #expect(machine.attemptFailed(node: 1, error: Self.refused) == [.launch(node: 2)])
@@ -34,7 +35,7 @@ struct OpenRaceStateMachineTests {
 
     @Test("a late failure or a stale timer of an earlier node starts nothing; the latest node's failure does")
     func onlyTheLatestNodeStartsTheNext() {
-        var machine = Machine(staggers: [Self.hedge, Self.hedge, Self.hedge, nil])
+        var machine = Machine(staggers: [.hedge(Self.hedge), .hedge(Self.hedge), .hedge(Self.hedge), .none])
         _ = machine.start()
         _ = machine.hedgeFired(after: 0)
         #expect(machine.attemptFailed(node: 0, error: Self.refused) == [])
@@ -45,15 +46,31 @@ struct OpenRaceStateMachineTests {
 
     @Test("a node without a stagger is raced with the next: mixed staggers launch in groups")
     func mixed() {
-        var machine = Machine(staggers: [Self.hedge, nil, nil, .seconds(5)])
+        var machine = Machine(staggers: [.hedge(Self.hedge), .none, .none, .hedge(.seconds(5))])
         #expect(machine.start() == [.launch(node: 0), .armHedge(after: 0, Self.hedge)])
         #expect(machine.hedgeFired(after: 0) == [.launch(node: 1), .launch(node: 2), .launch(node: 3)])
         #expect(machine.running == 4)
     }
 
+    @Test("prefer-standby: the fallback starts only once every standby failed, in either order, never beside a slow one")
+    func barrier() {
+        for firstToFail in [0, 1] {
+            var machine = Machine(staggers: [.none, .untilAllFailed, .none])
+            #expect(machine.start() == [.launch(node: 0), .launch(node: 1)])
+            #expect(machine.attemptFailed(node: firstToFail, error: Self.refused) == [], "the other standby may only be slow")
+            #expect(machine.attemptFailed(node: 1 - firstToFail, error: Self.refused) == [.launch(node: 2)])
+        }
+        var hedged = Machine(staggers: [.hedge(Self.hedge), .untilAllFailed, .none])
+        _ = hedged.start()
+        #expect(hedged.hedgeFired(after: 0) == [.launch(node: 1)], "no timer after the barrier")
+        #expect(hedged.attemptFailed(node: 1, error: Self.refused) == [])
+        #expect(hedged.timeoutFired() == [.cancelAll])
+        #expect(hedged.launched == 2, "the primary was never a hedge against the slow standby")
+    }
+
     @Test("every node failing ends the open, cancelling its timer, with each node's error")
     func exhausted() {
-        var machine = Machine(staggers: [Self.hedge, Self.hedge])
+        var machine = Machine(staggers: [.hedge(Self.hedge), .hedge(Self.hedge)])
         _ = machine.start()
         #expect(machine.attemptFailed(node: 0, error: Self.refused) == [.launch(node: 1)])
         #expect(machine.attemptFailed(node: 1, error: SQLError(.authenticationFailed, message: "no")) == [.cancelAll])
@@ -63,7 +80,7 @@ struct OpenRaceStateMachineTests {
 
     @Test("the open timeout ends the open; what comes after is closed or recorded, nothing is launched")
     func expired() {
-        var machine = Machine(staggers: [Self.hedge, Self.hedge, Self.hedge])
+        var machine = Machine(staggers: [.hedge(Self.hedge), .hedge(Self.hedge), .hedge(Self.hedge)])
         _ = machine.start()
         #expect(machine.timeoutFired() == [.cancelAll])
         #expect(machine.phase == .expired)
@@ -85,7 +102,9 @@ struct OpenRaceStateMachineTests {
         var random = SeededGenerator(state: 7)
         for _ in 0..<2_000 {
             let count = Int.random(in: 1...5, using: &random)
-            let staggers: [Duration?] = (0..<count).map { _ in Bool.random(using: &random) ? nil : Self.hedge }
+            let staggers: [Machine.Stagger] = (0..<count).map { _ in
+                [.none, .hedge(Self.hedge), .untilAllFailed].randomElement(using: &random)!
+            }
             var machine = Machine(staggers: staggers)
             var launched: [Int] = []
             var running: Set<Int> = []

@@ -1,6 +1,6 @@
 import ClusterSQL
-import Foundation
 import ConnectionKit
+import Foundation
 import Logging
 import PostgresBackend
 import SQLCore
@@ -20,13 +20,17 @@ struct PostgresClusterTests {
         return cluster
     }
 
-    @Test("targets reach the right node; after SIGKILL of the primary and promotion, read-write opens reach the new primary within a second and no write reaches a read-only node")
+    @Test(
+        "targets reach the right node; after SIGKILL of the primary and promotion, read-write opens reach the new primary within a second and no write reaches a read-only node"
+    )
     func failover() async throws {
         let servers = try await PostgresCluster.start(standbys: 1)
         defer { servers.destroy() }
         let cluster = try makeCluster(servers)
         try await whileRunning(cluster) {
-            for (target, recovery) in [("read-write", false), ("primary", false), ("read-only", true), ("standby", true), ("prefer-standby", true)] {
+            for (target, recovery) in [
+                ("read-write", false), ("primary", false), ("read-only", true), ("standby", true), ("prefer-standby", true),
+            ] {
                 let connection = try await cluster.connect(to: target)
                 #expect(try await connection.query("SELECT pg_is_in_recovery()")[0][0] == .bool(recovery), "\(target)")
                 await connection.close()
@@ -74,7 +78,9 @@ struct PostgresClusterTests {
         }
     }
 
-    @Test("prefer-standby waits for a slow standby instead of hedging to the primary, and falls back to the primary only when the standby fails")
+    @Test(
+        "prefer-standby waits for a slow standby instead of hedging to the primary, and falls back to the primary only when the standby fails"
+    )
     func preferStandbyIsNotHedged() async throws {
         let servers = try await PostgresCluster.start(standbys: 1)
         defer { servers.destroy() }
@@ -83,8 +89,9 @@ struct PostgresClusterTests {
         configuration.checkInterval = .milliseconds(200)
         let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try cluster.addNode(name: "a-primary", driver: PostgresDriver(), dsn: servers.primary.dsn + " connect_timeout=2")
-        try cluster.addNode(name: "b-standby", driver: PostgresDriver(),
-                            dsn: "host=127.0.0.1 port=\(proxy.port) user=postgres dbname=postgres connect_timeout=2")
+        try cluster.addNode(
+            name: "b-standby", driver: PostgresDriver(),
+            dsn: "host=127.0.0.1 port=\(proxy.port) user=postgres dbname=postgres connect_timeout=2")
         try await whileRunning(cluster) {
             func inRecovery() async throws -> Bool {
                 let connection = try await cluster.connect(to: "prefer-standby")

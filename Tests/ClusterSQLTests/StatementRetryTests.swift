@@ -1,20 +1,25 @@
-@testable import ClusterSQL
 import SQLCore
 import Testing
+
+@testable import ClusterSQL
 
 /// The retry rule of a cluster connection, as a table.
 @Suite("Statement retry rule")
 struct StatementRetryTests {
-    static func mayRetry(_ code: SQLError.Code, kind: SQLError.Kind? = nil, attempt: Int = 1, inTransaction: Bool = false,
-                         idempotent: Bool = false) -> Bool {
+    static func mayRetry(
+        _ code: SQLError.Code, kind: SQLError.Kind? = nil, attempt: Int = 1, inTransaction: Bool = false,
+        idempotent: Bool = false
+    ) -> Bool {
         let error = kind.map { SQLError(code, kind: $0, message: "x") } ?? SQLError(code, message: "x")
         return StatementRetry.mayRetry(after: error, attempt: attempt, maxAttempts: 3, inTransaction: inTransaction, idempotent: idempotent)
     }
 
     @Test("an error that proves the statement never reached a server is retried, whatever the statement")
     func notSent() {
-        for code: SQLError.Code in [.closed, .connectionFailed, .nodeNotReady, .tooManyConnections, .noEligibleNode, .allNodesFailed,
-                                    .noNodes, .roleMismatch, .nodeChanged] {
+        for code: SQLError.Code in [
+            .closed, .connectionFailed, .nodeNotReady, .tooManyConnections, .noEligibleNode, .allNodesFailed,
+            .noNodes, .roleMismatch, .nodeChanged,
+        ] {
             #expect(Self.mayRetry(code, kind: .connection), "\(code)")
         }
     }

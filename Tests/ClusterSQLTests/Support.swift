@@ -3,9 +3,9 @@ import FaultInjection
 import Foundation
 import Logging
 import MariaDBBackend
-import ServiceLifecycle
 import SQLCore
 import SQLiteBackend
+import ServiceLifecycle
 import Testing
 
 /// Three SQLite nodes in a temporary folder, each behind its own fault-injecting driver.
@@ -14,8 +14,10 @@ final class LocalCluster: Sendable {
     let drivers: [String: FaultInjectingDriver]
     let cluster: ClusterDriver
 
-    init(strategy: BalancingStrategy = .latency, nodes: [String] = ["n1", "n2", "n3"],
-         configure: (inout ClusterDriverConfiguration) -> Void = { _ in }) throws {
+    init(
+        strategy: BalancingStrategy = .latency, nodes: [String] = ["n1", "n2", "n3"],
+        configure: (inout ClusterDriverConfiguration) -> Void = { _ in }
+    ) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var configuration = ClusterDriverConfiguration(name: "test")
@@ -49,7 +51,10 @@ final class LocalCluster: Sendable {
 func whileRunning<T: Sendable>(_ services: any Service..., body: @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         for service in services {
-            group.addTask { try await service.run(); return nil }
+            group.addTask {
+                try await service.run()
+                return nil
+            }
         }
         let result = try await body()
         group.cancelAll()

@@ -31,12 +31,12 @@ struct ClusterSQLToolTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let config = folder.appendingPathComponent("config.toml")
         try """
-            data_dir = "data"
-            [clusters.local]
-            driver = "sqlite"
-            nodes = [\((1...nodes).map { "{ name = \"n\($0)\", dsn = \"n\($0).sqlite\" }" }.joined(separator: ", "))]
-            \(extra)
-            """.write(to: config, atomically: true, encoding: .utf8)
+        data_dir = "data"
+        [clusters.local]
+        driver = "sqlite"
+        nodes = [\((1...nodes).map { "{ name = \"n\($0)\", dsn = \"n\($0).sqlite\" }" }.joined(separator: ", "))]
+        \(extra)
+        """.write(to: config, atomically: true, encoding: .utf8)
         return (config.path, folder)
     }
 
@@ -50,27 +50,30 @@ struct ClusterSQLToolTests {
         #expect(insert.output == "1 row affected, last insert id 1\n")
         let table = try await run(["query", "--config", config, "SELECT id, name, ok FROM t WHERE id = ?", "1"])
         #expect(table.status == 0)
-        #expect(table.output == """
-            id | name         | ok
-            ---+--------------+-----
-            1  | Ada Lovelace | true
-            (1 row)
+        #expect(
+            table.output == """
+                id | name         | ok
+                ---+--------------+-----
+                1  | Ada Lovelace | true
+                (1 row)
 
-            """)
-        let json = try await run(["query", "--json", "SELECT id, name, ok, NULL AS absent FROM t"], environment: ["CLUSTERSQL_CONFIG": config])
+                """)
+        let json = try await run(
+            ["query", "--json", "SELECT id, name, ok, NULL AS absent FROM t"], environment: ["CLUSTERSQL_CONFIG": config])
         #expect(json.status == 0)
         #expect(json.output == "{\"id\":1,\"name\":\"Ada Lovelace\",\"ok\":true,\"absent\":null}\n")
     }
 
-    @Test("every failure is one line on stderr and a non-zero exit",
-          arguments: [
+    @Test(
+        "every failure is one line on stderr and a non-zero exit",
+        arguments: [
             (["query", "--config", "/nonexistent/config.toml", "SELECT 1"], "does not exist"),
             (["query", "--cluster", "nope", "SELECT 1"], "no cluster named nope"),
             (["query", "SELEKT 1"], "syntaxError"),
             (["query", "SELECT ?"], "parameterCountMismatch"),
             (["query", "--node", "n9", "SELECT 1"], "has no node n9"),
             (["query", "--node", "n2", "SELEKT 1"], "syntaxError"),
-          ])
+        ])
     func failures(arguments: [String], expected: String) async throws {
         let (config, folder) = try makeConfig()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -107,11 +110,12 @@ struct ClusterSQLToolTests {
 
     @Test("stats: a table after one check of every node; --json has the seed's names and no password")
     func stats() async throws {
-        let (config, folder) = try makeConfig(extra: """
-            [clusters.pg]
-            driver = "postgres"
-            nodes = [{ name = "down", dsn = "postgres://app:hunter2@127.0.0.1:1/db?connect_timeout=2" }]
-            """)
+        let (config, folder) = try makeConfig(
+            extra: """
+                [clusters.pg]
+                driver = "postgres"
+                nodes = [{ name = "down", dsn = "postgres://app:hunter2@127.0.0.1:1/db?connect_timeout=2" }]
+                """)
         defer { try? FileManager.default.removeItem(at: folder) }
         let table = try await run(["stats", "--config", config])
         #expect(table.status == 0, "\(table.errors)")
@@ -127,12 +131,13 @@ struct ClusterSQLToolTests {
 
     @Test("check: each node's reachability, role and latency; exit 1 when no node serves the target")
     func check() async throws {
-        let (config, folder) = try makeConfig(extra: """
-            [clusters.pg]
-            driver = "postgres"
-            target = "read-write"
-            nodes = [{ name = "down", dsn = "postgres://app:hunter2@127.0.0.1:1/db?connect_timeout=2" }]
-            """)
+        let (config, folder) = try makeConfig(
+            extra: """
+                [clusters.pg]
+                driver = "postgres"
+                target = "read-write"
+                nodes = [{ name = "down", dsn = "postgres://app:hunter2@127.0.0.1:1/db?connect_timeout=2" }]
+                """)
         defer { try? FileManager.default.removeItem(at: folder) }
         let healthy = try await run(["check", "--config", config])
         #expect(healthy.status == 0, "\(healthy.errors)")

@@ -16,7 +16,8 @@ struct SecretOutputTests {
 
     /// `text` with every character but ASCII letters and digits %-escaped.
     static func encoded(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))!
+        text.addingPercentEncoding(
+            withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))!
     }
 
     /// `text` as a TOML basic string.
@@ -37,8 +38,9 @@ struct SecretOutputTests {
 
     func expectNoSecret(_ run: ClusterSQLToolTests.Run, _ password: String, _ what: String) {
         for output in [run.output, run.errors] {
-            #expect(!output.contains("¤") && !output.contains(password) && !output.contains(Self.encoded(password)),
-                    "\(what): \(output)")
+            #expect(
+                !output.contains("¤") && !output.contains(password) && !output.contains(Self.encoded(password)),
+                "\(what): \(output)")
         }
     }
 
@@ -48,18 +50,20 @@ struct SecretOutputTests {
             let clusters = Self.dsns(password).map { cluster, driver, dsn in
                 "[clusters.\(cluster)]\ndriver = \"\(driver)\"\nnodes = [{ name = \"n\", dsn = \(Self.toml(dsn)) }]\n"
             }
-            let (config, folder) = try tool.makeConfig(nodes: 1, extra: clusters.joined() + """
-                [services.redis]
-                kind = "redis"
-                url = \(Self.toml("redis://:\(Self.encoded(password))@127.0.0.1:1/0"))
-                [services.sentinel]
-                kind = "sentinel"
-                sentinels = ["127.0.0.1:1"]
-                master_name = "m"
-                sentinel_password = \(Self.toml(password))
-                username = "app"
-                password = \(Self.toml(password))
-                """)
+            let (config, folder) = try tool.makeConfig(
+                nodes: 1,
+                extra: clusters.joined() + """
+                    [services.redis]
+                    kind = "redis"
+                    url = \(Self.toml("redis://:\(Self.encoded(password))@127.0.0.1:1/0"))
+                    [services.sentinel]
+                    kind = "sentinel"
+                    sentinels = ["127.0.0.1:1"]
+                    master_name = "m"
+                    sentinel_password = \(Self.toml(password))
+                    username = "app"
+                    password = \(Self.toml(password))
+                    """)
             defer { try? FileManager.default.removeItem(at: folder) }
             let trace = ["--config", config, "--log-level", "trace"]
             for (cluster, _, _) in Self.dsns(password) {
@@ -84,11 +88,13 @@ struct SecretOutputTests {
             for (cluster, driver, dsn) in Self.dsns(password) {
                 let start = dsn.range(of: "¤") ?? dsn.range(of: "%C2%A4")!
                 for broken in [String(dsn[..<start.upperBound]), String(dsn[..<start.upperBound]) + "%zz'\"@", dsn + " '"] {
-                    let (config, folder) = try tool.makeConfig(nodes: 1, extra: """
-                        [clusters.\(cluster)]
-                        driver = "\(driver)"
-                        nodes = [{ name = "n", dsn = \(Self.toml(broken)) }]
-                        """)
+                    let (config, folder) = try tool.makeConfig(
+                        nodes: 1,
+                        extra: """
+                            [clusters.\(cluster)]
+                            driver = "\(driver)"
+                            nodes = [{ name = "n", dsn = \(Self.toml(broken)) }]
+                            """)
                     defer { try? FileManager.default.removeItem(at: folder) }
                     for command in [["check"], ["stats", "--json"]] {
                         let run = try await tool.run(command + ["--config", config, "--log-level", "trace", "--cluster", cluster])

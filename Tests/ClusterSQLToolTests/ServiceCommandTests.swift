@@ -12,19 +12,20 @@ struct ServiceCommandTests {
             masterName: "toolmaster", replicas: 1, dataPassword: "tool-data-pw", sentinelPassword: "tool-sentinel-pw")
         defer { topology.destroy() }
         let sentinels = topology.sentinelAddresses.map { "\"\($0)\"" }.joined(separator: ", ")
-        let (config, folder) = try tool.makeConfig(extra: """
-            [services.cache]
-            kind = "sentinel"
-            sentinels = [\(sentinels)]
-            master_name = "toolmaster"
-            sentinel_password = "tool-sentinel-pw"
-            password = "tool-data-pw"
-            [services.nowhere]
-            kind = "sentinel"
-            sentinels = ["127.0.0.1:\(try Commands.freePort())"]
-            master_name = "toolmaster"
-            sentinel_password = "tool-sentinel-pw"
-            """)
+        let (config, folder) = try tool.makeConfig(
+            extra: """
+                [services.cache]
+                kind = "sentinel"
+                sentinels = [\(sentinels)]
+                master_name = "toolmaster"
+                sentinel_password = "tool-sentinel-pw"
+                password = "tool-data-pw"
+                [services.nowhere]
+                kind = "sentinel"
+                sentinels = ["127.0.0.1:\(try Commands.freePort())"]
+                master_name = "toolmaster"
+                sentinel_password = "tool-sentinel-pw"
+                """)
         defer { try? FileManager.default.removeItem(at: folder) }
 
         let check = try await tool.run(["check", "--config", config, "--service", "cache"])
@@ -60,11 +61,12 @@ struct ServiceCommandTests {
             first.destroy()
             second.destroy()
         }
-        let (config, folder) = try tool.makeConfig(extra: """
-            [services.pages]
-            kind = "memcached"
-            servers = ["\(first.address)", "\(second.address)"]
-            """)
+        let (config, folder) = try tool.makeConfig(
+            extra: """
+                [services.pages]
+                kind = "memcached"
+                servers = ["\(first.address)", "\(second.address)"]
+                """)
         defer { try? FileManager.default.removeItem(at: folder) }
         let healthy = try await tool.run(["check", "--config", config, "--service", "pages"])
         #expect(healthy.status == 0, "\(healthy.output)\(healthy.errors)")

@@ -1,6 +1,6 @@
-import TestServers
 import ConnectionKit
 import Synchronization
+import TestServers
 import Testing
 
 @Suite("Backoff", .timeLimit(.minutes(2)))
@@ -58,8 +58,10 @@ struct BackoffTests {
     @Test("a policy past Int64 nanoseconds saturates instead of trapping")
     func saturates() {
         for compounding in [false, true] {
-            var backoff = Backoff(policy: BackoffPolicy(initial: .seconds(1 << 40), multiplier: .infinity,
-                                                        maximum: .seconds(Int64.max), jitter: 0.5, compounding: compounding), seed: 1)
+            var backoff = Backoff(
+                policy: BackoffPolicy(
+                    initial: .seconds(1 << 40), multiplier: .infinity,
+                    maximum: .seconds(Int64.max), jitter: 0.5, compounding: compounding), seed: 1)
             let delays = (0..<5).map { _ in backoff.next() }
             #expect(delays.allSatisfy { $0 > .seconds(1 << 33) }, "\(delays)")
         }

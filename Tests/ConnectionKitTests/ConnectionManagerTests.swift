@@ -1,6 +1,6 @@
-import TestServers
 import ConnectionKit
 import Synchronization
+import TestServers
 import Testing
 
 @Suite("Connection manager", .timeLimit(.minutes(2)))
@@ -12,23 +12,44 @@ struct ConnectionManagerTests {
     @Test("the first dial is retried with backoff, and success resets the backoff")
     func firstDialRetried() {
         var m = Machine(name: "m", backoff: Self.exact, seed: 1)
-        guard case .dial = m.start() else { Issue.record("expected a dial"); return }
+        guard case .dial = m.start() else {
+            Issue.record("expected a dial")
+            return
+        }
         m.dialFailed("refused", now: Self.at(0))
-        guard case .sleep(let until) = m.nextAction() else { Issue.record("expected a sleep"); return }
+        guard case .sleep(let until) = m.nextAction() else {
+            Issue.record("expected a sleep")
+            return
+        }
         #expect(until == Self.at(100))
-        guard case .sleep = m.timerFired(now: Self.at(50)) else { Issue.record("too early"); return }
-        guard case .dial = m.timerFired(now: Self.at(100)) else { Issue.record("expected a dial"); return }
+        guard case .sleep = m.timerFired(now: Self.at(50)) else {
+            Issue.record("too early")
+            return
+        }
+        guard case .dial = m.timerFired(now: Self.at(100)) else {
+            Issue.record("expected a dial")
+            return
+        }
         m.dialFailed("refused", now: Self.at(100))
-        guard case .sleep(let second) = m.nextAction() else { Issue.record("expected a sleep"); return }
+        guard case .sleep(let second) = m.nextAction() else {
+            Issue.record("expected a sleep")
+            return
+        }
         #expect(second == Self.at(300))
         _ = m.timerFired(now: Self.at(300))
         #expect(m.dialSucceeded("c1") == nil)
-        guard case .success(let (connection, generation)) = m.take() else { Issue.record("expected a connection"); return }
+        guard case .success(let (connection, generation)) = m.take() else {
+            Issue.record("expected a connection")
+            return
+        }
         #expect(connection == "c1" && generation == 1)
         // After a success the backoff starts over.
         #expect(m.reportError(generation: 1, error: "reset") == "c1")
         m.dialFailed("refused", now: Self.at(1000))
-        guard case .sleep(let afterReset) = m.nextAction() else { Issue.record("expected a sleep"); return }
+        guard case .sleep(let afterReset) = m.nextAction() else {
+            Issue.record("expected a sleep")
+            return
+        }
         #expect(afterReset == Self.at(1100))
     }
 
@@ -40,21 +61,33 @@ struct ConnectionManagerTests {
         #expect(m.reportError(generation: 1, error: "reset") == "first")
         _ = m.dialSucceeded("second")
         #expect(m.reportError(generation: 1, error: "late error from the first") == nil)
-        guard case .success(let (connection, generation)) = m.take() else { Issue.record("expected a connection"); return }
+        guard case .success(let (connection, generation)) = m.take() else {
+            Issue.record("expected a connection")
+            return
+        }
         #expect(connection == "second" && generation == 2)
     }
 
     @Test("take is a typed error while down and after close; a dial finishing after close is handed back")
     func unavailableAndClosed() {
         var m = Machine(name: "m", backoff: Self.exact, seed: 1)
-        guard case .failure(let connecting) = m.take() else { Issue.record("expected unavailable"); return }
+        guard case .failure(let connecting) = m.take() else {
+            Issue.record("expected unavailable")
+            return
+        }
         #expect(connecting.code == .unavailable)
         _ = m.start()
         #expect(m.close() == nil)
         #expect(m.dialSucceeded("late") == "late")
-        guard case .failure(let closed) = m.take() else { Issue.record("expected shutdown"); return }
+        guard case .failure(let closed) = m.take() else {
+            Issue.record("expected shutdown")
+            return
+        }
         #expect(closed.code == .shutdown)
-        guard case .stop = m.nextAction() else { Issue.record("expected stop"); return }
+        guard case .stop = m.nextAction() else {
+            Issue.record("expected stop")
+            return
+        }
     }
 
     /// Dials "c1", "c2", ... after failing the first `failures` dials; can be made to hang.

@@ -1,8 +1,8 @@
-import TestServers
 import ConnectionKit
 import Metrics
 import MetricsTestKit
 import Synchronization
+import TestServers
 import Testing
 
 /// A connection the tests can count: it knows whether it is in use or closed.

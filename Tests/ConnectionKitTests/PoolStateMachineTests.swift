@@ -174,11 +174,17 @@ struct PoolStateMachineTests {
     func brokenFreesCapacity() throws {
         var h = Harness { $0.maxOpen = 1 }
         let a = try h.must(at: 0)
-        guard case .wait(let waiter) = h.borrow(at: 1) else { Issue.record("expected a wait"); return }
+        guard case .wait(let waiter) = h.borrow(at: 1) else {
+            Issue.record("expected a wait")
+            return
+        }
         let actions = h.release(a, at: 2, broken: true)
         #expect(h.closed.map(\.1) == [.broken])
         #expect(actions.resume.count == 1)
-        guard case .create? = actions.resume.first?.result else { Issue.record("expected create permission"); return }
+        guard case .create? = actions.resume.first?.result else {
+            Issue.record("expected create permission")
+            return
+        }
         #expect(actions.resume.first?.waiter == waiter)
         #expect(h.machine.available == 0)
     }
@@ -186,9 +192,15 @@ struct PoolStateMachineTests {
     @Test("a failed dial gives its reserved slot to the next waiter")
     func dialFailure() {
         var h = Harness { $0.maxOpen = 1 }
-        guard case .create = h.borrow(at: 0), case .wait = h.borrow(at: 0) else { Issue.record("setup"); return }
+        guard case .create = h.borrow(at: 0), case .wait = h.borrow(at: 0) else {
+            Issue.record("setup")
+            return
+        }
         let actions = h.machine.dialFailed(forCaller: true, now: h.at(1))
-        guard case .create? = actions.resume.first?.result else { Issue.record("expected create permission"); return }
+        guard case .create? = actions.resume.first?.result else {
+            Issue.record("expected create permission")
+            return
+        }
         #expect(h.machine.stats.opening == 1)
     }
 
@@ -200,13 +212,19 @@ struct PoolStateMachineTests {
         }
         _ = try h.must(at: 0)
         _ = try h.must(at: 0)
-        guard case .wait(let waiter) = h.borrow(at: 10) else { Issue.record("expected to wait for a token"); return }
+        guard case .wait(let waiter) = h.borrow(at: 10) else {
+            Issue.record("expected to wait for a token")
+            return
+        }
         let early = h.tick(at: 50)
         #expect(early.actions.resume.isEmpty)
         #expect(early.next == h.at(100))
         let refill = h.tick(at: 100)
         #expect(refill.actions.resume.map(\.waiter) == [waiter])
-        guard case .create? = refill.actions.resume.first?.result else { Issue.record("expected create"); return }
+        guard case .create? = refill.actions.resume.first?.result else {
+            Issue.record("expected create")
+            return
+        }
 
         var unlimited = Harness { $0.createLimit = CreateLimit(headroom: 1, interval: .zero) }
         for _ in 0..<5 { #expect(unlimited.take(at: 0) != nil) }
@@ -219,12 +237,18 @@ struct PoolStateMachineTests {
             $0.getTimeout = .milliseconds(250)
         }
         _ = try h.must(at: 0)
-        guard case .wait(let waiter) = h.borrow(at: 100) else { Issue.record("expected a wait"); return }
+        guard case .wait(let waiter) = h.borrow(at: 100) else {
+            Issue.record("expected a wait")
+            return
+        }
         let v5 = h.tick(at: 200)
         #expect(v5.next == h.at(350))
         let timeout = h.tick(at: 350)
         #expect(timeout.actions.resume.first?.waiter == waiter)
-        guard case .failure(let error)? = timeout.actions.resume.first?.result else { Issue.record("expected failure"); return }
+        guard case .failure(let error)? = timeout.actions.resume.first?.result else {
+            Issue.record("expected failure")
+            return
+        }
         #expect(error.code == .poolTimeout)
         #expect(error.description == "test: poolTimeout: no connection within 250 ms (in use 1, idle 0, opening 0, waiting 0, cap 1)")
         #expect(h.machine.stats.timeouts == 1)
@@ -234,7 +258,10 @@ struct PoolStateMachineTests {
     func notRunning() throws {
         var h = Harness { $0.maxOpen = 1 }
         _ = try h.must(at: 0)
-        guard case .fail(let error) = h.borrow(at: 1, canWait: false) else { Issue.record("expected failure"); return }
+        guard case .fail(let error) = h.borrow(at: 1, canWait: false) else {
+            Issue.record("expected failure")
+            return
+        }
         #expect(error.code == .notRunning)
     }
 
@@ -327,15 +354,24 @@ struct PoolStateMachineTests {
         let b = try h.must(at: 0)
         _ = h.release(b, at: 1)
         _ = h.take(at: 1)  // takes b again
-        guard case .wait = h.borrow(at: 2) else { Issue.record("expected a wait"); return }
+        guard case .wait = h.borrow(at: 2) else {
+            Issue.record("expected a wait")
+            return
+        }
         let actions = h.machine.shutdown()
         #expect(actions.resume.count == 1)
-        guard case .failure(let error)? = actions.resume.first?.result else { Issue.record("expected failure"); return }
+        guard case .failure(let error)? = actions.resume.first?.result else {
+            Issue.record("expected failure")
+            return
+        }
         #expect(error.code == .shutdown)
         #expect(h.machine.shutdown().isEmpty)  // twice is safe
         _ = h.release(a, at: 3)
         #expect(h.closed.last?.1 == .shutdown)
-        guard case .fail = h.borrow(at: 4) else { Issue.record("expected failure after shutdown"); return }
+        guard case .fail = h.borrow(at: 4) else {
+            Issue.record("expected failure after shutdown")
+            return
+        }
     }
 
     @Test("empty closes idle connections, twice safely, and the pool stays usable")

@@ -1,11 +1,12 @@
 import ClusterConfig
 import Foundation
-import MariaDBBackend
 import PostgresBackend
 import PropertyBased
 import Redis
 import SQLCore
 import Testing
+
+@testable import MariaDBBackend
 
 /// Random passwords in every DSN form: no output of any path shows them.
 ///
@@ -31,7 +32,8 @@ struct SecretRedactionPropertyTests {
 
     /// Every character a URL's user info may hold unescaped is ASCII alphanumeric here; the rest is escaped.
     static func percentEncoded(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")) ?? text
+        text.addingPercentEncoding(
+            withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")) ?? text
     }
 
     static func keywordQuoted(_ text: String) -> String {
@@ -42,11 +44,15 @@ struct SecretRedactionPropertyTests {
     static func dsns(password: String, user: String, host: String, database: String) -> [(dsn: String, expected: String?)] {
         let encoded = percentEncoded(password)
         return [
-            ("host=\(host) port=5432 user=\(user) password=\(keywordQuoted(password)) dbname=\(database)",
-             "host=\(host) port=5432 user=\(user) password=*** dbname=\(database)"),
+            (
+                "host=\(host) port=5432 user=\(user) password=\(keywordQuoted(password)) dbname=\(database)",
+                "host=\(host) port=5432 user=\(user) password=*** dbname=\(database)"
+            ),
             ("host=\(host) password=\(password) dbname=\(database)", nil),  // unquoted: malformed when it holds a space or quote
-            ("postgres://\(user):\(encoded)@\(host):5432/\(database)?sslmode=disable",
-             "postgres://\(user):***@\(host):5432/\(database)?sslmode=disable"),
+            (
+                "postgres://\(user):\(encoded)@\(host):5432/\(database)?sslmode=disable",
+                "postgres://\(user):***@\(host):5432/\(database)?sslmode=disable"
+            ),
             ("postgresql://\(user):\(password)@\(host)/\(database)", nil),
             ("postgres://\(host)/\(database)?user=\(user)&password=\(encoded)", "postgres://\(host)/\(database)?user=\(user)&password=***"),
             ("mysql://\(user):\(password)@\(host):3306/\(database)?tls=false", nil),
@@ -71,7 +77,8 @@ struct SecretRedactionPropertyTests {
             dsn = "\(dsn.unicodeScalars.map { "\\u\(String(format: "%08X", $0.value))" }.joined())"
             """
         do {
-            let configuration = try ConfigurationLoader.parse("[clusters.c]\ndriver = \"postgres\"\n" + toml, file: "c.toml", baseDirectory: "/tmp", environment: [:])
+            let configuration = try ConfigurationLoader.parse(
+                "[clusters.c]\ndriver = \"postgres\"\n" + toml, file: "c.toml", baseDirectory: "/tmp", environment: [:])
             shown += configuration.clusters.flatMap { $0.nodes.map(\.description) }
         } catch {
             shown.append(error.description)
@@ -99,10 +106,21 @@ struct SecretRedactionPropertyTests {
 
     @Test("malformed DSNs (cut anywhere, or with garbage after): no output shows the password or a piece of it")
     func malformed() async {
-        await propertyCheck(count: 300, input: Self.password, Self.name, Gen.int(in: 0...200), Gen.element(of: ["", "'", "\"", "%", "%zz", " x", "@", "?=", "&&", "\\"]).map { $0 ?? "" }) {
+        await propertyCheck(
+            count: 300, input: Self.password, Self.name, Gen.int(in: 0...200),
+            Gen.element(of: ["", "'", "\"", "%", "%zz", " x", "@", "?=", "&&", "\\"]).map { $0 ?? "" }
+        ) {
             password, user, cut, garbage in
             for (dsn, _) in Self.dsns(password: password, user: user, host: "db", database: "app") {
                 let broken = String(dsn.prefix(cut)) + garbage
+                // A cut can leave a DSN that is well formed with other fields: `t:@/é` (from `t:@/é@tcp(db)/app`)
+                // is user t, no password, database é. Then the secret is what the parser reads as the password.
+                if let parsed = try? MariaDBConfiguration(dsn: broken) {
+                    // (Only a secret holding a marker is checked: a fragment like `a` is in `app` too.)
+                    guard let secret = parsed.password, secret.contains(where: { Self.markers.contains($0) }) else { continue }
+                    for output in Self.outputs(of: broken) { #expect(!output.contains(secret), "\(broken): \(output)") }
+                    continue
+                }
                 Self.expectNoLeak(broken, password: password)
             }
         }
@@ -126,7 +144,9 @@ struct SecretRedactionPropertyTests {
                 Issue.record("expected an error for \(dsn)")
             } catch {
                 #expect(error.code == .invalidConfiguration)
-                #expect(!error.description.contains("p%zzw") && !error.description.contains("pw@") && !error.description.contains("unterminated\""))
+                #expect(
+                    !error.description.contains("p%zzw") && !error.description.contains("pw@")
+                        && !error.description.contains("unterminated\""))
             }
         }
     }

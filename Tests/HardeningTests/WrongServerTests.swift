@@ -69,13 +69,16 @@ struct WrongServerTests {
         }
     }
 
-    @Test("PostgreSQL and MariaDB connections end within their connect timeout with a connection-class error",
-          arguments: Peer.allCases)
+    @Test(
+        "PostgreSQL and MariaDB connections end within their connect timeout with a connection-class error",
+        arguments: Peer.allCases)
     func sqlClients(peer: Peer) async throws {
         let (port, stop) = try await peer.start()
         defer { Task { await stop() } }
-        for (name, dsn) in [("postgres", "host=127.0.0.1 port=\(port) user=u password=pw dbname=d connect_timeout=2 sslmode=disable"),
-                            ("mariadb", "mysql://u:pw@127.0.0.1:\(port)/d?timeout=2s&readTimeout=2s")] {
+        for (name, dsn) in [
+            ("postgres", "host=127.0.0.1 port=\(port) user=u password=pw dbname=d connect_timeout=2 sslmode=disable"),
+            ("mariadb", "mysql://u:pw@127.0.0.1:\(port)/d?timeout=2s&readTimeout=2s"),
+        ] {
             let started = ContinuousClock.now
             let error = await Self.sqlOutcome(name, dsn)
             #expect(error?.kind == .connection, "\(name) against \(peer): \(String(describing: error))")

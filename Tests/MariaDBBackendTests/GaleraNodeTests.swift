@@ -83,7 +83,8 @@ struct GaleraNodeTests {
             let deadline = ContinuousClock.now + .seconds(30)
             while refusal == nil, ContinuousClock.now < deadline {
                 do {
-                    _ = try await isolated.query("SELECT COUNT(*) FROM \(table) WHERE id = ?", [1])  // SELECT 1 touches no table and is allowed
+                    // SELECT 1 touches no table and is allowed: read the table.
+                    _ = try await isolated.query("SELECT COUNT(*) FROM \(table) WHERE id = ?", [1])
                     try await Task.sleep(for: .milliseconds(200))
                 } catch let error as SQLError {
                     refusal = error

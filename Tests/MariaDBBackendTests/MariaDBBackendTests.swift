@@ -37,8 +37,10 @@ func runTypeRoundTrips(on db: any SQLConnection) async throws {
         ("SMALLINT", .integer(-32768), .integer(32767)), ("MEDIUMINT", .integer(-8_388_608), .integer(8_388_607)),
         ("INT", .integer(-2_147_483_648), .integer(2_147_483_647)), ("BIGINT", .integer(.min), .integer(.max)),
         ("BIGINT UNSIGNED", .integer(0), .decimal(SQLDecimal("18446744073709551615")!)),
-        ("DECIMAL(65,30)", .decimal(SQLDecimal("-12345678901234567890123456789012345.123456789012345678901234567890")!),
-         .decimal(SQLDecimal("0.000000000000000000000000000001")!)),
+        (
+            "DECIMAL(65,30)", .decimal(SQLDecimal("-12345678901234567890123456789012345.123456789012345678901234567890")!),
+            .decimal(SQLDecimal("0.000000000000000000000000000001")!)
+        ),
         ("FLOAT", .double(0.5), .double(-1024)), ("DOUBLE", .double(1.5e-300), .double(-.greatestFiniteMagnitude)),
         ("CHAR(5)", .text("ab"), .text("")), ("VARCHAR(100)", .text("héllo ✓ 'q' \"d\" \\ 🚀"), .text("x")),
         ("TEXT", .text(String(repeating: "long text ", count: 1000)), .text("")),
@@ -115,7 +117,8 @@ struct MariaDBBackendTests {
     func scriptsAndTransactions() async throws {
         let db = try await connect()
         let table = "tx_\(UInt32.random(in: 0...UInt32.max))"
-        let report = try await db.execute("CREATE TEMPORARY TABLE \(table) (v INT); INSERT INTO \(table) VALUES (1), (2); DELETE FROM \(table) WHERE v = 1")
+        let report = try await db.execute(
+            "CREATE TEMPORARY TABLE \(table) (v INT); INSERT INTO \(table) VALUES (1), (2); DELETE FROM \(table) WHERE v = 1")
         #expect(report.rowsAffected == 1)
         struct Abort: Error {}
         await #expect(throws: Abort.self) {

@@ -19,7 +19,8 @@ struct MariaDBAccessTests {
         let encrypted = try await MariaDBDriver().connect(to: server.dsn + "?tls=required")
         #expect(try await encrypted.query(cipher)[0][1] != "")
         await encrypted.close()
-        let verified = try await MariaDBDriver().connect(to: "mysql://test:test@localhost:\(server.port)/test?tls=true&tls-ca=\(server.certificatePath)")
+        let verified = try await MariaDBDriver().connect(
+            to: "mysql://test:test@localhost:\(server.port)/test?tls=true&tls-ca=\(server.certificatePath)")
         #expect(try await verified.query(cipher)[0][1] != "")
         await verified.close()
         do {
@@ -112,7 +113,9 @@ struct MariaDBFaultTests {
         #expect(ContinuousClock.now - started < .seconds(3))
         #expect(!db.isValid)
         let connectStarted = ContinuousClock.now
-        let timedOut = await expectSQLError(.timeout) { _ = try await MariaDBDriver(connectTimeout: .milliseconds(300)).connect(to: server.dsn) }
+        let timedOut = await expectSQLError(.timeout) {
+            _ = try await MariaDBDriver(connectTimeout: .milliseconds(300)).connect(to: server.dsn)
+        }
         #expect(timedOut?.kind == .connection)
         #expect(ContinuousClock.now - connectStarted < .seconds(3))
         await db.close()

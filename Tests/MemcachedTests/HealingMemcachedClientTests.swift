@@ -24,12 +24,13 @@ func withHealingClient<T: Sendable>(
     healing.probeBackoff = BackoffPolicy(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0.2)
     configure(&healing)
     let client = HealingMemcachedClient(
-        configuration: MemcachedClientConfiguration(servers: servers.map { server in
-            var configuration = MemcachedServerConfiguration(port: server.port)
-            configuration.readTimeout = readTimeout
-            configuration.connectTimeout = .seconds(1)
-            return configuration
-        }),
+        configuration: MemcachedClientConfiguration(
+            servers: servers.map { server in
+                var configuration = MemcachedServerConfiguration(port: server.port)
+                configuration.readTimeout = readTimeout
+                configuration.connectTimeout = .seconds(1)
+                return configuration
+            }),
         healing: healing)
     let frozen = servers
     return try await withThrowingTaskGroup(of: T?.self) { group in
@@ -56,17 +57,19 @@ func key(on index: Int, of client: HealingMemcachedClient, _ prefix: String = "k
 
 @Suite("HealingMemcachedClient against real memcached servers", .timeLimit(.minutes(2)))
 struct HealingMemcachedClientTests {
-    @Test("SIGSTOP one of two under load: timeouts until the threshold, then calls return at once as misses; the other serves; SIGCONT heals")
+    @Test(
+        "SIGSTOP one of two under load: timeouts until the threshold, then calls return at once as misses; the other serves; SIGCONT heals")
     func pausedServer() async throws {
         try await withHealingClient("paused", count: 2, readTimeout: .milliseconds(250)) { servers, client in
-            let onPaused = key(on: 1, of: client), onLiving = key(on: 0, of: client)
+            let onPaused = key(on: 1, of: client)
+            let onLiving = key(on: 0, of: client)
             // Before the pause, a set that meets the short timeout on a loaded machine is tried again.
             for (key, value) in [(onPaused, "p"), (onLiving, "l")] {
                 for attempt in 1...3 {
                     do {
                         try await client.set(key, to: ByteBuffer(string: value))
                         break
-                    } catch where attempt < 3 {}
+                    } catch  where attempt < 3 {}
                 }
             }
             servers[1].pause()
@@ -124,7 +127,8 @@ struct HealingMemcachedClientTests {
         }
     }
 
-    @Test("the threshold counts: fewer failures keep the server up, a success clears them; bad keys, large items and NOT_STORED never count")
+    @Test(
+        "the threshold counts: fewer failures keep the server up, a success clears them; bad keys, large items and NOT_STORED never count")
     func threshold() async throws {
         try await withHealingClient("threshold", count: 1, configure: { $0.failureThreshold = 5 }) { servers, client in
             for _ in 0..<100 {
@@ -146,7 +150,8 @@ struct HealingMemcachedClientTests {
         }
     }
 
-    @Test("get many with one server down: the rest arrive, ok is false; with redistribution, a down server's keys move to the next and back")
+    @Test(
+        "get many with one server down: the rest arrive, ok is false; with redistribution, a down server's keys move to the next and back")
     func getMultiAndRedistribution() async throws {
         try await withHealingClient("multi", count: 2) { servers, client in
             let keys = (0..<40).map { "g:\($0)" }

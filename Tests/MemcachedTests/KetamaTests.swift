@@ -8,28 +8,28 @@ import Testing
 /// servers, keys come one per line on standard input, and each answer is the
 /// server's index. Built by the test with the system's C compiler.
 private let libmemcachedHelper = #"""
-#include <libmemcached/memcached.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+    #include <libmemcached/memcached.h>
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include <string.h>
 
-int main(int argc, char **argv) {
-    memcached_st *memc = memcached_create(NULL);
-    if (memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1) != MEMCACHED_SUCCESS) return 2;
-    for (int i = 1; i < argc; i++) {
-        char host[256]; unsigned port, weight;
-        if (sscanf(argv[i], "%255[^:]:%u:%u", host, &port, &weight) != 3) return 3;
-        if (memcached_server_add_with_weight(memc, host, (in_port_t)port, weight) != MEMCACHED_SUCCESS) return 4;
+    int main(int argc, char **argv) {
+        memcached_st *memc = memcached_create(NULL);
+        if (memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1) != MEMCACHED_SUCCESS) return 2;
+        for (int i = 1; i < argc; i++) {
+            char host[256]; unsigned port, weight;
+            if (sscanf(argv[i], "%255[^:]:%u:%u", host, &port, &weight) != 3) return 3;
+            if (memcached_server_add_with_weight(memc, host, (in_port_t)port, weight) != MEMCACHED_SUCCESS) return 4;
+        }
+        char line[1024];
+        while (fgets(line, sizeof line, stdin)) {
+            size_t length = strcspn(line, "\n");
+            printf("%u\n", memcached_generate_hash(memc, line, length));
+        }
+        memcached_free(memc);
+        return 0;
     }
-    char line[1024];
-    while (fgets(line, sizeof line, stdin)) {
-        size_t length = strcspn(line, "\n");
-        printf("%u\n", memcached_generate_hash(memc, line, length));
-    }
-    memcached_free(memc);
-    return 0;
-}
-"""#
+    """#
 
 /// Builds the helper once per test process.
 private let helper = StartedOnce<String> {
@@ -54,12 +54,16 @@ private func libmemcachedChoices(_ servers: [Ketama.Server], keys: [String]) asy
 struct KetamaTests {
     static let keys = (0..<5000).map { "user:\($0):profile" } + ["a", "", "日本語", "key with spaces?", String(repeating: "x", count: 250)]
 
-    @Test("the same server as libmemcached for thousands of keys: 2 and 3 servers, default port or not, with weights",
-          arguments: [
+    @Test(
+        "the same server as libmemcached for thousands of keys: 2 and 3 servers, default port or not, with weights",
+        arguments: [
             [Ketama.Server(host: "127.0.0.1", port: 11211), Ketama.Server(host: "127.0.0.1", port: 11212)],
             [Ketama.Server(host: "10.0.0.1"), Ketama.Server(host: "10.0.0.2"), Ketama.Server(host: "cache-3.example", port: 22122)],
-            [Ketama.Server(host: "10.0.0.1", weight: 1), Ketama.Server(host: "10.0.0.2", weight: 3), Ketama.Server(host: "10.0.0.3", port: 11300, weight: 2)],
-          ])
+            [
+                Ketama.Server(host: "10.0.0.1", weight: 1), Ketama.Server(host: "10.0.0.2", weight: 3),
+                Ketama.Server(host: "10.0.0.3", port: 11300, weight: 2),
+            ],
+        ])
     func matchesLibmemcached(servers: [Ketama.Server]) async throws {
         let ring = Ketama(servers: servers)
         let keys = Self.keys.filter { !$0.isEmpty }  // libmemcached refuses an empty key

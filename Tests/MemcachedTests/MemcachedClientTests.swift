@@ -15,12 +15,13 @@ func withServers<T>(
         }
     }
     for index in 0..<count { servers.append(try await MemcachedServer.start(name: "\(name)-\(index)")) }
-    var configuration = MemcachedClientConfiguration(servers: servers.map { server in
-        var configuration = MemcachedServerConfiguration(port: server.port)
-        configuration.readTimeout = .seconds(3)  // generous: these tests are not about timeouts
-        configuration.connectTimeout = .seconds(3)
-        return configuration
-    })
+    var configuration = MemcachedClientConfiguration(
+        servers: servers.map { server in
+            var configuration = MemcachedServerConfiguration(port: server.port)
+            configuration.readTimeout = .seconds(3)  // generous: these tests are not about timeouts
+            configuration.connectTimeout = .seconds(3)
+            return configuration
+        })
     configuration.sharedConnectionsPerServer = sharedConnections
     let client = MemcachedClient(configuration: configuration)
     let result = try await body(servers, client)
@@ -80,7 +81,9 @@ struct MemcachedClientTests {
         }
     }
 
-    @Test("tasks that prefer the client's executor run on its event loop, for every server, and see their own replies; so do pipelined batches")
+    @Test(
+        "tasks that prefer the client's executor run on its event loop, for every server, and see their own replies; so do pipelined batches"
+    )
     func taskExecutor() async throws {
         try await withServers("executor", count: 2) { _, client in
             let loop = client.taskExecutor.eventLoop
@@ -107,8 +110,9 @@ struct MemcachedClientTests {
         }
     }
 
-    @Test("pooled or shared connections: concurrent tasks get their own replies; a killed server fails the calls in flight, typed, none hangs; restarted, it serves again",
-          arguments: [nil, 1, 2] as [Int?])
+    @Test(
+        "pooled or shared connections: concurrent tasks get their own replies; a killed server fails the calls in flight, typed, none hangs; restarted, it serves again",
+        arguments: [nil, 1, 2] as [Int?])
     func connectionModes(shared: Int?) async throws {
         try await withServers("modes-\(shared.map(String.init) ?? "pool")", count: 1, sharedConnections: shared) { servers, client in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -153,12 +157,15 @@ struct MemcachedClientTests {
 
     @Test("adding a third server to two moves about a third of the keys, all of them to the new server")
     func addingAServer() {
-        let two = MemcachedClient(configuration: MemcachedClientConfiguration(servers: [
-            MemcachedServerConfiguration(host: "10.0.0.1"), MemcachedServerConfiguration(host: "10.0.0.2"),
-        ]))
-        let three = MemcachedClient(configuration: MemcachedClientConfiguration(servers: [
-            MemcachedServerConfiguration(host: "10.0.0.1"), MemcachedServerConfiguration(host: "10.0.0.2"), MemcachedServerConfiguration(host: "10.0.0.3"),
-        ]))
+        let two = MemcachedClient(
+            configuration: MemcachedClientConfiguration(servers: [
+                MemcachedServerConfiguration(host: "10.0.0.1"), MemcachedServerConfiguration(host: "10.0.0.2"),
+            ]))
+        let three = MemcachedClient(
+            configuration: MemcachedClientConfiguration(servers: [
+                MemcachedServerConfiguration(host: "10.0.0.1"), MemcachedServerConfiguration(host: "10.0.0.2"),
+                MemcachedServerConfiguration(host: "10.0.0.3"),
+            ]))
         let keys = (0..<20_000).map { "k\($0)" }
         let moved = keys.filter { two.serverIndex(for: $0) != three.serverIndex(for: $0) }
         #expect(moved.allSatisfy { three.serverIndex(for: $0) == 2 })

@@ -38,7 +38,9 @@ func memcachedError(_ body: () async throws -> Void) async -> MemcachedError? {
 
 @Suite("MemcachedConnection against a real memcached")
 struct MemcachedConnectionTests {
-    @Test("every operation and its typed outcome: set, get, add, replace, append, prepend, CAS, delete, incr/decr, touch, flush, version, stats")
+    @Test(
+        "every operation and its typed outcome: set, get, add, replace, append, prepend, CAS, delete, incr/decr, touch, flush, version, stats"
+    )
     func operations() async throws {
         try await withServer("operations") { _, connection in
             #expect(try await connection.get("absent") == nil)
@@ -57,13 +59,17 @@ struct MemcachedConnectionTests {
 
             let before = try #require(try await connection.get("k"))
             try await connection.set("k", to: ByteBuffer(string: "changed"))
-            let conflict = await memcachedError { try await connection.compareAndSwap("k", to: ByteBuffer(string: "mine"), cas: before.cas) }
+            let conflict = await memcachedError {
+                try await connection.compareAndSwap("k", to: ByteBuffer(string: "mine"), cas: before.cas)
+            }
             #expect(conflict?.code == .exists)
             #expect(conflict?.isConnectionError == false)
             let current = try #require(try await connection.get("k"))
             try await connection.compareAndSwap("k", to: ByteBuffer(string: "mine"), cas: current.cas)
             #expect(try await connection.get("k")?.string == "mine")
-            #expect(await memcachedError { try await connection.compareAndSwap("gone", to: ByteBuffer(string: "x"), cas: 1) }?.code == .notFound)
+            #expect(
+                await memcachedError { try await connection.compareAndSwap("gone", to: ByteBuffer(string: "x"), cas: 1) }?.code == .notFound
+            )
 
             #expect(try await connection.delete("k"))
             #expect(try await connection.delete("k") == false)
@@ -96,7 +102,9 @@ struct MemcachedConnectionTests {
             let atLimit = ByteBuffer(repeating: 0x61, count: connection.maxItemSize)
             try await connection.set("big", to: atLimit)
             #expect(try await connection.get("big")?.value.readableBytes == connection.maxItemSize)
-            let over = await memcachedError { try await connection.set("bigger", to: ByteBuffer(repeating: 0x61, count: connection.maxItemSize + 1)) }
+            let over = await memcachedError {
+                try await connection.set("bigger", to: ByteBuffer(repeating: 0x61, count: connection.maxItemSize + 1))
+            }
             #expect(over?.code == .tooLarge)
             #expect(over?.isConnectionError == false)
             #expect(!connection.isBroken)
@@ -149,7 +157,9 @@ struct MemcachedConnectionTests {
             try await server.kill()
             let lost = await memcachedError { _ = try await second.get("k") }
             #expect(lost?.isConnectionError == true)
-            let refused = await memcachedError { _ = try await MemcachedConnection.connect(MemcachedServerConfiguration(port: server.port)) }
+            let refused = await memcachedError {
+                _ = try await MemcachedConnection.connect(MemcachedServerConfiguration(port: server.port))
+            }
             #expect(refused?.code == .connectFailed)
             try await server.restart()
             let third = try await MemcachedConnection.connect(MemcachedServerConfiguration(port: server.port))
@@ -159,9 +169,11 @@ struct MemcachedConnectionTests {
         }
     }
 
-    @Test("a server that sends malformed, truncated or oversized replies: a typed protocol error, no crash, no hang", arguments: [
-        ("WHAT\r\n", false), ("VA 5\r\nab", true), ("VA 99999999999\r\n", false), ("HD\r\nHD\r\n", false), ("VA x\r\n", false),
-    ])
+    @Test(
+        "a server that sends malformed, truncated or oversized replies: a typed protocol error, no crash, no hang",
+        arguments: [
+            ("WHAT\r\n", false), ("VA 5\r\nab", true), ("VA 99999999999\r\n", false), ("HD\r\nHD\r\n", false), ("VA x\r\n", false),
+        ])
     func garbage(reply: String, closes: Bool) async throws {
         let server = try await CannedReplyServer.start(reply: Array(reply.utf8), closeAfterReply: closes)
         defer { Task { await server.stop() } }

@@ -118,13 +118,17 @@ struct MetaCodecTests {
         #expect(String(buffer: MetaCommand.get(key, touch: 60).encoded) == "mg user:1 v f c T60\r\n")
         #expect(String(buffer: MetaCommand.touch(key, ttl: 5).encoded) == "mg user:1 T5\r\n")
         let value = ByteBuffer(bytes: [0x00, 0x0d, 0x0a, 0xff])
-        #expect(Array(buffer: MetaCommand.store(key, value: value, flags: 3, ttl: 0, mode: .add).encoded)
+        #expect(
+            Array(buffer: MetaCommand.store(key, value: value, flags: 3, ttl: 0, mode: .add).encoded)
                 == Array("ms user:1 4 F3 T0 ME\r\n".utf8) + [0x00, 0x0d, 0x0a, 0xff] + Array("\r\n".utf8))
-        #expect(String(buffer: MetaCommand.store(key, value: ByteBuffer(string: "v"), flags: 0, ttl: 10, mode: .set, cas: 77).encoded)
+        #expect(
+            String(buffer: MetaCommand.store(key, value: ByteBuffer(string: "v"), flags: 0, ttl: 10, mode: .set, cas: 77).encoded)
                 == "ms user:1 1 F0 T10 MS C77\r\nv\r\n")
         #expect(String(buffer: MetaCommand.delete(key, cas: 5).encoded) == "md user:1 C5\r\n")
         #expect(String(buffer: MetaCommand.arithmetic(key, delta: 2, increment: false).encoded) == "ma user:1 v D2 M-\r\n")
-        #expect(String(buffer: MetaCommand.arithmetic(key, delta: 1, increment: true, initial: (10, 60)).encoded) == "ma user:1 v D1 M+ N60 J10\r\n")
+        #expect(
+            String(buffer: MetaCommand.arithmetic(key, delta: 1, increment: true, initial: (10, 60)).encoded)
+                == "ma user:1 v D1 M+ N60 J10\r\n")
         let binary = try MemcachedKey.wire([0x00, 0x20, 0xff], binary: true)
         #expect(binary.base64 && binary.bytes == Array("ACD/".utf8))
         #expect(String(buffer: MetaCommand.delete(binary).encoded) == "md ACD/ b\r\n")

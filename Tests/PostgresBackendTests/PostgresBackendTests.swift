@@ -1,9 +1,10 @@
 import Foundation
-@testable import PostgresBackend
 import SQLCore
 import SQLTestSupport
 import TestServers
 import Testing
+
+@testable import PostgresBackend
 
 /// PostgresBackend against a real PostgreSQL primary started by TestServers.
 @Suite("PostgreSQL backend", .timeLimit(.minutes(3)))
@@ -109,7 +110,10 @@ struct PostgresBackendTests {
             _ = try await PostgresDriver().connect(to: "host=no-such-host.invalid port=5432 user=app")
         }
         let server = try await PostgresCluster.shared().primary
-        await expectSQLError(.connectionFailed) { _ = try await PostgresDriver().connect(to: "\(server.dsn.replacingOccurrences(of: "dbname=postgres", with: "dbname=missing_db"))") }
+        await expectSQLError(.connectionFailed) {
+            _ = try await PostgresDriver().connect(
+                to: "\(server.dsn.replacingOccurrences(of: "dbname=postgres", with: "dbname=missing_db"))")
+        }
     }
 }
 
@@ -124,7 +128,9 @@ extension PostgresBackendTests {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0
+            }
         }
         #expect(bound && listen(listener, 8) == 0)
         let port = UInt16(bigEndian: address.sin_port)
@@ -181,7 +187,8 @@ struct PostgresAccessTests {
             #expect(error.kind == .connection)
             #expect(!error.description.contains("wrong-battery"))
         }
-        let byURI = try await PostgresDriver().connect(to: "postgres://app:right-horse@127.0.0.1:\(server.port)/postgres?application_name=tests")
+        let byURI = try await PostgresDriver().connect(
+            to: "postgres://app:right-horse@127.0.0.1:\(server.port)/postgres?application_name=tests")
         #expect(try await byURI.query("SELECT current_user")[0][0] == "app")
         await byURI.close()
     }

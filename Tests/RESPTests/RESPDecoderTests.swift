@@ -22,8 +22,10 @@ struct RESPDecoderTests {
         return try parser.parse(&buffer)
     }
 
-    func expectError(_ reason: RESPDecodingError.Reason, _ wire: String, limits: RESPDecoderLimits = .init(),
-                     sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectError(
+        _ reason: RESPDecodingError.Reason, _ wire: String, limits: RESPDecoderLimits = .init(),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         do {
             _ = try decodeAll(wire, limits: limits)
             Issue.record("expected \(reason) for \(wire.debugDescription)", sourceLocation: sourceLocation)
@@ -34,8 +36,10 @@ struct RESPDecoderTests {
 
     static let samples: [(wire: String, value: RESPValue)] = [
         ("+OK\r\n", .simpleString("OK")),
-        ("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
-         .error("WRONGTYPE Operation against a key holding the wrong kind of value")),
+        (
+            "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+            .error("WRONGTYPE Operation against a key holding the wrong kind of value")
+        ),
         (":-42\r\n", .integer(-42)),
         ("$5\r\nhello\r\n", .bulk("hello")),
         ("$0\r\n\r\n", .bulk("")),
@@ -51,8 +55,10 @@ struct RESPDecoderTests {
         ("(3492890328409238509324850943850943825024385\r\n", .bigNumber("3492890328409238509324850943850943825024385")),
         ("=15\r\ntxt:Some string\r\n", .verbatimString(format: "txt", text: ByteBuffer(string: "Some string"))),
         ("!21\r\nSYNTAX invalid syntax\r\n", .error("SYNTAX invalid syntax")),
-        ("%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n",
-         .map([RESPPair(key: .simpleString("first"), value: .integer(1)), RESPPair(key: .simpleString("second"), value: .integer(2))])),
+        (
+            "%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n",
+            .map([RESPPair(key: .simpleString("first"), value: .integer(1)), RESPPair(key: .simpleString("second"), value: .integer(2))])
+        ),
         ("~2\r\n+a\r\n+b\r\n", .set([.simpleString("a"), .simpleString("b")])),
         (">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n", .push([.bulk("message"), .bulk("ch"), .bulk("hi")])),
     ]
@@ -65,7 +71,10 @@ struct RESPDecoderTests {
 
     @Test("NaN decodes to NaN (which never equals itself)")
     func nan() throws {
-        guard case .double(let number) = try decodeAll(",nan\r\n").first else { Issue.record("not a double"); return }
+        guard case .double(let number) = try decodeAll(",nan\r\n").first else {
+            Issue.record("not a double")
+            return
+        }
         #expect(number.isNaN)
     }
 
@@ -75,6 +84,13 @@ struct RESPDecoderTests {
         #expect(try decodeAll("|1\r\n+key\r\n:1\r\n+OK\r\n") == [.simpleString("OK")])
         #expect(try decodeAll("*2\r\n:1\r\n|1\r\n+k\r\n*0\r\n:2\r\n") == [.array([.integer(1), .integer(2)])])
         #expect(try decodeAll("|0\r\n*0\r\n") == [.array([])])
+        var parser = RESPParser()
+        var buffer = ByteBuffer(string: "|1\r\n+k\r\n+v\r\n")
+        #expect(try parser.parse(&buffer) == nil)
+        #expect(buffer.readableBytes == 0 && parser.isInsideValue, "an attribute alone is the start of a reply, not a whole one")
+        buffer.writeString(":7\r\n")
+        #expect(try parser.parse(&buffer) == .integer(7))
+        #expect(!parser.isInsideValue)
     }
 
     @Test("bulk strings are binary-safe: NUL, CR and LF inside come back exactly")
@@ -190,8 +206,10 @@ struct RESPDecoderTests {
         for (wire, number) in cases {
             #expect(try decodeAll(wire) == [.integer(number)], "\(wire.debugDescription)")
         }
-        for wire in [":\r\n", ":-\r\n", ":+\r\n", ":9223372036854775808\r\n", ":-9223372036854775809\r\n",
-                     ": 1\r\n", ":1 \r\n", ":--1\r\n", ":1-\r\n", ":18446744073709551616\r\n", "$\r\n", "*+\r\n"] {
+        for wire in [
+            ":\r\n", ":-\r\n", ":+\r\n", ":9223372036854775808\r\n", ":-9223372036854775809\r\n",
+            ": 1\r\n", ":1 \r\n", ":--1\r\n", ":1-\r\n", ":18446744073709551616\r\n", "$\r\n", "*+\r\n",
+        ] {
             expectError(.malformed, wire)
         }
     }

@@ -12,10 +12,16 @@ struct MasterTrackerTests {
     @Test("leases wait while resolving and get the first verified master; a second verification of the same address makes nothing")
     func waitersGetTheFirstMaster() {
         var tracker = MasterTracker<Int>(name: "m")
-        guard case .wait = tracker.lease(waiter: 1) else { Issue.record("a lease waits while resolving"); return }
+        guard case .wait = tracker.lease(waiter: 1) else {
+            Issue.record("a lease waits while resolving")
+            return
+        }
         let actions = tracker.verified(a, pool: 10, epoch: 1, observed: nil)
         #expect(actions.resume.count == 1)
-        guard case .master(let serving) = actions.resume.first?.result else { Issue.record("the waiter gets the master"); return }
+        guard case .master(let serving) = actions.resume.first?.result else {
+            Issue.record("the waiter gets the master")
+            return
+        }
         #expect(serving.address == a && serving.pool == 10 && serving.generation == 1)
         #expect(actions.switched?.from == nil && actions.switched?.to == a)
         let again = tracker.verified(a, pool: 11, epoch: 1, observed: 1)
@@ -26,7 +32,9 @@ struct MasterTrackerTests {
     func switchRetiresTheOldPool() {
         var tracker = MasterTracker<Int>(name: "m")
         _ = tracker.verified(a, pool: 1, epoch: 1, observed: nil)
-        #expect(tracker.verified(b, pool: 9, epoch: 2, observed: nil).discard == 9, "a check that began before the first master was served changes nothing")
+        #expect(
+            tracker.verified(b, pool: 9, epoch: 2, observed: nil).discard == 9,
+            "a check that began before the first master was served changes nothing")
         let switched = tracker.verified(b, pool: 2, epoch: 2, observed: 1)
         #expect(switched.retire == [1])
         #expect(switched.switched?.from == a && switched.switched?.to == b)
@@ -35,7 +43,9 @@ struct MasterTrackerTests {
         #expect(tracker.serving?.address == b)
         #expect(tracker.demoted(generation: 2).retire == [2])
         #expect(tracker.needsResolution)
-        #expect(tracker.verified(a, pool: 3, epoch: 3, observed: nil).switched?.from == b, "a master found after a demotion is a switch from the demoted one")
+        #expect(
+            tracker.verified(a, pool: 3, epoch: 3, observed: nil).switched?.from == b,
+            "a master found after a demotion is a switch from the demoted one")
     }
 
     @Test("an unknown name or unreachable sentinels fail the waiters at once; a failover in progress lets them wait, then says so")
@@ -58,7 +68,10 @@ struct MasterTrackerTests {
         var tracker = MasterTracker<Int>(name: "m")
         _ = tracker.verified(a, pool: 1, epoch: nil, observed: nil)
         #expect(tracker.close().retire == [1])
-        guard case .fail(let error) = tracker.lease(waiter: 3) else { Issue.record("a closed tracker fails leases"); return }
+        guard case .fail(let error) = tracker.lease(waiter: 3) else {
+            Issue.record("a closed tracker fails leases")
+            return
+        }
         #expect(error.code == .clientClosed)
         #expect(tracker.verified(b, pool: 4, epoch: nil, observed: nil).discard == 4)
     }
@@ -66,30 +79,39 @@ struct MasterTrackerTests {
     @Test("SENTINEL MASTER replies: an address with its epoch (RESP2 and RESP3), an unknown name, garbage typed")
     func answers() {
         func bulk(_ text: String) -> RESPValue { .bulkString(ByteBuffer(string: text)) }
-        let flat = RESPValue.array([bulk("name"), bulk("m"), bulk("ip"), bulk("10.0.0.5"), bulk("port"), bulk("6380"), bulk("config-epoch"), bulk("7")])
+        let flat = RESPValue.array([
+            bulk("name"), bulk("m"), bulk("ip"), bulk("10.0.0.5"), bulk("port"), bulk("6380"), bulk("config-epoch"), bulk("7"),
+        ])
         #expect(SentinelAnswer(.success(flat)) == .master(SentinelAddress(host: "10.0.0.5", port: 6380), epoch: 7))
         let map = RESPValue.map([RESPPair(key: bulk("ip"), value: bulk("10.0.0.5")), RESPPair(key: bulk("port"), value: bulk("6380"))])
         #expect(SentinelAnswer(.success(map)) == .master(SentinelAddress(host: "10.0.0.5", port: 6380), epoch: nil))
         #expect(SentinelAnswer(.failure(.serverReply("ERR No such master with that name"))) == .unknownMaster)
         let garbage = RESPValue.array([bulk("ip"), bulk("host"), bulk("port"), bulk("99999")])
-        guard case .failed(let error) = SentinelAnswer(.success(garbage)) else { Issue.record("garbage is an error"); return }
+        guard case .failed(let error) = SentinelAnswer(.success(garbage)) else {
+            Issue.record("garbage is an error")
+            return
+        }
         #expect(error.code == .unexpectedReply && error.fromSentinel)
     }
 
     @Test("the newest config epoch wins over stale sentinels, however many; then the majority; problems are told apart")
     func newestAndProblems() {
-        let s1 = SentinelAddress(host: "s", port: 1), s2 = SentinelAddress(host: "s", port: 2), s3 = SentinelAddress(host: "s", port: 3)
+        let s1 = SentinelAddress(host: "s", port: 1)
+        let s2 = SentinelAddress(host: "s", port: 2)
+        let s3 = SentinelAddress(host: "s", port: 3)
         #expect(SentinelAnswer.newest([(s1, .master(a, epoch: 1)), (s2, .master(a, epoch: 1)), (s3, .master(b, epoch: 2))])! == (b, 2))
         #expect(SentinelAnswer.newest([(s1, .master(a, epoch: 2)), (s2, .master(b, epoch: 2)), (s3, .master(b, epoch: 2))])!.address == b)
         #expect(SentinelAnswer.newest([(s1, .master(a, epoch: nil)), (s2, .unknownMaster)])! == (a, nil))
         #expect(SentinelAnswer.newest([(s1, .unknownMaster)]) == nil)
         let refused = RedisError.serverReply("WRONGPASS invalid username-password pair")
-        let unreachable = SentinelAnswer.problem([(s1, .failed(refused)), (s2, .failed(RedisError(.connectFailed, message: "refused")))], masterName: "m")
+        let unreachable = SentinelAnswer.problem(
+            [(s1, .failed(refused)), (s2, .failed(RedisError(.connectFailed, message: "refused")))], masterName: "m")
         #expect(unreachable.code == .sentinelsUnreachable)
         #expect(unreachable.message.contains("credentials"))
         #expect(SentinelAnswer.problem([(s1, .failed(refused)), (s2, .unknownMaster)], masterName: "m").code == .masterUnknown)
-        #expect(SentinelAnswer.problem([(s1, .master(a, epoch: 1)), (s2, .unknownMaster)], masterName: "m").code == .failoverInProgress,
-                "one sentinel that does not know the name does not fail the waiters while another names a master")
+        #expect(
+            SentinelAnswer.problem([(s1, .master(a, epoch: 1)), (s2, .unknownMaster)], masterName: "m").code == .failoverInProgress,
+            "one sentinel that does not know the name does not fail the waiters while another names a master")
     }
 
     @Test("a master that refuses connections is kept aside: verified again it keeps its pool; replaced, its pool is retired")
@@ -97,7 +119,10 @@ struct MasterTrackerTests {
         var tracker = MasterTracker<Int>(name: "m")
         _ = tracker.verified(a, pool: 1, epoch: 1, observed: nil)
         #expect(tracker.unreachable(generation: 1).retire.isEmpty, "its connections stay for now")
-        guard case .wait = tracker.lease(waiter: 1) else { Issue.record("leases wait while it is suspect"); return }
+        guard case .wait = tracker.lease(waiter: 1) else {
+            Issue.record("leases wait while it is suspect")
+            return
+        }
         let back = tracker.verified(a, pool: 2, epoch: 1, observed: nil)
         #expect(back.discard == 2 && back.retire.isEmpty && tracker.serving?.pool == 1, "the same master answers again: same pool")
         #expect(back.resume.count == 1)

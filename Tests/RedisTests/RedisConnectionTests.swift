@@ -50,8 +50,9 @@ struct RedisConnectionTests {
         #expect(try await connection.send("GET", key + ":missing") == .null)
         #expect(try await connection.send("EVAL", "return redis.setresp(3) or {double=2.5}", 0) == .double(2.5))
         #expect(try await connection.send("EVAL", "redis.setresp(3); return true", 0) == .boolean(true))
-        #expect(try await connection.send("EVAL", "redis.setresp(3); return {big_number='123456789012345678901234567890'}", 0)
-            == .bigNumber("123456789012345678901234567890"))
+        #expect(
+            try await connection.send("EVAL", "redis.setresp(3); return {big_number='123456789012345678901234567890'}", 0)
+                == .bigNumber("123456789012345678901234567890"))
         if case .verbatimString(let format, let text) = try await connection.send("LOLWUT", "VERSION", "5") {
             #expect(format == "txt")
             #expect(text.readableBytes > 0)

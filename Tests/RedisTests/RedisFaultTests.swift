@@ -29,7 +29,10 @@ extension SentinelClient: ClosableService {}
 /// client, follows the masters); closes the service afterwards.
 func whileRunning<T: Sendable>(_ service: some ClosableService, _ body: @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await service.run(); return nil }
+        group.addTask {
+            try await service.run()
+            return nil
+        }
         defer { group.cancelAll() }
         do {
             let result = try await body()
@@ -54,7 +57,9 @@ struct RedisFaultTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 // BLPOP blocks the connection: every command behind it stays pending until the kill.
                 group.addTask {
-                    do throws(RedisError) { _ = try await connection.send("BLPOP", "never", "30") } catch { outcomes.withLock { $0.append(error.code) } }
+                    do throws(RedisError) { _ = try await connection.send("BLPOP", "never", "30") } catch {
+                        outcomes.withLock { $0.append(error.code) }
+                    }
                 }
                 // Once the server reports the blocked client, every command sent after it queues behind it.
                 let deadline = ContinuousClock.now + .seconds(10)
@@ -63,7 +68,9 @@ struct RedisFaultTests {
                 }
                 for index in 0..<1000 {
                     group.addTask {
-                        do throws(RedisError) { _ = try await connection.send("GET", "key-\(index)") } catch { outcomes.withLock { $0.append(error.code) } }
+                        do throws(RedisError) { _ = try await connection.send("GET", "key-\(index)") } catch {
+                            outcomes.withLock { $0.append(error.code) }
+                        }
                     }
                 }
                 try await Task.sleep(for: .milliseconds(300))  // time to write them all
@@ -143,7 +150,9 @@ struct RedisFaultTests {
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<16 {
                     group.addTask {
-                        do throws(RedisError) { try await connection.set("big-\(index)", to: value) } catch { codes.withLock { $0.append(error.code) } }
+                        do throws(RedisError) { try await connection.set("big-\(index)", to: value) } catch {
+                            codes.withLock { $0.append(error.code) }
+                        }
                     }
                 }
             }

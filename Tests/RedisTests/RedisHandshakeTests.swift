@@ -72,7 +72,12 @@ struct RedisHandshakeTests {
     func select() async throws {
         let inThree = try await connectToShared { $0.database = 3 }
         let inZero = try await connectToShared()
-        defer { Task { await inThree.close(); await inZero.close() } }
+        defer {
+            Task {
+                await inThree.close()
+                await inZero.close()
+            }
+        }
         let key = uniqueKey()
         try await inThree.set(key, to: "3")
         #expect(try await inThree.getString(key) == "3")
@@ -112,7 +117,9 @@ struct RedisHandshakeTests {
         #expect(configuration.description == "redis://bob:***@cache.internal:6380/4")
         #expect(try RedisConfiguration(url: "redis://:secret@[::1]:7000").endpoint == "[::1]:7000")
         #expect(try RedisConfiguration(url: "127.0.0.1:6390").port == 6390)
-        for bad in ["http://host", "redis://host:0", "redis://host:port", "redis://:pw@", "redis://host/x", "redis://h:1/-1", "redis://:%zz@h"] {
+        for bad in [
+            "http://host", "redis://host:0", "redis://host:port", "redis://:pw@", "redis://host/x", "redis://h:1/-1", "redis://:%zz@h",
+        ] {
             #expect(throws: RedisError.self, "\(bad)") { try RedisConfiguration(url: bad) }
         }
         do {

@@ -60,7 +60,8 @@ struct RedisPoolTests {
     @Test("CreateLimit bounds connection creation under a burst; GetTimeout ends a wait with poolTimeout")
     func createLimitAndGetTimeout() async throws {
         try await withPrivateServer("pool-create") { server in
-            try await withPool(size: 10, server: server, { $0.createLimit = CreateLimit(headroom: 2, interval: .milliseconds(600)) }) { pool in
+            try await withPool(size: 10, server: server, { $0.createLimit = CreateLimit(headroom: 2, interval: .milliseconds(600)) }) {
+                pool in
                 let started = ContinuousClock.now
                 try await withThrowingTaskGroup(of: RedisPool.Lease.self) { group in
                     for _ in 0..<5 { group.addTask { try await pool.get() } }
@@ -77,10 +78,13 @@ struct RedisPoolTests {
                 }
                 #expect(pool.statistics.opened == 5)
             }
-            try await withPool(size: 1, server: server, {
-                $0.createLimit = CreateLimit(headroom: 1, interval: .seconds(60))
-                $0.getTimeout = .milliseconds(200)
-            }) { pool in
+            try await withPool(
+                size: 1, server: server,
+                {
+                    $0.createLimit = CreateLimit(headroom: 1, interval: .seconds(60))
+                    $0.getTimeout = .milliseconds(200)
+                }
+            ) { pool in
                 let held = try await pool.get()
                 let started = ContinuousClock.now
                 await #expect { try await pool.get() } throws: { ($0 as? RedisError)?.code == .poolTimeout }
@@ -94,7 +98,8 @@ struct RedisPoolTests {
     @Test("OnFullBuffer keeps surplus connections, then drains one per interval")
     func overflowBuffer() async throws {
         try await withPrivateServer("pool-overflow") { server in
-            try await withPool(size: 1, server: server, { $0.onFullBuffer = OverflowBuffer(size: 2, drainInterval: .milliseconds(300)) }) { pool in
+            try await withPool(size: 1, server: server, { $0.onFullBuffer = OverflowBuffer(size: 2, drainInterval: .milliseconds(300)) }) {
+                pool in
                 var leases: [RedisPool.Lease] = []
                 for _ in 0..<3 { leases.append(try await pool.get()) }
                 for lease in leases { await pool.put(lease) }

@@ -15,7 +15,12 @@ struct RedisReplicaTests {
         try await replica.waitUntilReplicating()
         let toMaster = try await RedisConnection.connect(RedisConfiguration(port: master.port))
         let toReplica = try await RedisConnection.connect(RedisConfiguration(port: replica.port))
-        defer { Task { await toMaster.close(); await toReplica.close() } }
+        defer {
+            Task {
+                await toMaster.close()
+                await toReplica.close()
+            }
+        }
         let key = uniqueKey()
         try await toMaster.set(key, to: "replicated")
         // WAIT returns once the replica acknowledged the write.

@@ -29,11 +29,13 @@ struct RedisSubscriberTests {
                 received.append(message)
                 if received.count == 3 { break }
             }
-            #expect(received == [
-                RedisPubSubMessage(channel: prefix + ":news", payload: ByteBuffer(string: "first")),
-                RedisPubSubMessage(channel: prefix + ":weather", payload: binary),
-                RedisPubSubMessage(channel: prefix + ":sport.football", pattern: prefix + ":sport.*", payload: ByteBuffer(string: "goal")),
-            ], "\(version)")
+            #expect(
+                received == [
+                    RedisPubSubMessage(channel: prefix + ":news", payload: ByteBuffer(string: "first")),
+                    RedisPubSubMessage(channel: prefix + ":weather", payload: binary),
+                    RedisPubSubMessage(
+                        channel: prefix + ":sport.football", pattern: prefix + ":sport.*", payload: ByteBuffer(string: "goal")),
+                ], "\(version)")
 
             try await subscriber.unsubscribe(prefix + ":news")
             #expect(try await publisher.publish("gone", to: prefix + ":news") == 0)

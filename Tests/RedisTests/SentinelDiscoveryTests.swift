@@ -3,9 +3,12 @@ import Redis
 import TestServers
 import Testing
 
-@Suite("SentinelClient: discovery, credentials and replica reads (real redis-server and redis-sentinel)", .serialized, .timeLimit(.minutes(3)))
+@Suite(
+    "SentinelClient: discovery, credentials and replica reads (real redis-server and redis-sentinel)", .serialized, .timeLimit(.minutes(3)))
 struct SentinelDiscoveryTests {
-    @Test("the first sentinel in the list down at start changes nothing; leases, send and statistics work; an unknown master name is typed and fast")
+    @Test(
+        "the first sentinel in the list down at start changes nothing; leases, send and statistics work; an unknown master name is typed and fast"
+    )
     func firstSentinelDownAndUnknownName() async throws {
         try await withTopology("discovery") { topology in
             let sentinels = [try deadAddress()] + topology.sentinelAddresses
@@ -22,7 +25,8 @@ struct SentinelDiscoveryTests {
                 let master = topology.servers[0].sentinelAddress.description
                 try await eventually("every sentinel is reported") {
                     let reports = client.statistics().first?.sentinels ?? []
-                    return reports.count == 4 && reports.filter { $0.problem != nil }.count == 1 && reports.filter { $0.names == master }.count == 3
+                    return reports.count == 4 && reports.filter { $0.problem != nil }.count == 1
+                        && reports.filter { $0.names == master }.count == 3
                 }
             }
             var configuration = sentinelConfiguration(topology)
@@ -54,7 +58,9 @@ struct SentinelDiscoveryTests {
                 let old = topology.servers[0]
                 try await old.kill()
                 let new = try await topology.waitForFailover(from: old)
-                try await eventually("the client follows through the learnt sentinels") { client.currentMaster(name) == new.sentinelAddress }
+                try await eventually("the client follows through the learnt sentinels") {
+                    client.currentMaster(name) == new.sentinelAddress
+                }
                 try await client.master(name).set("k", to: "after")
                 #expect(try await new.cli("GET", "k") == "after")
             }
@@ -90,7 +96,13 @@ struct SentinelDiscoveryTests {
                 try await client.master(topology.masterName).set("k", to: "v")
                 #expect(try await client.master(topology.masterName).getString("k") == "v")
             }
-            try await withSentinelClient(topology, { $0.sentinelPassword = "wrong-sentinel-pw"; $0.masterWait = .seconds(2) }) { client in
+            try await withSentinelClient(
+                topology,
+                {
+                    $0.sentinelPassword = "wrong-sentinel-pw"
+                    $0.masterWait = .seconds(2)
+                }
+            ) { client in
                 do throws(RedisError) {
                     _ = try await client.getMaster(topology.masterName)
                     Issue.record("a wrong sentinel password must fail")
@@ -105,11 +117,18 @@ struct SentinelDiscoveryTests {
         }
     }
 
-    @Test("replica reads, round-robin and latency-weighted: over healthy replicas, a SIGSTOPped one dropped, back on SIGCONT",
-          arguments: [ReplicaBalancing.roundRobin, .latency])
+    @Test(
+        "replica reads, round-robin and latency-weighted: over healthy replicas, a SIGSTOPped one dropped, back on SIGCONT",
+        arguments: [ReplicaBalancing.roundRobin, .latency])
     func replicaReads(balancing: ReplicaBalancing) async throws {
         try await withTopology("replicas-\(balancing.rawValue)", replicas: 2) { topology in
-            try await withSentinelClient(topology, { $0.dataNodes.readTimeout = .seconds(1); $0.replicaBalancing = balancing }) { client in
+            try await withSentinelClient(
+                topology,
+                {
+                    $0.dataNodes.readTimeout = .seconds(1)
+                    $0.replicaBalancing = balancing
+                }
+            ) { client in
                 let name = topology.masterName
                 try await client.master(name, durable: DurableWrites(replicas: 2)).set("shared", to: "value")
                 let replicas = client.replicas(name)

@@ -18,7 +18,13 @@ struct SentinelFailoverTests {
     @Test("failover under load: after the switch is seen no write reaches the old master, the loop resumes, no durable increment is lost")
     func failoverUnderLoad() async throws {
         try await withTopology("load", replicas: 2) { topology in  // after the failover the new master still has a replica to WAIT for
-            try await withSentinelClient(topology, { $0.retryReadOnly = false; $0.durableWrites = DurableWrites(replicas: 1, timeout: .seconds(1)) }) { client in
+            try await withSentinelClient(
+                topology,
+                {
+                    $0.retryReadOnly = false
+                    $0.durableWrites = DurableWrites(replicas: 1, timeout: .seconds(1))
+                }
+            ) { client in
                 let old = topology.servers[0]
                 let master = client.master(topology.masterName)
                 try await master.set("counter", to: 0)
@@ -73,7 +79,9 @@ struct SentinelFailoverTests {
         }
     }
 
-    @Test("a manual failover (SENTINEL FAILOVER, the old master stays up and is demoted): writes ride through, READONLY and unsent ones sent again on the new master")
+    @Test(
+        "a manual failover (SENTINEL FAILOVER, the old master stays up and is demoted): writes ride through, READONLY and unsent ones sent again on the new master"
+    )
     func manualFailover() async throws {
         try await withTopology("manual") { topology in
             try await withSentinelClient(topology) { client in
@@ -134,7 +142,9 @@ struct SentinelFailoverTests {
         }
     }
 
-    @Test("a lease held across a failover is closed when returned, never reused; two failovers in a row; the old master as replica gets no write")
+    @Test(
+        "a lease held across a failover is closed when returned, never reused; two failovers in a row; the old master as replica gets no write"
+    )
     func leaseAcrossFailoverAndTwoFailovers() async throws {
         let metrics = TestMetrics()
         try await withTopology("twice") { topology in

@@ -31,7 +31,8 @@ func withSentinelClient<T: Sendable>(
     _ topology: SentinelTopology, sentinels: [String]? = nil, metrics: (any MetricsFactory)? = nil,
     _ configure: (inout SentinelConfiguration) -> Void = { _ in }, _ body: @Sendable (SentinelClient) async throws -> T
 ) async throws -> T {
-    let client = try SentinelClient(configuration: sentinelConfiguration(topology, sentinels: sentinels, configure), metricsFactory: metrics)
+    let client = try SentinelClient(
+        configuration: sentinelConfiguration(topology, sentinels: sentinels, configure), metricsFactory: metrics)
     return try await whileRunning(client) { try await body(client) }
 }
 

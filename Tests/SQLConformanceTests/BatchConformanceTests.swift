@@ -48,7 +48,9 @@ struct BatchConformanceTests {
         await db.close()
     }
 
-    @Test("inside the caller's transaction: a failed batch (a failing row, or SQL that cannot be prepared) leaves what came before it, the caller's rollback undoes a good one", arguments: Backend.allCases)
+    @Test(
+        "inside the caller's transaction: a failed batch (a failing row, or SQL that cannot be prepared) leaves what came before it, the caller's rollback undoes a good one",
+        arguments: Backend.allCases)
     func insideTransaction(backend: Backend) async throws {
         let db = try await backend.connect()
         let table = try await freshTable(on: db, "batch_tx")
@@ -83,7 +85,8 @@ struct BatchConformanceTests {
         let (driver, dsn) = try await backend.driverAndDSN()
         let database = Database(driver: driver, dsn: dsn)
         let table = try await database.withConnection { connection in try await freshTable(on: connection, "batch_db") }
-        let reports = try await database.execute("INSERT INTO \(table) (id, name) VALUES (?, ?)", batch: (1...50).map { [.integer(Int64($0)), "n"] })
+        let reports = try await database.execute(
+            "INSERT INTO \(table) (id, name) VALUES (?, ?)", batch: (1...50).map { [.integer(Int64($0)), "n"] })
         #expect(reports.count == 50)
         #expect(try await database.query("SELECT COUNT(*) FROM \(table)")[0][0] == 50)
         _ = try await database.execute("DROP TABLE \(table)")

@@ -38,7 +38,9 @@ struct CoreConformanceTests {
         await db.close()
     }
 
-    @Test("statement errors are typed and statement-class, never show bound values, and leave the connection usable", arguments: Backend.allCases)
+    @Test(
+        "statement errors are typed and statement-class, never show bound values, and leave the connection usable",
+        arguments: Backend.allCases)
     func statementErrors(backend: Backend) async throws {
         let db = try await backend.connect()
         let table = try await freshTable(on: db, "core_errors")

@@ -27,7 +27,9 @@ struct LargeBatchConformanceTests {
         await db.close()
     }
 
-    @Test("a column whose rows differ in type, NULLs, and rows that affect 0 or 1 row each are reported row by row", arguments: Backend.allCases)
+    @Test(
+        "a column whose rows differ in type, NULLs, and rows that affect 0 or 1 row each are reported row by row",
+        arguments: Backend.allCases)
     func unevenRows(backend: Backend) async throws {
         let db = try await backend.connect()
         let table = try await freshTable(on: db, "batch_uneven")
@@ -37,11 +39,12 @@ struct LargeBatchConformanceTests {
         #expect(try await db.query("SELECT name FROM \(table) WHERE id = 2")[0][0] == "7")
         #expect(try await db.query("SELECT name FROM \(table) WHERE id = 3")[0][0] == .null)
 
-        let ignoring = switch backend {
-        case .sqlite: "INSERT OR IGNORE INTO \(table) (id, name) VALUES (?, ?)"
-        case .postgres: "INSERT INTO \(table) (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING"
-        case .mariadb: "INSERT IGNORE INTO \(table) (id, name) VALUES (?, ?)"
-        }
+        let ignoring =
+            switch backend {
+            case .sqlite: "INSERT OR IGNORE INTO \(table) (id, name) VALUES (?, ?)"
+            case .postgres: "INSERT INTO \(table) (id, name) VALUES (?, ?) ON CONFLICT DO NOTHING"
+            case .mariadb: "INSERT IGNORE INTO \(table) (id, name) VALUES (?, ?)"
+            }
         let reports = try await db.execute(ignoring, batch: [[10, "new"], [1, "taken"], [11, "new"], [2, "taken"]])
         #expect(reports.map(\.rowsAffected) == [1, 0, 1, 0])
         #expect(try await count(table, on: db) == 6)
@@ -53,11 +56,12 @@ struct LargeBatchConformanceTests {
     func typedColumns(backend: Backend) async throws {
         let db = try await backend.connect()
         let table = "batch_typed_\(UInt32.random(in: 0...UInt32.max))"
-        let columns = switch backend {
-        case .sqlite: "id INTEGER PRIMARY KEY, d DATE, ts TIMESTAMP, x REAL, b BLOB"
-        case .postgres: "id bigint PRIMARY KEY, d date, ts timestamptz, x double precision, b bytea"
-        case .mariadb: "id BIGINT PRIMARY KEY, d DATE, ts DATETIME(6), x DOUBLE, b BLOB"
-        }
+        let columns =
+            switch backend {
+            case .sqlite: "id INTEGER PRIMARY KEY, d DATE, ts TIMESTAMP, x REAL, b BLOB"
+            case .postgres: "id bigint PRIMARY KEY, d date, ts timestamptz, x double precision, b bytea"
+            case .mariadb: "id BIGINT PRIMARY KEY, d DATE, ts DATETIME(6), x DOUBLE, b BLOB"
+            }
         _ = try await db.execute("CREATE TABLE \(table) (\(columns))")
         let rows: [[SQLValue]] = (1...300).map { n in
             let date = SQLDate(year: 2000 + n % 30, month: 1 + n % 12, day: 1 + n % 28).map(SQLValue.date) ?? .null

@@ -1,8 +1,8 @@
-import TestServers
 import ConnectionKit
 import Foundation
 import SQLCore
 import Synchronization
+import TestServers
 import Testing
 
 @Suite("placeholders, errors, registry, DSN redaction", .timeLimit(.minutes(2)))
@@ -22,8 +22,10 @@ struct SQLCoreInfrastructureTests {
 
     @Test("error descriptions name backend, node, code, native code and SQLSTATE, but not detail")
     func errorDescription() {
-        let error = SQLError(.constraintViolation, message: "duplicate key", nativeCode: 1062, sqlState: "23000",
-                             detail: "Key (email)=(ada@example.com) already exists", backend: "mariadb").on(node: "db-2")
+        let error = SQLError(
+            .constraintViolation, message: "duplicate key", nativeCode: 1062, sqlState: "23000",
+            detail: "Key (email)=(ada@example.com) already exists", backend: "mariadb"
+        ).on(node: "db-2")
         #expect(error.description == "mariadb node db-2 constraintViolation 1062 SQLSTATE 23000: duplicate key")
         #expect(!error.description.contains("ada@example.com"))
         #expect(error.kind == .statement)

@@ -55,9 +55,14 @@ struct SQLValueTests {
 
     @Test("dates, timestamps and decimals encode as their exact text")
     func codable() throws {
-        struct Order: Codable, Equatable { let day: SQLDate; let at: SQLTimestamp; let total: SQLDecimal }
-        let order = Order(day: SQLDate("2024-02-29")!, at: SQLTimestamp(microsecondsSinceEpoch: 1_700_000_000_000_001),
-                          total: SQLDecimal("12345678901234567890.10")!)
+        struct Order: Codable, Equatable {
+            let day: SQLDate
+            let at: SQLTimestamp
+            let total: SQLDecimal
+        }
+        let order = Order(
+            day: SQLDate("2024-02-29")!, at: SQLTimestamp(microsecondsSinceEpoch: 1_700_000_000_000_001),
+            total: SQLDecimal("12345678901234567890.10")!)
         let json = String(decoding: try JSONEncoder().encode(order), as: UTF8.self)
         #expect(json.contains("\"2024-02-29\""))
         #expect(json.contains("\"2023-11-14 22:13:20.000001\""))
@@ -103,7 +108,11 @@ struct SQLValueTests {
 
     @Test("rows: access by index and by name (exact, then case-insensitive), duplicate names, Decodable")
     func rows() throws {
-        struct Item: Decodable { let id: Int64; let label: String?; let price: SQLDecimal }
+        struct Item: Decodable {
+            let id: Int64
+            let label: String?
+            let price: SQLDecimal
+        }
         let columns = SQLColumns(["id", "Label", "price", "id"])
         let row = SQLRow(columns: columns, values: [1, nil, .decimal(SQLDecimal("9.99")!), 2])
         #expect(row[0] == 1)

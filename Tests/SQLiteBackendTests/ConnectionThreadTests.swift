@@ -1,10 +1,11 @@
-@testable import SQLiteBackend
 import ConnectionKit
 import Dispatch
-import SQLCore
 import Foundation
-import Testing
+import SQLCore
 import TestServers
+import Testing
+
+@testable import SQLiteBackend
 
 @Suite("ConnectionThread", .timeLimit(.minutes(2)))
 struct ConnectionThreadTests {
@@ -42,7 +43,10 @@ struct ConnectionThreadTests {
         let interrupted = Locked(0)
         let started = Locked(false)
         let task = Task {
-            try await thread.run(interrupt: { interrupted.withLock { $0 += 1 }; release.signal() }) {
+            try await thread.run(interrupt: {
+                interrupted.withLock { $0 += 1 }
+                release.signal()
+            }) {
                 started.withLock { $0 = true }
                 release.wait()
             }

@@ -1,8 +1,8 @@
-import TestServers
 import ConnectionKit
 import Foundation
 import SQLCore
 import SQLiteBackend
+import TestServers
 import Testing
 
 /// `Database` (the pooled handle of SQLCore) against real SQLite files.

@@ -1,9 +1,9 @@
-import TestServers
 import Foundation
 import SQLCore
 import SQLTestSupport
 import SQLiteBackend
 import Synchronization
+import TestServers
 import Testing
 
 @Suite("SQLite: concurrency and cancellation", .timeLimit(.minutes(2)))

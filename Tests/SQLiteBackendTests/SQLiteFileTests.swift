@@ -38,9 +38,12 @@ struct SQLiteFileTests {
         await shared.close()
     }
 
-    @Test("malformed DSNs are typed errors that name the key, not the value",
-          arguments: ["", "db.sqlite?mode=bogus", "db.sqlite?busy_timeout=soon", "db.sqlite?nonsense=1",
-                      "db.sqlite?journal_mode=fast", "db.sqlite?statement_cache=0", "sqlite:"])
+    @Test(
+        "malformed DSNs are typed errors that name the key, not the value",
+        arguments: [
+            "", "db.sqlite?mode=bogus", "db.sqlite?busy_timeout=soon", "db.sqlite?nonsense=1",
+            "db.sqlite?journal_mode=fast", "db.sqlite?statement_cache=0", "sqlite:",
+        ])
     func malformedDSN(_ dsn: String) async throws {
         let error = await expectSQLError(.invalidConfiguration) { _ = try await SQLiteDriver().connect(to: dsn) }
         #expect(error.map { !$0.description.contains("soon") && !$0.description.contains("bogus") } == true)

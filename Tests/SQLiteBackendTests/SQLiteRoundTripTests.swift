@@ -21,8 +21,9 @@ struct SQLiteRoundTripTests {
         #expect(try await roundTrip(.integer(n), declaredAs: "INTEGER") == .integer(n))
     }
 
-    @Test("doubles, NaN and the infinities included",
-          arguments: [0.0, -0.0, 1.5, -2.25e-308, Double.greatestFiniteMagnitude, .infinity, -.infinity, .nan])
+    @Test(
+        "doubles, NaN and the infinities included",
+        arguments: [0.0, -0.0, 1.5, -2.25e-308, Double.greatestFiniteMagnitude, .infinity, -.infinity, .nan])
     func doubles(_ d: Double) async throws {
         let back = try await roundTrip(.double(d), declaredAs: "REAL")
         #expect(back.isSameValue(as: .double(d)), "got \(back)")
@@ -31,8 +32,9 @@ struct SQLiteRoundTripTests {
         #expect(try Double(sqlValue: back).bitPattern == d.bitPattern || !exactBits)
     }
 
-    @Test("text: empty, unicode, NUL inside, quotes",
-          arguments: ["", "héllo wörld ✓ 漢字 🚀", "a\u{0}b", "it's \"quoted\"", String(repeating: "x", count: 100_000)])
+    @Test(
+        "text: empty, unicode, NUL inside, quotes",
+        arguments: ["", "héllo wörld ✓ 漢字 🚀", "a\u{0}b", "it's \"quoted\"", String(repeating: "x", count: 100_000)])
     func text(_ s: String) async throws {
         #expect(try await roundTrip(.text(s), declaredAs: "TEXT") == .text(s))
     }
@@ -103,7 +105,8 @@ struct SQLiteRoundTripTests {
             let joined: SQLDate
         }
         try await withMemoryConnection { db in
-            _ = try await db.execute("""
+            _ = try await db.execute(
+                """
                 CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, nickname TEXT, active BOOLEAN, joined DATE)
                 """)
             _ = try await db.execute(

@@ -38,7 +38,8 @@ struct SQLiteStatementTests {
     @Test("several statements run as a script without parameters, and are refused with them")
     func scripts() async throws {
         try await withMemoryConnection { db in
-            _ = try await db.execute("""
+            _ = try await db.execute(
+                """
                 CREATE TABLE a (x INTEGER); -- first
                 CREATE TABLE b (y INTEGER);
                 INSERT INTO a VALUES (1); INSERT INTO b VALUES (2);
@@ -66,7 +67,8 @@ struct SQLiteStatementTests {
     @Test("constraint violations are typed, with SQLite's extended code")
     func constraints() async throws {
         try await withMemoryConnection { db in
-            _ = try await db.execute("""
+            _ = try await db.execute(
+                """
                 CREATE TABLE parent (id INTEGER PRIMARY KEY);
                 CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER NOT NULL REFERENCES parent(id), n INTEGER CHECK (n > 0));
                 INSERT INTO parent VALUES (1);

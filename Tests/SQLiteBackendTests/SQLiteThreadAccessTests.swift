@@ -20,7 +20,9 @@ struct SQLiteThreadAccessTests {
         }
     }
 
-    @Test("transaction commits when the closure returns and undoes everything when it throws; inside a caller's transaction it is a savepoint")
+    @Test(
+        "transaction commits when the closure returns and undoes everything when it throws; inside a caller's transaction it is a savepoint"
+    )
     func transaction() async throws {
         try await withMemoryConnection { connection in
             _ = try await connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
@@ -47,7 +49,9 @@ struct SQLiteThreadAccessTests {
                 }
             }
             try await connection.commit()
-            #expect(try await connection.query("SELECT id FROM t ORDER BY id").map { $0[0] } == [1, 3], "the caller's row stayed, the savepoint's went")
+            #expect(
+                try await connection.query("SELECT id FROM t ORDER BY id").map { $0[0] } == [1, 3],
+                "the caller's row stayed, the savepoint's went")
         }
     }
 }
@@ -60,16 +64,21 @@ struct SQLiteTaskExecutorTests {
             _ = try await connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, task INTEGER)")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask(executorPreference: connection.taskExecutor) {
-                    for id in 0..<500 { _ = try await connection.execute("INSERT INTO t (id, task) VALUES (?, ?)", [.integer(Int64(id)), 1]) }
+                    for id in 0..<500 {
+                        _ = try await connection.execute("INSERT INTO t (id, task) VALUES (?, ?)", [.integer(Int64(id)), 1])
+                    }
                 }
                 group.addTask {
-                    for id in 500..<1_000 { _ = try await connection.execute("INSERT INTO t (id, task) VALUES (?, ?)", [.integer(Int64(id)), 2]) }
+                    for id in 500..<1_000 {
+                        _ = try await connection.execute("INSERT INTO t (id, task) VALUES (?, ?)", [.integer(Int64(id)), 2])
+                    }
                 }
                 try await group.waitForAll()
             }
             #expect(try await connection.query("SELECT COUNT(*) FROM t")[0][0] == 1_000)
             let batch = try await withTaskExecutorPreference(connection.taskExecutor) {
-                try await connection.execute("INSERT INTO t (id, task) VALUES (?, ?)", batch: (1_000..<1_100).map { [.integer(Int64($0)), 3] })
+                try await connection.execute(
+                    "INSERT INTO t (id, task) VALUES (?, ?)", batch: (1_000..<1_100).map { [.integer(Int64($0)), 3] })
             }
             #expect(batch.count == 100)
         }

@@ -43,4 +43,3 @@ func busyQuery(iterations: Int) -> String {
     SELECT sum(i) FROM n
     """
 }
-

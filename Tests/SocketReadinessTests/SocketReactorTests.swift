@@ -1,6 +1,7 @@
 import ConnectionKit
 import Foundation
 import Testing
+
 @testable import SocketReadiness
 
 /// The reactor on real sockets (a Unix socket pair): readiness, deadlines,
@@ -99,7 +100,9 @@ struct SocketReactorTests {
                 group.addTask(executorPreference: reactor) {
                     var onThread = reactor.isCurrent
                     for _ in 0..<50 {
-                        let wait = Task(executorPreference: reactor) { try await reactor.wait(for: pair.a, .readable, until: .now + .seconds(10)) }
+                        let wait = Task(executorPreference: reactor) {
+                            try await reactor.wait(for: pair.a, .readable, until: .now + .seconds(10))
+                        }
                         pair.send()
                         try await wait.value
                         var byte: UInt8 = 0

@@ -138,7 +138,9 @@ final class FollowedMaster: Sendable {
         return SentinelMasterStatistics(
             name: name, master: serving?.address.description, generation: serving?.generation ?? 0,
             replicas: replicas.addresses.map(\.description), failoversFollowed: figures.failovers,
-            lastFollowMilliseconds: figures.lastFollow.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000 },
+            lastFollowMilliseconds: figures.lastFollow.map {
+                Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000
+            },
             readOnlyReplies: figures.readOnly, oldMasterConnectionsClosed: figures.oldClosed, sentinelErrors: figures.sentinelErrors,
             sentinels: figures.reports, pool: serving?.pool.statistics)
     }
@@ -146,7 +148,10 @@ final class FollowedMaster: Sendable {
     private func resume(_ results: [(waiter: Int, result: MasterTracker<RedisPool>.WaiterResult)]) {
         guard !results.isEmpty else { return }
         let ready = state.withLock { state in
-            results.compactMap { waiter, result -> (CheckedContinuation<MasterTracker<RedisPool>.WaiterResult, Never>, MasterTracker<RedisPool>.WaiterResult)? in
+            results.compactMap {
+                waiter, result -> (
+                    CheckedContinuation<MasterTracker<RedisPool>.WaiterResult, Never>, MasterTracker<RedisPool>.WaiterResult
+                )? in
                 guard let continuation = state.waiters.removeValue(forKey: waiter) else {
                     state.early[waiter] = result
                     return nil

@@ -58,7 +58,8 @@ extension SentinelClient {
             guard case .master(let address, let epoch) = answer, tried.withLock({ $0.insert(address).inserted }) else { return false }
             let role = await self.role(of: address)
             guard role == .master else {
-                self.logger.info("the named master is not one", metadata: ["master": "\(master.name)", "address": "\(address)", "role": "\(role)"])
+                self.logger.info(
+                    "the named master is not one", metadata: ["master": "\(master.name)", "address": "\(address)", "role": "\(role)"])
                 return false
             }
             guard !self.isClosed else { return true }
@@ -87,7 +88,8 @@ extension SentinelClient {
                     _ = await master.apply { $0.confirmed(serving.address, epoch: epoch, observed: serving.generation) }
                 }
             } else if let epoch = newest.epoch, let servedEpoch = serving.epoch, epoch > servedEpoch,
-                      await role(of: newest.address) == .master {
+                await role(of: newest.address) == .master
+            {
                 await switchTo(newest.address, epoch: epoch, of: master, observed: serving.generation)
                 return
             }
@@ -131,8 +133,11 @@ extension SentinelClient {
     private func refreshReplicas(_ master: FollowedMaster) async {
         var listed: [SentinelAddress]?
         for sentinel in directory.known {
-            guard case .success(let reply) = await directory.ask(sentinel, RedisCommand("SENTINEL", "replicas", master.name)) else { continue }
-            listed = SentinelDirectory.instances(reply).filter { $0.flags.isDisjoint(with: ["s_down", "o_down", "disconnected"]) }.map(\.address)
+            guard case .success(let reply) = await directory.ask(sentinel, RedisCommand("SENTINEL", "replicas", master.name)) else {
+                continue
+            }
+            listed = SentinelDirectory.instances(reply).filter { $0.flags.isDisjoint(with: ["s_down", "o_down", "disconnected"]) }.map(
+                \.address)
             break
         }
         guard let listed, let served = master.serving?.address else { return }  // no sentinel answered: keep what was verified
@@ -176,7 +181,8 @@ extension SentinelClient {
     private func listen(slot: Int) async {
         var attempt = 0
         // A sentinel that refuses us (down, wrong password) is retried ever more slowly, up to the recheck interval.
-        var backoff = Backoff(policy: BackoffPolicy(initial: .milliseconds(100), maximum: max(.milliseconds(100), configuration.recheckInterval)))
+        var backoff = Backoff(
+            policy: BackoffPolicy(initial: .milliseconds(100), maximum: max(.milliseconds(100), configuration.recheckInterval)))
         while !Task.isCancelled && !isClosed {
             let known = directory.known
             guard slot < known.count else {
@@ -243,7 +249,8 @@ extension SentinelClient {
             return
         }
         // "<type> <name> <ip> <port> @ <master> <ip> <port>" for replicas and sentinels, "master <name> <ip> <port>" for masters.
-        let name = words.firstIndex(of: "@").flatMap { words.indices.contains($0 + 1) ? words[$0 + 1] : nil } ?? (words.count > 1 ? words[1] : "")
+        let name =
+            words.firstIndex(of: "@").flatMap { words.indices.contains($0 + 1) ? words[$0 + 1] : nil } ?? (words.count > 1 ? words[1] : "")
         masters[name]?.wakeup.wake()
     }
 }

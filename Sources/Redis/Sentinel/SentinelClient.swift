@@ -76,7 +76,9 @@ public final class SentinelClient: Service, Sendable {
         }
         self.configuration = configuration
         let metrics = metricsFactory ?? NOOPMetricsHandler.instance
-        masters = Dictionary(configuration.masterNames.map { ($0, FollowedMaster(name: $0, balancing: configuration.replicaBalancing, metrics: metrics)) }) { first, _ in first }
+        masters = Dictionary(
+            configuration.masterNames.map { ($0, FollowedMaster(name: $0, balancing: configuration.replicaBalancing, metrics: metrics)) }
+        ) { first, _ in first }
         group = eventLoopGroup
         self.observer = observer
         self.logger = logger
@@ -202,14 +204,17 @@ public final class SentinelClient: Service, Sendable {
         return unsent && configuration.waitForFailover
     }
 
-    private func durableSend(_ command: RedisCommand, _ durability: DurableWrites, on pool: RedisPool) async -> Result<RESPValue, RedisError> {
+    private func durableSend(
+        _ command: RedisCommand, _ durability: DurableWrites, on pool: RedisPool
+    ) async -> Result<RESPValue, RedisError> {
         let lease: RedisPool.Lease
         do throws(RedisError) {
             lease = try await pool.get()
         } catch {
             return .failure(error)
         }
-        let milliseconds = Int(durability.timeout.components.seconds * 1000 + durability.timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int(
+            durability.timeout.components.seconds * 1000 + durability.timeout.components.attoseconds / 1_000_000_000_000_000)
         let replies = await lease.connection.pipeline([command, RedisCommand("WAIT", durability.replicas, max(1, milliseconds))])
         await pool.put(lease)
         guard case .success = replies[0] else { return replies[0] }
@@ -217,9 +222,12 @@ public final class SentinelClient: Service, Sendable {
         case .success(.integer(let acknowledged)) where acknowledged >= durability.replicas:
             return replies[0]
         case .success(let reply):
-            return .failure(RedisError(
-                .notDurable, message: "\(reply.string ?? String(describing: reply)) of \(durability.replicas) replicas acknowledged within \(durability.timeout)",
-                endpoint: lease.connection.configuration.endpoint, command: command.name))
+            return .failure(
+                RedisError(
+                    .notDurable,
+                    message:
+                        "\(reply.string ?? String(describing: reply)) of \(durability.replicas) replicas acknowledged within \(durability.timeout)",
+                    endpoint: lease.connection.configuration.endpoint, command: command.name))
         case .failure(let error):
             return .failure(error)
         }

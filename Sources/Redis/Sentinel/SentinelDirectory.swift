@@ -44,7 +44,8 @@ enum SentinelAnswer: Sendable, Equatable {
         } else {
             let reasons = answers.map { address, answer -> String in
                 guard case .failed(let failure) = answer else { return "" }
-                let reason = ["WRONGPASS", "NOAUTH", "NOPERM"].contains(failure.prefix)
+                let reason =
+                    ["WRONGPASS", "NOAUTH", "NOPERM"].contains(failure.prefix)
                     ? "refused our credentials (\(failure.prefix))" : failure.code == .server ? failure.prefix : failure.code.name
                 return "\(address) \(reason)"
             }

@@ -64,7 +64,8 @@ final class SentinelCounters: Sendable {
     init(master: String, factory: any MetricsFactory) {
         let dimensions = [("master", master)]
         failovers = Counter(label: "clustersql_sentinel_failovers_total", dimensions: dimensions, factory: factory)
-        follow = Timer(label: "clustersql_sentinel_follow_seconds", dimensions: dimensions, preferredDisplayUnit: .milliseconds, factory: factory)
+        follow = Timer(
+            label: "clustersql_sentinel_follow_seconds", dimensions: dimensions, preferredDisplayUnit: .milliseconds, factory: factory)
         errors = Counter(label: "clustersql_sentinel_errors_total", dimensions: dimensions, factory: factory)
         readOnly = Counter(label: "clustersql_sentinel_readonly_total", dimensions: dimensions, factory: factory)
         oldClosed = Counter(label: "clustersql_sentinel_old_connections_closed_total", dimensions: dimensions, factory: factory)
@@ -100,7 +101,8 @@ final class SentinelCounters: Sendable {
         var failures = 0
         let reports = answers.map { address, answer -> SentinelReport in
             switch answer {
-            case .master(let master, let epoch): return SentinelReport(sentinel: address.description, names: master.description, epoch: epoch)
+            case .master(let master, let epoch):
+                return SentinelReport(sentinel: address.description, names: master.description, epoch: epoch)
             case .unknownMaster: return SentinelReport(sentinel: address.description, problem: "unknown master")
             case .failed(let error):
                 failures += 1
