@@ -85,10 +85,12 @@ public enum DSNRedaction {
         }
         let (location, query) = splitOnce(rest, "?")
         // Without an @, a location that is not hosts and ports may be `user:password` cut short.
-        guard isHostList(splitOnce(location, "/").0) else { return "\(scheme)://<unparsable>" }
-        guard let query else { return "\(scheme)://\(userPart)\(location)" }
+        let (authority, path) = splitOnce(location, "/")
+        guard isHostList(authority) else { return "\(scheme)://<unparsable>" }
+        let shown = path.map { "\(authority)/\(plainOrHidden($0))" } ?? String(authority)
+        guard let query else { return "\(scheme)://\(userPart)\(shown)" }
         guard let redactedQuery = redactQuery(query) else { return "\(scheme)://<unparsable>" }
-        return "\(scheme)://\(userPart)\(location)?\(redactedQuery)"
+        return "\(scheme)://\(userPart)\(shown)?\(redactedQuery)"
     }
 
     /// `host[:port][,host[:port]…]` (IPv6 in brackets, `%`-escaped socket folders), or nothing.
@@ -134,6 +136,12 @@ public enum DSNRedaction {
         return pairs.joined(separator: "&")
     }
 
+    /// `text` when it is plain (``isPlain(_:)``), else `***`: a database name with other characters may be
+    /// a piece of a password in a DSN cut short (`user:pa@/ss`, from `user:pa@/ss@tcp(host)/db`).
+    private static func plainOrHidden(_ text: Substring) -> String {
+        text.allSatisfy(isPlain) ? String(text) : "***"
+    }
+
     /// A character of a plain query key or value (a value with others is not shown: it may be a piece of a password).
     private static func isPlain(_ character: Character) -> Bool {
         character.isASCII && (character.isLetter || character.isNumber || "_.-:/%,+".contains(character))
@@ -150,7 +158,10 @@ public enum DSNRedaction {
         while let at = dsn[..<candidate].lastIndex(of: "@") {
             let after = dsn[dsn.index(after: at)...]
             if after.hasPrefix("/") || goNetworks.contains(where: { after.hasPrefix($0) }) {
-                let (location, query) = splitOnce(after, "?")
+                let (address, query) = splitOnce(after, "?")
+                // The database after the address; an address `unix(/a/b)` holds slashes of its own.
+                let databaseStart = address.lastIndex(of: ")").map { address.index(after: $0) } ?? address.startIndex
+                let location = "\(address[..<databaseStart])\(plainOrHidden(address[databaseStart...]))"
                 let user = redactUserInfo(dsn[..<at])
                 guard let query else { return "\(user)@\(location)" }
                 guard let redactedQuery = redactQuery(query) else { return unparsable }
