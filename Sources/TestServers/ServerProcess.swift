@@ -88,7 +88,27 @@ public final class ServerProcess: Sendable {
         guard let value = processID else { return }
         paused.withLock { $0 = true }
         Foundation.kill(value, SIGSTOP)
-        for child in Self.children(of: value) { Foundation.kill(child, SIGSTOP) }
+        let children = Self.children(of: value)
+        for child in children { Foundation.kill(child, SIGSTOP) }
+        // kill() only queues the signal: wait (briefly) until every thread has stopped, so that
+        // nothing sent after pause() is answered by a thread that had not stopped yet.
+        for pid in [value] + children { Self.waitUntilStopped(pid) }
+    }
+
+    /// Polls `/proc/pid/task/*/stat` until every thread of `pid` is stopped (state T), for at most 2 s.
+    static func waitUntilStopped(_ pid: Int32) {
+        for _ in 0..<2_000 {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            let running = tasks.contains { task in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { return false }  // gone: not running
+                let state = stat[stat.index(after: close)...].split(separator: " ").first
+                return !["T", "t", "Z", "X"].contains(state ?? "X")
+            }
+            if !running { return }
+            usleep(1_000)
+        }
     }
 
     /// SIGCONT after ``pause()``.
