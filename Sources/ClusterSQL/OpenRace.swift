@@ -13,8 +13,7 @@ struct OpenRace: Sendable {
     let target: TargetRole
     /// Whether every try checks the node's role, even where the cached one would do.
     let verifyRole: Bool
-    /// The wait before the next node is tried as well; `nil`: all at once; the
-    /// open timeout: only once this node's try failed.
+    /// When the node after this one is tried as well (``OpenRaceStateMachine/Stagger``).
     let stagger: @Sendable (ClusterNode) -> OpenRaceStateMachine.Stagger
     let timeout: Duration
 

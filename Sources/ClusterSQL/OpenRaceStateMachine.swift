@@ -121,11 +121,8 @@ struct OpenRaceStateMachine {
             running += 1
             actions.append(.launch(node: node))
             guard launched < staggers.count else { break }
-            switch staggers[node] {
-            case .none: continue
-            case .hedge(let delay): actions.append(.armHedge(after: node, delay))
-            case .untilAllFailed: break
-            }
+            if case .none = staggers[node] { continue }  // raced with the next one
+            if case .hedge(let delay) = staggers[node] { actions.append(.armHedge(after: node, delay)) }
             break
         }
         return actions

@@ -149,10 +149,11 @@ public struct MariaDBConfiguration: Sendable {
             break
         }
         // Go's limit too: a duration is at most Int64.max nanoseconds (about 292 years).
-        guard let number, number > 0, number.isFinite, number * scale * 1e9 < 9.2e18 else {
+        let nanoseconds = (number ?? .nan) * scale * 1e9
+        guard nanoseconds > 0, nanoseconds.isFinite, nanoseconds < 9.2e18 else {
             throw invalid("parameter \(key) is not a positive duration below 290 years such as 5s or 500ms")
         }
-        return .nanoseconds(Int64(number * scale * 1e9))
+        return .nanoseconds(Int64(nanoseconds))
     }
 
     static func decoded(_ text: Substring, what: String) throws(SQLError) -> String {

@@ -100,11 +100,9 @@ public final class ServerProcess: Sendable {
         for _ in 0..<2_000 {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
             let running = tasks.contains { task in
-                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
-                    let close = stat.lastIndex(of: ")")
-                else { return false }  // gone: not running
-                let state = stat[stat.index(after: close)...].split(separator: " ").first
-                return !["T", "t", "Z", "X"].contains(state ?? "X")
+                // Gone (no fields) counts as not running.
+                let state = statFields("/proc/\(pid)/task/\(task)/stat")?.first ?? "X"
+                return !["T", "t", "Z", "X"].contains(state)
             }
             if !running { return }
             usleep(1_000)
@@ -140,14 +138,15 @@ public final class ServerProcess: Sendable {
     static func children(of parent: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { entry -> Int32? in
-            guard let pid = Int32(entry),
-                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return nil }
-            // After "pid (comm) ": state, then the parent pid.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard let pid = Int32(entry), let fields = statFields("/proc/\(entry)/stat") else { return nil }
             return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
         }
+    }
+
+    /// The fields of a `/proc/…/stat` file after "pid (comm) ": state, parent pid, …; `nil` when it is gone.
+    static func statFields(_ path: String) -> [Substring]? {
+        guard let stat = try? String(contentsOfFile: path, encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ")
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:`port`.

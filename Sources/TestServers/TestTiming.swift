@@ -15,10 +15,6 @@ public enum TestTiming {
         return value
     }()
 
-    /// Whether the tests run instrumented, so that bounds are stretched (and tests that
-    /// compare latencies of a few milliseconds mean nothing).
-    public static var isStretched: Bool { scale > 1 }
-
     /// `duration` times ``scale``.
     public static func bound(_ duration: Duration) -> Duration { duration * scale }
 }
