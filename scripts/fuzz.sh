@@ -10,7 +10,8 @@
 #
 # Each target starts from its committed seeds (Fuzz/seeds/TARGET) and grows a
 # corpus of its own in .build-fuzz/corpus/TARGET; a crash leaves its input in
-# .build-fuzz/crashes/ and fails the run. The last lines give each target's
+# .build-fuzz/crashes/ and fails the run; the inputs that once crashed a target
+# (Fuzz/regressions/TARGET-*) run first. The last lines give each target's
 # executions. The config target runs without leak detection: TOMLKit leaks in
 # its C++ bridge (the key array of every TOMLTable.keys, a few hundred bytes
 # per syntax error): a dependency's bug, harmless for a file read once.
@@ -40,12 +41,22 @@ for target in "${targets[@]}"; do
   options=(-max_total_time="$seconds" ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536
            -artifact_prefix="$scratch/crashes/$target-")
   asan_options=""
+  leak_option=()
   if [ "$target" = config ]; then
+    leak_option=(-detect_leaks=0)
     options+=(-detect_leaks=0)
     asan_options=detect_leaks=0
   fi
   log="$scratch/fuzz-$target.log"
-  ASAN_OPTIONS="$asan_options" FUZZ_TARGET="$target" "$binary" "${options[@]}" "$scratch/corpus/$target" "Fuzz/seeds/$target" > "$log" 2>&1
+  # The inputs that once crashed this target run first, each once.
+  regressions=(Fuzz/regressions/"$target"-*)
+  if [ -e "${regressions[0]}" ] && ! SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="$asan_options" FUZZ_TARGET="$target" "$binary" -runs=1 "${leak_option[@]}" "${regressions[@]}" > "$log" 2>&1; then
+    status=1
+    summary+=("$target: FAILED on a regression input of Fuzz/regressions (see $log)")
+    grep -E 'ERROR|SUMMARY|Fatal error|precondition|Running: ' "$log" | head -5
+    continue
+  fi
+  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="$asan_options" FUZZ_TARGET="$target" "$binary" "${options[@]}" "$scratch/corpus/$target" "Fuzz/seeds/$target" > "$log" 2>&1
   result=$?
   runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
   if [ "$result" -ne 0 ]; then

@@ -160,8 +160,11 @@ public enum DSNRedaction {
             if after.hasPrefix("/") || goNetworks.contains(where: { after.hasPrefix($0) }) {
                 let (address, query) = splitOnce(after, "?")
                 // The database after the address; an address `unix(/a/b)` holds slashes of its own.
-                let databaseStart = address.lastIndex(of: ")").map { address.index(after: $0) } ?? address.startIndex
-                let location = "\(address[..<databaseStart])\(plainOrHidden(address[databaseStart...]))"
+                // `tcp(` without its `)` is no address at all.
+                guard let databaseStart = after.hasPrefix("/") ? address.startIndex : address.lastIndex(of: ")").map(address.index(after:))
+                else { return unparsable }
+                let database = address[databaseStart...].drop(while: { $0 == "/" })
+                let location = "\(address[..<database.startIndex])\(plainOrHidden(database))"
                 let user = redactUserInfo(dsn[..<at])
                 guard let query else { return "\(user)@\(location)" }
                 guard let redactedQuery = redactQuery(query) else { return unparsable }

@@ -98,9 +98,18 @@ struct SecretRedactionPropertyTests {
         await propertyCheck(count: 300, input: Self.password, Self.name, Self.host, Self.name) { password, user, host, database in
             for (dsn, expected) in Self.dsns(password: password, user: user, host: host, database: database) {
                 if let expected { #expect(DSNRedaction.redact(dsn) == expected, "\(dsn)") }
+                Self.expectStable(dsn)
                 Self.expectNoLeak(dsn, password: password)
             }
         }
+    }
+
+    /// Redacting a redacted DSN changes nothing: the first pass left no secret to find, and its output
+    /// is a DSN of the same form (or the unparsable marker).
+    static func expectStable(_ dsn: String) {
+        let once = DSNRedaction.redact(dsn)
+        guard once != DSNRedaction.unparsable, !once.hasSuffix("<unparsable>") else { return }
+        #expect(DSNRedaction.redact(once) == once, "\(dsn): \(once)")
     }
 
     /// When the cut ends inside the raw password of `dsn` (`user:password@…`) after an `@` of the
@@ -122,6 +131,7 @@ struct SecretRedactionPropertyTests {
             password, user, cut, garbage in
             for (dsn, _) in Self.dsns(password: password, user: user, host: "db", database: "app") {
                 let broken = String(dsn.prefix(cut)) + garbage
+                Self.expectStable(broken)
                 // A cut inside a raw password after an `@` of its own leaves a DSN whose structure says
                 // otherwise: `t:@/é` (from `t:@/é@tcp(db)/app`) is user t, no password, database é, to any
                 // parser. Then only the part before the last `@` is the password, and it must be hidden in place.
