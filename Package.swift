@@ -221,6 +221,7 @@ let package = Package(
             ]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
+        .testTarget(name: "NIOClientSupportTests", dependencies: ["NIOClientSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SocketReadinessTests", dependencies: ["SocketReadiness", "ConnectionKit"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),

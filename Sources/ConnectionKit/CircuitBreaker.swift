@@ -152,10 +152,3 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
         observer.breakerChanged(from: from, to: to)
     }
 }
-
-/// `123 ms` below 10 s, `42 s` above.
-@inlinable
-func formatted(_ duration: Duration) -> String {
-    let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    return ms < 10_000 ? "\(ms) ms" : "\(ms / 1000) s"
-}

@@ -1,6 +1,6 @@
 /// The logic of a ``ConnectionManager`` without I/O: one shared connection,
 /// dialed and re-dialed with backoff, each connection numbered by a generation.
-public struct ManagerStateMachine<Connection: Sendable, Instant: InstantProtocol & Sendable>: Sendable
+struct ManagerStateMachine<Connection: Sendable, Instant: InstantProtocol & Sendable>: Sendable
 where Instant.Duration == Duration {
     enum State: Sendable {
         case idle
@@ -11,7 +11,7 @@ where Instant.Duration == Duration {
     }
 
     /// What the shell's loop does next.
-    public enum LoopAction: Sendable {
+    enum LoopAction: Sendable {
         /// Dial a connection.
         case dial
         /// Sleep until this instant (or until woken), then call ``timerFired(now:)``.
@@ -28,20 +28,20 @@ where Instant.Duration == Duration {
     private let name: String
 
     /// Creates a manager machine; nothing is dialed until ``start()``.
-    public init(name: String, backoff: BackoffPolicy, seed: UInt64? = nil) {
+    init(name: String, backoff: BackoffPolicy, seed: UInt64? = nil) {
         self.name = name
         self.backoff = Backoff(policy: backoff, seed: seed)
     }
 
     /// The loop starts: dial unless closed.
-    public mutating func start() -> LoopAction {
+    mutating func start() -> LoopAction {
         guard case .idle = state else { return nextAction() }
         state = .dialing
         return .dial
     }
 
     /// What the loop should do now.
-    public func nextAction() -> LoopAction {
+    func nextAction() -> LoopAction {
         switch state {
         case .idle, .dialing: .idle
         case .connected: .idle
@@ -51,7 +51,7 @@ where Instant.Duration == Duration {
     }
 
     /// A dial succeeded. Returns the connection to close at once when the manager closed meanwhile.
-    public mutating func dialSucceeded(_ connection: Connection) -> Connection? {
+    mutating func dialSucceeded(_ connection: Connection) -> Connection? {
         guard case .dialing = state else { return connection }
         generation += 1
         backoff.reset()
@@ -60,20 +60,20 @@ where Instant.Duration == Duration {
     }
 
     /// A dial failed (the first one too): wait out the next backoff delay.
-    public mutating func dialFailed(_ error: String, now: Instant) {
+    mutating func dialFailed(_ error: String, now: Instant) {
         guard case .dialing = state else { return }
         state = .waiting(until: now.advanced(by: backoff.next()), lastError: error)
     }
 
     /// The backoff delay may have passed: dial when it has.
-    public mutating func timerFired(now: Instant) -> LoopAction {
+    mutating func timerFired(now: Instant) -> LoopAction {
         guard case .waiting(let until, _) = state, until <= now else { return nextAction() }
         state = .dialing
         return .dial
     }
 
     /// The current connection and its generation, or why there is none.
-    public func take() -> Result<(Connection, UInt64), ConnectionKitError> {
+    func take() -> Result<(Connection, UInt64), ConnectionKitError> {
         switch state {
         case .connected(let connection, let generation):
             return .success((connection, generation))
@@ -90,14 +90,14 @@ where Instant.Duration == Duration {
     /// A user of the connection of `generation` saw a connection-class error.
     /// Only the current generation is invalidated (an old connection's error
     /// must not kill its successor). Returns the connection to close.
-    public mutating func reportError(generation reported: UInt64, error: String) -> Connection? {
+    mutating func reportError(generation reported: UInt64, error: String) -> Connection? {
         guard case .connected(let connection, let current) = state, current == reported else { return nil }
         state = .dialing
         return connection
     }
 
     /// Closes the manager; returns the connection to close, if any.
-    public mutating func close() -> Connection? {
+    mutating func close() -> Connection? {
         defer { state = .closed }
         if case .connected(let connection, _) = state { return connection }
         return nil

@@ -51,13 +51,13 @@ public struct PoolStatistics: Sendable, Hashable, Codable {
 /// The pool's logic without I/O: every event takes `now` and returns what the
 /// shell must do (hand connections to waiters, close, dial, ping) once it has
 /// released its lock. Tested exhaustively with explicit instants.
-public struct PoolStateMachine<Connection: Sendable, Instant: InstantProtocol & Sendable>: Sendable
+@usableFromInline struct PoolStateMachine<Connection: Sendable, Instant: InstantProtocol & Sendable>: Sendable
 where Instant.Duration == Duration {
     /// A pooled connection of this pool.
-    public typealias Entry = PooledConnection<Connection, Instant>
+    @usableFromInline typealias Entry = PooledConnection<Connection, Instant>
 
     /// What a waiting borrower receives.
-    public enum WaiterResult: Sendable {
+    @usableFromInline enum WaiterResult: Sendable {
         /// A connection to use.
         case connection(Entry)
         /// Permission to dial a connection itself.
@@ -67,25 +67,25 @@ where Instant.Duration == Duration {
     }
 
     /// Work for the shell, to run outside the lock.
-    public struct Actions: Sendable {
+    @usableFromInline struct Actions: Sendable {
         /// Waiters to resume, in order.
-        public var resume: [(waiter: Int, result: WaiterResult)] = []
+        @usableFromInline var resume: [(waiter: Int, result: WaiterResult)] = []
         /// Connections to close.
-        public var close: [(entry: Entry, reason: CloseReason)] = []
+        @usableFromInline var close: [(entry: Entry, reason: CloseReason)] = []
         /// Connections to ping (each comes back through ``pingFinished(_:ok:now:)``).
-        public var ping: [Entry] = []
+        @usableFromInline var ping: [Entry] = []
         /// Background dials to start (each ends in ``dialSucceeded(_:forCaller:now:)`` or ``dialFailed(forCaller:)``).
-        public var dials = 0
+        @usableFromInline var dials = 0
 
         /// No work.
-        @inlinable public init() {}
+        @inlinable init() {}
 
         /// Whether there is nothing to do.
-        @inlinable public var isEmpty: Bool { resume.isEmpty && close.isEmpty && ping.isEmpty && dials == 0 }
+        @inlinable var isEmpty: Bool { resume.isEmpty && close.isEmpty && ping.isEmpty && dials == 0 }
     }
 
     /// What a borrower does next.
-    public enum BorrowDecision: Sendable {
+    @usableFromInline enum BorrowDecision: Sendable {
         /// Use this idle connection.
         case use(Entry)
         /// Dial a new connection (capacity and a token were reserved).
@@ -111,7 +111,7 @@ where Instant.Duration == Duration {
     }
 
     /// The configuration.
-    public let configuration: ConnectionPoolConfiguration
+    @usableFromInline let configuration: ConnectionPoolConfiguration
     @usableFromInline var idle: [Entry] = []
     @usableFromInline var overflow: [Entry] = []
     @usableFromInline var waiters: [Waiter] = []
@@ -136,7 +136,7 @@ where Instant.Duration == Duration {
     @usableFromInline let pingInterval: Duration?
 
     /// Creates an empty pool machine at `now`.
-    public init(configuration: ConnectionPoolConfiguration, now: Instant, seed: UInt64? = nil) {
+    @usableFromInline init(configuration: ConnectionPoolConfiguration, now: Instant, seed: UInt64? = nil) {
         self.configuration = configuration
         self.tokens = configuration.createLimit?.headroom ?? 0
         self.lastRefill = now
@@ -150,7 +150,7 @@ where Instant.Duration == Duration {
 
     /// A borrower asks for a connection. `canWait` is false when nobody runs
     /// the timer loop that would time the wait out.
-    @inlinable public mutating func borrow(
+    @inlinable mutating func borrow(
         now: Instant, canWait: Bool, closing: inout [(entry: Entry, reason: CloseReason)]
     ) -> BorrowDecision {
         if isShutdown { return .fail(shutdownError()) }
@@ -173,7 +173,7 @@ where Instant.Duration == Duration {
     }
 
     /// A borrower returns its connection; `broken` drops it (it saw a connection-class error).
-    @inlinable public mutating func release(_ entry: Entry, broken: Bool, now: Instant) -> Actions {
+    @inlinable mutating func release(_ entry: Entry, broken: Bool, now: Instant) -> Actions {
         inUse -= 1
         var actions = Actions()
         place(entry, broken: broken, now: now, into: &actions)
@@ -182,7 +182,7 @@ where Instant.Duration == Duration {
 
     /// A caller's or background dial produced a connection. For a caller it is
     /// returned in use; a background one is placed like a returned connection.
-    @inlinable public mutating func dialSucceeded(
+    @inlinable mutating func dialSucceeded(
         _ connection: Connection, forCaller: Bool, now: Instant
     ) -> (entry: Entry, actions: Actions) {
         opening -= 1
@@ -204,7 +204,7 @@ where Instant.Duration == Duration {
     }
 
     /// A dial failed; its reserved capacity goes to the next waiter, if any.
-    @inlinable public mutating func dialFailed(forCaller: Bool, now: Instant) -> Actions {
+    @inlinable mutating func dialFailed(forCaller: Bool, now: Instant) -> Actions {
         opening -= 1
         var actions = Actions()
         serveWaitersWithCapacity(now: now, into: &actions)
@@ -213,14 +213,14 @@ where Instant.Duration == Duration {
 
     /// A waiting borrower was cancelled; returns whether it was still waiting
     /// (if not, a result is already on its way and must be taken).
-    @inlinable public mutating func cancelWaiter(_ id: Int) -> Bool {
+    @inlinable mutating func cancelWaiter(_ id: Int) -> Bool {
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return false }
         waiters.remove(at: index)
         return true
     }
 
     /// A ping finished; a failed one closes the connection.
-    @inlinable public mutating func pingFinished(_ entry: Entry, ok: Bool, now: Instant) -> Actions {
+    @inlinable mutating func pingFinished(_ entry: Entry, ok: Bool, now: Instant) -> Actions {
         pinging -= 1
         var actions = Actions()
         var pinged = entry
@@ -234,7 +234,7 @@ where Instant.Duration == Duration {
     /// Everything that is due at `now`: waiter timeouts, token refills, overflow
     /// draining, lifetime and idle-time reaping, one ping, one warm-up dial.
     /// Returns the actions and when to call again.
-    @inlinable public mutating func tick(now: Instant) -> (actions: Actions, next: Instant?) {
+    @inlinable mutating func tick(now: Instant) -> (actions: Actions, next: Instant?) {
         var actions = Actions()
         guard !isShutdown else { return (actions, nil) }
         timeOutWaiters(now: now, into: &actions)
@@ -278,7 +278,7 @@ where Instant.Duration == Duration {
     }
 
     /// Closes every idle and overflow connection; the pool stays usable.
-    @inlinable public mutating func empty() -> Actions {
+    @inlinable mutating func empty() -> Actions {
         var actions = Actions()
         for entry in idle + overflow { actions.close.append((entry, .emptied)) }
         count(actions.close)
@@ -289,7 +289,7 @@ where Instant.Duration == Duration {
     }
 
     /// Shuts down: idle connections close, waiters fail, later returns close.
-    @inlinable public mutating func shutdown() -> Actions {
+    @inlinable mutating func shutdown() -> Actions {
         var actions = Actions()
         guard !isShutdown else { return actions }
         isShutdown = true
@@ -306,19 +306,19 @@ where Instant.Duration == Duration {
 
     /// Whether an event since the last call moved a timer earlier (a new waiter,
     /// a first idle or overflow connection), so the timer loop should wake now.
-    @inlinable public mutating func takeWakeRequest() -> Bool {
+    @inlinable mutating func takeWakeRequest() -> Bool {
         defer { wakeRequested = false }
         return wakeRequested
     }
 
     /// Idle connections ready to borrow, overflow included (radix's `Avail`).
-    @inlinable public var available: Int { idle.count + overflow.count }
+    @inlinable var available: Int { idle.count + overflow.count }
 
     /// Whether ``shutdown()`` happened.
-    @inlinable public var isClosed: Bool { isShutdown }
+    @inlinable var isClosed: Bool { isShutdown }
 
     /// Current figures and totals.
-    @inlinable public var stats: PoolStatistics {
+    @inlinable var stats: PoolStatistics {
         var s = statistics
         s.idle = idle.count + overflow.count
         s.inUse = inUse

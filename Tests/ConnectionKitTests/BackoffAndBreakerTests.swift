@@ -1,7 +1,8 @@
-import ConnectionKit
 import Synchronization
 import TestServers
 import Testing
+
+@testable import ConnectionKit
 
 @Suite("Backoff", .timeLimit(.minutes(2)))
 struct BackoffTests {

@@ -1,7 +1,8 @@
-import ConnectionKit
 import Synchronization
 import TestServers
 import Testing
+
+@testable import ConnectionKit
 
 @Suite("Connection manager", .timeLimit(.minutes(2)))
 struct ConnectionManagerTests {

@@ -1,5 +1,6 @@
-import ConnectionKit
 import Testing
+
+@testable import ConnectionKit
 
 /// Drives a `PoolStateMachine` with explicit instants: every option and transition, no sleeps.
 @Suite("Pool state machine", .timeLimit(.minutes(2)))
