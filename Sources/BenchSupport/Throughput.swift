@@ -2,9 +2,9 @@
 import Foundation
 import SQLCore
 
-/// Point selects per second through a pooled ``Database`` of `tasks`
+/// Point selects per second through a pooled `Database` of `tasks`
 /// connections, each task querying one random key after another for `duration`;
-/// `onExecutor`: the tasks prefer the driver's ``SQLDriver/taskExecutor``
+/// `onExecutor`: the tasks prefer the driver's `SQLDriver.taskExecutor`
 /// instead of running on Swift's cooperative pool.
 public func pointSelects(
     driver: any SQLDriver, dsn: String, sql: String, keys: ClosedRange<Int64>, tasks: Int, duration: Duration, onExecutor: Bool = false

@@ -93,12 +93,12 @@ public struct ClusterConfiguration: Sendable, Equatable {
         return configuration
     }
 
-    /// A ``ClusterDriver`` over the nodes, each opened with the driver `registry` has under ``driver``.
+    /// A `ClusterDriver` over the nodes, each opened with the driver `registry` has under ``driver``.
     ///
     /// `configure` adjusts the driver settings first; `wrapping` may put each
     /// node's driver behind another (a fault injector in the demo).
     ///
-    /// - Throws: ``SQLError`` with ``SQLError/Code/invalidConfiguration`` when the registry lacks the driver.
+    /// - Throws: `SQLError` with `SQLError.Code.invalidConfiguration` when the registry lacks the driver.
     public func makeClusterDriver(
         registry: SQLDriverRegistry, logger: Logger,
         configure: (inout ClusterDriverConfiguration) -> Void = { _ in },

@@ -5,12 +5,12 @@ import Metrics
 import SQLCore
 import ServiceLifecycle
 
-/// An ``SQLDriver`` over the nodes of a replicated cluster (Galera, a
+/// An `SQLDriver` over the nodes of a replicated cluster (Galera, a
 /// PostgreSQL primary with standbys, or any set of databases that hold the same data).
 ///
 /// An open picks nodes by the cluster's ``BalancingStrategy`` among the nodes
 /// that are up and can serve the target role, tries them concurrently
-/// (``OpenRace``), and keeps the first success. Each node has a circuit
+/// (`OpenRace`), and keeps the first success. Each node has a circuit
 /// breaker: a connection-class failure ejects it, and a background probe
 /// re-admits it. ``run()`` (a `Service`) measures every node and re-reads its
 /// role every ``ClusterDriverConfiguration/checkInterval``; without it the
@@ -52,7 +52,7 @@ public final class ClusterDriver: SQLDriver, Service {
     /// `cluster`.
     public var name: String { "cluster" }
 
-    /// The nodes' drivers' ``SQLDriver/taskExecutor`` when they all share one
+    /// The nodes' drivers' `SQLDriver.taskExecutor` when they all share one
     /// (every PostgreSQL and MariaDB node: the socket reactor); `nil` otherwise.
     public var taskExecutor: (any TaskExecutor)? {
         let executors = sortedNodes.map { $0.driver.taskExecutor }
@@ -70,7 +70,7 @@ public final class ClusterDriver: SQLDriver, Service {
     /// Adds a node. Its role is found out with `roleDetector` (by default the
     /// one for the driver's name, see ``RoleDetector/forDriver(named:)``).
     ///
-    /// - Throws: ``SQLError/Code/invalidConfiguration`` for an empty or taken name.
+    /// - Throws: `SQLError.Code.invalidConfiguration` for an empty or taken name.
     public func addNode(name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector? = nil) throws(SQLError) {
         guard !name.isEmpty else { throw SQLError(.invalidConfiguration, message: "a node name must not be empty") }
         let node = ClusterNode(
@@ -93,7 +93,7 @@ public final class ClusterDriver: SQLDriver, Service {
     /// Removes a node: no new work goes to it, its background checks stop,
     /// statements running on it finish, and connections on it move to other
     /// nodes before their next statement (or, in a transaction, fail with
-    /// ``SQLError/Code/nodeChanged``). Returns whether there was such a node.
+    /// `SQLError.Code.nodeChanged`). Returns whether there was such a node.
     @discardableResult
     public func removeNode(_ name: String) -> Bool {
         guard let node = state.withLock({ $0.nodes.removeValue(forKey: name) }) else { return false }

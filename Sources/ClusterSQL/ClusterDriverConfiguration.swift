@@ -27,7 +27,7 @@ public struct ClusterDriverConfiguration: Sendable, Hashable {
     /// is retried on another node after its node failed mid-statement. Turn it
     /// off when your reads call functions with side effects. Default `true`.
     public var retryReads: Bool = true
-    /// How long a ``Database`` pooling over the cluster keeps a connection
+    /// How long a `Database` pooling over the cluster keeps a connection
     /// (unless its own configuration says otherwise), so that pooled traffic
     /// follows the balancer as latencies and roles change. Default 60 s.
     public var connectionLifetime: Duration? = .seconds(60)

@@ -5,7 +5,7 @@ extension SQLError.Code {
     public static let noNodes = SQLError.Code("noNodes", defaultKind: .connection)
     /// No node can serve the open now: every node is ejected or has another role.
     public static let noEligibleNode = SQLError.Code("noEligibleNode", defaultKind: .connection)
-    /// Every node tried failed; ``SQLError/underlying`` is a ``NodeFailures``.
+    /// Every node tried failed; `SQLError.underlying` is a ``NodeFailures``.
     public static let allNodesFailed = SQLError.Code("allNodesFailed", defaultKind: .connection)
     /// The node turned out to have another role than the open asked for (not a failure of the node).
     public static let roleMismatch = SQLError.Code("roleMismatch", defaultKind: .connection)
@@ -25,8 +25,8 @@ public struct NodeFailure: Sendable, CustomStringConvertible {
     public var description: String { "\(node): \(error.description)" }
 }
 
-/// Each node's error when an open found no node (``SQLError/Code/allNodesFailed``,
-/// ``SQLError/Code/noEligibleNode``), in the order the nodes were tried.
+/// Each node's error when an open found no node (`SQLError.Code.allNodesFailed`,
+/// `SQLError.Code.noEligibleNode`), in the order the nodes were tried.
 public struct NodeFailures: Error, Sendable, CustomStringConvertible {
     /// The failures, one per node.
     public let failures: [NodeFailure]

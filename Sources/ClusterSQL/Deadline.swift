@@ -1,7 +1,7 @@
 import SQLCore
 
 /// Runs `body` for at most `limit`: past it the body is cancelled and
-/// ``SQLError/Code/timeout`` is thrown once the body has unwound (the backends
+/// `SQLError.Code.timeout` is thrown once the body has unwound (the backends
 /// stop promptly when cancelled). `onTimeout` runs the moment the limit passes,
 /// so a caller can act (eject a node) without waiting for the unwinding.
 func withDeadline<T: Sendable>(

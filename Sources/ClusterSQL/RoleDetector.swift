@@ -43,7 +43,7 @@ public struct RoleDetector: Sendable {
     /// Every node is a primary (for backends without roles).
     public static let alwaysPrimary = RoleDetector { _ throws(SQLError) in .primary }
 
-    /// The detector for a driver's ``SQLDriver/name``: `postgres`, `mariadb`
+    /// The detector for a driver's `SQLDriver.name`: `postgres`, `mariadb`
     /// (also `mysql`) and `sqlite`; any other name gets ``alwaysPrimary``.
     public static func forDriver(named name: String) -> RoleDetector {
         switch name {

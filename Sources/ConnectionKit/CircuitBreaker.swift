@@ -30,8 +30,14 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     /// Creates a closed breaker.
     ///
     /// - Parameters:
-    ///   - probe: checks the dependency (dial and ping); throws when it is still down.
+    ///   - name: what the breaker guards, in its errors, logs and metrics.
+    ///   - configuration: the failure threshold, decay, open time and probe backoff.
+    ///   - clock: the clock of its timers (`ManualClock` in tests).
+    ///   - observer: told of every transition (``MetricsObserver`` counts them).
+    ///   - logger: where transitions are logged.
+    ///   - seed: makes the probe backoff's jitter repeatable; `nil` for a random one.
     ///   - isFailure: whether an error counts (connection-class); others pass through uncounted.
+    ///   - probe: checks the dependency (dial and ping); throws when it is still down.
     public init(
         name: String,
         configuration: CircuitBreakerConfiguration = .init(),

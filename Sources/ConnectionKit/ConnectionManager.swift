@@ -7,7 +7,7 @@ import Synchronization
 /// ``take()`` returns the current connection or fails at once with
 /// ``ConnectionKitError/Code/unavailable`` while it is down (never a hang).
 /// A caller that sees a connection-class error hands it back with
-/// ``reportError(_:)``; the connection is closed and ``run()`` re-dials with
+/// `reportError(_:)`; the connection is closed and ``run()`` re-dials with
 /// backoff (reset after each success). Each connection carries a generation,
 /// so an error reported against an older connection never kills a newer one.
 /// The first dial is retried like any other. ``close()`` stops everything once.

@@ -4,7 +4,7 @@ import ServiceLifecycle
 /// A pool of connections with every option of radix's pool and the limits of
 /// database/sql and pgxpool (see ``ConnectionPoolConfiguration``).
 ///
-/// Borrow with ``withConnection(_:)`` or ``borrow()``/``release(_:broken:)``.
+/// Borrow with `withConnection(_:)` or ``borrow()``/``release(_:broken:)``.
 /// A borrower that finds no idle connection dials one itself (on demand); past
 /// ``ConnectionPoolConfiguration/maxOpen`` or the create limit it waits in
 /// FIFO order. ``run()`` (a `Service`) drives everything that happens in time:

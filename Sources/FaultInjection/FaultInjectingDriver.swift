@@ -1,7 +1,7 @@
 import ConnectionKit
 import SQLCore
 
-/// An ``SQLDriver`` that passes everything to another driver and adds the
+/// An `SQLDriver` that passes everything to another driver and adds the
 /// faults you set, for resilience tests of your own: wrap each node's driver
 /// in one and make a node slow, dead or hung while a workload runs.
 ///

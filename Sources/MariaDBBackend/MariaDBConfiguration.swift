@@ -60,7 +60,7 @@ public struct MariaDBConfiguration: Sendable {
 
     /// Parses a DSN in either form.
     ///
-    /// - Throws: ``SQLError/Code/invalidConfiguration`` naming what is wrong;
+    /// - Throws: `SQLError.Code.invalidConfiguration` naming what is wrong;
     ///   the DSN and its values are never echoed.
     public init(dsn: String, connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil) throws(SQLError) {
         self.connectTimeout = connectTimeout

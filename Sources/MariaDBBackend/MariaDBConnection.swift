@@ -12,15 +12,15 @@ import SocketReadiness
 /// `SocketReactor`. Parameterized statements run as server-side prepared
 /// statements (binary protocol, typed binds), cached per connection;
 /// statements without parameters run as plain queries, so a schema script may
-/// hold several statements. One statement runs at a time (an ``AsyncLock``).
+/// hold several statements. One statement runs at a time (an `AsyncLock`).
 ///
 /// The session uses UTC (`time_zone = '+00:00'`), so `TIMESTAMP` columns
-/// round-trip as ``SQLTimestamp`` instants, and counts rows *matched* by an
+/// round-trip as `SQLTimestamp` instants, and counts rows *matched* by an
 /// `UPDATE` (`CLIENT_FOUND_ROWS`), like PostgreSQL and SQLite.
 ///
 /// Cancelling the calling task sends `KILL QUERY` over a short-lived second
 /// connection (on a helper thread); the statement then fails with
-/// ``SQLError/Code/cancelled``, or the connection is given up as broken if the
+/// `SQLError.Code.cancelled`, or the connection is given up as broken if the
 /// server does not answer within 5 s.
 public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     // @unchecked: `mysql` and `statements` are used only inside `session.exclusive`
@@ -142,7 +142,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         try await run(sql, parameters).execution
     }
 
-    /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``),
+    /// Runs `sql` once per row of `batch`, all or nothing (`SQLBatchFrame`),
     /// holding the connection throughout; the query timeout applies to each
     /// round trip.
     ///
@@ -244,14 +244,14 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
 
     /// Whether the server accepts writes from this session's user: `@@read_only`
     /// (a replica, or a node set read-only by its operator). Writes then fail
-    /// with ``SQLError/Code/readOnly``.
+    /// with `SQLError.Code.readOnly`.
     public func isReadOnly() async throws(SQLError) -> Bool {
         let value = try await query("SELECT @@global.read_only", [])[0][0]
         return value != .integer(0)
     }
 
     /// The executor of tasks that should run their statements without a thread
-    /// switch: the ``SocketReactor`` every connection waits on.
+    /// switch: the `SocketReactor` every connection waits on.
     public var taskExecutor: any TaskExecutor { SocketReactor.shared }
 
     /// `false` once closed or after a connection-class error.

@@ -2,11 +2,11 @@ import Logging
 import SQLCore
 import SocketReadiness
 
-/// The MariaDB / MySQL backend of ``SQLDriver`` (Connector/C, non-blocking).
+/// The MariaDB / MySQL backend of `SQLDriver` (Connector/C, non-blocking).
 public struct MariaDBDriver: SQLDriver {
     /// `mariadb`.
     public var name: String { "mariadb" }
-    /// The ``SocketReactor`` all its connections wait on.
+    /// The `SocketReactor` all its connections wait on.
     public var taskExecutor: (any TaskExecutor)? { SocketReactor.shared }
     private let logger: Logger
     private let connectTimeout: Duration

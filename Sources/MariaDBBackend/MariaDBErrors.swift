@@ -1,7 +1,7 @@
 import CMariaDB
 import SQLCore
 
-/// Maps Connector/C and server error numbers onto ``SQLError``.
+/// Maps Connector/C and server error numbers onto `SQLError`.
 enum MariaDBErrors {
     /// The error last reported on a connection handle.
     static func error(_ mysql: UnsafeMutablePointer<MYSQL>, connecting: Bool) -> SQLError {
@@ -29,7 +29,7 @@ enum MariaDBErrors {
     /// Client errors (2000–2999) during a connect are connection failures;
     /// afterwards, only those that mean the link is gone condemn the
     /// connection. Galera's 1047 ("WSREP has not yet prepared node") is
-    /// ``SQLError/Code/nodeNotReady``: the node must be set aside.
+    /// `SQLError.Code.nodeNotReady`: the node must be set aside.
     static func classify(number: Int, state: String, connecting: Bool) -> (SQLError.Code, SQLError.Kind?) {
         switch number {
         case 1045, 1044, 1698, 1251, 1862: return (.authenticationFailed, .connection)

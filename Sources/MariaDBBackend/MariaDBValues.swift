@@ -73,7 +73,7 @@ enum ParameterValue {
     case time(MYSQL_TIME, enum_field_types)
     case bytes(ParameterBytes, enum_field_types)
 
-    /// The value's C form; a double that is not finite, or a timestamp outside MariaDB's range, is a ``SQLError/Code/typeMismatch``.
+    /// The value's C form; a double that is not finite, or a timestamp outside MariaDB's range, is a `SQLError.Code.typeMismatch`.
     init(_ value: SQLValue) throws(SQLError) {
         switch value {
         case .null: self = .null

@@ -24,7 +24,7 @@ enum CallStall: Error {
 }
 
 /// Runs one Connector/C non-blocking call (`mysql_*_start` / `mysql_*_cont`)
-/// to completion, waiting for the socket through ``SocketReactor`` so that no
+/// to completion, waiting for the socket through `SocketReactor` so that no
 /// thread ever blocks.
 ///
 /// `start` and `resume` return the events the call waits for (`MYSQL_WAIT_*`;

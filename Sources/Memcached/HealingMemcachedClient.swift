@@ -30,7 +30,7 @@ public struct HealingConfiguration: Sendable {
 
 /// The self-healing client of the reconnectingmemcached seed, kept honest, per server.
 ///
-/// Each server has a circuit breaker (ConnectionKit's ``CircuitBreaker``): after
+/// Each server has a circuit breaker (ConnectionKit's `CircuitBreaker`): after
 /// ``HealingConfiguration/failureThreshold`` connection-class failures it is down,
 /// and its calls return at once, without I/O: reads as misses (the app treats
 /// an outage like a miss), writes as ``MemcachedError/Code/unavailable`` (which

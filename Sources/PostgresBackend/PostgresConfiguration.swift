@@ -12,7 +12,7 @@ import SocketReadiness
 /// replaces ``connectTimeout``, and bounds the whole connect (TCP, TLS and the
 /// server's first words), so a port that accepts but never speaks PostgreSQL
 /// fails in that time. Host names are resolved before libpq sees them, off
-/// Swift's cooperative pool (``SocketReadiness/HostResolver``), and passed as `hostaddr`.
+/// Swift's cooperative pool (`SocketReadiness.HostResolver`), and passed as `hostaddr`.
 public struct PostgresConfiguration: Sendable {
     /// The libpq DSN.
     public var dsn: String
@@ -32,7 +32,7 @@ public struct PostgresConfiguration: Sendable {
 
     /// Parses `dsn` with libpq; `connectTimeout` applies unless the DSN sets `connect_timeout`.
     ///
-    /// - Throws: ``SQLError/Code/invalidConfiguration`` with libpq's reason
+    /// - Throws: `SQLError.Code.invalidConfiguration` with libpq's reason
     ///   (the DSN itself is not echoed).
     public init(dsn: String, connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil) throws(SQLError) {
         var errorMessage: UnsafeMutablePointer<CChar>?

@@ -9,10 +9,10 @@ import SocketReadiness
 ///
 /// No call blocks a thread: connecting runs `PQconnectStartParams` /
 /// `PQconnectPoll` and queries run `PQsendQueryParams` / `PQconsumeInput`,
-/// waiting for the socket through ``SocketReactor``. One statement runs at a
-/// time (an ``AsyncLock``). Cancelling the calling task sends a cancel
+/// waiting for the socket through `SocketReactor`. One statement runs at a
+/// time (an `AsyncLock`). Cancelling the calling task sends a cancel
 /// request (`PQcancel`, on a helper thread) and the statement fails with
-/// ``SQLError/Code/cancelled``. Server notices go to the logger, never to stderr.
+/// `SQLError.Code.cancelled`. Server notices go to the logger, never to stderr.
 public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     // @unchecked: `conn` is used only inside `session.exclusive` or `session.close`
     // (or before the connection is shared); `canceller` is libpq's own, thread-safe object.
@@ -147,7 +147,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     public func ping() async throws(SQLError) { _ = try await run("SELECT 1", []) }
 
     /// The executor of tasks that should run their statements without a thread
-    /// switch: the ``SocketReactor`` every connection waits on.
+    /// switch: the `SocketReactor` every connection waits on.
     public var taskExecutor: any TaskExecutor { SocketReactor.shared }
 
     /// `false` once closed or after a connection-class error. It reads only the

@@ -2,11 +2,11 @@ import Logging
 import SQLCore
 import SocketReadiness
 
-/// The PostgreSQL backend of ``SQLDriver`` (libpq, non-blocking).
+/// The PostgreSQL backend of `SQLDriver` (libpq, non-blocking).
 public struct PostgresDriver: SQLDriver {
     /// `postgres`.
     public var name: String { "postgres" }
-    /// The ``SocketReactor`` all its connections wait on.
+    /// The `SocketReactor` all its connections wait on.
     public var taskExecutor: (any TaskExecutor)? { SocketReactor.shared }
     private let logger: Logger
     private let connectTimeout: Duration

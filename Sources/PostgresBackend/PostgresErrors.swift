@@ -1,7 +1,7 @@
 import CLibPQ
 import SQLCore
 
-/// Maps libpq failures onto ``SQLError``.
+/// Maps libpq failures onto `SQLError`.
 enum PostgresErrors {
     /// The error of a failed result: SQLSTATE, severity, message; detail and hint kept apart.
     static func error(from result: OpaquePointer) -> SQLError {

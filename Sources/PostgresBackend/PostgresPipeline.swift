@@ -11,10 +11,10 @@ extension PostgresConnection {
     /// Parameter bytes in flight at most, so that large rows do not pile up in libpq's buffer.
     static let pipelineWindowBytes = 1 << 20
 
-    /// Runs `sql` once per row of `batch`, all or nothing (``SQLBatchFrame``),
+    /// Runs `sql` once per row of `batch`, all or nothing (`SQLBatchFrame`),
     /// through libpq's pipeline mode: prepared once, the rows sent without
     /// waiting for each answer, one sync at the end. The first failing row is
-    /// thrown with its ``SQLError/batchRow``; the server skips the rows after it.
+    /// thrown with its `SQLError.batchRow`; the server skips the rows after it.
     public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
         guard !batch.isEmpty else { return [] }
         return try await exclusive(cancellable: true) { () async throws(SQLError) -> [SQLExecution] in

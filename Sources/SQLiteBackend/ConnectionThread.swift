@@ -12,7 +12,7 @@ import Synchronization
 /// them on its own thread instead and resumes the caller when they finish.
 ///
 /// Cancellation: when the calling task is cancelled, a cancellable job still
-/// queued is dropped with ``SQLError/Code/cancelled``, and one already running
+/// queued is dropped with `SQLError.Code.cancelled`, and one already running
 /// gets its `interrupt` callback (for SQLite, `sqlite3_interrupt`). The callback
 /// runs under the thread's lock and only while that very job runs, so it can
 /// never interrupt another caller's statement.
@@ -63,9 +63,9 @@ final class ConnectionThread: TaskExecutor, Sendable {
     ///   for a cancelled task: rollbacks, closes). Otherwise it is called (on
     ///   the cancelling thread, under the lock) when the task is cancelled while
     ///   `body` runs; it must be quick and thread-safe.
-    /// - Throws: what `body` throws; ``SQLError/Code/cancelled`` when a
+    /// - Throws: what `body` throws; `SQLError.Code.cancelled` when a
     ///   cancellable job's task was cancelled before it started;
-    ///   ``SQLError/Code/closed`` after ``shutdown()``.
+    ///   `SQLError.Code.closed` after ``shutdown()``.
     func run<T: Sendable>(
         interrupt: (@Sendable () -> Void)?,
         _ body: @escaping @Sendable () throws(SQLError) -> T
@@ -170,7 +170,7 @@ final class ConnectionThread: TaskExecutor, Sendable {
     }
 
     /// Lets the queued jobs finish, then ends the thread without waiting for
-    /// it; later calls to ``run(interrupt:_:)`` fail with ``SQLError/Code/closed``.
+    /// it; later calls to ``run(interrupt:_:)`` fail with `SQLError.Code.closed`.
     /// Safe to call more than once and from any thread, the thread itself included.
     func shutdown() {
         let first = state.withLock { s -> Bool in

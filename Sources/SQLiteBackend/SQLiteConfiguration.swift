@@ -18,7 +18,7 @@ import SQLCore
 public struct SQLiteConfiguration: Sendable, Hashable {
     /// How the database file is opened.
     public enum OpenMode: String, Sendable, Hashable {
-        /// Read only; writes fail with ``SQLError/Code/readOnly``.
+        /// Read only; writes fail with `SQLError.Code.readOnly`.
         case readOnly = "ro"
         /// Read and write an existing database.
         case readWrite = "rw"
@@ -42,7 +42,7 @@ public struct SQLiteConfiguration: Sendable, Hashable {
     public var isURI: Bool
     /// How the file is opened.
     public var mode: OpenMode = .readWriteCreate
-    /// How long a statement waits for a lock held by another connection before failing with ``SQLError/Code/busy``.
+    /// How long a statement waits for a lock held by another connection before failing with `SQLError.Code.busy`.
     public var busyTimeout: Duration = .seconds(5)
     /// The journal mode set at open; `nil` keeps the database's own. Defaults to WAL
     /// (readers never block the writer); in-memory databases ignore it.
@@ -52,7 +52,7 @@ public struct SQLiteConfiguration: Sendable, Hashable {
     public var synchronous: String? = "normal"
     /// Whether foreign key constraints are enforced (SQLite's default is off; ours is on).
     public var foreignKeys: Bool = true
-    /// How ``SQLConnection/begin()`` locks; DSN key `transaction_mode`.
+    /// How `SQLConnection.begin()` locks; DSN key `transaction_mode`.
     public var transactionMode: TransactionMode = .deferred
     /// How many prepared statements each connection keeps for reuse (at least 1).
     public var statementCacheCapacity: Int = 64
@@ -77,7 +77,7 @@ public struct SQLiteConfiguration: Sendable, Hashable {
 
     /// Parses a DSN (see the type's documentation).
     ///
-    /// - Throws: ``SQLError/Code/invalidConfiguration`` naming the offending key;
+    /// - Throws: `SQLError.Code.invalidConfiguration` naming the offending key;
     ///   values are not echoed.
     public init(dsn: String) throws(SQLError) {
         var text = dsn.trimmingWhitespace()

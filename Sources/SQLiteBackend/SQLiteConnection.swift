@@ -154,7 +154,7 @@ public final class SQLiteConnection: SQLConnection {
     public var isValid: Bool { status.load(ordering: .acquiring) == .open }
 
     /// Finalizes every statement, closes the database and ends the thread; waits
-    /// for a running statement. Later calls fail with ``SQLError/Code/closed``.
+    /// for a running statement. Later calls fail with `SQLError.Code.closed`.
     public func close() async {
         guard status.exchange(.closed, ordering: .acquiringAndReleasing) != .closed else { return }
         let handle = self.handle

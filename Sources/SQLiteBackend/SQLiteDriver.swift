@@ -1,7 +1,7 @@
 import Logging
 import SQLCore
 
-/// The SQLite backend of ``SQLDriver``: opens ``SQLiteConnection``s from DSNs
+/// The SQLite backend of `SQLDriver`: opens ``SQLiteConnection``s from DSNs
 /// (see ``SQLiteConfiguration`` for the forms it accepts).
 public struct SQLiteDriver: SQLDriver {
     /// `sqlite`.

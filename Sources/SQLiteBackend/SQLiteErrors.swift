@@ -6,7 +6,7 @@ extension SQLError.Code {
     public static let sqliteIOError = SQLError.Code("ioError", defaultKind: .connection)
 }
 
-/// Maps SQLite result codes onto ``SQLError``.
+/// Maps SQLite result codes onto `SQLError`.
 enum SQLiteErrors {
     /// The error for result code `rc` on `db`; reads `sqlite3_errmsg` at once, on the connection's thread.
     static func error(_ rc: Int32, db: OpaquePointer?, duringPrepare: Bool = false) -> SQLError {

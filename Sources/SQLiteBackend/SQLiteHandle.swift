@@ -101,7 +101,7 @@ final class SQLiteHandle: @unchecked Sendable {
     /// Called as a job starts: an interrupt meant for an earlier job is forgotten.
     func startJob() { interruptRequested.store(false, ordering: .relaxed) }
 
-    /// Throws ``SQLError/Code/cancelled`` when this job was interrupted.
+    /// Throws `SQLError.Code.cancelled` when this job was interrupted.
     func checkInterrupted() throws(SQLError) {
         if isCancellationRequested {
             throw SQLError(.cancelled, message: "interrupted: the task was cancelled", backend: "sqlite")
@@ -170,7 +170,7 @@ final class SQLiteHandle: @unchecked Sendable {
         return last
     }
 
-    /// Runs `sql` once per row, all or nothing (``SQLBatchFrame``). The frame's own
+    /// Runs `sql` once per row, all or nothing (`SQLBatchFrame`). The frame's own
     /// statements run as scripts, apart from the cache, so they never evict the batch's.
     func runBatch(_ sql: String, _ rows: [[SQLValue]]) throws(SQLError) -> [SQLExecution] {
         let frame = SQLBatchFrame(inTransaction: isInTransaction, begin: beginStatement)

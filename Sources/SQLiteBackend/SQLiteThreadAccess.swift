@@ -21,7 +21,7 @@ public struct SQLiteStatements: ~Copyable {
         return parameters.isEmpty ? try handle.runScript(sql) : try handle.run(sql, parameters, collect: false).1
     }
 
-    /// Runs `sql` once per row of `batch`, all or nothing (``SQLConnection/execute(_:batch:)``).
+    /// Runs `sql` once per row of `batch`, all or nothing (`SQLConnection.execute(_:batch:)`).
     @discardableResult
     public func execute(_ sql: String, batch: [[SQLValue]]) throws(SQLError) -> [SQLExecution] {
         guard !batch.isEmpty else { return [] }

@@ -35,7 +35,7 @@ struct ClusterOptions: ParsableArguments {
         return logger
     }
 
-    /// The selected cluster and a ``ClusterDriver`` over its nodes.
+    /// The selected cluster and a `ClusterDriver` over its nodes.
     func openCluster() throws -> (configuration: ClusterConfiguration, driver: ClusterDriver) {
         let configuration = try selectedCluster()
         return (configuration, try configuration.makeClusterDriver(registry: standardRegistry(), logger: logger))

@@ -10,7 +10,7 @@ import SQLCore
 ///
 /// On the embedded SQLite `local` cluster by default: every node gets the same
 /// orders table; tasks then run point reads and idempotent event writes
-/// through a pool over a ``ClusterDriver``. Halfway, the fault-injecting driver
+/// through a pool over a `ClusterDriver`. Halfway, the fault-injecting driver
 /// makes the second node slow and kills the third; the report shows how the
 /// traffic shifted, what failed, and the cluster's statistics.
 struct DemoCommand: AsyncParsableCommand {
