@@ -57,7 +57,7 @@ extension ClusterDriver {
         var connection: (any SQLConnection)?
         while !Task.isCancelled, !node.isRemoved {
             await check(node, reusing: &connection)
-            do { try await Task.sleep(for: configuration.checkInterval) } catch { break }
+            do { try await clock.sleep(for: configuration.checkInterval) } catch { break }
         }
         await connection?.close()
     }
@@ -77,7 +77,7 @@ extension ClusterDriver {
         let timedOut = Locked(false)
         do throws(SQLError) {
             let (checked, role, roundTrip) = try await withDeadline(
-                configuration.checkTimeout, what: "the check of node \(node.name)",
+                configuration.checkTimeout, on: clock, what: "the check of node \(node.name)",
                 onTimeout: { [checkTimeout = configuration.checkTimeout] in
                     timedOut.withLock { $0 = true }
                     node.recordStall(checkTimeout)
@@ -87,9 +87,9 @@ extension ClusterDriver {
                 let checked: any SQLConnection
                 if let existing { checked = existing } else { checked = try await node.driver.connect(to: node.dsn) }
                 do throws(SQLError) {
-                    let started = ContinuousClock.now
+                    let started = node.clock.now
                     try await checked.ping()
-                    let roundTrip = started.duration(to: .now)
+                    let roundTrip = started.duration(to: node.clock.now)
                     return (checked, try await node.roleDetector.detect(checked), roundTrip)
                 } catch {
                     if existing == nil { await checked.close() }

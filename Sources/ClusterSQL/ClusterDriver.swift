@@ -30,6 +30,8 @@ public final class ClusterDriver: SQLDriver, Service {
     public let configuration: ClusterDriverConfiguration
     let logger: Logger
     private let metricsFactory: any MetricsFactory
+    /// The clock of every timer, timeout and latency figure of the cluster and its nodes.
+    let clock: AnyClock
     private let state = Locked(State())
     private let firstInstantiated = Date()
     private let added: AsyncStream<ClusterNode>
@@ -38,12 +40,22 @@ public final class ClusterDriver: SQLDriver, Service {
     @TaskLocal static var statementsAreIdempotent = false
 
     /// Creates a cluster without nodes.
+    ///
+    /// - Parameters:
+    ///   - configuration: strategy, timeouts, check interval, breaker settings.
+    ///   - logger: where node failures, role changes and ejections are logged.
+    ///   - metricsFactory: where the per-node counters and gauges go.
+    ///   - clock: the clock of every open timeout, hedge, check interval, probe backoff and latency
+    ///     figure (the process's `ContinuousClock` by default; a `ManualClock` makes tests of the
+    ///     cluster's timing deterministic).
     public init(
         configuration: ClusterDriverConfiguration,
         logger: Logger = Logger(label: "clustersql.cluster"),
-        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
+        clock: AnyClock = .continuous
     ) {
         self.configuration = configuration
+        self.clock = clock
         self.logger = logger
         self.metricsFactory = metricsFactory
         (added, announce) = AsyncStream.makeStream()
@@ -75,7 +87,7 @@ public final class ClusterDriver: SQLDriver, Service {
         guard !name.isEmpty else { throw SQLError(.invalidConfiguration, message: "a node name must not be empty") }
         let node = ClusterNode(
             name: name, driver: driver, dsn: dsn, roleDetector: roleDetector ?? .forDriver(named: driver.name),
-            configuration: configuration,
+            configuration: configuration, clock: clock,
             metrics: NodeMetrics(cluster: configuration.name, node: name, factory: metricsFactory),
             logger: logger)
         let inserted = state.withLock { state -> Bool in
@@ -179,7 +191,7 @@ public final class ClusterDriver: SQLDriver, Service {
                 guard let connect = node.connectLatency else { return .hedge(hedgeDelay) }
                 return .hedge(min(max(.seconds(connect * 3), .milliseconds(5)), hedgeDelay))
             },
-            timeout: configuration.openTimeout)
+            timeout: configuration.openTimeout, clock: clock)
         return try await race.run()
     }
 

@@ -9,8 +9,8 @@ import SQLCore
 final class ClusterNode: Sendable {
     struct Figures: Sendable {
         var role: NodeRole = .unknown
-        var queryLatency: PeakEWMA<ContinuousClock.Instant>
-        var connectLatency: PeakEWMA<ContinuousClock.Instant>
+        var queryLatency: PeakEWMA<AnyClock.Instant>
+        var connectLatency: PeakEWMA<AnyClock.Instant>
         var inFlight = 0
         var connections = 0
         var errors = 0
@@ -25,7 +25,9 @@ final class ClusterNode: Sendable {
     let driver: any SQLDriver
     let dsn: String
     let roleDetector: RoleDetector
-    let breaker: CircuitBreaker<ContinuousClock>
+    let breaker: CircuitBreaker<AnyClock>
+    /// The cluster's clock: latency figures, the breaker's timers and the probe's deadline follow it.
+    let clock: AnyClock
     private let figures: Locked<Figures>
     private let metrics: NodeMetrics
     private let logger: Logger
@@ -38,8 +40,9 @@ final class ClusterNode: Sendable {
 
     init(
         name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector,
-        configuration: ClusterDriverConfiguration, metrics: NodeMetrics, logger: Logger
+        configuration: ClusterDriverConfiguration, clock: AnyClock, metrics: NodeMetrics, logger: Logger
     ) {
+        self.clock = clock
         self.name = name
         self.driver = driver
         self.dsn = dsn
@@ -54,12 +57,12 @@ final class ClusterNode: Sendable {
         (retirement, retire) = AsyncStream.makeStream()
         let checkTimeout = configuration.checkTimeout
         breaker = CircuitBreaker(
-            name: "\(configuration.name)/\(name)", configuration: configuration.breaker, clock: .continuous,
+            name: "\(configuration.name)/\(name)", configuration: configuration.breaker, clock: clock,
             observer: HealthGauge(up: metrics.up), logger: logger,
             isFailure: { ClusterNode.isNodeFailure($0) },
             probe: { [driver, dsn, roleDetector, figures] in
                 // Re-admission needs a connection and a role check that both succeed in time.
-                let role = try await withDeadline(checkTimeout, what: "the probe of node \(name)") {
+                let role = try await withDeadline(checkTimeout, on: clock, what: "the probe of node \(name)") {
                     () async throws(SQLError) -> NodeRole in
                     let connection = try await driver.connect(to: dsn)
                     do throws(SQLError) {
@@ -95,7 +98,7 @@ final class ClusterNode: Sendable {
 
     /// What the balancer needs.
     func candidate(index: Int, preferStandby: Bool) -> NodeCandidate {
-        let now = ContinuousClock.now
+        let now = clock.now
         return figures.withLock {
             NodeCandidate(
                 index: index, latency: $0.queryLatency.estimate(at: now) ?? $0.connectLatency.estimate(at: now),
@@ -141,7 +144,7 @@ final class ClusterNode: Sendable {
     }
 
     func recordConnect(_ elapsed: Duration) {
-        let now = ContinuousClock.now
+        let now = clock.now
         figures.withLock {
             $0.connectLatency.record(elapsed, at: now)
             $0.connections += 1
@@ -154,7 +157,7 @@ final class ClusterNode: Sendable {
     /// check that timed out: the node was at least that slow, which both peak
     /// averages take in at once, so the balancer avoids it from now on.
     func recordStall(_ elapsed: Duration) {
-        let now = ContinuousClock.now
+        let now = clock.now
         figures.withLock {
             if elapsed.inSeconds > ($0.connectLatency.seconds ?? 0) { $0.connectLatency.record(elapsed, at: now) }
             if elapsed.inSeconds > ($0.queryLatency.seconds ?? 0) { $0.queryLatency.record(elapsed, at: now) }
@@ -179,7 +182,7 @@ final class ClusterNode: Sendable {
     }
 
     func recordLatencySample(_ elapsed: Duration) {
-        let now = ContinuousClock.now
+        let now = clock.now
         figures.withLock {
             $0.queryLatency.record(elapsed, at: now)
             $0.lastSuccess = Date()
@@ -193,10 +196,10 @@ final class ClusterNode: Sendable {
                 $0.inFlight += 1
                 return $0.inFlight
             })
-        let started = ContinuousClock.now
+        let started = clock.now
         do {
             let result = try await body()
-            let now = ContinuousClock.now
+            let now = clock.now
             let elapsed = started.duration(to: now)
             metrics.inFlight.record(
                 figures.withLock {

@@ -1,11 +1,12 @@
+import ConnectionKit
 import SQLCore
 
-/// Runs `body` for at most `limit`: past it the body is cancelled and
+/// Runs `body` for at most `limit` on `clock`: past it the body is cancelled and
 /// `SQLError.Code.timeout` is thrown once the body has unwound (the backends
 /// stop promptly when cancelled). `onTimeout` runs the moment the limit passes,
 /// so a caller can act (eject a node) without waiting for the unwinding.
 func withDeadline<T: Sendable>(
-    _ limit: Duration, what: String, onTimeout: @escaping @Sendable () -> Void = {},
+    _ limit: Duration, on clock: AnyClock, what: String, onTimeout: @escaping @Sendable () -> Void = {},
     _ body: @escaping @Sendable () async throws(SQLError) -> T
 ) async throws(SQLError) -> T {
     let outcome = await withTaskGroup(of: DeadlineEvent<T>.self) { group -> Result<T, SQLError> in
@@ -13,7 +14,7 @@ func withDeadline<T: Sendable>(
             do throws(SQLError) { return .finished(.success(try await body())) } catch { return .finished(.failure(error)) }
         }
         group.addTask {
-            do { try await Task.sleep(for: limit) } catch { return .timerCancelled }
+            do { try await clock.sleep(for: limit) } catch { return .timerCancelled }
             return .expired
         }
         var outcome: Result<T, SQLError>?

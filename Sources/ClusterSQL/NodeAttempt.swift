@@ -14,13 +14,13 @@ extension ClusterNode {
     /// elsewhere) is not a failure of the node.
     func attempt(for target: TargetRole, verifyingRole verify: Bool) async -> Result<any SQLConnection, SQLError> {
         await inFlight { () async -> Result<any SQLConnection, SQLError> in
-            let started = ContinuousClock.now
+            let started = clock.now
             let connection: any SQLConnection
             do {
                 connection = try await breaker.call { try await driver.connect(to: dsn) }
             } catch let error as SQLError {
                 if error.code == .cancelled || Task.isCancelled {
-                    recordStall(started.duration(to: .now))
+                    recordStall(started.duration(to: clock.now))
                     return .failure(error.on(node: name))
                 }
                 recordFailure(error, countForHealth: false)  // the breaker counted it
@@ -44,7 +44,7 @@ extension ClusterNode {
                     return .failure(error.on(node: name))
                 }
             }
-            recordConnect(started.duration(to: .now))
+            recordConnect(started.duration(to: clock.now))
             return .success(connection)
         }
     }

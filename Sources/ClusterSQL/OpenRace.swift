@@ -1,3 +1,4 @@
+import ConnectionKit
 import SQLCore
 
 /// Opens one connection on the first of `nodes` to succeed.
@@ -16,6 +17,8 @@ struct OpenRace: Sendable {
     /// When the node after this one is tried as well (``OpenRaceStateMachine/Stagger``).
     let stagger: @Sendable (ClusterNode) -> OpenRaceStateMachine.Stagger
     let timeout: Duration
+    /// The clock of the hedges and the open timeout.
+    let clock: AnyClock
 
     private enum Event: Sendable {
         case attempt(Int, Result<any SQLConnection, SQLError>)
@@ -38,8 +41,8 @@ struct OpenRace: Sendable {
                             .attempt(index, await node.attempt(for: target, verifyingRole: verifyRole))
                         }
                     case .armHedge(let index, let delay):
-                        group.addTask {
-                            do { try await Task.sleep(for: delay) } catch { return .timerCancelled }
+                        group.addTask { [clock] in
+                            do { try await clock.sleep(for: delay) } catch { return .timerCancelled }
                             return .hedge(after: index)
                         }
                     case .cancelAll:
@@ -48,8 +51,8 @@ struct OpenRace: Sendable {
                 }
             }
 
-            group.addTask { [timeout] in
-                do { try await Task.sleep(for: timeout) } catch { return .timerCancelled }
+            group.addTask { [timeout, clock] in
+                do { try await clock.sleep(for: timeout) } catch { return .timerCancelled }
                 return .expired
             }
             perform(machine.start())

@@ -10,10 +10,13 @@ public final class FaultInjectingDriver: SQLDriver {
     private let inner: any SQLDriver
     private let current = Locked(Faults())
     private let open = Locked(0)
+    private let clock: AnyClock
 
-    /// Wraps `inner`, with no faults yet.
-    public init(wrapping inner: any SQLDriver) {
+    /// Wraps `inner`, with no faults yet; injected latencies and hangs pass on `clock` (give the
+    /// cluster's `ManualClock` to make a test of them deterministic).
+    public init(wrapping inner: any SQLDriver, clock: AnyClock = .continuous) {
         self.inner = inner
+        self.clock = clock
     }
 
     /// The wrapped driver's name, so that role detection and stats treat it as the real backend.
@@ -64,7 +67,7 @@ public final class FaultInjectingDriver: SQLDriver {
 
     private func pause(_ duration: Duration) async throws(SQLError) {
         do {
-            try await Task.sleep(for: duration)
+            try await clock.sleep(for: duration)
         } catch {
             throw SQLError(.cancelled, message: "cancelled", backend: name)
         }

@@ -1,4 +1,5 @@
 import ClusterSQL
+import ConnectionKit
 import FaultInjection
 import Foundation
 import Logging
@@ -14,8 +15,9 @@ final class LocalCluster: Sendable {
     let drivers: [String: FaultInjectingDriver]
     let cluster: ClusterDriver
 
+    /// Three nodes (or `nodes`) whose cluster and fault-injecting drivers run on `clock`.
     init(
-        strategy: BalancingStrategy = .latency, nodes: [String] = ["n1", "n2", "n3"],
+        strategy: BalancingStrategy = .latency, nodes: [String] = ["n1", "n2", "n3"], clock: AnyClock = .continuous,
         configure: (inout ClusterDriverConfiguration) -> Void = { _ in }
     ) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cluster-\(UUID().uuidString)")
@@ -23,10 +25,11 @@ final class LocalCluster: Sendable {
         var configuration = ClusterDriverConfiguration(name: "test")
         configuration.strategy = strategy
         configure(&configuration)
-        cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        cluster = ClusterDriver(
+            configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), clock: clock)
         var drivers: [String: FaultInjectingDriver] = [:]
         for name in nodes {
-            let driver = FaultInjectingDriver(wrapping: SQLiteDriver())
+            let driver = FaultInjectingDriver(wrapping: SQLiteDriver(), clock: clock)
             drivers[name] = driver
             try cluster.addNode(name: name, driver: driver, dsn: Self.dsn(of: name, in: folder))
         }

@@ -1,0 +1,97 @@
+import ClusterSQL
+import ConnectionKit
+import FaultInjection
+import SQLCore
+import SQLTestSupport
+import Testing
+
+/// Waits until `clock` has `count` sleepers (tasks parked on it): the tasks under test have reached their
+/// timers. A scheduling wait, bounded; the time these tests are about passes only by `advance(by:)`.
+private func settle(_ clock: ManualClock, sleepers count: Int) async {
+    for _ in 0..<5_000 where clock.sleeperCount < count {
+        await Task.yield()
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    #expect(clock.sleeperCount == count, "tasks parked on the manual clock")
+}
+
+/// Whether `task` has finished, without waiting for it.
+private final class Finished: Sendable {
+    private let flag = Locked(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
+}
+
+@Suite("ClusterDriver's timing on a manual clock: open timeout, hedges, probes (no wall-clock bounds)", .timeLimit(.minutes(1)))
+struct ClusterTimingTests {
+    @Test("every node hangs: the open fails with a timeout when the cluster's clock reaches the open timeout, not a moment before")
+    func openTimeout() async throws {
+        let clock = ManualClock()
+        let local = try LocalCluster(strategy: .race, clock: AnyClock(clock)) { $0.openTimeout = .milliseconds(300) }
+        for driver in local.drivers.values { driver.faults = .hanging(for: .seconds(30)) }
+        let finished = Finished()
+        let open = Task {
+            defer { finished.set() }
+            return try await local.cluster.connect(to: "")
+        }
+        await settle(clock, sleepers: 4)  // the open timeout and the three hung connects
+        clock.advance(by: .milliseconds(299))
+        await Task.yield()
+        #expect(!finished.isSet && clock.sleeperCount == 4)
+        clock.advance(by: .milliseconds(1))
+        let error = await expectSQLError(.timeout) { try await open.value }
+        #expect((error?.underlying as? NodeFailures)?.failures.count == 3)
+        #expect(clock.sleeperCount == 0)  // the hung tries were cancelled
+        // A try cancelled because the open ended is not a failure of its node.
+        #expect(local.cluster.statistics().nodes.allSatisfy { $0.state == .up && $0.errors == 0 })
+    }
+
+    @Test("round-robin: a hung first node is hedged by the next exactly when the hedge delay has passed on the cluster's clock")
+    func hedge() async throws {
+        let clock = ManualClock()
+        let local = try LocalCluster(strategy: .roundRobin, clock: AnyClock(clock)) { $0.hedgeDelay = .milliseconds(50) }
+        // Round-robin's first open starts at the second node: n2, then n3, then n1.
+        local.drivers["n2"]!.faults = .hanging(for: .seconds(30))
+        let finished = Finished()
+        let open = Task {
+            defer { finished.set() }
+            return try await local.cluster.connect(to: "")
+        }
+        await settle(clock, sleepers: 3)  // the open timeout, the hedge timer and n2's hung connect
+        clock.advance(by: .milliseconds(49))
+        await Task.yield()
+        #expect(!finished.isSet && local.node("n3").connections == 0)
+        clock.advance(by: .milliseconds(1))
+        let connection = try await open.value
+        #expect(local.node("n3").connections == 1 && local.node("n2").connections == 0)
+        #expect(local.node("n1").connections == 0)  // nobody hedged n3, which answered at once
+        await connection.close()
+        await settle(clock, sleepers: 0)  // n2's try and the timers were cancelled with the open
+        #expect(local.node("n2").errors == 0 && local.node("n2").state == .up)
+    }
+
+    @Test("an ejected node is probed back after the probe backoff on the cluster's clock, and not before")
+    func probeBack() async throws {
+        let clock = ManualClock()
+        let local = try LocalCluster(strategy: .roundRobin, clock: AnyClock(clock)) {
+            $0.checkInterval = .seconds(3600)
+            $0.breaker.probeBackoff = BackoffPolicy(initial: .milliseconds(100), maximum: .milliseconds(100), jitter: 0)
+        }
+        local.drivers["n2"]!.faults = .dead
+        try await whileRunning(local.cluster) {
+            // The first check of each node runs at once; n2's fails and ejects it.
+            #expect(await eventually(within: .seconds(10)) { local.node("n2").state == .ejected })
+            local.drivers["n2"]!.faults = Faults()
+            // Three check loops wait for the next interval, n2's prober for its backoff.
+            await settle(clock, sleepers: 4)
+            #expect(local.node("n2").state == .ejected)
+            for _ in 0..<3 {
+                let connection = try await local.cluster.connect(to: "")
+                await connection.close()
+            }
+            #expect(local.node("n2").connections == 0)  // skipped while ejected, though it answers again
+            clock.advance(by: .milliseconds(100))
+            #expect(await eventually(within: .seconds(10)) { local.node("n2").state == .up })
+        }
+    }
+}
