@@ -7,20 +7,7 @@
 /// instants of two wrappers do not compare; keep one per component.
 public struct AnyClock: Clock, Sendable {
     /// A point on the wrapped clock: the time since the wrapper was made.
-    public struct Instant: InstantProtocol, Sendable, Hashable, Comparable {
-        /// The offset from the wrapper's origin.
-        public let offset: Duration
-
-        /// The instant at `offset` from the wrapper's origin.
-        public init(offset: Duration) { self.offset = offset }
-
-        /// The instant `duration` later.
-        public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        /// The duration from this instant to `other`.
-        public func duration(to other: Instant) -> Duration { other.offset - offset }
-        /// Orders by offset.
-        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
-    }
+    public typealias Instant = OffsetInstant
 
     private let offsetNow: @Sendable () -> Duration
     private let sleepUntilOffset: @Sendable (Duration, Duration?) async throws -> Void

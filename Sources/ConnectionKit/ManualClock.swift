@@ -2,20 +2,7 @@
 /// sleeps: sleepers wake when ``advance(by:)`` passes their deadline.
 public final class ManualClock: Clock, Sendable {
     /// A point on the manual clock: the time advanced since it was created.
-    public struct Instant: InstantProtocol, Sendable, Hashable, Comparable {
-        /// The offset from the clock's creation.
-        public let offset: Duration
-
-        /// Creates an instant at `offset` from the clock's creation.
-        public init(offset: Duration) { self.offset = offset }
-
-        /// The instant `duration` later.
-        public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        /// The duration from this instant to `other`.
-        public func duration(to other: Instant) -> Duration { other.offset - offset }
-        /// Orders by offset.
-        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
-    }
+    public typealias Instant = OffsetInstant
 
     private struct Sleeper {
         let id: UInt64
