@@ -5,54 +5,53 @@
 public final class AsyncLock: Sendable {
     private struct State {
         var held = false
-        var waiters: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
-        var nextID: UInt64 = 0
+        /// The waiters' numbers, in arrival order.
+        var queue: [Int] = []
+        var nextID = 0
     }
 
     private let state = Locked(State())
+    private let waiters = ParkedWaiters<Bool>()
 
     /// Creates an unlocked lock.
     public init() {}
 
+    /// How many tasks wait in line.
+    var waiting: Int { state.withLock { $0.queue.count } }
+
     /// Takes the lock, waiting in line; returns `false` (without the lock) when
     /// cancelled while waiting, unless not `cancellable`.
     public func lock(cancellable: Bool = true) async -> Bool {
-        let id = state.withLock { s -> UInt64 in
+        let waiter = state.withLock { s -> Int? in
+            guard s.held else {
+                s.held = true
+                return nil
+            }
             s.nextID &+= 1
+            s.queue.append(s.nextID)
             return s.nextID
         }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let granted = state.withLock { s -> Bool? in
-                    if !s.held {
-                        s.held = true
-                        return true
-                    }
-                    if cancellable, Task.isCancelled { return false }
-                    s.waiters.append((id, continuation))
-                    return nil
-                }
-                if let granted { continuation.resume(returning: granted) }
+        guard let waiter else { return true }
+        return await waiters.park(waiter) { [state] in
+            // Leaves the line unless the lock was handed over already (then it keeps it).
+            guard cancellable else { return nil }
+            return state.withLock { s -> Bool? in
+                guard let index = s.queue.firstIndex(of: waiter) else { return nil }
+                s.queue.remove(at: index)
+                return false
             }
-        } onCancel: {
-            guard cancellable else { return }
-            let waiter = state.withLock { s -> CheckedContinuation<Bool, Never>? in
-                guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return s.waiters.remove(at: index).continuation
-            }
-            waiter?.resume(returning: false)
         }
     }
 
     /// Releases the lock to the next waiter, if any.
     public func unlock() {
-        let next = state.withLock { s -> CheckedContinuation<Bool, Never>? in
-            guard !s.waiters.isEmpty else {
+        let next = state.withLock { s -> Int? in
+            guard !s.queue.isEmpty else {
                 s.held = false
                 return nil
             }
-            return s.waiters.removeFirst().continuation
+            return s.queue.removeFirst()
         }
-        next?.resume(returning: true)
+        if let next { waiters.resume(next, with: true) }
     }
 }

@@ -20,9 +20,6 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     @usableFromInline
     struct State: Sendable {
         @usableFromInline var machine: Machine
-        @usableFromInline var waiters: [Int: CheckedContinuation<Machine.WaiterResult, Never>] = [:]
-        /// Results for waiters that have not registered their continuation yet.
-        @usableFromInline var parked: [Int: Machine.WaiterResult] = [:]
         @usableFromInline var running = false
         @usableFromInline var stopRequested = false
 
@@ -38,6 +35,8 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     private let logger: Logger
     @usableFromInline let state: Locked<State>
     private let wakeup: LoopWakeup<PoolClock>
+    /// Borrowers waiting for their turn, by the machine's waiter number.
+    @usableFromInline let waiters = ParkedWaiters<Machine.WaiterResult>()
 
     /// Creates a pool; nothing is dialed until the first borrow or ``run()``'s warm-up.
     public init(
@@ -198,26 +197,9 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     @usableFromInline func wakeLoop() { wakeup.wake() }
 
     @usableFromInline func waitForTurn(_ waiter: Int) async -> Machine.WaiterResult {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Machine.WaiterResult, Never>) in
-                let ready = state.withLock { s -> Machine.WaiterResult? in
-                    if let result = s.parked.removeValue(forKey: waiter) { return result }
-                    if Task.isCancelled, s.machine.cancelWaiter(waiter) { return .failure(cancelledError()) }
-                    s.waiters[waiter] = continuation
-                    return nil
-                }
-                if let ready { continuation.resume(returning: ready) }
-            }
-        } onCancel: {
-            let continuation = state.withLock { s -> CheckedContinuation<Machine.WaiterResult, Never>? in
-                guard s.machine.cancelWaiter(waiter) else { return nil }  // already served: it keeps its result
-                guard let c = s.waiters.removeValue(forKey: waiter) else {
-                    s.parked[waiter] = .failure(cancelledError())
-                    return nil
-                }
-                return c
-            }
-            continuation?.resume(returning: .failure(cancelledError()))
+        await waiters.park(waiter) { [state] in
+            // The machine decides: a waiter it already served keeps its connection, on its way.
+            state.withLock { $0.machine.cancelWaiter(waiter) } ? .failure(self.cancelledError()) : nil
         }
     }
 
@@ -225,18 +207,9 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         ConnectionKitError(.cancelled, source: configuration.name, message: "the waiting task was cancelled")
     }
 
-    /// Hands results to waiters; a waiter that has not registered yet finds its result parked.
+    /// Hands results to waiters (a waiter that has not parked yet finds its result when it does).
     private func resumeWaiters(_ results: [(waiter: Int, result: Machine.WaiterResult)]) {
-        for (waiter, result) in results {
-            let continuation = state.withLock { s -> CheckedContinuation<Machine.WaiterResult, Never>? in
-                guard let c = s.waiters.removeValue(forKey: waiter) else {
-                    s.parked[waiter] = result
-                    return nil
-                }
-                return c
-            }
-            continuation?.resume(returning: result)
-        }
+        for (waiter, result) in results { waiters.resume(waiter, with: result) }
     }
 
     @usableFromInline func dialForCaller(started: PoolClock.Instant) async throws -> Lease {

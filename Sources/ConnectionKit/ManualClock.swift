@@ -5,18 +5,19 @@ public final class ManualClock: Clock, Sendable {
     public typealias Instant = OffsetInstant
 
     private struct Sleeper {
-        let id: UInt64
+        let id: Int
         let deadline: Instant
-        let continuation: CheckedContinuation<Void, any Error>
     }
 
     private struct State {
         var now = Instant(offset: .zero)
         var sleepers: [Sleeper] = []
-        var nextID: UInt64 = 0
+        var nextID = 0
     }
 
     private let state = Locked(State())
+    /// The sleepers' tasks: woken with `true`, or `false` when cancelled.
+    private let waiters = ParkedWaiters<Bool>()
 
     /// Creates a clock at offset zero.
     public init() {}
@@ -30,29 +31,21 @@ public final class ManualClock: Clock, Sendable {
 
     /// Sleeps until ``advance(by:)`` reaches `deadline`; throws `CancellationError` when cancelled.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
-        let id = state.withLock { s -> UInt64 in
+        let id = state.withLock { s -> Int? in
+            guard deadline > s.now else { return nil }
             s.nextID += 1
+            s.sleepers.append(Sleeper(id: s.nextID, deadline: deadline))
             return s.nextID
         }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if deadline <= s.now { return true }
-                    if Task.isCancelled { return true }
-                    s.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
-                    return false
-                }
-                if resumeNow {
-                    if Task.isCancelled { continuation.resume(throwing: CancellationError()) } else { continuation.resume() }
-                }
+        guard let id else { return try Task.checkCancellation() }
+        let woken = await waiters.park(id) { [state] in
+            state.withLock { s -> Bool? in
+                guard let index = s.sleepers.firstIndex(where: { $0.id == id }) else { return nil }  // woken already
+                s.sleepers.remove(at: index)
+                return false
             }
-        } onCancel: {
-            let sleeper = state.withLock { s -> Sleeper? in
-                guard let index = s.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
-                return s.sleepers.remove(at: index)
-            }
-            sleeper?.continuation.resume(throwing: CancellationError())
         }
+        if !woken { throw CancellationError() }
     }
 
     /// The earliest deadline a task sleeps until, if any.
@@ -67,7 +60,7 @@ public final class ManualClock: Clock, Sendable {
             s.sleepers.removeAll { $0.deadline <= now }
             return due
         }
-        for sleeper in woken { sleeper.continuation.resume() }
+        for sleeper in woken { waiters.resume(sleeper.id, with: true) }
     }
 
     /// Waits (yielding, up to about a second of real time) until at least `count` tasks sleep on the clock.

@@ -9,9 +9,6 @@ final class FollowedMaster: Sendable {
 
     private struct State: Sendable {
         var tracker: MasterTracker<RedisPool>
-        var waiters: [Int: CheckedContinuation<MasterTracker<RedisPool>.WaiterResult, Never>] = [:]
-        /// Results for waiters resumed before their continuation was stored.
-        var early: [Int: MasterTracker<RedisPool>.WaiterResult] = [:]
         var nextWaiter = 0
         /// When the last `+switch-master` for this name arrived, until the switch is made.
         var announcedAt: ContinuousClock.Instant?
@@ -25,6 +22,8 @@ final class FollowedMaster: Sendable {
     /// Wakes the checking loop for a check now (an event, a `READONLY`, a failed command).
     let wakeup = LoopWakeup(clock: ContinuousClock())
     private let state: Locked<State>
+    /// Leases waiting for a master, by the tracker's waiter number.
+    private let waiters = ParkedWaiters<MasterTracker<RedisPool>.WaiterResult>()
 
     init(name: String, balancing: ReplicaBalancing, metrics: any MetricsFactory) {
         self.name = name
@@ -64,17 +63,8 @@ final class FollowedMaster: Sendable {
                 return nil
             }
             group.addTask {
-                await withTaskCancellationHandler { () async -> MasterTracker<RedisPool>.WaiterResult? in
-                    await withCheckedContinuation { (continuation: CheckedContinuation<MasterTracker<RedisPool>.WaiterResult, Never>) in
-                        let early = self.state.withLock { state -> MasterTracker<RedisPool>.WaiterResult? in
-                            if let early = state.early.removeValue(forKey: waiter) { return early }
-                            state.waiters[waiter] = continuation
-                            return nil
-                        }
-                        if let early { continuation.resume(returning: early) }
-                    }
-                } onCancel: {
-                    self.giveUp(waiter, wait: wait)
+                await self.waiters.park(waiter) {
+                    self.state.withLock { $0.tracker.waiterGaveUp(waiter, wait: wait) }.map { .failure($0) }
                 }
             }
             let first = await group.next()!
@@ -146,19 +136,6 @@ final class FollowedMaster: Sendable {
     }
 
     private func resume(_ results: [(waiter: Int, result: MasterTracker<RedisPool>.WaiterResult)]) {
-        guard !results.isEmpty else { return }
-        let ready = state.withLock { state in
-            results.compactMap {
-                waiter, result -> (
-                    CheckedContinuation<MasterTracker<RedisPool>.WaiterResult, Never>, MasterTracker<RedisPool>.WaiterResult
-                )? in
-                guard let continuation = state.waiters.removeValue(forKey: waiter) else {
-                    state.early[waiter] = result
-                    return nil
-                }
-                return (continuation, result)
-            }
-        }
-        for (continuation, result) in ready { continuation.resume(returning: result) }
+        for (waiter, result) in results { waiters.resume(waiter, with: result) }
     }
 }
