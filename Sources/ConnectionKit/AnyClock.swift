@@ -7,7 +7,7 @@
 /// instants of two wrappers do not compare; keep one per component.
 public struct AnyClock: Clock, Sendable {
     /// A point on the wrapped clock: the time since the wrapper was made.
-    public typealias Instant = OffsetInstant
+    public typealias Instant = OffsetInstant<AnyClock>
 
     private let offsetNow: @Sendable () -> Duration
     private let sleepUntilOffset: @Sendable (Duration, Duration?) async throws -> Void

@@ -2,7 +2,7 @@
 /// sleeps: sleepers wake when ``advance(by:)`` passes their deadline.
 public final class ManualClock: Clock, Sendable {
     /// A point on the manual clock: the time advanced since it was created.
-    public typealias Instant = OffsetInstant
+    public typealias Instant = OffsetInstant<ManualClock>
 
     private struct Sleeper {
         let id: Int

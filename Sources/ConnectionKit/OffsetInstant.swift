@@ -1,7 +1,8 @@
 /// A point in time as an offset from a clock's origin: the instants of
 /// ``ManualClock`` (the time advanced since it was made) and ``AnyClock`` (the
-/// time since the wrapper was made). Instants of two clocks do not compare.
-public struct OffsetInstant: InstantProtocol, Sendable, Hashable, Comparable {
+/// time since the wrapper was made). `Origin` names the clock, so that the
+/// instants of two kinds of clock cannot be mixed by mistake.
+public struct OffsetInstant<Origin>: InstantProtocol, Sendable, Hashable, Comparable {
     /// The offset from the clock's origin.
     public let offset: Duration
 

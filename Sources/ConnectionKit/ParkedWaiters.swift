@@ -32,6 +32,7 @@ package final class ParkedWaiters<Value: Sendable>: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
                 let ready = state.withLock { s -> Value? in
                     if let value = s.early.removeValue(forKey: id) { return value }
+                    assert(s.parked[id] == nil, "waiter \(id) parked twice")
                     s.parked[id] = continuation
                     return nil
                 }
@@ -47,6 +48,7 @@ package final class ParkedWaiters<Value: Sendable>: Sendable {
     package func resume(_ id: Int, with value: Value) {
         let continuation = state.withLock { s -> CheckedContinuation<Value, Never>? in
             if let continuation = s.parked.removeValue(forKey: id) { return continuation }
+            assert(s.early[id] == nil, "waiter \(id) handed two values")
             s.early[id] = value
             return nil
         }

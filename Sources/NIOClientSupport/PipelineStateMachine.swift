@@ -77,10 +77,11 @@ package struct PipelineStateMachine<Entry, Failure: Error> {
     /// The request whose reply comes next.
     @inlinable package var head: Entry? { queue.first?.entry }
 
-    /// Queues a request just written (the caller checked ``isOpen``); its reply is due a read timeout from `now`.
+    /// Queues a request just written (the caller checked ``isOpen``); its reply is due a read timeout from `now`
+    /// (read only when there is a read timeout).
     @inlinable
-    package mutating func enqueue(_ entry: Entry, now: NIODeadline) {
-        let deadline = readTimeout.map { now + $0 } ?? .distantFuture
+    package mutating func enqueue(_ entry: Entry, now: @autoclosure () -> NIODeadline) {
+        let deadline = readTimeout.map { now() + $0 } ?? .distantFuture
         queue.append(Queued(entry: entry, deadline: deadline))
     }
 

@@ -82,14 +82,16 @@ struct RedisConnectionStateMachine<Target> {
 
     // MARK: events
 
-    /// A command is about to be written at `now`: `nil` when it may go (it is queued), else the error that
+    /// A command is about to be written at `now` (read only when there is a read timeout): `nil` when it may go (it is queued), else the error that
     /// answers it at once (the connection has ended).
-    mutating func send(_ name: String, _ expectation: ReplyExpectation, _ target: Target, now: NIODeadline) -> RedisError? {
+    mutating func send(
+        _ name: String, _ expectation: ReplyExpectation, _ target: Target, now: @autoclosure () -> NIODeadline
+    ) -> RedisError? {
         guard pipeline.isOpen else {
             let error = pipeline.failure ?? RedisError(.connectionClosed, message: "the connection is not open", endpoint: endpoint)
             return error.at(endpoint, command: name)
         }
-        pipeline.enqueue(Command(name: name, expectation: expectation, target: target), now: now)
+        pipeline.enqueue(Command(name: name, expectation: expectation, target: target), now: now())
         if case .confirmations = expectation { subscriptionCommandsPending += 1 }
         return nil
     }
