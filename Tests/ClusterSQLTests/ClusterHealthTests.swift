@@ -8,31 +8,7 @@ import Testing
 
 @Suite("ClusterDriver: ejection, re-admission, retries and removal", .timeLimit(.minutes(2)))
 struct ClusterHealthTests {
-    @Test("a dead node is ejected at its first failure, skipped without delay, and re-admitted by the prober once back")
-    func ejectAndReadmit() async throws {
-        let local = try LocalCluster(strategy: .roundRobin) { $0.checkInterval = .milliseconds(100) }
-        try await whileRunning(local.cluster) {
-            local.drivers["n2"]!.faults = .dead
-            // The checks find n2 dead within a couple of intervals.
-            #expect(await eventually(within: TestTiming.bound(.seconds(5))) { local.node("n2").state != .up })
-            for _ in 0..<6 {
-                let connection = try await local.cluster.connect(to: "")
-                _ = try await connection.query("SELECT 1")
-                await connection.close()
-            }
-            #expect(local.node("n2").connections == 0)
-            local.drivers["n2"]!.faults = Faults()
-            #expect(await eventually(within: .seconds(5)) { local.node("n2").state == .up })
-            var reached = false
-            for _ in 0..<6 {
-                let connection = try await local.cluster.connect(to: "")
-                _ = try await connection.query("SELECT 1")
-                await connection.close()
-                reached = reached || local.node("n2").connections > 0
-            }
-            #expect(reached)
-        }
-    }
+    // A dead node ejected, skipped and probed back: ClusterTimingTests, on a manual clock.
 
     @Test("statement errors never eject a node; a lost connection does")
     func statementErrorsDoNotEject() async throws {

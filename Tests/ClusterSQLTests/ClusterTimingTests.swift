@@ -70,7 +70,9 @@ struct ClusterTimingTests {
         #expect(local.node("n2").errors == 0 && local.node("n2").state == .up)
     }
 
-    @Test("an ejected node is probed back after the probe backoff on the cluster's clock, and not before")
+    @Test(
+        "a dead node is ejected by its first check and skipped; it is probed back after the probe backoff on the cluster's clock, not before, and serves again"
+    )
     func probeBack() async throws {
         let clock = ManualClock()
         let local = try LocalCluster(strategy: .roundRobin, clock: AnyClock(clock)) {
@@ -92,6 +94,12 @@ struct ClusterTimingTests {
             #expect(local.node("n2").connections == 0)  // skipped while ejected, though it answers again
             clock.advance(by: .milliseconds(100))
             #expect(await eventually(within: .seconds(10)) { local.node("n2").state == .up })
+            // Back in the rotation: three opens reach every node.
+            for _ in 0..<3 {
+                let connection = try await local.cluster.connect(to: "")
+                await connection.close()
+            }
+            #expect(local.node("n2").connections == 1)
         }
     }
 }
