@@ -1,4 +1,5 @@
 import ClusterSQL
+import ConnectionKit
 import FaultInjection
 import Foundation
 import SQLCore
@@ -66,14 +67,18 @@ struct ClusterHealthTests {
 
     @Test("a connection whose node was ejected moves before its next statement, which is sent once")
     func moveBeforeSending() async throws {
-        let local = try LocalCluster(nodes: ["n1", "n2"]) { $0.checkInterval = .milliseconds(50) }
+        let clock = ManualClock()
+        let local = try LocalCluster(nodes: ["n1", "n2"], clock: AnyClock(clock)) { $0.checkInterval = .milliseconds(50) }
         try await createLogTables(local)
         let pinned = try await local.cluster.connect(to: "")
         let first = try await nodeOf(pinned, in: local)
         let other = first == "n1" ? "n2" : "n1"
         try await whileRunning(local.cluster) {
-            // The background check finds the node dead and ejects it.
+            await clock.waitForSleepers(2)  // both nodes checked once; their loops wait for the next interval
+            // The next check, once the interval has passed on the cluster's clock, finds the node dead and ejects it.
             local.drivers[first]!.faults = .dead
+            #expect(local.node(first).state == .up)
+            clock.advance(by: .milliseconds(50))
             #expect(await eventually(within: .seconds(5)) { local.node(first).state != .up })
             #expect(!pinned.isValid)
             _ = try await pinned.execute("INSERT INTO log VALUES (1)")
