@@ -102,4 +102,37 @@ struct ClusterTimingTests {
             #expect(local.node("n2").connections == 1)
         }
     }
+
+    @Test("latency: each open reaches the answering node within one hedge delay per hung node, on the cluster's clock")
+    func latencyHedging() async throws {
+        let clock = ManualClock()
+        let local = try LocalCluster(strategy: .latency, clock: AnyClock(clock)) { $0.hedgeDelay = .milliseconds(50) }
+        for name in ["n1", "n3"] { local.drivers[name]!.faults = .hanging(for: .seconds(30)) }
+        var hedgesPerOpen: [Int] = []
+        for _ in 0..<5 {
+            let finished = Finished()
+            let open = Task {
+                defer { finished.set() }
+                return try await local.cluster.connect(to: "")
+            }
+            var hedges = 0
+            while hedges <= 2 {
+                // Parked: the open timeout, the hedge timer and one hung connect per node tried so far.
+                for _ in 0..<5_000 where !finished.isSet && clock.sleeperCount < 3 + hedges {
+                    await Task.yield()
+                    try? await Task.sleep(for: .milliseconds(1))
+                }
+                if finished.isSet { break }
+                clock.advance(by: .milliseconds(50))
+                hedges += 1
+            }
+            let connection = try await open.value
+            await connection.close()
+            await settle(clock, sleepers: 0)
+            hedgesPerOpen.append(hedges)
+        }
+        #expect(local.node("n2").connections == 5)
+        #expect(hedgesPerOpen.allSatisfy { $0 <= 2 }, "\(hedgesPerOpen)")
+        #expect(local.drivers.values.allSatisfy { $0.openConnections == 0 })
+    }
 }
