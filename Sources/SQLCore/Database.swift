@@ -71,7 +71,7 @@ public struct DatabaseStatistics: Sendable, Hashable, Codable {
 public final class Database: Service, Sendable {
     /// The configuration.
     public let configuration: DatabaseConfiguration
-    private let pool: ConnectionPool<any SQLConnection, ContinuousClock>
+    private let pool: ConnectionPool<any SQLConnection, AnyClock>
 
     /// The driver's ``SQLDriver/taskExecutor``: tasks that prefer it run each
     /// statement on the threads that wait for the sockets, with no thread switch.
@@ -84,12 +84,22 @@ public final class Database: Service, Sendable {
     public let taskExecutor: (any TaskExecutor)?
 
     /// Creates a database handle; connections are opened on demand with `driver` and `dsn`.
+    ///
+    /// - Parameters:
+    ///   - driver: opens the connections.
+    ///   - dsn: what the driver connects to (for a cluster driver, the target role).
+    ///   - configuration: the pool's limits, lifetimes and timeouts.
+    ///   - observer: told of every dial, close and wait (`MetricsObserver` counts them).
+    ///   - logger: where the pool logs.
+    ///   - clock: the clock of the wait timeout, lifetimes, idle times and pings (the process's
+    ///     `ContinuousClock` by default; a `ManualClock` makes tests of them deterministic).
     public init(
         driver: any SQLDriver,
         dsn: String,
         configuration: DatabaseConfiguration = .init(),
         observer: any ConnectionObserver = SilentObserver(),
-        logger: Logger = Logger(label: "clustersql.database")
+        logger: Logger = Logger(label: "clustersql.database"),
+        clock: AnyClock = .continuous
     ) {
         var configuration = configuration
         configuration.maxLifetime = configuration.maxLifetime ?? driver.pooledConnectionLifetime
@@ -99,7 +109,8 @@ public final class Database: Service, Sendable {
             dial: { try await driver.connect(to: dsn) },
             close: { await $0.close() },
             ping: { try await $0.ping() })
-        pool = ConnectionPool(configuration: configuration.poolConfiguration, lifecycle: lifecycle, observer: observer, logger: logger)
+        pool = ConnectionPool(
+            configuration: configuration.poolConfiguration, lifecycle: lifecycle, clock: clock, observer: observer, logger: logger)
     }
 
     /// Drives the pool's timers until ``close()`` or shutdown.

@@ -10,6 +10,7 @@ import Testing
 struct DatabaseTests {
     /// A database on a fresh file, with run() going; closed and removed afterwards.
     func withDatabase<T>(
+        clock: AnyClock = .continuous,
         _ configure: (inout DatabaseConfiguration) -> Void = { _ in },
         _ body: (Database) async throws -> T
     ) async throws -> T {
@@ -17,7 +18,8 @@ struct DatabaseTests {
         defer { folder.cleanup() }
         var config = DatabaseConfiguration(name: "test-db")
         configure(&config)
-        let db = Database(driver: SQLiteDriver(), dsn: "\(folder.path("db.sqlite"))?busy_timeout=5000", configuration: config)
+        let db = Database(
+            driver: SQLiteDriver(), dsn: "\(folder.path("db.sqlite"))?busy_timeout=5000", configuration: config, clock: clock)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await db.run() }
             // Wait until run() has started, so that waits can time out.
@@ -88,14 +90,16 @@ struct DatabaseTests {
         }
     }
 
-    @Test("maxOpen makes callers wait; waitTimeout bounds the wait; stats count both")
+    @Test("maxOpen makes callers wait; waitTimeout, on the database's clock, bounds the wait exactly; stats count both")
     func waits() async throws {
-        try await withDatabase({
-            $0.maxOpen = 1
-            $0.waitTimeout = .milliseconds(100)
-        }) { db in
-            // The holder keeps its connection until the waiter has timed out (or 10 s
-            // went by), so a slow machine cannot hand it over before the timeout fires.
+        let clock = ManualClock()
+        try await withDatabase(
+            clock: AnyClock(clock),
+            {
+                $0.maxOpen = 1
+                $0.waitTimeout = .milliseconds(100)
+            }
+        ) { db in
             let waiterDone = Locked(false)
             let holding = Task {
                 try await db.withConnection { _ in
@@ -103,18 +107,29 @@ struct DatabaseTests {
                 }
             }
             try await waitUntil("the holder has its connection") { !(db.statistics.inUse == 0) }
-            do {
+            let waiter = Task {
+                defer { waiterDone.withLock { $0 = true } }
                 _ = try await db.query("SELECT 1")
+            }
+            // The pool's timer waits for the waiter's deadline, 100 ms from now on the manual clock.
+            try await waitUntil("the waiter's deadline is armed") {
+                clock.earliestDeadline == ManualClock.Instant(offset: .milliseconds(100))
+            }
+            clock.advance(by: .milliseconds(99))
+            await Task.yield()
+            #expect(!waiterDone.withLock { $0 })
+            clock.advance(by: .milliseconds(1))
+            do {
+                try await waiter.value
                 Issue.record("expected a wait timeout")
             } catch let error as ConnectionKitError {
                 #expect(error.code == .poolTimeout)
                 #expect(error.description.contains("test-db"))
             }
-            waiterDone.withLock { $0 = true }
             try await holding.value
             let stats = db.statistics
             #expect(stats.waitCount == 1)
-            #expect(stats.waitDuration >= .milliseconds(90))
+            #expect(stats.waitDuration == .milliseconds(100))
         }
     }
 
@@ -132,13 +147,17 @@ struct DatabaseTests {
         }
     }
 
-    @Test("maxLifetime retires old connections")
+    @Test("maxLifetime, on the database's clock, retires old connections and not young ones")
     func maxLifetime() async throws {
-        try await withDatabase({ $0.maxLifetime = .milliseconds(200) }) { db in
+        let clock = ManualClock()
+        try await withDatabase(clock: AnyClock(clock), { $0.maxLifetime = .milliseconds(200) }) { db in
             _ = try await db.query("SELECT 1")
-            try await Task.sleep(for: .milliseconds(300))
+            clock.advance(by: .milliseconds(150))  // younger than the lifetime less its 10% jitter
             _ = try await db.query("SELECT 1")
-            #expect(db.statistics.maxLifetimeClosed >= 1)
+            #expect(db.statistics.maxLifetimeClosed == 0)
+            clock.advance(by: .milliseconds(150))  // older than the lifetime plus its jitter
+            _ = try await db.query("SELECT 1")
+            #expect(db.statistics.maxLifetimeClosed == 1)
         }
     }
 
