@@ -135,4 +135,17 @@ struct ClusterTimingTests {
         #expect(hedgesPerOpen.allSatisfy { $0 <= 2 }, "\(hedgesPerOpen)")
         #expect(local.drivers.values.allSatisfy { $0.openConnections == 0 })
     }
+
+    @Test("every node hangs for good: the caller's cancellation alone ends the open, and the cancelled tries are no failures")
+    func cancellation() async throws {
+        let clock = ManualClock()  // never advanced: only the cancellation can end the open
+        let local = try LocalCluster(strategy: .race, clock: AnyClock(clock))
+        for driver in local.drivers.values { driver.faults = .hanging(for: .seconds(30)) }
+        let open = Task { try await local.cluster.connect(to: "") }
+        await settle(clock, sleepers: 4)  // the open timeout and the three hung connects
+        open.cancel()
+        await expectSQLError(.cancelled) { try await open.value }
+        await settle(clock, sleepers: 0)
+        #expect(local.cluster.statistics().nodes.allSatisfy { $0.state == .up && $0.errors == 0 })
+    }
 }
