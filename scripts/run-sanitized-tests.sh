@@ -7,9 +7,10 @@
 # Every suite runs, against the same real servers as scripts/run-tests.sh, in
 # four passes rather than one: instrumented code is 2 to 15 times slower, and
 # all suites at once on 2 cores would miss their bounds because of the load
-# alone. Left out: the latency-balancing tests, which compare latencies of a
-# few milliseconds that instrumented code does not keep (their code paths run
-# in the other cluster suites). Wall-clock bounds that mean "promptly" are
+# alone. Left out: the latency-balancing tests on Galera, which compare
+# latencies measured in real time that instrumented code does not keep (their
+# code paths run in the other cluster suites, and the balancing logic in
+# virtual time in ClusterTimingTests). Wall-clock bounds that mean "promptly" are
 # stretched through CLUSTERSQL_TEST_TIME_SCALE (TestServers' TestTiming).
 #
 # ThreadSanitizer: a known false positive of the Swift runtime's continuations

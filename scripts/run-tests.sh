@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole suite in three passes: everything but the Redis, memcached and
-# latency-balancing tests, in parallel; then the Redis, Sentinel and memcached
-# suites and the tool's service and secret-output tests (they load both cores
-# with many tool processes or thousands of
-# concurrent commands and start many servers, which would starve the cluster
-# suites' timing bounds); then the latency-balancing tests alone, since they
-# compare latencies of a few milliseconds.
+# Runs the whole suite in two passes: everything but the Redis and memcached
+# tests, in parallel; then the Redis, Sentinel and memcached suites and the
+# tool's service and secret-output tests (they load both cores with many tool
+# processes or thousands of concurrent commands and start many servers, which
+# would starve the cluster suites' timing bounds).
 # The output is kept in .build/test-output.log and, when a test fails, its
 # failures are printed again at the end, so that the last lines of a CI log
 # name the failing test.
@@ -14,17 +12,13 @@ cd "$(dirname "$0")/.."
 mkdir -p .build
 log=.build/test-output.log
 redis_suites='RedisTests\.|MemcachedTests\.|ServiceCommandTests|SecretOutputTests'
-quiet_suites=LatencyBalancing
 {
-    swift test --skip "$redis_suites" --skip "$quiet_suites"
+    swift test --skip "$redis_suites"
     first=$?
     echo "==== second pass: the Redis, Sentinel and memcached suites ===="
     swift test --skip-build --filter "$redis_suites"
     second=$?
-    echo "==== third pass, alone: $quiet_suites ===="
-    swift test --skip-build --filter "$quiet_suites"
-    third=$?
-    for status in $first $second $third; do
+    for status in $first $second; do
         if [ "$status" -ne 0 ]; then exit "$status"; fi
     done
     exit 0

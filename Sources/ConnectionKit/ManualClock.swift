@@ -69,4 +69,12 @@ public final class ManualClock: Clock, Sendable {
             try? await Task.sleep(for: .microseconds(100))
         }
     }
+
+    /// Waits (yielding, up to about five seconds of real time) until exactly `count` tasks sleep on
+    /// the clock, zero included: the tasks under test have parked on their timers, or left them all.
+    public func waitForSleepers(exactly count: Int) async {
+        for _ in 0..<50_000 where sleeperCount != count {
+            try? await Task.sleep(for: .microseconds(100))
+        }
+    }
 }

@@ -10,6 +10,7 @@ public final class FaultInjectingDriver: SQLDriver {
     private let inner: any SQLDriver
     private let current = Locked(Faults())
     private let open = Locked(0)
+    private let busy = Locked(0)
     private let clock: AnyClock
 
     /// Wraps `inner`, with no faults yet; injected latencies and hangs pass on `clock` (give the
@@ -34,12 +35,24 @@ public final class FaultInjectingDriver: SQLDriver {
     /// Connections opened through this driver and not closed yet.
     public var openConnections: Int { open.withLock { $0 } }
 
+    /// Calls into the wrapped driver under way (connects, statements, closes): real work, which
+    /// a test driving a `ManualClock` waits for before it moves time on.
+    public var callsInProgress: Int { busy.withLock { $0 } }
+
     /// Opens a connection through the wrapped driver, after the faults for a connect.
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
         try await beforeCall(connecting: true)
-        let connection = FaultInjectingConnection(inner: try await inner.connect(to: dsn), driver: self)
+        let connection = FaultInjectingConnection(
+            inner: try await passing { () async throws(SQLError) in try await inner.connect(to: dsn) }, driver: self)
         open.withLock { $0 += 1 }
         return connection
+    }
+
+    /// Runs `call` into the wrapped driver, counted in ``callsInProgress``.
+    func passing<T, Failure: Error>(_ call: () async throws(Failure) -> T) async throws(Failure) -> T {
+        busy.withLock { $0 += 1 }
+        defer { busy.withLock { $0 -= 1 } }
+        return try await call()
     }
 
     func connectionClosed() { open.withLock { $0 -= 1 } }
@@ -115,7 +128,7 @@ final class FaultInjectingConnection: SQLConnection {
             defer { closed = true }
             return !closed
         }
-        await inner.close()
+        await driver.passing { () async in await inner.close() }
         if first { driver.connectionClosed() }
     }
 
@@ -127,7 +140,7 @@ final class FaultInjectingConnection: SQLConnection {
             if error.isConnectionError { broken.withLock { $0 = true } }
             throw error
         }
-        let result = try await body()
+        let result = try await driver.passing(body)
         if driver.loseReply() {
             broken.withLock { $0 = true }
             throw SQLError(.connectionLost, message: "injected: the reply was lost", backend: driver.name)

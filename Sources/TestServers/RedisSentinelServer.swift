@@ -42,7 +42,7 @@ public final class RedisSentinelServer: RedisProcess {
         if let password { lines += ["requirepass \(password)", "sentinel sentinel-pass \(password)"] }
         try lines.joined(separator: "\n").appending("\n").write(toFile: sentinel.configFile, atomically: true, encoding: .utf8)
         do {
-            try await sentinel.launch(arguments: ["--sentinel"])
+            try await sentinel.launchSentinel()
             return sentinel
         } catch {
             sentinel.destroy()
@@ -53,7 +53,21 @@ public final class RedisSentinelServer: RedisProcess {
     /// Starts the sentinel again after ``kill()``, with the configuration it had rewritten.
     public func restart() async throws {
         process.forget()
+        try await launchSentinel()
+    }
+
+    /// Starts the process and shortens its TILT period from 30 s to 2 s.
+    ///
+    /// A sentinel whose timer stalls for over 2 s (a start-up or a moment of CPU
+    /// starvation on a loaded 2-core test machine, or a SIGSTOP) enters TILT mode
+    /// and, for the TILT period, neither marks nor clears the down state of any
+    /// instance: a replica that came back would stay listed as down for 30 s. The
+    /// period is a `SENTINEL DEBUG` setting, not a configuration line, so it is
+    /// set after every launch.
+    private func launchSentinel() async throws {
         try await launch(arguments: ["--sentinel"])
+        let answer = try await cli("SENTINEL", "DEBUG", "tilt-period", "2000")
+        guard answer == "OK" else { throw TestServerError("\(name) refused SENTINEL DEBUG tilt-period: \(answer)") }
     }
 
     /// The port this sentinel names as `masterName`'s master now, or `nil` when it does not answer.

@@ -124,19 +124,17 @@ public final class SentinelTopology: Sendable {
                 let lines = ((try? await sentinel.cli("SENTINEL", "replicas", masterName)) ?? "").split(whereSeparator: \.isNewline).map(
                     String.init)
                 // Each replica is a flat list of field, value lines; find ours and its flags.
-                var seen = false
+                var flagsSeen: String?
                 for index in lines.indices
                 where lines[index] == "port" && index + 1 < lines.count && lines[index + 1] == String(server.port) {
                     let rest = lines[index...].prefix(40)
-                    if let flags = rest.firstIndex(of: "flags").map({ lines[$0 + 1] }), !flags.contains("down"),
-                        !flags.contains("disconnected")
-                    {
-                        seen = true
-                    }
+                    flagsSeen = rest.firstIndex(of: "flags").map { lines[$0 + 1] }
                 }
-                if seen { break }
+                if let flagsSeen, !flagsSeen.contains("down"), !flagsSeen.contains("disconnected") { break }
                 guard ContinuousClock.now < deadline else {
-                    throw TestServerError("\(sentinel.name) does not list \(server.name) as a healthy replica within \(timeout)")
+                    throw TestServerError(
+                        "\(sentinel.name) does not list \(server.name) as a healthy replica within \(timeout) (its flags: \(flagsSeen ?? "not listed"))\n\(sentinel.logTail())\n\(server.name):\n\(server.logTail(lines: 15))"
+                    )
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }

@@ -7,53 +7,38 @@ import SQLTestSupport
 import TestServers
 import Testing
 
-/// How traffic follows latency. These tests compare latencies of a few
-/// milliseconds, which the server start-ups of the other suites would drown on
-/// 2 cores, so `scripts/run-tests.sh` runs this suite in a pass of its own,
-/// after the rest (every suite name containing "LatencyBalancing").
+/// How traffic follows latency on real Galera nodes behind delay proxies. The
+/// balancing logic itself is tested in virtual time (ClusterTimingTests); these
+/// show that the latencies measured through a real driver steer the traffic.
+/// The margins hold on a loaded machine: they run with the rest of the suite.
 @Suite("LatencyBalancing: a slow node gets little traffic", .serialized, .timeLimit(.minutes(4)))
 struct LatencyBalancingTests {
-    @Test("latency: a node 50 ms slower than the others gets at most 10% of the opens")
-    func slowNodeGetsLittle() async throws {
-        let local = try LocalCluster(strategy: .latency)
-        local.drivers["n2"]!.faults = .slow(.milliseconds(50))
-        for _ in 0..<300 {
-            let connection = try await local.cluster.connect(to: "")
-            _ = try await connection.query("SELECT 1")
-            await connection.close()
-        }
-        let opens = local.cluster.statistics().nodes.map(\.connections)
-        #expect(opens.reduce(0, +) >= 300)  // a hedge that also succeeded counts (and was closed)
-        #expect(local.node("n2").connections * 10 <= opens.reduce(0, +), "opens per node: \(opens)")
-        #expect(local.node("n1").connections > 60 && local.node("n3").connections > 60, "opens per node: \(opens)")
-    }
-
     @Test("the delay proxy adds its delay to each round trip, can change it live, and stops", Deployment.ownServersOnly)
     func delayProxy() async throws {
         let node = try await GaleraCluster.shared().nodes[0]
-        let proxy = try await DelayProxy.start(upstreamPort: node.port, delay: .milliseconds(30))
+        let proxy = try await DelayProxy.start(upstreamPort: node.port, delay: .milliseconds(250))
         let connection = try await MariaDBDriver().connect(to: "mysql://test:test@127.0.0.1:\(proxy.port)/test?timeout=5s")
         func roundTrip() async throws -> Duration {
             let started = ContinuousClock.now
             #expect(try await connection.query("SELECT 1 + 1")[0][0] == .integer(2))
             return ContinuousClock.now - started
         }
-        #expect(try await roundTrip() >= .milliseconds(30))
+        #expect(try await roundTrip() >= .milliseconds(250))
         proxy.delay = .zero
         _ = try await roundTrip()  // a chunk queued before the change may still be held
-        #expect(try await roundTrip() < .milliseconds(30))
+        #expect(try await roundTrip() < .milliseconds(250))
         await proxy.stop()
         await expectSQLError(.connectionLost) { try await connection.query("SELECT 1") }
         await connection.close()
     }
 
-    @Test("a delay proxy adding 5 ms to one of three Galera nodes: it receives at most 10% of the queries", Deployment.ownServersOnly)
-    func fiveMillisecondsOnRealNodes() async throws {
+    @Test("a delay proxy adding 20 ms to one of three Galera nodes: it receives at most 10% of the queries", Deployment.ownServersOnly)
+    func slowGaleraNodeGetsLittle() async throws {
         let servers = try await GaleraCluster.shared()
         var proxies: [DelayProxy] = []
         for (index, node) in servers.nodes.enumerated() {
             // Every node is behind a proxy, so only the added delay differs.
-            proxies.append(try await DelayProxy.start(upstreamPort: node.port, delay: index == 1 ? .milliseconds(5) : .zero))
+            proxies.append(try await DelayProxy.start(upstreamPort: node.port, delay: index == 1 ? .milliseconds(20) : .zero))
         }
         let cluster = try makeCluster(
             "galera-latency",

@@ -95,7 +95,7 @@ struct ClusterSQLToolTests {
         #expect(result.output.contains("failed statements: none"), "\(result.output)")
         // Phase 2 shares: the dead node's share is at most a few statements; the slow one gets
         // less than half the fast one's (loosely: this suite runs beside server start-ups; the
-        // strict 10% bound is LatencyBalancingTests', run alone).
+        // strict 10% bounds are ClusterTimingTests' in virtual time and LatencyBalancingTests').
         let shares = result.output.split(separator: "\n").filter { $0.hasPrefix("n") && $0.contains("%)") }
         #expect(shares.count == 3, "\(result.output)")
         func secondPhasePercent(_ node: String) -> Int? {
