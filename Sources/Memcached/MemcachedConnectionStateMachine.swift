@@ -102,12 +102,18 @@ struct MemcachedConnectionStateMachine<Target> {
         }
     }
 
+    /// What ending the connection leaves to do: fail every waiting request's target with ``error``, close the channel.
+    struct Failure {
+        var error: MemcachedError
+        var targets: [Target]
+    }
+
     /// Ends the connection with `error`: the targets to fail with the returned error, or `nil` when it had
     /// already ended (only the first failure counts).
-    mutating func fail(_ error: MemcachedError) -> (error: MemcachedError, targets: [Target])? {
+    mutating func fail(_ error: MemcachedError) -> Failure? {
         let error = error.at(server)
         guard let queued = pipeline.fail(error) else { return nil }
-        return (error, queued.map(\.entry.target))
+        return Failure(error: error, targets: queued.map(\.entry.target))
     }
 
     /// The peer closed the connection.

@@ -21,7 +21,7 @@ extension ProcessBackedServer {
     /// SIGKILL; waits until the port refuses connections.
     public func kill() async throws { try await process.kill() }
     /// SIGSTOP of the server and its children: sockets stay open, nothing answers.
-    public func pause() { process.pause() }
+    public func pause() async { await process.pause() }
     /// SIGCONT after ``pause()``.
     public func resume() { process.resume() }
     /// The end of the server's log.

@@ -84,7 +84,7 @@ public final class ServerProcess: Sendable {
 
     /// SIGSTOP to the server and its child processes (PostgreSQL has one per
     /// connection): it keeps its sockets open but never answers.
-    public func pause() {
+    public func pause() async {
         guard let value = processID else { return }
         paused.withLock { $0 = true }
         Foundation.kill(value, SIGSTOP)
@@ -92,11 +92,12 @@ public final class ServerProcess: Sendable {
         for child in children { Foundation.kill(child, SIGSTOP) }
         // kill() only queues the signal: wait (briefly) until every thread has stopped, so that
         // nothing sent after pause() is answered by a thread that had not stopped yet.
-        for pid in [value] + children { Self.waitUntilStopped(pid) }
+        for pid in [value] + children { await Self.waitUntilStopped(pid) }
     }
 
-    /// Polls `/proc/pid/task/*/stat` until every thread of `pid` is stopped (state T), for at most 2 s.
-    static func waitUntilStopped(_ pid: Int32) {
+    /// Polls `/proc/pid/task/*/stat` until every thread of `pid` is stopped (state T), for at most 2 s
+    /// (sleeping between polls, so that no thread of the cooperative pool is held).
+    static func waitUntilStopped(_ pid: Int32) async {
         for _ in 0..<2_000 {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
             let running = tasks.contains { task in
@@ -105,7 +106,7 @@ public final class ServerProcess: Sendable {
                 return !["T", "t", "Z", "X"].contains(state)
             }
             if !running { return }
-            usleep(1_000)
+            try? await Task.sleep(for: .milliseconds(1))
         }
     }
 

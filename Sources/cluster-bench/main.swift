@@ -93,7 +93,7 @@ func benchStoppedNode() async throws {
         var stopped: [Duration] = []
         for _ in 0..<rounds {
             healthy += try await timeOpens(cluster, count: count)
-            galera.nodes[2].pause()
+            await galera.nodes[2].pause()
             stopped += try await timeOpens(cluster, count: count)
             galera.nodes[2].resume()
             while cluster.statistics().nodes.contains(where: { $0.state != .up }) { try await Task.sleep(for: .milliseconds(50)) }

@@ -115,7 +115,7 @@ func shortCircuit() async throws {
     }
     let healingClient = HealingMemcachedClient(configuration: settings, healing: healing)
     let key = (0...).lazy.map { "sc:\($0)" }.first { healingClient.client.serverIndex(for: $0) == 1 }!
-    servers[1].pause()
+    await servers[1].pause()
     while healingClient.isAvailable(server: 1) { _ = try? await healingClient.get(key) }
     var durations: [Duration] = []
     durations.reserveCapacity(20_000)

@@ -75,7 +75,7 @@ struct GaleraClusterTests {
             }
             _ = try await timeOpens(10)
             let healthy = try await timeOpens(50)
-            servers.nodes[2].pause()
+            await servers.nodes[2].pause()
             defer { servers.nodes[2].resume() }
             let stopped = try await timeOpens(50)
             // The median stays at the healthy figure; at most the first opens wait a hedge delay.

@@ -77,8 +77,8 @@ struct GaleraNodeTests {
             let isolated = try await connect(cluster.nodes[2])
             let table = "isolated_\(UInt32.random(in: 0...UInt32.max))"
             _ = try await isolated.execute("CREATE TABLE \(table) (id INT PRIMARY KEY)")
-            cluster.nodes[0].pause()
-            cluster.nodes[1].pause()
+            await cluster.nodes[0].pause()
+            await cluster.nodes[1].pause()
             var refusal: SQLError?
             let deadline = ContinuousClock.now + .seconds(30)
             while refusal == nil, ContinuousClock.now < deadline {

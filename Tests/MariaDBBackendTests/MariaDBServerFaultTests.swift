@@ -106,7 +106,7 @@ struct MariaDBFaultTests {
         let server = try await MariaDBServer.start(name: "stopped")
         defer { server.destroy() }
         let db = try await MariaDBDriver(queryTimeout: .milliseconds(500)).connect(to: server.dsn)
-        server.pause()
+        await server.pause()
         defer { server.resume() }
         let started = ContinuousClock.now
         await expectSQLError(.timeout) { _ = try await db.query("SELECT 1") }

@@ -72,7 +72,7 @@ struct HealingMemcachedClientTests {
                     } catch  where attempt < 3 {}
                 }
             }
-            servers[1].pause()
+            await servers[1].pause()
             var timeouts = 0
             while client.isAvailable(server: 1) {
                 _ = try? await client.get(onPaused)

@@ -145,7 +145,7 @@ struct MemcachedConnectionTests {
     func serverFaults() async throws {
         try await withServer("faults", configure: { $0.readTimeout = .milliseconds(300) }) { server, connection in
             try await connection.set("k", to: ByteBuffer(string: "v"))
-            server.pause()
+            await server.pause()
             let started = ContinuousClock.now
             let timeout = await memcachedError { _ = try await connection.get("k") }
             #expect(timeout?.code == .readTimeout)

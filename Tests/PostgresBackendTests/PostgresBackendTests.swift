@@ -276,7 +276,7 @@ struct PostgresFaultTests {
         let cluster = try await PostgresCluster.start(standbys: 0)
         defer { cluster.destroy() }
         let db = try await PostgresDriver(queryTimeout: .milliseconds(500)).connect(to: cluster.primary.dsn)
-        cluster.primary.pause()
+        await cluster.primary.pause()
         defer { cluster.primary.resume() }
         let started = ContinuousClock.now
         do {

@@ -119,7 +119,7 @@ struct RedisFaultTests {
             configuration.readTimeout = .milliseconds(300)
             let connection = try await RedisConnection.connect(configuration)
             try await connection.ping()
-            server.pause()
+            await server.pause()
             let started = ContinuousClock.now
             let codes = Locked<[RedisError.Code]>([])
             await withTaskGroup(of: Void.self) { group in
@@ -143,7 +143,7 @@ struct RedisFaultTests {
             configuration.readTimeout = nil
             configuration.writeTimeout = .milliseconds(300)
             let connection = try await RedisConnection.connect(configuration)
-            server.pause()
+            await server.pause()
             let value = ByteBuffer(repeating: 0x61, count: 4 * 1024 * 1024)
             let codes = Locked<[RedisError.Code]>([])
             let started = ContinuousClock.now
@@ -172,7 +172,7 @@ struct RedisFaultTests {
         var configuration = RedisConfiguration(port: server.port)
         configuration.password = "pw"
         configuration.connectTimeout = .milliseconds(400)
-        server.pause()
+        await server.pause()
         let started = ContinuousClock.now
         await #expect { try await RedisConnection.connect(configuration) } throws: { ($0 as? RedisError)?.code == .connectTimeout }
         let waited = ContinuousClock.now - started

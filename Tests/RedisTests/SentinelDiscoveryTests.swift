@@ -136,7 +136,7 @@ struct SentinelDiscoveryTests {
                 try await eventually("both replicas are used") { client.statistics().first?.replicas.count == 2 }
                 for _ in 0..<20 { #expect(try await replicas.getString("shared") == "value") }
                 let paused = topology.servers[1]
-                paused.pause()
+                await paused.pause()
                 defer { paused.resume() }
                 try await eventually("the paused replica is dropped") {
                     client.statistics().first?.replicas == [topology.servers[2].sentinelAddress.description]

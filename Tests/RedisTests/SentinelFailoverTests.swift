@@ -131,7 +131,7 @@ struct SentinelFailoverTests {
             try await withSentinelClient(topology, { $0.subscriptions = 0 }) { client in
                 let old = topology.servers[0]
                 try await client.master(topology.masterName).set("k", to: "v")
-                topology.sentinels[0].pause()  // its answers time out at every check
+                await topology.sentinels[0].pause()  // its answers time out at every check
                 defer { topology.sentinels[0].resume() }
                 try await old.kill()
                 let new = try await topology.waitForFailover(from: old)

@@ -13,7 +13,7 @@ struct MariaDBHarnessTests {
         #expect(try await server.query("SELECT v FROM test.t") == "7")
         #expect(try await server.query("SELECT COUNT(*) FROM mysql.user WHERE user = 'test'") == "1")
 
-        server.pause()
+        await server.pause()
         let paused = Task { try await server.query("SELECT 1") }
         try await Task.sleep(for: .milliseconds(300))
         server.resume()

@@ -24,7 +24,7 @@ struct PostgresHarnessTests {
         #expect(replicated == "42")
 
         // SIGSTOP: the port still accepts TCP, but no query is answered.
-        primary.pause()
+        await primary.pause()
         let paused = Task { try await primary.query("SELECT 1") }
         try await Task.sleep(for: .milliseconds(300))
         primary.resume()
