@@ -13,6 +13,8 @@ import SQLCore
 /// strategy = "latency"            # optional: latency (default), race or round-robin
 /// target = "any"                  # optional: any (default), read-write, read-only, primary, standby, prefer-standby
 /// connection_lifetime = 60        # optional: seconds a pooled connection lives (default 60, 0: forever)
+/// max_replication_lag_ms = 2000   # optional: a node further behind takes no opens (default: no limit)
+/// max_transactions_behind = 10    # optional: the same for Galera's apply queue (default: no limit)
 ///
 /// [[clusters.local.nodes]]
 /// name = "local-1"
@@ -70,11 +72,13 @@ public struct ClusterConfiguration: Sendable, Equatable {
     /// How long a pooled connection lives before the pool opens a new one (and
     /// so rebalances); `nil`: as long as it works.
     public var connectionLifetime: Duration?
+    /// How far behind a node may be and still be chosen (`max_replication_lag_ms`, `max_transactions_behind`).
+    public var replicationLimits: ReplicationLimits
 
     /// Creates a cluster.
     public init(
         name: String, driver: String, nodes: [NodeConfiguration], strategy: BalancingStrategy = .latency,
-        target: TargetRole = .any, connectionLifetime: Duration? = .seconds(60)
+        target: TargetRole = .any, connectionLifetime: Duration? = .seconds(60), replicationLimits: ReplicationLimits = .unlimited
     ) {
         self.name = name
         self.driver = driver
@@ -82,14 +86,16 @@ public struct ClusterConfiguration: Sendable, Equatable {
         self.strategy = strategy
         self.target = target
         self.connectionLifetime = connectionLifetime
+        self.replicationLimits = replicationLimits
     }
 
-    /// The cluster's driver settings: its name, strategy, target and connection lifetime, the rest defaults.
+    /// The cluster's driver settings: its name, strategy, target, connection lifetime and replication limits, the rest defaults.
     public var driverConfiguration: ClusterDriverConfiguration {
         var configuration = ClusterDriverConfiguration(name: name)
         configuration.strategy = strategy
         configuration.target = target
         configuration.connectionLifetime = connectionLifetime
+        configuration.replicationLimits = replicationLimits
         return configuration
     }
 

@@ -105,6 +105,15 @@ public enum ConfigurationLoader {
         guard lifetime >= 0 else {
             throw reader.error(.invalidValue, key: "connection_lifetime", "must be 0 (forever) or a number of seconds")
         }
+        var limits = ReplicationLimits.unlimited
+        if let lag = try reader.integer("max_replication_lag_ms", required: false) {
+            guard lag >= 1 else { throw reader.error(.invalidValue, key: "max_replication_lag_ms", "must be 1 or more") }
+            limits.maxLag = .milliseconds(lag)
+        }
+        if let behind = try reader.integer("max_transactions_behind", required: false) {
+            guard behind >= 0 else { throw reader.error(.invalidValue, key: "max_transactions_behind", "must be 0 or more") }
+            limits.maxTransactionsBehind = behind
+        }
         var nodes: [NodeConfiguration] = []
         for var nodeReader in try reader.arrayOfTables("nodes") {
             let nodeName = try nodeReader.string("name")!
@@ -122,7 +131,7 @@ public enum ConfigurationLoader {
         guard !nodes.isEmpty else { throw reader.error(.invalidValue, key: "nodes", "lists no node") }
         return ClusterConfiguration(
             name: name, driver: driver, nodes: nodes, strategy: strategy, target: target,
-            connectionLifetime: lifetime == 0 ? nil : .seconds(lifetime))
+            connectionLifetime: lifetime == 0 ? nil : .seconds(lifetime), replicationLimits: limits)
     }
 
     /// Relative SQLite paths live under the data folder; `:memory:`, `file:` URIs and absolute paths stay as they are.

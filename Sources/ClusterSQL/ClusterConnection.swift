@@ -3,7 +3,7 @@ import SQLCore
 
 /// A connection handed out by ``ClusterDriver``: one node's connection at a
 /// time, moved to another node between statements when its node is ejected,
-/// removed, or no longer has the role the open asked for.
+/// removed, no longer has the role the open asked for, or lags beyond its limits.
 ///
 /// A statement whose node fails before it was sent is retried on another node;
 /// after it was sent, the error surfaces, unless the statement is idempotent
@@ -18,13 +18,13 @@ final class ClusterConnection: SQLConnection {
     }
 
     private let cluster: ClusterDriver
-    let target: TargetRole
+    let request: OpenRequest
     private let state: Locked<State>
     private let rebinding = AsyncLock()
 
-    init(cluster: ClusterDriver, target: TargetRole, binding: NodeBinding) {
+    init(cluster: ClusterDriver, request: OpenRequest, binding: NodeBinding) {
         self.cluster = cluster
-        self.target = target
+        self.request = request
         self.state = Locked(State(binding: binding))
     }
 
@@ -33,7 +33,7 @@ final class ClusterConnection: SQLConnection {
 
     var isValid: Bool {
         guard let binding = state.withLock({ $0.closed ? nil : $0.binding }) else { return false }
-        return binding.connection.isValid && binding.node.serves(target)
+        return binding.connection.isValid && binding.node.serves(request)
     }
 
     func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
@@ -121,7 +121,8 @@ final class ClusterConnection: SQLConnection {
     private func usableBinding(excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
         let (current, closed, inTransaction) = state.withLock { ($0.binding, $0.closed, $0.inTransaction) }
         if closed { throw SQLError(.closed, message: "the cluster connection is closed") }
-        if let current, current.connection.isValid, current.node.serves(target) { return current }
+        // A transaction stays on a node that falls behind: it is still up and of its role.
+        if let current, current.connection.isValid, current.node.serves(request, checkingLag: !inTransaction) { return current }
         if inTransaction {
             let node = current?.node.name ?? "none"
             throw SQLError(
@@ -132,9 +133,9 @@ final class ClusterConnection: SQLConnection {
         defer { rebinding.unlock() }
         // Another caller may have moved the connection meanwhile.
         let again = state.withLock { $0.binding }
-        if let again, again.connection.isValid, again.node.serves(target) { return again }
+        if let again, again.connection.isValid, again.node.serves(request) { return again }
         if let again { await drop(again) }
-        let fresh = try await cluster.open(target: target, excluding: excluded)
+        let fresh = try await cluster.open(request, excluding: excluded)
         let kept = state.withLock { state -> Bool in
             guard !state.closed else { return false }
             state.binding = fresh

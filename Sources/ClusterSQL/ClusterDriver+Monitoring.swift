@@ -7,7 +7,8 @@ extension ClusterDriver {
     /// down gracefully: each node's breaker probes it back after an ejection,
     /// and a check measures its round trip and re-reads its role every
     /// ``ClusterDriverConfiguration/checkInterval`` (and at once after a
-    /// read-only error). A failed check ejects the node.
+    /// read-only error), and measures its replication lag (``ReplicationProbe``).
+    /// A failed check ejects the node.
     public func run() async throws {
         guard markRunning() else { return }
         await cancelWhenGracefulShutdown {
@@ -22,8 +23,8 @@ extension ClusterDriver {
 
     /// Checks every serving node once, now and concurrently, as the
     /// background check does: it connects, measures a round trip and reads
-    /// the role, each within ``ClusterDriverConfiguration/checkTimeout``; a
-    /// failure ejects the node. For tools and readiness probes that want
+    /// the role and the replication lag, each within
+    /// ``ClusterDriverConfiguration/checkTimeout``; a failure ejects the node. For tools and readiness probes that want
     /// fresh figures without running ``run()``.
     public func checkAll() async {
         await withTaskGroup(of: Void.self) { group in
@@ -76,21 +77,22 @@ extension ClusterDriver {
         }
         let timedOut = Locked(false)
         do throws(SQLError) {
-            let (checked, role, roundTrip) = try await withDeadline(
+            let (checked, role, roundTrip, reading) = try await withDeadline(
                 configuration.checkTimeout, on: clock, what: "the check of node \(node.name)",
                 onTimeout: { [checkTimeout = configuration.checkTimeout] in
                     timedOut.withLock { $0 = true }
                     node.recordStall(checkTimeout)
                     node.recordFailure(SQLError(.timeout, message: "the node did not answer a check in time", node: node.name))
                 }
-            ) { () async throws(SQLError) -> (any SQLConnection, NodeRole, Duration) in
+            ) { () async throws(SQLError) -> (any SQLConnection, NodeRole, Duration, ReplicationReading?) in
                 let checked: any SQLConnection
                 if let existing { checked = existing } else { checked = try await node.driver.connect(to: node.dsn) }
                 do throws(SQLError) {
                     let started = node.clock.now
                     try await checked.ping()
                     let roundTrip = started.duration(to: node.clock.now)
-                    return (checked, try await node.roleDetector.detect(checked), roundTrip)
+                    let role = try await node.roleDetector.detect(checked)
+                    return (checked, role, roundTrip, try await self.measureReplication(of: node, role: role, on: checked))
                 } catch {
                     if existing == nil { await checked.close() }
                     throw error
@@ -99,10 +101,35 @@ extension ClusterDriver {
             connection = checked
             node.recordLatencySample(roundTrip)
             node.setRole(role)
+            node.setLag(reading?.lag)
+            if role.isWritable, let position = reading?.position { recordPrimaryPosition(position) }
         } catch {
             await connection?.close()
             connection = nil
             if !timedOut.withLock({ $0 }), error.code != .cancelled { node.recordFailure(error.on(node: node.name)) }
+        }
+    }
+
+    /// The node's replication reading, or `nil` when the probe failed for a reason other than the
+    /// connection (a user without the privilege to read replica status): the lag is then unknown,
+    /// which no limit holds against, and the node is not ejected for it.
+    private func measureReplication(
+        of node: ClusterNode, role: NodeRole, on connection: any SQLConnection
+    ) async throws(SQLError) -> ReplicationReading? {
+        guard role != .notReady, role != .unknown else { return nil }
+        do throws(SQLError) {
+            var reading = try await node.replicationProbe.measure(connection, role, primaryPosition)
+            // A standby that gave its replayed position but no time: timed from when the checks saw a primary pass it.
+            if role == .standby, let measured = reading.lag, measured.seconds == nil, !measured.isBehindByUnknown,
+                let replayed = reading.position
+            {
+                reading.lag?.seconds = lag(ofReplayed: replayed).inSeconds
+            }
+            return reading
+        } catch  where !error.isConnectionError {
+            logger.debug(
+                "replication lag not measured", metadata: ["node": "\(node.name)", "error": "\(error.description)"])
+            return nil
         }
     }
 }

@@ -18,12 +18,18 @@ import ServiceLifecycle
 /// after the probe delay.
 ///
 /// The DSN of ``connect(to:)`` names the target role: `""` (the cluster's
-/// default), `read-write`, or `target=read-only` / `target_session_attrs=standby`.
+/// default), `read-write`, or `target=read-only` / `target_session_attrs=standby`;
+/// and, optionally, how fresh a replica must be: `target=standby max_replication_lag=2s`
+/// or `max_transactions_behind=10` (the cluster's ``ClusterDriverConfiguration/replicationLimits``
+/// otherwise). The background checks measure each node's lag; a node over the
+/// limits is not chosen until it catches up.
 public final class ClusterDriver: SQLDriver, Service {
     private struct State: Sendable {
         var nodes: [String: ClusterNode] = [:]
         var turn = 0
         var running = false
+        /// The write positions the checks read on primaries (PostgreSQL: their WAL LSNs).
+        var writePositions = WritePositionHistory()
     }
 
     /// The configuration.
@@ -79,15 +85,19 @@ public final class ClusterDriver: SQLDriver, Service {
 
     // MARK: nodes
 
-    /// Adds a node. Its role is found out with `roleDetector` (by default the
-    /// one for the driver's name, see ``RoleDetector/forDriver(named:)``).
+    /// Adds a node. Its role is found out with `roleDetector` and its replication lag measured
+    /// with `replicationProbe` (by default the ones for the driver's name, see
+    /// ``RoleDetector/forDriver(named:)`` and ``ReplicationProbe/forDriver(named:)``).
     ///
     /// - Throws: `SQLError.Code.invalidConfiguration` for an empty or taken name.
-    public func addNode(name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector? = nil) throws(SQLError) {
+    public func addNode(
+        name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector? = nil,
+        replicationProbe: ReplicationProbe? = nil
+    ) throws(SQLError) {
         guard !name.isEmpty else { throw SQLError(.invalidConfiguration, message: "a node name must not be empty") }
         let node = ClusterNode(
             name: name, driver: driver, dsn: dsn, roleDetector: roleDetector ?? .forDriver(named: driver.name),
-            configuration: configuration, clock: clock,
+            replicationProbe: replicationProbe ?? .forDriver(named: driver.name), configuration: configuration, clock: clock,
             metrics: NodeMetrics(cluster: configuration.name, node: name, factory: metricsFactory),
             logger: logger)
         let inserted = state.withLock { state -> Bool in
@@ -134,21 +144,44 @@ public final class ClusterDriver: SQLDriver, Service {
 
     // MARK: opening
 
-    /// Opens a connection on the best node for the DSN's target role (see the type's documentation).
+    /// Opens a connection on the best node for the DSN's target role and replication limits
+    /// (see the type's documentation).
+    ///
+    /// - Throws: `SQLError.Code.invalidConfiguration` for a DSN it cannot read,
+    ///   `SQLError.Code.noEligibleNode` when no node can serve the request now.
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
-        let target = try Self.target(in: dsn, default: configuration.target)
-        let binding = try await open(target: target, excluding: [])
-        return ClusterConnection(cluster: self, target: target, binding: binding)
+        let request = try OpenRequest(dsn: dsn, defaults: configuration)
+        let binding = try await open(request, excluding: [])
+        return ClusterConnection(cluster: self, request: request, binding: binding)
     }
 
-    /// Opens a node connection for `target`, on a node outside `excluded`.
-    func open(target: TargetRole, excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
+    /// The newest write position the checks read on a primary.
+    var primaryPosition: Int64? { state.withLock { $0.writePositions.latest } }
+
+    /// Takes in a primary's write position read by a check.
+    func recordPrimaryPosition(_ position: Int64) {
+        let now = clock.now
+        state.withLock { $0.writePositions.record(position, at: now) }
+    }
+
+    /// How long ago the checks first saw a primary past `replayed`.
+    func lag(ofReplayed replayed: Int64) -> Duration {
+        let now = clock.now
+        return state.withLock { $0.writePositions.lag(ofReplayed: replayed, at: now) }
+    }
+
+    /// Opens a node connection for `request`, on a node outside `excluded`.
+    func open(_ request: OpenRequest, excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
+        let target = request.target
         let all = sortedNodes
         guard !all.isEmpty else { throw SQLError(.noNodes, message: "cluster \(configuration.name) has no nodes") }
-        let live = all.filter { !excluded.contains($0.name) && $0.breaker.state == .closed }
+        let up = all.filter { !excluded.contains($0.name) && $0.breaker.state == .closed }
+        let live = up.filter { request.limits.admits($0.lag) }
         var eligible = live.filter { target.accepts($0.role) || $0.role == .unknown }
         var verifyAll = false
-        if eligible.isEmpty, !live.isEmpty {
+        // Nodes of the right role that only lag are why nothing is eligible: no reason to doubt the roles.
+        let onlyLagging = up.contains { target.accepts($0.role) && !request.limits.admits($0.lag) }
+        if eligible.isEmpty, !live.isEmpty, !onlyLagging {
             // Roles may be stale (a standby just promoted): check them on new connections.
             eligible = live
             verifyAll = true
@@ -160,7 +193,9 @@ public final class ClusterDriver: SQLDriver, Service {
                     error: SQLError(
                         .noEligibleNode,
                         message: excluded.contains(node.name)
-                            ? "already failed for this statement" : "\(node.health.rawValue), role \(node.role.rawValue)",
+                            ? "already failed for this statement"
+                            : request.limits.violation(by: node.lag).map { "lagging: \($0)" }
+                                ?? "\(node.health.rawValue), role \(node.role.rawValue)",
                         node: node.name))
             }
             let failures = NodeFailures(failures: list)
@@ -193,26 +228,6 @@ public final class ClusterDriver: SQLDriver, Service {
             },
             timeout: configuration.openTimeout, clock: clock)
         return try await race.run()
-    }
-
-    /// Parses the target role out of a cluster DSN.
-    static func target(in dsn: String, default fallback: TargetRole) throws(SQLError) -> TargetRole {
-        let text = dsn.trimmingCharacters(in: .whitespaces)
-        guard !text.isEmpty else { return fallback }
-        var value = Substring(text)
-        if let equals = text.firstIndex(of: "=") {
-            let key = text[..<equals].trimmingCharacters(in: .whitespaces)
-            guard key == "target" || key == "target_session_attrs" else {
-                throw SQLError(.invalidConfiguration, message: "unknown cluster DSN key \(key); use target=<role>")
-            }
-            value = text[text.index(after: equals)...]
-        }
-        let name = value.trimmingCharacters(in: .whitespaces)
-        guard let target = TargetRole(rawValue: name) else {
-            let known = TargetRole.allCases.map(\.rawValue).joined(separator: ", ")
-            throw SQLError(.invalidConfiguration, message: "unknown target role \(name); expected one of \(known)")
-        }
-        return target
     }
 
     // MARK: idempotency

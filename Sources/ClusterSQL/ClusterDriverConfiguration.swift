@@ -31,6 +31,12 @@ public struct ClusterDriverConfiguration: Sendable, Hashable {
     /// (unless its own configuration says otherwise), so that pooled traffic
     /// follows the balancer as latencies and roles change. Default 60 s.
     public var connectionLifetime: Duration? = .seconds(60)
+    /// How far behind the cluster's writes a node may be and still be chosen, as the background
+    /// checks measure it (``ReplicationProbe``); a node over a limit takes no new opens, and its
+    /// connections move to another node before their next statement outside a transaction, until
+    /// it catches up. An open's DSN may set its own (`max_replication_lag=2s`,
+    /// `max_transactions_behind=10`). Default: no limit.
+    public var replicationLimits: ReplicationLimits = .unlimited
     /// How many nodes one statement may be tried on. Default 3.
     public var maxAttempts: Int = 3
 

@@ -9,6 +9,8 @@ import SQLCore
 final class ClusterNode: Sendable {
     struct Figures: Sendable {
         var role: NodeRole = .unknown
+        /// As the last check measured it; `nil` before the first.
+        var lag: ReplicationLag?
         var queryLatency: PeakEWMA<AnyClock.Instant>
         var connectLatency: PeakEWMA<AnyClock.Instant>
         var inFlight = 0
@@ -25,6 +27,7 @@ final class ClusterNode: Sendable {
     let driver: any SQLDriver
     let dsn: String
     let roleDetector: RoleDetector
+    let replicationProbe: ReplicationProbe
     let breaker: CircuitBreaker<AnyClock>
     /// The cluster's clock: latency figures, the breaker's timers and the probe's deadline follow it.
     let clock: AnyClock
@@ -39,7 +42,7 @@ final class ClusterNode: Sendable {
     private let retire: AsyncStream<Void>.Continuation
 
     init(
-        name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector,
+        name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector, replicationProbe: ReplicationProbe,
         configuration: ClusterDriverConfiguration, clock: AnyClock, metrics: NodeMetrics, logger: Logger
     ) {
         self.clock = clock
@@ -47,6 +50,7 @@ final class ClusterNode: Sendable {
         self.driver = driver
         self.dsn = dsn
         self.roleDetector = roleDetector
+        self.replicationProbe = replicationProbe
         self.metrics = metrics
         self.logger = logger
         figures = Locked(
@@ -90,10 +94,14 @@ final class ClusterNode: Sendable {
     var isRemoved: Bool { figures.withLock { $0.removed } }
     var health: NodeHealth { NodeHealth(breaker.state) }
 
-    /// Whether the node may take new work for `target` (a node of unknown role is a candidate for verification).
-    func serves(_ target: TargetRole) -> Bool {
-        let (role, removed) = figures.withLock { ($0.role, $0.removed) }
-        return !removed && breaker.state == .closed && target.accepts(role)
+    var lag: ReplicationLag? { figures.withLock { $0.lag } }
+
+    /// Whether the node may take new work for `request`: up, of the role it asks for, and (unless
+    /// `checkingLag` is off: a transaction under way stays where it is) within its replication limits.
+    func serves(_ request: OpenRequest, checkingLag: Bool = true) -> Bool {
+        let (role, removed, lag) = figures.withLock { ($0.role, $0.removed, $0.lag) }
+        return !removed && breaker.state == .closed && request.target.accepts(role)
+            && (!checkingLag || request.limits.admits(lag))
     }
 
     /// What the balancer needs.
@@ -117,7 +125,8 @@ final class ClusterNode: Sendable {
                 errors: $0.errors, statements: $0.statements, lastSuccess: $0.lastSuccess, lastError: $0.lastError,
                 lastErrorMessage: $0.lastErrorMessage, latencyMilliseconds: $0.queryLatency.seconds.map { $0 * 1000 },
                 connectMilliseconds: $0.connectLatency.seconds.map { $0 * 1000 }, inFlight: $0.inFlight,
-                state: health, role: $0.role)
+                state: health, role: $0.role, replicationLagSeconds: $0.lag?.seconds, bytesBehind: $0.lag?.bytesBehind,
+                transactionsBehind: $0.lag?.transactionsBehind, isBehindByUnknown: $0.lag?.isBehindByUnknown ?? false)
         }
     }
 
@@ -141,6 +150,12 @@ final class ClusterNode: Sendable {
         if previous != role, previous != .unknown {
             logger.info("node role changed", metadata: ["node": "\(name)", "from": "\(previous)", "to": "\(role)"])
         }
+    }
+
+    func setLag(_ lag: ReplicationLag?) {
+        figures.withLock { $0.lag = lag }
+        if let seconds = lag?.seconds { metrics.replicationLag.record(seconds) }
+        if let behind = lag?.transactionsBehind { metrics.transactionsBehind.record(behind) }
     }
 
     func recordConnect(_ elapsed: Duration) {

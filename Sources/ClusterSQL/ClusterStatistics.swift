@@ -66,6 +66,52 @@ public struct NodeStatistics: Sendable, Codable, Hashable {
     public var state: NodeHealth
     /// The role last detected.
     public var role: NodeRole
+    /// Seconds behind the cluster's writes at the last check (``ReplicationLag/seconds``); `nil`
+    /// when not measured (not checked yet, or a backend that does not measure time).
+    public var replicationLagSeconds: Double?
+    /// WAL bytes not replayed yet at the last check (PostgreSQL standbys).
+    public var bytesBehind: Int64?
+    /// Write sets received and not applied at the last check (Galera).
+    public var transactionsBehind: Int?
+    /// Behind by an amount the node could not tell at the last check (``ReplicationLag/isBehindByUnknown``).
+    public var isBehindByUnknown: Bool
+
+    /// The replication lag these figures hold, or `nil` when it was not measured.
+    public var replicationLag: ReplicationLag? {
+        guard replicationLagSeconds != nil || bytesBehind != nil || transactionsBehind != nil || isBehindByUnknown else {
+            return nil
+        }
+        return ReplicationLag(
+            seconds: replicationLagSeconds, bytesBehind: bytesBehind, transactionsBehind: transactionsBehind,
+            isBehindByUnknown: isBehindByUnknown)
+    }
+
+    /// A node's figures.
+    public init(
+        name: String, driver: String, dsn: String, connections: Int, errors: Int, statements: Int, lastSuccess: Date?,
+        lastError: Date?, lastErrorMessage: String?, latencyMilliseconds: Double?, connectMilliseconds: Double?, inFlight: Int,
+        state: NodeHealth, role: NodeRole, replicationLagSeconds: Double? = nil, bytesBehind: Int64? = nil,
+        transactionsBehind: Int? = nil, isBehindByUnknown: Bool = false
+    ) {
+        self.name = name
+        self.driver = driver
+        self.dsn = dsn
+        self.connections = connections
+        self.errors = errors
+        self.statements = statements
+        self.lastSuccess = lastSuccess
+        self.lastError = lastError
+        self.lastErrorMessage = lastErrorMessage
+        self.latencyMilliseconds = latencyMilliseconds
+        self.connectMilliseconds = connectMilliseconds
+        self.inFlight = inFlight
+        self.state = state
+        self.role = role
+        self.replicationLagSeconds = replicationLagSeconds
+        self.bytesBehind = bytesBehind
+        self.transactionsBehind = transactionsBehind
+        self.isBehindByUnknown = isBehindByUnknown
+    }
 
     enum CodingKeys: String, CodingKey {
         case name = "Name"
@@ -82,6 +128,33 @@ public struct NodeStatistics: Sendable, Codable, Hashable {
         case inFlight = "InFlight"
         case state = "State"
         case role = "Role"
+        case replicationLagSeconds = "ReplicationLagSeconds"
+        case bytesBehind = "BytesBehind"
+        case transactionsBehind = "TransactionsBehind"
+        case isBehindByUnknown = "BehindByUnknown"
+    }
+
+    /// Decodes what ``encode(to:)`` writes; the replication keys may be absent (older output).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        driver = try container.decode(String.self, forKey: .driver)
+        dsn = try container.decode(String.self, forKey: .dsn)
+        connections = try container.decode(Int.self, forKey: .connections)
+        errors = try container.decode(Int.self, forKey: .errors)
+        statements = try container.decode(Int.self, forKey: .statements)
+        lastSuccess = try container.decodeIfPresent(Date.self, forKey: .lastSuccess)
+        lastError = try container.decodeIfPresent(Date.self, forKey: .lastError)
+        lastErrorMessage = try container.decodeIfPresent(String.self, forKey: .lastErrorMessage)
+        latencyMilliseconds = try container.decodeIfPresent(Double.self, forKey: .latencyMilliseconds)
+        connectMilliseconds = try container.decodeIfPresent(Double.self, forKey: .connectMilliseconds)
+        inFlight = try container.decode(Int.self, forKey: .inFlight)
+        state = try container.decode(NodeHealth.self, forKey: .state)
+        role = try container.decode(NodeRole.self, forKey: .role)
+        replicationLagSeconds = try container.decodeIfPresent(Double.self, forKey: .replicationLagSeconds)
+        bytesBehind = try container.decodeIfPresent(Int64.self, forKey: .bytesBehind)
+        transactionsBehind = try container.decodeIfPresent(Int.self, forKey: .transactionsBehind)
+        isBehindByUnknown = try container.decodeIfPresent(Bool.self, forKey: .isBehindByUnknown) ?? false
     }
 
     /// Encodes every key, absent values as `null`, as the seed's expvar output has them.
@@ -101,5 +174,9 @@ public struct NodeStatistics: Sendable, Codable, Hashable {
         try container.encode(inFlight, forKey: .inFlight)
         try container.encode(state, forKey: .state)
         try container.encode(role, forKey: .role)
+        try container.encode(replicationLagSeconds, forKey: .replicationLagSeconds)
+        try container.encode(bytesBehind, forKey: .bytesBehind)
+        try container.encode(transactionsBehind, forKey: .transactionsBehind)
+        try container.encode(isBehindByUnknown, forKey: .isBehindByUnknown)
     }
 }

@@ -4,8 +4,10 @@ import Metrics
 ///
 /// `clustersql_node_connections_total`, `clustersql_node_errors_total`,
 /// `clustersql_node_statements_total`, `clustersql_node_latency_seconds` (a
-/// timer of statement round trips), `clustersql_node_in_flight` and
-/// `clustersql_node_up` (1 serving, 0 ejected or probing).
+/// timer of statement round trips), `clustersql_node_in_flight`,
+/// `clustersql_node_up` (1 serving, 0 ejected or probing), and, where the
+/// backend measures them, `clustersql_node_replication_lag_seconds` and
+/// `clustersql_node_transactions_behind`.
 struct NodeMetrics: Sendable {
     let connections: Counter
     let errors: Counter
@@ -13,6 +15,8 @@ struct NodeMetrics: Sendable {
     let latency: Metrics.Timer
     let inFlight: Gauge
     let up: Gauge
+    let replicationLag: Gauge
+    let transactionsBehind: Gauge
 
     init(cluster: String, node: String, factory: any MetricsFactory) {
         let dimensions = [("cluster", cluster), ("node", node)]
@@ -24,5 +28,7 @@ struct NodeMetrics: Sendable {
         inFlight = Gauge(label: "clustersql_node_in_flight", dimensions: dimensions, factory: factory)
         up = Gauge(label: "clustersql_node_up", dimensions: dimensions, factory: factory)
         up.record(1)
+        replicationLag = Gauge(label: "clustersql_node_replication_lag_seconds", dimensions: dimensions, factory: factory)
+        transactionsBehind = Gauge(label: "clustersql_node_transactions_behind", dimensions: dimensions, factory: factory)
     }
 }

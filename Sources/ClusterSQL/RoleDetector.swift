@@ -3,7 +3,7 @@ import SQLCore
 /// Finds out a node's role over one of its connections.
 ///
 /// The cluster picks one per node from the driver's name
-/// (``forDriver(named:)``); pass your own to ``ClusterDriver/addNode(name:driver:dsn:roleDetector:)``
+/// (``forDriver(named:)``); pass your own to ``ClusterDriver/addNode(name:driver:dsn:roleDetector:replicationProbe:)``
 /// for other backends or conventions.
 public struct RoleDetector: Sendable {
     /// Runs the role queries on `connection`.

@@ -140,20 +140,10 @@ public struct MariaDBConfiguration: Sendable {
 
     /// A Go duration (`1.5s`, `500ms`, `2m`) or a plain number of seconds.
     static func duration(_ text: String, key: String) throws(SQLError) -> Duration {
-        let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1), ("m", 60), ("h", 3600)]
-        var number = Double(text)
-        var scale = 1.0
-        for (suffix, unitScale) in units where text.hasSuffix(suffix) {
-            number = Double(text.dropLast(suffix.count))
-            scale = unitScale
-            break
-        }
-        // Go's limit too: a duration is at most Int64.max nanoseconds (about 292 years).
-        let nanoseconds = (number ?? .nan) * scale * 1e9
-        guard nanoseconds > 0, nanoseconds.isFinite, nanoseconds < 9.2e18 else {
+        guard let duration = DurationText.parse(text) else {
             throw invalid("parameter \(key) is not a positive duration below 290 years such as 5s or 500ms")
         }
-        return .nanoseconds(Int64(nanoseconds))
+        return duration
     }
 
     static func decoded(_ text: Substring, what: String) throws(SQLError) -> String {

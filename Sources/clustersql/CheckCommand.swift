@@ -4,11 +4,13 @@ import ClusterSQL
 import SQLCore
 
 /// `clustersql check`: is each node reachable, what is its role, how fast is
-/// it, and can the cluster serve its target? Exits 1 when it cannot.
+/// it, how far behind the writes, and can the cluster serve its target within
+/// its replication limits? Exits 1 when it cannot.
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Check every node of a cluster (reachable, role, latency) or a Redis service; exit 1 when it cannot serve.")
+        abstract:
+            "Check every node of a cluster (reachable, role, latency, replication lag) or a Redis service; exit 1 when it cannot serve.")
 
     @OptionGroup var options: ClusterOptions
 
@@ -25,16 +27,23 @@ struct CheckCommand: AsyncParsableCommand {
             let wanted = target ?? configuration.target
             await cluster.checkAll()
             let nodes = cluster.statistics().nodes
-            let columns = SQLColumns(["node", "reachable", "role", "latency ms", "serves \(wanted)", "error"])
+            let limits = configuration.replicationLimits
+            let columns = SQLColumns(["node", "reachable", "role", "latency ms", "lag", "serves \(wanted)", "error"])
             func reachable(_ node: NodeStatistics) -> Bool { node.state == .up && node.role != .unknown }
-            func serves(_ node: NodeStatistics) -> Bool { reachable(node) && wanted.accepts(node.role) }
+            func serves(_ node: NodeStatistics) -> Bool {
+                reachable(node) && wanted.accepts(node.role) && limits.violation(by: node.replicationLag) == nil
+            }
+            func problem(_ node: NodeStatistics) -> String {
+                guard reachable(node) else { return node.lastErrorMessage ?? "-" }
+                return limits.violation(by: node.replicationLag).map { "lagging: \($0)" } ?? "-"
+            }
             let rows = nodes.map { node in
                 SQLRow(
                     columns: columns,
                     values: [
                         .text(node.name), .text(reachable(node) ? "yes" : "no"), .text(node.role.rawValue),
-                        StatisticsTable.milliseconds(node.latencyMilliseconds), .text(serves(node) ? "yes" : "no"),
-                        .text(reachable(node) ? "-" : node.lastErrorMessage ?? "-"),
+                        StatisticsTable.milliseconds(node.latencyMilliseconds), .text(node.replicationLag?.description ?? "-"),
+                        .text(serves(node) ? "yes" : "no"), .text(problem(node)),
                     ])
             }
             print(ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows)), terminator: "")

@@ -42,7 +42,8 @@ struct StatsCommand: AsyncParsableCommand {
 enum StatisticsTable {
     static func render(_ statistics: ClusterStatistics) -> String {
         let columns = SQLColumns([
-            "node", "state", "role", "connections", "statements", "errors", "latency ms", "connect ms", "in flight", "last error",
+            "node", "state", "role", "connections", "statements", "errors", "latency ms", "connect ms", "in flight", "lag",
+            "last error",
         ])
         let rows = statistics.nodes.map { node in
             SQLRow(
@@ -50,7 +51,8 @@ enum StatisticsTable {
                 values: [
                     .text(node.name), .text(node.state.rawValue), .text(node.role.rawValue), .integer(Int64(node.connections)),
                     .integer(Int64(node.statements)), .integer(Int64(node.errors)), milliseconds(node.latencyMilliseconds),
-                    milliseconds(node.connectMilliseconds), .integer(Int64(node.inFlight)), .text(node.lastErrorMessage ?? "-"),
+                    milliseconds(node.connectMilliseconds), .integer(Int64(node.inFlight)),
+                    .text(node.replicationLag?.description ?? "-"), .text(node.lastErrorMessage ?? "-"),
                 ])
         }
         return "cluster \(statistics.cluster)\n" + ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))

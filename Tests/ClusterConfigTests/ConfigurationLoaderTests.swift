@@ -1,4 +1,5 @@
 import ClusterConfig
+import ClusterSQL
 import Foundation
 import Testing
 
@@ -177,10 +178,11 @@ struct ConfigurationLoaderTests {
         }
     }
 
-    @Test("strategy, target and connection lifetime: defaults, every name, and a refusal that lists the names")
+    @Test("strategy, target, connection lifetime and replication limits: defaults, every name, and a refusal that lists the names")
     func clusterSettings() throws {
         let plain = try parse("[clusters.l]\ndriver = \"sqlite\"\nnodes = [{ name = \"a\", dsn = \"a.db\" }]").clusters[0]
         #expect(plain.strategy == .latency && plain.target == .any && plain.connectionLifetime == .seconds(60))
+        #expect(plain.replicationLimits == .unlimited)
         let set = try parse(
             """
             [clusters.pg]
@@ -188,6 +190,8 @@ struct ConfigurationLoaderTests {
             strategy = "round-robin"
             target = "prefer-standby"
             connection_lifetime = 0
+            max_replication_lag_ms = 1500
+            max_transactions_behind = 0
             nodes = [{ name = "a", dsn = "host=127.0.0.1" }]
             """
         ).clusters[0]
@@ -195,12 +199,16 @@ struct ConfigurationLoaderTests {
         let driver = set.driverConfiguration
         #expect(
             driver.name == "pg" && driver.strategy == .roundRobin && driver.target == .preferStandby && driver.connectionLifetime == nil)
+        #expect(driver.replicationLimits == ReplicationLimits(maxLag: .milliseconds(1500), maxTransactionsBehind: 0))
         func cluster(_ line: String) -> String { "[clusters.c]\ndriver = \"sqlite\"\n\(line)\nnodes = [{ name = \"a\", dsn = \"a.db\" }]" }
         expectError(.invalidValue, keyPath: "clusters.c.strategy", cluster("strategy = \"fastest\""))
         expectError(.invalidValue, keyPath: "clusters.c.target", cluster("target = \"master\""))
         expectError(.wrongType, keyPath: "clusters.c.target", cluster("target = 1"))
         expectError(.wrongType, keyPath: "clusters.c.connection_lifetime", cluster("connection_lifetime = \"1m\""))
         expectError(.invalidValue, keyPath: "clusters.c.connection_lifetime", cluster("connection_lifetime = -1"))
+        expectError(.invalidValue, keyPath: "clusters.c.max_replication_lag_ms", cluster("max_replication_lag_ms = 0"))
+        expectError(.wrongType, keyPath: "clusters.c.max_replication_lag_ms", cluster("max_replication_lag_ms = \"2s\""))
+        expectError(.invalidValue, keyPath: "clusters.c.max_transactions_behind", cluster("max_transactions_behind = -1"))
         do {
             _ = try parse(cluster("target = \"master\""))
         } catch {

@@ -94,4 +94,26 @@ struct ClusterDeploymentTests {
             await connection.close()
         }
     }
+
+    @Test(
+        "the checks measure replication: Galera nodes give their apply queue, PostgreSQL's primary lags by nothing and its standby catches up"
+    )
+    func replicationMeasured() async throws {
+        let galera = try await galeraCluster()
+        await galera.checkAll()
+        for node in galera.statistics().nodes {
+            #expect(node.role == .primary && node.transactionsBehind != nil, "\(node.name): \(String(describing: node.replicationLag))")
+            #expect(node.replicationLagSeconds == nil && !node.isBehindByUnknown)
+        }
+        let postgres = try makeCluster("pg", nodes: try await Deployment.postgres(), driver: PostgresDriver())
+        await postgres.checkAll()  // the primary's write position first, then the standby is compared with it
+        #expect(
+            await eventually(within: .seconds(10)) {
+                await postgres.checkAll()
+                let nodes = postgres.statistics().nodes
+                // Other suites may be writing to the shared pair: caught up to within a second, not to the byte.
+                return nodes.count == 2 && nodes[0].replicationLagSeconds == 0 && nodes[1].role == .standby
+                    && (nodes[1].replicationLagSeconds ?? 9) < 1 && nodes[1].bytesBehind != nil
+            }, "\(postgres.statistics().nodes.map { "\($0.name): \(String(describing: $0.replicationLag))" })")
+    }
 }

@@ -33,7 +33,7 @@ struct ClusterStatisticsTests {
         let json = String(decoding: try JSONEncoder().encode(local.cluster.statistics()), as: UTF8.self)
         for key in [
             "FirstInstantiated", "Connections", "Errors", "LastSuccess", "LastErrorMessage", "LatencyAverageMs", "InFlight", "State",
-            "Role",
+            "Role", "ReplicationLagSeconds", "BytesBehind", "TransactionsBehind", "BehindByUnknown",
         ] {
             #expect(json.contains("\"\(key)\""), "missing \(key) in \(json)")
         }

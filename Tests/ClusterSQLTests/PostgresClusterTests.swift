@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PostgresBackend
 import SQLCore
+import SQLTestSupport
 import TestServers
 import Testing
 
@@ -108,6 +109,51 @@ struct PostgresClusterTests {
             }
             await proxy.stop()  // the standby unreachable: now the primary serves
             #expect(try await inRecovery() == false)
+        }
+    }
+
+    @Test(
+        "a standby whose replay is paused falls behind the lag limit: standby reads fail typed, prefer-standby reads go to the primary; resumed, it serves again"
+    )
+    func lagAwareReads() async throws {
+        let servers = try await PostgresCluster.start(standbys: 1)
+        defer { servers.destroy() }
+        var configuration = ClusterDriverConfiguration(name: "pg-lag")
+        configuration.checkInterval = .milliseconds(100)
+        configuration.replicationLimits = ReplicationLimits(maxLag: .milliseconds(500))
+        let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try cluster.addNode(name: "a-primary", driver: PostgresDriver(), dsn: servers.primary.dsn + " connect_timeout=2")
+        try cluster.addNode(name: "b-standby", driver: PostgresDriver(), dsn: servers.standbys[0].dsn + " connect_timeout=2")
+        @Sendable func standby() -> NodeStatistics { cluster.statistics().nodes[1] }
+        try await whileRunning(cluster) {
+            let writer = try await cluster.connect(to: "read-write")
+            _ = try await writer.execute("CREATE TABLE fresh (id int)")
+            let direct = try await PostgresDriver().connect(to: servers.standbys[0].dsn)
+            #expect(
+                await eventually(within: .seconds(10)) {
+                    (try? await direct.query("SELECT to_regclass('fresh') IS NOT NULL")[0][0]) == .bool(true)
+                        && standby().replicationLagSeconds == 0
+                })
+            _ = try await direct.query("SELECT pg_wal_replay_pause()")
+            _ = try await writer.execute("INSERT INTO fresh VALUES (1)")
+            #expect(await eventually(within: .seconds(10)) { (standby().replicationLagSeconds ?? 0) > 0.5 }, "\(standby())")
+            #expect((standby().bytesBehind ?? 0) > 0)
+            let error = await expectSQLError(.noEligibleNode) { try await cluster.connect(to: "standby") }
+            #expect(error?.message.contains("lagging") == true, "\(String(describing: error))")
+            let preferring = try await cluster.connect(to: "prefer-standby")
+            #expect(try await preferring.query("SELECT pg_is_in_recovery(), count(*) FROM fresh")[0].values == [.bool(false), .integer(1)])
+            await preferring.close()
+            // An open that accepts an hour of lag still reads the standby, and sees it stale.
+            let tolerant = try await cluster.connect(to: "standby max_replication_lag=1h")
+            #expect(try await tolerant.query("SELECT pg_is_in_recovery(), count(*) FROM fresh")[0].values == [.bool(true), .integer(0)])
+            await tolerant.close()
+            _ = try await direct.query("SELECT pg_wal_replay_resume()")
+            await direct.close()
+            #expect(await eventually(within: .seconds(10)) { standby().replicationLagSeconds == 0 }, "\(standby())")
+            let caughtUp = try await cluster.connect(to: "standby")
+            #expect(try await caughtUp.query("SELECT pg_is_in_recovery(), count(*) FROM fresh")[0].values == [.bool(true), .integer(1)])
+            await caughtUp.close()
+            await writer.close()
         }
     }
 }

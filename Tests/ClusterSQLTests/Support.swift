@@ -15,9 +15,11 @@ final class LocalCluster: Sendable {
     let drivers: [String: FaultInjectingDriver]
     let cluster: ClusterDriver
 
-    /// Three nodes (or `nodes`) whose cluster and fault-injecting drivers run on `clock`.
+    /// Three nodes (or `nodes`) whose cluster and fault-injecting drivers run on `clock`; `replicationProbes`
+    /// gives nodes a probe by name (the driver's by default).
     init(
         strategy: BalancingStrategy = .latency, nodes: [String] = ["n1", "n2", "n3"], clock: AnyClock = .continuous,
+        replicationProbes: [String: ReplicationProbe] = [:],
         configure: (inout ClusterDriverConfiguration) -> Void = { _ in }
     ) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("clustersql-cluster-\(UUID().uuidString)")
@@ -31,7 +33,8 @@ final class LocalCluster: Sendable {
         for name in nodes {
             let driver = FaultInjectingDriver(wrapping: SQLiteDriver(), clock: clock)
             drivers[name] = driver
-            try cluster.addNode(name: name, driver: driver, dsn: Self.dsn(of: name, in: folder))
+            try cluster.addNode(
+                name: name, driver: driver, dsn: Self.dsn(of: name, in: folder), replicationProbe: replicationProbes[name])
         }
         self.drivers = drivers
     }

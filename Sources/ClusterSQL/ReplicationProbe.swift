@@ -1,0 +1,123 @@
+import SQLCore
+
+/// What a ``ReplicationProbe`` read on a node.
+public struct ReplicationReading: Sendable, Hashable {
+    /// The node's replication position: a primary's write position (PostgreSQL: its WAL LSN as
+    /// a byte offset), a standby's replayed position; `nil` when the backend has none.
+    public var position: Int64?
+    /// How far the node is behind (``ReplicationLag/caughtUp`` for a primary); `nil` when the node does
+    /// not replicate (SQLite), which statistics show as no figure at all.
+    public var lag: ReplicationLag?
+
+    /// A reading of these figures.
+    public init(position: Int64? = nil, lag: ReplicationLag?) {
+        self.position = position
+        self.lag = lag
+    }
+}
+
+/// Measures a node's replication lag over one of its connections, in the background checks,
+/// after its role was read.
+///
+/// The cluster picks one per node from the driver's name (``forDriver(named:)``); pass your
+/// own to ``ClusterDriver/addNode(name:driver:dsn:roleDetector:replicationProbe:)`` for other
+/// backends or conventions.
+public struct ReplicationProbe: Sendable {
+    /// Reads the lag of a node of `role` on `connection`. `primaryPosition` is the largest write
+    /// position the cluster's checks last read on a primary, if any (PostgreSQL compares a
+    /// standby's replayed WAL with it).
+    public let measure:
+        @Sendable (_ connection: any SQLConnection, _ role: NodeRole, _ primaryPosition: Int64?) async throws(SQLError) ->
+            ReplicationReading
+
+    /// Creates a probe from a closure.
+    public init(
+        measure:
+            @escaping @Sendable (_ connection: any SQLConnection, _ role: NodeRole, _ primaryPosition: Int64?) async throws(SQLError) ->
+            ReplicationReading
+    ) {
+        self.measure = measure
+    }
+
+    /// PostgreSQL. A primary: its write position, `pg_current_wal_lsn()`. A standby: its replayed
+    /// position, `pg_last_wal_replay_lsn()`, and the WAL bytes it has not replayed of the primary's
+    /// last known position; the cluster times that lag itself, from when its checks first saw a
+    /// primary past the replayed position (no server clocks compared). With no primary known, a
+    /// standby that has replayed all the WAL it received lags by nothing, and one that has not by
+    /// the age of the last transaction it replayed (`pg_last_xact_replay_timestamp()`).
+    public static let postgres = ReplicationProbe { connection, role, primaryPosition throws(SQLError) in
+        guard role == .standby else {
+            let row = try await connection.query("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")[0]
+            return ReplicationReading(position: integer(row[0]), lag: .caughtUp)
+        }
+        let row = try await connection.query(
+            """
+            SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, (pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint,
+                   EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8
+            """)[0]
+        guard let replayed = integer(row[0]) else {
+            return ReplicationReading(lag: ReplicationLag(isBehindByUnknown: true))
+        }
+        if let primaryPosition {
+            return ReplicationReading(position: replayed, lag: ReplicationLag(bytesBehind: max(0, primaryPosition - replayed)))
+        }
+        let bytesBehind = max(0, (integer(row[1]) ?? replayed) - replayed)
+        guard bytesBehind > 0 else { return ReplicationReading(position: replayed, lag: ReplicationLag(seconds: 0, bytesBehind: 0)) }
+        guard let age = double(row[2]) else {
+            return ReplicationReading(position: replayed, lag: ReplicationLag(bytesBehind: bytesBehind, isBehindByUnknown: true))
+        }
+        return ReplicationReading(position: replayed, lag: ReplicationLag(seconds: max(0, age), bytesBehind: bytesBehind))
+    }
+
+    /// MariaDB and MySQL. A Galera node (`wsrep_on`): its receive queue
+    /// (`wsrep_local_recv_queue`) and its last committed seqno as position. A replica
+    /// (`SHOW SLAVE STATUS` has a row): `Seconds_Behind_Master`, which is `NULL` (behind by an
+    /// unknown amount) while its replication threads are stopped. Anything else lags by nothing.
+    public static let mariadb = ReplicationProbe { connection, role, _ throws(SQLError) in
+        let status = try await connection.query(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_recv_queue', 'wsrep_last_committed')")
+        var values: [String: SQLValue] = [:]
+        for row in status where row.values.count >= 2 { values[row[0].displayText.lowercased()] = row[1] }
+        if let queue = values["wsrep_local_recv_queue"].flatMap(integer) {
+            return ReplicationReading(
+                position: values["wsrep_last_committed"].flatMap(integer),
+                lag: ReplicationLag(transactionsBehind: Int(queue)))
+        }
+        guard role == .standby else { return ReplicationReading(lag: .caughtUp) }
+        let replica = try await connection.query("SHOW SLAVE STATUS")
+        guard let row = replica.rows.first else { return ReplicationReading(lag: .caughtUp) }
+        guard let seconds = row["Seconds_Behind_Master"].flatMap(double) else {
+            return ReplicationReading(lag: ReplicationLag(isBehindByUnknown: true))
+        }
+        return ReplicationReading(lag: ReplicationLag(seconds: seconds))
+    }
+
+    /// Nothing to measure (SQLite, backends without replication): no figure, and no limit holds against the node.
+    public static let disabled = ReplicationProbe { _, _, _ throws(SQLError) in ReplicationReading(lag: nil) }
+
+    /// The probe for a driver's `SQLDriver.name`: `postgres`, `mariadb` (also `mysql`); any other name gets ``disabled``.
+    public static func forDriver(named name: String) -> ReplicationProbe {
+        switch name {
+        case "postgres", "postgresql": .postgres
+        case "mariadb", "mysql": .mariadb
+        default: .disabled
+        }
+    }
+
+    private static func integer(_ value: SQLValue) -> Int64? {
+        switch value {
+        case .integer(let number): number
+        case .null: nil
+        default: Int64(value.displayText)
+        }
+    }
+
+    private static func double(_ value: SQLValue) -> Double? {
+        switch value {
+        case .double(let number): number
+        case .integer(let number): Double(number)
+        case .null: nil
+        default: Double(value.displayText)
+        }
+    }
+}
