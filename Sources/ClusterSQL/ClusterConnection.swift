@@ -15,6 +15,18 @@ final class ClusterConnection: SQLConnection {
         var binding: NodeBinding?
         var inTransaction = false
         var closed = false
+        /// The binding is a primary a read-your-writes statement moved to: a transaction it began stays there.
+        var onFallbackPrimary = false
+    }
+
+    /// What a statement does to the data, for read-your-writes.
+    enum Effect {
+        /// Reads, or writes inside a transaction (seen by others only at its commit).
+        case read
+        /// Writes, committed at once outside a transaction.
+        case write
+        /// Commits a transaction.
+        case commit
     }
 
     private let cluster: ClusterDriver
@@ -37,8 +49,8 @@ final class ClusterConnection: SQLConnection {
     }
 
     func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
-        try await perform(idempotent: self.isRetryableRead(sql)) { connection throws(SQLError) in
-            try await connection.query(sql, parameters)
+        try await perform(idempotent: self.isRetryableRead(sql), effect: StatementKind.isPlainRead(sql) ? .read : .write) {
+            connection throws(SQLError) in try await connection.query(sql, parameters)
         }
     }
 
@@ -48,11 +60,15 @@ final class ClusterConnection: SQLConnection {
     }
 
     func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
-        try await perform(idempotent: false) { connection throws(SQLError) in try await connection.execute(sql, parameters) }
+        try await perform(idempotent: false, effect: .write) { connection throws(SQLError) in
+            try await connection.execute(sql, parameters)
+        }
     }
 
     func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
-        try await perform(idempotent: false) { connection throws(SQLError) in try await connection.execute(sql, batch: batch) }
+        try await perform(idempotent: false, effect: .write) { connection throws(SQLError) in
+            try await connection.execute(sql, batch: batch)
+        }
     }
 
     func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement {
@@ -67,7 +83,7 @@ final class ClusterConnection: SQLConnection {
 
     func commit() async throws(SQLError) {
         defer { state.withLock { $0.inTransaction = false } }
-        try await perform(idempotent: false) { connection throws(SQLError) in try await connection.commit() }
+        try await perform(idempotent: false, effect: .commit) { connection throws(SQLError) in try await connection.commit() }
     }
 
     func rollback() async throws(SQLError) {
@@ -88,16 +104,30 @@ final class ClusterConnection: SQLConnection {
         await binding?.connection.close()
     }
 
-    /// Runs `body` on the current node's connection, moving and retrying as the type's documentation says.
+    /// Runs `body` on the current node's connection, moving and retrying as the type's documentation says;
+    /// in a ``ReadYourWritesSession``, on a node that has applied the session's writes, and taking a
+    /// write's position into the session.
     func perform<T>(
-        idempotent: @autoclosure () -> Bool, _ body: (any SQLConnection) async throws(SQLError) -> T
+        idempotent: @autoclosure () -> Bool, effect: @autoclosure () -> Effect = .read,
+        _ body: (any SQLConnection) async throws(SQLError) -> T
     ) async throws(SQLError) -> T {
         var excluded: Set<String> = []
         var attempt = 1
+        let session = ClusterDriver.readYourWritesSession
         while true {
-            let binding = try await usableBinding(excluding: excluded)
+            var binding = try await usableBinding(excluding: excluded)
             do {
-                return try await binding.node.measure { () async throws(SQLError) -> T in try await body(binding.connection) }
+                // Outside a session this costs nothing: no lock, no scan of the statement's text.
+                if let session, let token = session.token, !state.withLock({ $0.inTransaction }) {
+                    binding = try await applied(token, on: binding)
+                }
+                let result = try await binding.node.measure { () async throws(SQLError) -> T in try await body(binding.connection) }
+                if let session, case let effect = effect(),
+                    effect == .commit || (effect == .write && !state.withLock({ $0.inTransaction }))
+                {
+                    await recordWrite(on: binding, into: session)
+                }
+                return result
             } catch {
                 if error.code == .readOnly { binding.node.roleMayHaveChanged() }
                 guard error.isConnectionError else { throw error.on(node: binding.node.name) }
@@ -119,10 +149,18 @@ final class ClusterConnection: SQLConnection {
     /// The current binding if its node still serves the target, else (outside
     /// a transaction) a new one on another node.
     private func usableBinding(excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
-        let (current, closed, inTransaction) = state.withLock { ($0.binding, $0.closed, $0.inTransaction) }
+        let (current, closed, inTransaction, onFallbackPrimary) = state.withLock {
+            ($0.binding, $0.closed, $0.inTransaction, $0.onFallbackPrimary)
+        }
         if closed { throw SQLError(.closed, message: "the cluster connection is closed") }
-        // A transaction stays on a node that falls behind: it is still up and of its role.
-        if let current, current.connection.isValid, current.node.serves(request, checkingLag: !inTransaction) { return current }
+        // A transaction stays on a node that falls behind (it is still up and of its role), and on
+        // a primary a read-your-writes statement moved it to.
+        if let current, current.connection.isValid,
+            current.node.serves(request, checkingLag: !inTransaction)
+                || (inTransaction && onFallbackPrimary && current.node.serves(OpenRequest(target: .readWrite), checkingLag: false))
+        {
+            return current
+        }
         if inTransaction {
             let node = current?.node.name ?? "none"
             throw SQLError(
@@ -139,6 +177,7 @@ final class ClusterConnection: SQLConnection {
         let kept = state.withLock { state -> Bool in
             guard !state.closed else { return false }
             state.binding = fresh
+            state.onFallbackPrimary = false
             return true
         }
         guard kept else {
@@ -146,6 +185,61 @@ final class ClusterConnection: SQLConnection {
             throw SQLError(.closed, message: "the cluster connection is closed")
         }
         return fresh
+    }
+
+    /// `binding` when its node has applied `token` (known, or read on the connection until
+    /// ``ClusterDriverConfiguration/readYourWritesTimeout``), else a new binding on a primary.
+    private func applied(_ token: ReplicationToken, on binding: NodeBinding) async throws(SQLError) -> NodeBinding {
+        if binding.node.hasApplied(token) { return binding }
+        let clock = cluster.clock
+        let deadline = clock.now.advanced(by: cluster.configuration.readYourWritesTimeout)
+        var pause = Duration.milliseconds(1)
+        while true {
+            do throws(SQLError) {
+                guard let position = try await binding.node.readAppliedPosition(on: binding.connection) else { return binding }
+                if position >= token.position { return binding }
+            } catch  where !error.isConnectionError {
+                return binding  // the position cannot be read here (a privilege): nothing to wait for
+            }
+            let remaining = clock.now.duration(to: deadline)
+            guard remaining > .zero else { break }
+            do {
+                try await clock.sleep(for: min(pause, remaining))
+            } catch {
+                throw SQLError(.cancelled, message: "cancelled while waiting for the node to apply the session's writes")
+            }
+            pause = min(pause * 2, .milliseconds(20))
+        }
+        cluster.logger.debug(
+            "read-your-writes: moving a statement to a primary",
+            metadata: ["node": "\(binding.node.name)", "token": "\(token)"])
+        let primary = try await cluster.open(OpenRequest(target: .readWrite), excluding: [binding.node.name])
+        let kept = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.binding = primary
+            state.onFallbackPrimary = true
+            return true
+        }
+        await binding.connection.close()
+        guard kept else {
+            await primary.connection.close()
+            throw SQLError(.closed, message: "the cluster connection is closed")
+        }
+        return primary
+    }
+
+    /// Reads the write position of the node a write just committed on into `session`. A failure
+    /// loses only the token (the write stands), and is logged.
+    private func recordWrite(on binding: NodeBinding, into session: ReadYourWritesSession) async {
+        do throws(SQLError) {
+            if let position = try await binding.node.readAppliedPosition(on: binding.connection) {
+                session.advance(to: ReplicationToken(position: position))
+            }
+        } catch {
+            cluster.logger.warning(
+                "read-your-writes: the write's position could not be read; later reads may not see it",
+                metadata: ["node": "\(binding.node.name)", "error": "\(error.description)"])
+        }
     }
 
     private func drop(_ binding: NodeBinding) async {

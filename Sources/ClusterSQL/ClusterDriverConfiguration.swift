@@ -37,6 +37,9 @@ public struct ClusterDriverConfiguration: Sendable, Hashable {
     /// it catches up. An open's DSN may set its own (`max_replication_lag=2s`,
     /// `max_transactions_behind=10`). Default: no limit.
     public var replicationLimits: ReplicationLimits = .unlimited
+    /// How long a statement in a ``ReadYourWritesSession`` waits for its node to apply the
+    /// session's writes before it moves to a primary. Default 1 s.
+    public var readYourWritesTimeout: Duration = .seconds(1)
     /// How many nodes one statement may be tried on. Default 3.
     public var maxAttempts: Int = 3
 

@@ -11,6 +11,8 @@ final class ClusterNode: Sendable {
         var role: NodeRole = .unknown
         /// As the last check measured it; `nil` before the first.
         var lag: ReplicationLag?
+        /// The furthest write position the node is known to have applied (checks, reads, writes).
+        var appliedPosition: Int64?
         var queryLatency: PeakEWMA<AnyClock.Instant>
         var connectLatency: PeakEWMA<AnyClock.Instant>
         var inFlight = 0
@@ -95,6 +97,24 @@ final class ClusterNode: Sendable {
     var health: NodeHealth { NodeHealth(breaker.state) }
 
     var lag: ReplicationLag? { figures.withLock { $0.lag } }
+
+    /// Takes in a write position the node has applied (it never goes back).
+    func observeApplied(_ position: Int64) {
+        figures.withLock { $0.appliedPosition = max($0.appliedPosition ?? position, position) }
+    }
+
+    /// Whether the node is known to have applied `token`.
+    func hasApplied(_ token: ReplicationToken) -> Bool {
+        figures.withLock { ($0.appliedPosition ?? -1) >= token.position }
+    }
+
+    /// The write position the node has applied, read on `connection` now (`nil`: the backend has none).
+    func readAppliedPosition(on connection: any SQLConnection) async throws(SQLError) -> Int64? {
+        let role = self.role
+        let position = try await replicationProbe.measure(connection, role == .unknown ? .primary : role, nil).position
+        if let position { observeApplied(position) }
+        return position
+    }
 
     /// Whether the node may take new work for `request`: up, of the role it asks for, and (unless
     /// `checkingLag` is off: a transaction under way stays where it is) within its replication limits.

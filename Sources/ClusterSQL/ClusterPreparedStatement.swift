@@ -21,13 +21,15 @@ struct ClusterPreparedStatement: SQLPreparedStatement {
     }
 
     func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
-        try await connection.perform(idempotent: connection.isRetryableRead(sql)) { inner throws(SQLError) in
+        try await connection.perform(
+            idempotent: connection.isRetryableRead(sql), effect: StatementKind.isPlainRead(sql) ? .read : .write
+        ) { inner throws(SQLError) in
             try await statement(on: inner).query(parameters)
         }
     }
 
     func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
-        try await connection.perform(idempotent: false) { inner throws(SQLError) in
+        try await connection.perform(idempotent: false, effect: .write) { inner throws(SQLError) in
             try await statement(on: inner).execute(parameters)
         }
     }

@@ -116,4 +116,32 @@ struct ClusterDeploymentTests {
                     && (nodes[1].replicationLagSeconds ?? 9) < 1 && nodes[1].bytesBehind != nil
             }, "\(postgres.statistics().nodes.map { "\($0.name): \(String(describing: $0.replicationLag))" })")
     }
+
+    @Test(
+        "read-your-writes on Galera: a write, then at once a read on a new connection (round-robin: mostly another node), never misses the row"
+    )
+    func readYourWritesGalera() async throws {
+        let cluster = try makeCluster(
+            "galera", nodes: try await Deployment.galera(), driver: MariaDBDriver(queryTimeout: .seconds(3)), strategy: .roundRobin)
+        let writes = Database(driver: cluster, dsn: "read-write")
+        _ = try await writes.execute("DROP TABLE IF EXISTS ryw_galera")
+        _ = try await writes.execute("CREATE TABLE ryw_galera (id INT PRIMARY KEY)")
+        try await waitForTables(["ryw_galera"], onNodes: try await Deployment.galera().map(\.dsn))
+        let session = ReadYourWritesSession()
+        var missed = 0
+        try await ClusterDriver.readingYourWrites(session) {
+            for id in 1...150 {
+                _ = try await writes.execute("INSERT INTO ryw_galera VALUES (?)", [.integer(Int64(id))])
+                let reader = try await cluster.connect(to: "")
+                if try await reader.query("SELECT COUNT(*) FROM ryw_galera WHERE id = ?", [.integer(Int64(id))])[0][0] != .integer(1) {
+                    missed += 1
+                }
+                await reader.close()
+            }
+        }
+        #expect(missed == 0)
+        #expect(session.token != nil)
+        _ = try await writes.execute("DROP TABLE ryw_galera")
+        await writes.close()
+    }
 }

@@ -12,9 +12,10 @@ import Testing
 /// pair: the tests kill and promote).
 @Suite("ClusterDriver over PostgreSQL primary and standby", .serialized, .timeLimit(.minutes(3)), Deployment.ownServersOnly)
 struct PostgresClusterTests {
-    func makeCluster(_ servers: PostgresCluster) throws -> ClusterDriver {
+    func makeCluster(_ servers: PostgresCluster, configure: (inout ClusterDriverConfiguration) -> Void = { _ in }) throws -> ClusterDriver {
         var configuration = ClusterDriverConfiguration(name: "pg")
         configuration.checkInterval = .milliseconds(200)
+        configure(&configuration)
         let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try cluster.addNode(name: "a-primary", driver: PostgresDriver(), dsn: servers.primary.dsn + " connect_timeout=2")
         try cluster.addNode(name: "b-standby", driver: PostgresDriver(), dsn: servers.standbys[0].dsn + " connect_timeout=2")
@@ -118,12 +119,10 @@ struct PostgresClusterTests {
     func lagAwareReads() async throws {
         let servers = try await PostgresCluster.start(standbys: 1)
         defer { servers.destroy() }
-        var configuration = ClusterDriverConfiguration(name: "pg-lag")
-        configuration.checkInterval = .milliseconds(100)
-        configuration.replicationLimits = ReplicationLimits(maxLag: .milliseconds(500))
-        let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try cluster.addNode(name: "a-primary", driver: PostgresDriver(), dsn: servers.primary.dsn + " connect_timeout=2")
-        try cluster.addNode(name: "b-standby", driver: PostgresDriver(), dsn: servers.standbys[0].dsn + " connect_timeout=2")
+        let cluster = try makeCluster(servers) {
+            $0.checkInterval = .milliseconds(100)
+            $0.replicationLimits = ReplicationLimits(maxLag: .milliseconds(500))
+        }
         @Sendable func standby() -> NodeStatistics { cluster.statistics().nodes[1] }
         try await whileRunning(cluster) {
             let writer = try await cluster.connect(to: "read-write")
@@ -155,5 +154,45 @@ struct PostgresClusterTests {
             await caughtUp.close()
             await writer.close()
         }
+    }
+
+    @Test(
+        "read-your-writes: reads in the session wait for the standby to replay the session's writes; with replay paused they move to the primary after the timeout"
+    )
+    func readYourWritesFallback() async throws {
+        let servers = try await PostgresCluster.start(standbys: 1)
+        defer { servers.destroy() }
+        let cluster = try makeCluster(servers) { $0.readYourWritesTimeout = .milliseconds(300) }
+        let writes = Database(driver: cluster, dsn: "read-write")
+        let reads = Database(driver: cluster, dsn: "standby")
+        _ = try await writes.execute("CREATE TABLE seen (id int)")
+        let session = ReadYourWritesSession()
+        try await ClusterDriver.readingYourWrites(session) {
+            for id in 1...100 {
+                _ = try await writes.execute("INSERT INTO seen VALUES (?)", [.integer(Int64(id))])
+                let row = try await reads.query("SELECT pg_is_in_recovery(), count(*) FROM seen WHERE id = ?", [.integer(Int64(id))])[0]
+                #expect(row.values == [.bool(true), .integer(1)], "read \(id) on the standby saw its write")
+            }
+        }
+        let token = try #require(session.token)
+        #expect(ReplicationToken(token.description) == token)
+        let direct = try await PostgresDriver().connect(to: servers.standbys[0].dsn)
+        _ = try await direct.query("SELECT pg_wal_replay_pause()")
+        // A later request carries the token as text: a fresh session starts from it.
+        let carried = ReadYourWritesSession(after: ReplicationToken(token.description))
+        try await ClusterDriver.readingYourWrites(carried) {
+            _ = try await writes.execute("INSERT INTO seen VALUES (1000)")
+            let started = ContinuousClock.now
+            let row = try await reads.query("SELECT pg_is_in_recovery(), count(*) FROM seen WHERE id = 1000")[0]
+            #expect(row.values == [.bool(false), .integer(1)], "served by the primary once the standby did not catch up")
+            #expect(ContinuousClock.now - started >= .milliseconds(300))
+        }
+        #expect(
+            try await reads.query("SELECT count(*) FROM seen WHERE id = 1000")[0][0] == .integer(0),
+            "outside the session: the stale standby")
+        _ = try await direct.query("SELECT pg_wal_replay_resume()")
+        await direct.close()
+        await reads.close()
+        await writes.close()
     }
 }

@@ -145,4 +145,25 @@ struct ReplicationLagTests {
         for position in 401...420 { history.record(Int64(position), at: clock.now) }  // over capacity: old samples go
         #expect(history.lag(ofReplayed: 0, at: clock.now) == .zero)  // timed from the oldest kept, a lower bound
     }
+
+    @Test("a read-your-writes token travels as text and a session only moves forward; outside a session nothing changes")
+    func tokensAndSessions() async throws {
+        #expect(ReplicationToken("50331744") == ReplicationToken(position: 50_331_744))
+        #expect(ReplicationToken("-1") == nil && ReplicationToken("0/3000060") == nil && ReplicationToken("") == nil)
+        let session = ReadYourWritesSession(after: ReplicationToken(position: 10))
+        session.advance(to: ReplicationToken(position: 5))
+        #expect(session.token?.position == 10)
+        session.advance(to: ReplicationToken(position: 12))
+        #expect(session.token?.description == "12")
+        // SQLite nodes have no write positions: a session takes no token and waits for nothing.
+        let local = try LocalCluster()
+        let fresh = ReadYourWritesSession()
+        try await ClusterDriver.readingYourWrites(fresh) {
+            let connection = try await local.cluster.connect(to: "")
+            _ = try await connection.execute("CREATE TABLE t (v INT)")
+            _ = try await connection.query("SELECT COUNT(*) FROM t")
+            await connection.close()
+        }
+        #expect(fresh.token == nil)
+    }
 }
