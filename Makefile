@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test docs test-tsan test-asan format lint fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached clean
+.PHONY: setup build demo test docs test-tsan test-asan format lint fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached bench-tracing clean
 
 setup:
 	@bash scripts/setup.sh
@@ -45,7 +45,9 @@ docs: setup
 	@mkdir -p .build
 	swift package --disable-sandbox generate-documentation --warnings-as-errors \
 		$(addprefix --target ,$(DOC_TARGETS)) > .build/docs.log 2>&1 || { cat .build/docs.log; exit 1; }
-	@if grep -q 'warning:' .build/docs.log; then grep -A4 'warning:' .build/docs.log; exit 1; fi
+	@# SwiftPM's notes on a dependency's own layout ("'swift-distributed-tracing': found 1 file(s) which are unhandled") are not ours.
+	@if grep 'warning:' .build/docs.log | grep -qv "warning: '[^']*': found [0-9]* file(s) which are unhandled"; then \
+		grep -A4 'warning:' .build/docs.log | grep -v "which are unhandled"; exit 1; fi
 	@echo "docs: $(words $(DOC_TARGETS)) archives, no warning"
 
 # docker-compose.yml parses and resolves (Debian's docker-compose; no engine needed).
@@ -88,6 +90,10 @@ bench-sentinel: setup
 # of 100 keys, and a short-circuited call of the healing client while a server is down (release build).
 bench-memcached: setup
 	swift run -c release memcached-bench 5
+
+# Tracing off vs the no-op tracer vs an in-memory tracer: PostgreSQL point selects and Redis GET, alternating rounds (release build).
+bench-tracing: setup
+	swift run -c release tracing-bench 3 5
 
 clean:
 	rm -rf .build .build-tsan .build-asan .build-fuzz .clustersql-data

@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         // `swift package generate-documentation` (make docs): the DocC catalogs in Sources/*/Documentation.docc.
@@ -60,6 +61,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]),
         // epoll and eventfd for SocketReadiness (Glibc's module lacks them).
         .systemLibrary(name: "CEpoll"),
@@ -97,6 +99,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: callerExecutorSettings),
         .target(name: "FaultInjection", dependencies: ["SQLCore", "ConnectionKit"], swiftSettings: callerExecutorSettings),
@@ -109,6 +112,7 @@ let package = Package(
             name: "Redis",
             dependencies: [
                 "RESP", "ConnectionKit", "NIOClientSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -136,6 +140,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
+        .executableTarget(
+            name: "tracing-bench",
+            dependencies: [
+                "BenchSupport", "ConnectionKit", "SQLCore", "PostgresBackend", "Redis", "TestServers",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ]),
         .target(name: "BenchSupport", dependencies: ["SQLCore", "ConnectionKit"]),
         .executableTarget(
             name: "sql-bench",
@@ -223,6 +234,14 @@ let package = Package(
             ]),
         .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
+        .testTarget(
+            name: "TracingTests",
+            dependencies: [
+                "ClusterSQL", "ConnectionKit", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "Redis", "Memcached",
+                "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ]),
         .testTarget(name: "NIOClientSupportTests", dependencies: ["NIOClientSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SocketReadinessTests", dependencies: ["SocketReadiness", "ConnectionKit"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),

@@ -1,5 +1,6 @@
 import ConnectionKit
 import SQLCore
+import Tracing
 
 /// A connection handed out by ``ClusterDriver``: one node's connection at a
 /// time, moved to another node between statements when its node is ejected,
@@ -114,6 +115,9 @@ final class ClusterConnection: SQLConnection {
         var excluded: Set<String> = []
         var attempt = 1
         let session = ClusterDriver.readYourWritesSession
+        // With tracing on, each try after the first runs in a `clustersql.retry` span.
+        var retrySpan: (any Span)?
+        defer { retrySpan?.end() }
         while true {
             var binding = try await usableBinding(excluding: excluded)
             do {
@@ -142,6 +146,17 @@ final class ClusterConnection: SQLConnection {
                     metadata: ["node": "\(binding.node.name)", "error": "\(error.code)"])
                 excluded.insert(binding.node.name)
                 attempt += 1
+                if let tracer = cluster.tracer {
+                    retrySpan?.end()
+                    let span = tracer.startSpan("clustersql.retry", ofKind: .internal)
+                    span.updateAttributes { attributes in
+                        attributes["clustersql.cluster"] = cluster.configuration.name
+                        attributes["clustersql.attempt"] = attempt
+                        attributes["clustersql.failed_node"] = binding.node.name
+                        attributes["error.type"] = error.code.description
+                    }
+                    retrySpan = span
+                }
             }
         }
     }

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import SQLCore
 import ServiceLifecycle
+import Tracing
 
 /// An `SQLDriver` over the nodes of a replicated cluster (Galera, a
 /// PostgreSQL primary with standbys, or any set of databases that hold the same data).
@@ -38,6 +39,8 @@ public final class ClusterDriver: SQLDriver, Service {
     private let metricsFactory: any MetricsFactory
     /// The clock of every timer, timeout and latency figure of the cluster and its nodes.
     let clock: AnyClock
+    /// Where opens and retries are traced, when tracing is on.
+    let tracer: (any Tracer)?
     private let state = Locked(State())
     private let firstInstantiated = Date()
     private let added: AsyncStream<ClusterNode>
@@ -54,14 +57,19 @@ public final class ClusterDriver: SQLDriver, Service {
     ///   - clock: the clock of every open timeout, hedge, check interval, probe backoff and latency
     ///     figure (the process's `ContinuousClock` by default; a `ManualClock` makes tests of the
     ///     cluster's timing deterministic).
+    ///   - tracing: where a `clustersql.open` span per open (the nodes tried, the one chosen) and a
+    ///     `clustersql.retry` span per statement retried on another node go; the statements' own
+    ///     spans come from the nodes' drivers (give them tracing too).
     public init(
         configuration: ClusterDriverConfiguration,
         logger: Logger = Logger(label: "clustersql.cluster"),
         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
-        clock: AnyClock = .continuous
+        clock: AnyClock = .continuous,
+        tracing: TracingConfiguration = TracingConfiguration()
     ) {
         self.configuration = configuration
         self.clock = clock
+        self.tracer = tracing.activeTracer
         self.logger = logger
         self.metricsFactory = metricsFactory
         (added, announce) = AsyncStream.makeStream()
@@ -227,7 +235,38 @@ public final class ClusterDriver: SQLDriver, Service {
                 return .hedge(min(max(.seconds(connect * 3), .milliseconds(5)), hedgeDelay))
             },
             timeout: configuration.openTimeout, clock: clock)
-        return try await race.run()
+        guard let tracer else { return try await race.run() }
+        return try await traceOpen(race, target: target, tracer: tracer)
+    }
+
+    /// Runs `race` in a `clustersql.open` span: the cluster, the target, the nodes in the order
+    /// they would be tried, those that were, and the one that won (or the error).
+    private func traceOpen(_ race: OpenRace, target: TargetRole, tracer: any Tracer) async throws(SQLError) -> NodeBinding {
+        let span = tracer.startSpan("clustersql.open", ofKind: .internal)
+        defer { span.end() }
+        let candidates = race.nodes.map(\.name)
+        span.updateAttributes { attributes in
+            attributes["clustersql.cluster"] = configuration.name
+            attributes["clustersql.target"] = target.rawValue
+            attributes["clustersql.candidates"] = candidates
+        }
+        var launched = 0
+        do throws(SQLError) {
+            let binding = try await race.run(launched: &launched)
+            span.updateAttributes { attributes in
+                attributes["clustersql.nodes_tried"] = Array(candidates.prefix(launched))
+                attributes["clustersql.node"] = binding.node.name
+            }
+            return binding
+        } catch {
+            span.updateAttributes { attributes in
+                attributes["clustersql.nodes_tried"] = Array(candidates.prefix(launched))
+                attributes["error.type"] = error.code.description
+            }
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            throw error
+        }
     }
 
     // MARK: idempotency

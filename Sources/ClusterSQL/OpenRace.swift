@@ -29,8 +29,14 @@ struct OpenRace: Sendable {
 
     /// Runs ``OpenRaceStateMachine``'s decisions: its tries and timers as child tasks.
     func run() async throws(SQLError) -> NodeBinding {
+        var launched = 0
+        return try await run(launched: &launched)
+    }
+
+    /// ``run()``, telling how many of `nodes` (in order) were tried.
+    func run(launched: inout Int) async throws(SQLError) -> NodeBinding {
         var machine = OpenRaceStateMachine(staggers: nodes.map(stagger))
-        let outcome = await withTaskGroup(of: Event.self) { group -> Result<NodeBinding, SQLError> in
+        let (outcome, tried) = await withTaskGroup(of: Event.self) { group -> (Result<NodeBinding, SQLError>, Int) in
             var winner: NodeBinding?
             func perform(_ actions: [OpenRaceStateMachine.Action]) {
                 for action in actions {
@@ -76,9 +82,10 @@ struct OpenRace: Sendable {
                     break
                 }
             }
-            if let winner { return .success(winner) }
-            return .failure(failure(machine.failures, expired: machine.phase == .expired, launched: machine.launched))
+            if let winner { return (.success(winner), machine.launched) }
+            return (.failure(failure(machine.failures, expired: machine.phase == .expired, launched: machine.launched)), machine.launched)
         }
+        launched = tried
         return try outcome.get()
     }
 

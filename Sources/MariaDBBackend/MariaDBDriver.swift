@@ -1,3 +1,4 @@
+import ConnectionKit
 import Logging
 import SQLCore
 import SocketReadiness
@@ -11,21 +12,30 @@ public struct MariaDBDriver: SQLDriver {
     private let logger: Logger
     private let connectTimeout: Duration
     private let queryTimeout: Duration?
+    private let tracing: TracingConfiguration
 
     /// Creates the driver with the deadlines every connection gets (a DSN's
-    /// `timeout` and `readTimeout` parameters override them).
+    /// `timeout` and `readTimeout` parameters override them); with `tracing` on,
+    /// the connections `connect(to:)` opens run each statement in a span.
     public init(
         connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil,
-        logger: Logger = Logger(label: "clustersql.mariadb")
+        logger: Logger = Logger(label: "clustersql.mariadb"), tracing: TracingConfiguration = TracingConfiguration()
     ) {
         self.connectTimeout = connectTimeout
         self.queryTimeout = queryTimeout
         self.logger = logger
+        self.tracing = tracing
     }
 
-    /// Parses `dsn` (`mysql://…` or `user:pass@tcp(host:port)/db`) and connects.
+    /// Parses `dsn` (`mysql://…` or `user:pass@tcp(host:port)/db`) and connects (traced when the
+    /// driver's tracing is on).
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
-        try await connect(MariaDBConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
+        let configuration = try MariaDBConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout)
+        let connection = try await connect(configuration)
+        let spans = ClientSpans(
+            tracing, system: "mariadb", address: configuration.unixSocket ?? configuration.host,
+            port: configuration.unixSocket == nil ? configuration.port : nil, namespace: configuration.database)
+        return TracedConnection.wrap(connection, spans: spans)
     }
 
     /// Connects with a configuration; logs the outcome at debug level (never the password).

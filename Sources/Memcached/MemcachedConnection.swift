@@ -15,6 +15,8 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
     private let channel: any Channel
     private let handler: NIOLoopBoundBox<MemcachedChannelHandler>
     private let broken: BrokenFlag
+    /// The requests' spans, when the configuration traces.
+    private let spans: ClientSpans?
 
     private init(
         configuration: MemcachedServerConfiguration, channel: any Channel, handler: NIOLoopBoundBox<MemcachedChannelHandler>,
@@ -24,6 +26,8 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
         self.channel = channel
         self.handler = handler
         self.broken = broken
+        spans = ClientSpans(
+            configuration.tracing, system: "memcached", address: configuration.host, port: configuration.port, namespace: nil)
     }
 
     /// Connects within ``MemcachedServerConfiguration/connectTimeout``; a host name is
@@ -69,6 +73,14 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
 
     /// Sends one request and returns its reply.
     public func send(_ command: MetaCommand) async throws(MemcachedError) -> MemcachedReply {
+        guard let spans else { return try await unTracedSend(command) }
+        return try await spans.span(command.name, errorType: { $0.code.description }) { () async throws(MemcachedError) in
+            try await unTracedSend(command)
+        }
+    }
+
+    @inline(__always)
+    private func unTracedSend(_ command: MetaCommand) async throws(MemcachedError) -> MemcachedReply {
         let handler = self.handler
         let result = await withUnsafeContinuation { (continuation: ReplyContinuation) in
             if handler.eventLoop.inEventLoop {
@@ -88,6 +100,13 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
     /// Sends `commands` in one write (one hop to the event loop) and returns each one's reply or error, in order.
     public func pipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
         guard !commands.isEmpty else { return [] }
+        guard let spans else { return await unTracedPipeline(commands) }
+        return await spans.span("PIPELINE", extra: { $0["db.operation.batch.size"] = commands.count }) { () async in
+            await unTracedPipeline(commands)
+        }
+    }
+
+    private func unTracedPipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
         let handler = self.handler
         return await withUnsafeContinuation { continuation in
             let enqueue: @Sendable () -> Void = {

@@ -1,3 +1,5 @@
+import ConnectionKit
+
 /// How to reach one memcached server and how long to wait for it.
 public struct MemcachedServerConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// The host name or IP address (also what the ketama ring hashes).
@@ -18,6 +20,10 @@ public struct MemcachedServerConfiguration: Sendable, Hashable, CustomStringConv
     public var maxItemSize: Int
     /// What a reply may be.
     public var limits: MetaDecoderLimits
+    /// Where each request's span goes (`db.system.name` `memcached`, the request's name such as
+    /// `mg` or `ms`, never its key or value). Default: the tracer bootstrapped when the configuration
+    /// is made, if any.
+    public var tracing: TracingConfiguration
 
     /// A server at `host:port` with the defaults above.
     public init(host: String = "127.0.0.1", port: Int = 11211, weight: Int = 1) {
@@ -29,6 +35,7 @@ public struct MemcachedServerConfiguration: Sendable, Hashable, CustomStringConv
         writeTimeout = .milliseconds(500)
         maxItemSize = 1024 * 1024
         limits = MetaDecoderLimits()
+        tracing = TracingConfiguration()
     }
 
     /// Parses `host[:port]` (IPv6 in brackets).

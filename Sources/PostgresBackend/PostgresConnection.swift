@@ -94,6 +94,14 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         }
     }
 
+    /// The spans of a traced connection: the server's address, port and database as libpq resolved them.
+    func spans(_ tracing: TracingConfiguration) -> ClientSpans? {
+        func text(_ value: UnsafeMutablePointer<CChar>?) -> String? { value.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+        return ClientSpans(
+            tracing, system: "postgresql", address: text(PQhost(conn)), port: text(PQport(conn)).flatMap { Int($0) },
+            namespace: text(PQdb(conn)))
+    }
+
     // MARK: SQLConnection
 
     /// Runs a statement and returns its rows.

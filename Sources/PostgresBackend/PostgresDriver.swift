@@ -1,3 +1,4 @@
+import ConnectionKit
 import Logging
 import SQLCore
 import SocketReadiness
@@ -11,20 +12,24 @@ public struct PostgresDriver: SQLDriver {
     private let logger: Logger
     private let connectTimeout: Duration
     private let queryTimeout: Duration?
+    private let tracing: TracingConfiguration
 
-    /// Creates the driver with the deadlines every connection gets.
+    /// Creates the driver with the deadlines every connection gets; with `tracing` on, the
+    /// connections `connect(to:)` opens run each statement in a span.
     public init(
         connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil,
-        logger: Logger = Logger(label: "clustersql.postgres")
+        logger: Logger = Logger(label: "clustersql.postgres"), tracing: TracingConfiguration = TracingConfiguration()
     ) {
         self.connectTimeout = connectTimeout
         self.queryTimeout = queryTimeout
         self.logger = logger
+        self.tracing = tracing
     }
 
-    /// Parses `dsn` with libpq and connects.
+    /// Parses `dsn` with libpq and connects (traced when the driver's tracing is on).
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
-        try await connect(PostgresConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
+        let connection = try await connect(PostgresConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
+        return TracedConnection.wrap(connection, spans: tracing.isEnabled ? connection.spans(tracing) : nil)
     }
 
     /// Connects with a configuration; logs the outcome at debug level (the DSN with its password hidden).

@@ -1,3 +1,4 @@
+import ConnectionKit
 import Foundation
 import NIOCore
 import RESP
@@ -32,6 +33,9 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
     public var writeTimeout: Duration?
     /// What a reply may be: the decoder rejects longer bulks, bigger aggregates and deeper nesting.
     public var limits: RESPDecoderLimits
+    /// Where each command's span goes (`db.system.name` `redis`, the command's name, never its
+    /// arguments). Default: the tracer bootstrapped when the configuration is made, if any.
+    public var tracing: TracingConfiguration
 
     /// A configuration for `host:port` with the defaults above.
     public init(host: String = "127.0.0.1", port: Int = 6379) {
@@ -46,6 +50,7 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         self.readTimeout = .seconds(10)
         self.writeTimeout = .seconds(10)
         self.limits = RESPDecoderLimits()
+        self.tracing = TracingConfiguration()
     }
 
     /// Parses `redis://[[user]:password@]host[:port][/database]` (the scheme is

@@ -20,6 +20,8 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     let channel: any Channel
     let handler: NIOLoopBoundBox<RedisChannelHandler>
     private let broken: BrokenFlag
+    /// The commands' spans, when the configuration traces.
+    private let spans: ClientSpans?
     /// Requests handed over by tasks off the loop, written together by the next loop turn.
     private let outbox = Locked(Outbox())
 
@@ -35,6 +37,9 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
         self.channel = channel
         self.handler = handler
         self.broken = broken
+        spans = ClientSpans(
+            configuration.tracing, system: "redis", address: configuration.host, port: configuration.port,
+            namespace: String(configuration.database))
     }
 
     /// Connects and runs the handshake: `HELLO 3` (with AUTH and SETNAME in it)
@@ -118,7 +123,7 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
             handler.value.fail(RedisError(.connectTimeout, message: "the handshake did not finish within \(timeout)"))
         }
         defer { guardTimer.cancel() }
-        for result in await pipeline(commands) {
+        for result in await unTracedPipeline(commands) {  // the handshake is part of the connect, not a traced command
             if case .failure(let error) = result { throw error }
         }
     }
@@ -127,7 +132,26 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
 
     /// Sends one command and returns its reply; an error reply is thrown.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        try await send(command, expecting: .one).get()
+        try await sendOne(command).get()
+    }
+
+    /// One command and its one reply, in a span when the configuration traces: what every
+    /// caller of the package (pools, Sentinel leases) sends a command with.
+    @inline(__always)
+    func sendOne(_ command: RedisCommand) async -> Result<RESPValue, RedisError> {
+        guard let spans else { return await send(command, expecting: .one) }
+        return await traced(command, spans)
+    }
+
+    private func traced(_ command: RedisCommand, _ spans: ClientSpans) async -> Result<RESPValue, RedisError> {
+        do throws(RedisError) {
+            return .success(
+                try await spans.span(command.name, errorType: { $0.code.description }) { () async throws(RedisError) in
+                    try await send(command, expecting: .one).get()
+                })
+        } catch {
+            return .failure(error)
+        }
     }
 
     @inline(__always)  // one async frame less per command on the hot path
@@ -183,6 +207,18 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     /// order: one round trip for all of them.
     public func pipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisError>] {
         guard !commands.isEmpty else { return [] }
+        guard let spans else { return await unTracedPipeline(commands) }
+        let names = commands.map(\.name)
+        return await spans.span(
+            "PIPELINE",
+            extra: {
+                $0["db.operation.batch.size"] = commands.count
+                $0["clustersql.commands"] = names
+            }
+        ) { () async in await unTracedPipeline(commands) }
+    }
+
+    private func unTracedPipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisError>] {
         let handler = self.handler
         return await withUnsafeContinuation { continuation in
             handler.eventLoop.execute { handler.value.enqueue(commands, continuation: continuation) }

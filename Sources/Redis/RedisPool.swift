@@ -135,7 +135,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
         if let shared { return try await sendShared(command, shared) }
         let lease = try await get()
-        let result = await lease.connection.send(command, expecting: .one)
+        let result = await lease.connection.sendOne(command)
         await put(lease)
         return try result.get()
     }
@@ -152,7 +152,7 @@ public final class RedisPool: Service, RedisCommandRunner {
                 await lease.connection.coalesceFlushes()
                 return lease
             }, release: put)
-        let result = await lease.connection.send(command, expecting: .one)
+        let result = await lease.connection.sendOne(command)
         if case .failure(let error) = result, error.isConnectionError { await shared.discard(lease, slot: slot, release: put) }
         return try result.get()
     }

@@ -1,3 +1,4 @@
+import ConnectionKit
 import Logging
 import SQLCore
 
@@ -7,15 +8,23 @@ public struct SQLiteDriver: SQLDriver {
     /// `sqlite`.
     public var name: String { "sqlite" }
     private let logger: Logger
+    private let tracing: TracingConfiguration
 
-    /// Creates the driver; connections log through `logger` (debug level only).
-    public init(logger: Logger = Logger(label: "clustersql.sqlite")) {
+    /// Creates the driver; connections log through `logger` (debug level only), and with
+    /// `tracing` on, the connections `connect(to:)` opens run each statement in a span.
+    public init(logger: Logger = Logger(label: "clustersql.sqlite"), tracing: TracingConfiguration = TracingConfiguration()) {
         self.logger = logger
+        self.tracing = tracing
     }
 
-    /// Parses `dsn` and opens a connection.
+    /// Parses `dsn` and opens a connection (traced when the driver's tracing is on; the span's
+    /// `db.namespace` is the file's name).
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
-        try await SQLiteConnection.open(SQLiteConfiguration(dsn: dsn), logger: logger)
+        let configuration = try SQLiteConfiguration(dsn: dsn)
+        let connection = try await SQLiteConnection.open(configuration, logger: logger)
+        let path = configuration.filename.prefix { $0 != "?" }
+        let file = path.split(separator: "/").last.map(String.init)
+        return TracedConnection.wrap(connection, spans: ClientSpans(tracing, system: "sqlite", address: nil, port: nil, namespace: file))
     }
 
     /// Opens a connection from a configuration.

@@ -99,11 +99,13 @@ struct ClusterDeploymentTests {
         "the checks measure replication: Galera nodes give their apply queue, PostgreSQL's primary lags by nothing and its standby catches up"
     )
     func replicationMeasured() async throws {
-        let galera = try await galeraCluster()
-        await galera.checkAll()
-        for node in galera.statistics().nodes {
-            #expect(node.role == .primary && node.transactionsBehind != nil, "\(node.name): \(String(describing: node.replicationLag))")
-            #expect(node.replicationLagSeconds == nil && !node.isBehindByUnknown)
+        try await GaleraCluster.sharedGate.use {
+            let galera = try await galeraCluster()
+            await galera.checkAll()
+            for node in galera.statistics().nodes {
+                #expect(node.role == .primary && node.transactionsBehind != nil, "\(node.name): \(String(describing: node.replicationLag))")
+                #expect(node.replicationLagSeconds == nil && !node.isBehindByUnknown)
+            }
         }
         let postgres = try makeCluster("pg", nodes: try await Deployment.postgres(), driver: PostgresDriver())
         await postgres.checkAll()  // the primary's write position first, then the standby is compared with it
@@ -121,27 +123,29 @@ struct ClusterDeploymentTests {
         "read-your-writes on Galera: a write, then at once a read on a new connection (round-robin: mostly another node), never misses the row"
     )
     func readYourWritesGalera() async throws {
-        let cluster = try makeCluster(
-            "galera", nodes: try await Deployment.galera(), driver: MariaDBDriver(queryTimeout: .seconds(3)), strategy: .roundRobin)
-        let writes = Database(driver: cluster, dsn: "read-write")
-        _ = try await writes.execute("DROP TABLE IF EXISTS ryw_galera")
-        _ = try await writes.execute("CREATE TABLE ryw_galera (id INT PRIMARY KEY)")
-        try await waitForTables(["ryw_galera"], onNodes: try await Deployment.galera().map(\.dsn))
-        let session = ReadYourWritesSession()
-        var missed = 0
-        try await ClusterDriver.readingYourWrites(session) {
-            for id in 1...150 {
-                _ = try await writes.execute("INSERT INTO ryw_galera VALUES (?)", [.integer(Int64(id))])
-                let reader = try await cluster.connect(to: "")
-                if try await reader.query("SELECT COUNT(*) FROM ryw_galera WHERE id = ?", [.integer(Int64(id))])[0][0] != .integer(1) {
-                    missed += 1
+        try await GaleraCluster.sharedGate.use {
+            let cluster = try makeCluster(
+                "galera", nodes: try await Deployment.galera(), driver: MariaDBDriver(queryTimeout: .seconds(3)), strategy: .roundRobin)
+            let writes = Database(driver: cluster, dsn: "read-write")
+            _ = try await writes.execute("DROP TABLE IF EXISTS ryw_galera")
+            _ = try await writes.execute("CREATE TABLE ryw_galera (id INT PRIMARY KEY)")
+            try await waitForTables(["ryw_galera"], onNodes: try await Deployment.galera().map(\.dsn))
+            let session = ReadYourWritesSession()
+            var missed = 0
+            try await ClusterDriver.readingYourWrites(session) {
+                for id in 1...150 {
+                    _ = try await writes.execute("INSERT INTO ryw_galera VALUES (?)", [.integer(Int64(id))])
+                    let reader = try await cluster.connect(to: "")
+                    if try await reader.query("SELECT COUNT(*) FROM ryw_galera WHERE id = ?", [.integer(Int64(id))])[0][0] != .integer(1) {
+                        missed += 1
+                    }
+                    await reader.close()
                 }
-                await reader.close()
             }
+            #expect(missed == 0)
+            #expect(session.token != nil)
+            _ = try await writes.execute("DROP TABLE ryw_galera")
+            await writes.close()
         }
-        #expect(missed == 0)
-        #expect(session.token != nil)
-        _ = try await writes.execute("DROP TABLE ryw_galera")
-        await writes.close()
     }
 }

@@ -2,6 +2,7 @@ import ConnectionKit
 import Logging
 import RESP
 import ServiceLifecycle
+import Tracing
 
 extension SentinelClient {
     /// Finds the masters and follows them until ``close()``, graceful shutdown or
@@ -104,9 +105,21 @@ extension SentinelClient {
 
     /// Serves `address` (verified just now) as `master`'s master, unless what was
     /// served when the check began (`observed`) changed meanwhile.
+    ///
+    /// With tracing on, a `clustersql.sentinel.switch` span records it: the master's name, the
+    /// address switched from and to, the epoch, and whether the switch happened.
     func switchTo(_ address: SentinelAddress, epoch: Int?, of master: FollowedMaster, observed: Int?) async {
+        let span = configuration.dataNodes.tracing.activeTracer?.startSpan("clustersql.sentinel.switch", ofKind: .internal)
+        defer { span?.end() }
         let pool = makePool(for: address, of: master.name)
         let actions = await master.apply { $0.verified(address, pool: pool, epoch: epoch, observed: observed) }
+        span?.updateAttributes { attributes in
+            attributes["clustersql.sentinel.master"] = master.name
+            attributes["clustersql.sentinel.to"] = address.description
+            if let epoch { attributes["clustersql.sentinel.epoch"] = epoch }
+            attributes["clustersql.sentinel.switched"] = actions.switched != nil
+            if let from = actions.switched?.from { attributes["clustersql.sentinel.from"] = from.description }
+        }
         if let switched = actions.switched {
             logger.info(
                 "following a new master",

@@ -68,7 +68,7 @@ public struct SentinelLease: RedisCommandRunner {
 
     /// Sends one command on the borrowed connection.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        let result = await lease.connection.send(command, expecting: .one)
+        let result = await lease.connection.sendOne(command)
         if case .failure(let error) = result { await client.failed(error, on: serving, of: master) }
         return try result.get()
     }
