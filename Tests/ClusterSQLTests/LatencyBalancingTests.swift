@@ -45,7 +45,7 @@ struct LatencyBalancingTests {
             nodes: proxies.enumerated().map {
                 Deployment.Node(name: "node-\($0.offset + 1)", dsn: "mysql://test:test@127.0.0.1:\($0.element.port)/test?timeout=2s")
             }, driver: MariaDBDriver(queryTimeout: .seconds(3)))
-        let end = ContinuousClock.now + .seconds(6)
+        let end = ContinuousClock.now + .seconds(4)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 {
