@@ -12,7 +12,7 @@ import Tracing
 /// ``ClusterDriverConfiguration/retryReads`` is on). Inside a transaction
 /// nothing is retried or moved.
 final class ClusterConnection: SQLConnection {
-    private struct State: Sendable {
+    struct State: Sendable {
         var binding: NodeBinding?
         var inTransaction = false
         var closed = false
@@ -30,10 +30,10 @@ final class ClusterConnection: SQLConnection {
         case commit
     }
 
-    private let cluster: ClusterDriver
+    let cluster: ClusterDriver
     let request: OpenRequest
-    private let state: Locked<State>
-    private let rebinding = AsyncLock()
+    let state: Locked<State>
+    let rebinding = AsyncLock()
 
     init(cluster: ClusterDriver, request: OpenRequest, binding: NodeBinding) {
         self.cluster = cluster
@@ -115,15 +115,17 @@ final class ClusterConnection: SQLConnection {
         var excluded: Set<String> = []
         var attempt = 1
         let session = ClusterDriver.readYourWritesSession
-        // With tracing on, each try after the first runs in a `clustersql.retry` span.
+        // With tracing on, a `clustersql.retry` span covers each try after the first (it fails with the last try).
         var retrySpan: (any Span)?
         defer { retrySpan?.end() }
         while true {
             var binding = try await usableBinding(excluding: excluded)
             do {
                 // Outside a session this costs nothing: no lock, no scan of the statement's text.
-                if let session, let token = session.token, !state.withLock({ $0.inTransaction }) {
-                    binding = try await applied(token, on: binding)
+                if let session, let position = session.position(for: cluster.configuration.name),
+                    !state.withLock({ $0.inTransaction })
+                {
+                    binding = try await applied(position, on: binding, session: session)
                 }
                 let result = try await binding.node.measure { () async throws(SQLError) -> T in try await body(binding.connection) }
                 if let session, case let effect = effect(),
@@ -134,13 +136,19 @@ final class ClusterConnection: SQLConnection {
                 return result
             } catch {
                 if error.code == .readOnly { binding.node.roleMayHaveChanged() }
-                guard error.isConnectionError else { throw error.on(node: binding.node.name) }
+                guard error.isConnectionError else {
+                    if let retrySpan { ClientSpans.recordFailure(on: retrySpan, type: error.code.description) }
+                    throw error.on(node: binding.node.name)
+                }
                 await drop(binding)
                 let retry = StatementRetry.mayRetry(
                     after: error, attempt: attempt, maxAttempts: cluster.configuration.maxAttempts,
                     inTransaction: state.withLock { $0.inTransaction },
                     idempotent: idempotent() || ClusterDriver.statementsAreIdempotent)
-                guard retry else { throw error.on(node: binding.node.name) }
+                guard retry else {
+                    if let retrySpan { ClientSpans.recordFailure(on: retrySpan, type: error.code.description) }
+                    throw error.on(node: binding.node.name)
+                }
                 cluster.logger.debug(
                     "retrying a statement on another node",
                     metadata: ["node": "\(binding.node.name)", "error": "\(error.code)"])
@@ -200,61 +208,6 @@ final class ClusterConnection: SQLConnection {
             throw SQLError(.closed, message: "the cluster connection is closed")
         }
         return fresh
-    }
-
-    /// `binding` when its node has applied `token` (known, or read on the connection until
-    /// ``ClusterDriverConfiguration/readYourWritesTimeout``), else a new binding on a primary.
-    private func applied(_ token: ReplicationToken, on binding: NodeBinding) async throws(SQLError) -> NodeBinding {
-        if binding.node.hasApplied(token) { return binding }
-        let clock = cluster.clock
-        let deadline = clock.now.advanced(by: cluster.configuration.readYourWritesTimeout)
-        var pause = Duration.milliseconds(1)
-        while true {
-            do throws(SQLError) {
-                guard let position = try await binding.node.readAppliedPosition(on: binding.connection) else { return binding }
-                if position >= token.position { return binding }
-            } catch  where !error.isConnectionError {
-                return binding  // the position cannot be read here (a privilege): nothing to wait for
-            }
-            let remaining = clock.now.duration(to: deadline)
-            guard remaining > .zero else { break }
-            do {
-                try await clock.sleep(for: min(pause, remaining))
-            } catch {
-                throw SQLError(.cancelled, message: "cancelled while waiting for the node to apply the session's writes")
-            }
-            pause = min(pause * 2, .milliseconds(20))
-        }
-        cluster.logger.debug(
-            "read-your-writes: moving a statement to a primary",
-            metadata: ["node": "\(binding.node.name)", "token": "\(token)"])
-        let primary = try await cluster.open(OpenRequest(target: .readWrite), excluding: [binding.node.name])
-        let kept = state.withLock { state -> Bool in
-            guard !state.closed else { return false }
-            state.binding = primary
-            state.onFallbackPrimary = true
-            return true
-        }
-        await binding.connection.close()
-        guard kept else {
-            await primary.connection.close()
-            throw SQLError(.closed, message: "the cluster connection is closed")
-        }
-        return primary
-    }
-
-    /// Reads the write position of the node a write just committed on into `session`. A failure
-    /// loses only the token (the write stands), and is logged.
-    private func recordWrite(on binding: NodeBinding, into session: ReadYourWritesSession) async {
-        do throws(SQLError) {
-            if let position = try await binding.node.readAppliedPosition(on: binding.connection) {
-                session.advance(to: ReplicationToken(position: position))
-            }
-        } catch {
-            cluster.logger.warning(
-                "read-your-writes: the write's position could not be read; later reads may not see it",
-                metadata: ["node": "\(binding.node.name)", "error": "\(error.description)"])
-        }
     }
 
     private func drop(_ binding: NodeBinding) async {

@@ -102,7 +102,7 @@ extension ClusterDriver {
             node.recordLatencySample(roundTrip)
             node.setRole(role)
             node.setLag(reading?.lag)
-            if let position = reading?.position { node.observeApplied(position) }
+            if let position = reading?.position { node.observeApplied(position, fromCheck: true) }
             if role.isWritable, let position = reading?.position { recordPrimaryPosition(position) }
         } catch {
             await connection?.close()

@@ -184,12 +184,14 @@ public final class ClusterDriver: SQLDriver, Service {
         let all = sortedNodes
         guard !all.isEmpty else { throw SQLError(.noNodes, message: "cluster \(configuration.name) has no nodes") }
         let up = all.filter { !excluded.contains($0.name) && $0.breaker.state == .closed }
-        let live = up.filter { request.limits.admits($0.lag) }
+        let limited = request.limits.isLimited
+        let live = limited ? up.filter { request.limits.admits($0.lag) } : up
         var eligible = live.filter { target.accepts($0.role) || $0.role == .unknown }
         var verifyAll = false
         // Nodes of the right role that only lag are why nothing is eligible: no reason to doubt the roles.
-        let onlyLagging = up.contains { target.accepts($0.role) && !request.limits.admits($0.lag) }
-        if eligible.isEmpty, !live.isEmpty, !onlyLagging {
+        if eligible.isEmpty, !live.isEmpty,
+            !limited || !up.contains(where: { target.accepts($0.role) && !request.limits.admits($0.lag) })
+        {
             // Roles may be stale (a standby just promoted): check them on new connections.
             eligible = live
             verifyAll = true
@@ -259,12 +261,8 @@ public final class ClusterDriver: SQLDriver, Service {
             }
             return binding
         } catch {
-            span.updateAttributes { attributes in
-                attributes["clustersql.nodes_tried"] = Array(candidates.prefix(launched))
-                attributes["error.type"] = error.code.description
-            }
-            span.recordError(error)
-            span.setStatus(SpanStatus(code: .error))
+            span.attributes["clustersql.nodes_tried"] = Array(candidates.prefix(launched))
+            ClientSpans.recordFailure(on: span, type: error.code.description)
             throw error
         }
     }

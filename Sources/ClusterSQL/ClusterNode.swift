@@ -98,20 +98,23 @@ final class ClusterNode: Sendable {
 
     var lag: ReplicationLag? { figures.withLock { $0.lag } }
 
-    /// Takes in a write position the node has applied (it never goes back).
-    func observeApplied(_ position: Int64) {
-        figures.withLock { $0.appliedPosition = max($0.appliedPosition ?? position, position) }
+    /// Takes in a write position the node has applied: from a check, as it is (a failover may set
+    /// it back); from a read or a write of a session, only forward.
+    func observeApplied(_ position: Int64, fromCheck: Bool = false) {
+        figures.withLock { $0.appliedPosition = fromCheck ? position : max($0.appliedPosition ?? position, position) }
     }
 
-    /// Whether the node is known to have applied `token`.
-    func hasApplied(_ token: ReplicationToken) -> Bool {
-        figures.withLock { ($0.appliedPosition ?? -1) >= token.position }
+    /// Whether the node is known to have applied `position`.
+    func hasApplied(_ position: Int64) -> Bool {
+        figures.withLock { ($0.appliedPosition ?? -1) >= position }
     }
 
-    /// The write position the node has applied, read on `connection` now (`nil`: the backend has none).
+    /// The write position the node has applied, read on `connection` now (`nil`: the backend has
+    /// none). The probe is asked with the role unknown, so that it asks the server (a role read a
+    /// moment ago may be stale): PostgreSQL answers its insert position on a primary, its replayed
+    /// position on a standby.
     func readAppliedPosition(on connection: any SQLConnection) async throws(SQLError) -> Int64? {
-        let role = self.role
-        let position = try await replicationProbe.measure(connection, role == .unknown ? .primary : role, nil).position
+        let position = try await replicationProbe.measure(connection, .unknown, nil).position
         if let position { observeApplied(position) }
         return position
     }

@@ -45,7 +45,20 @@ public struct ReplicationProbe: Sendable {
     /// primary past the replayed position (no server clocks compared). With no primary known, a
     /// standby that has replayed all the WAL it received lags by nothing, and one that has not by
     /// the age of the last transaction it replayed (`pg_last_xact_replay_timestamp()`).
+    ///
+    /// Asked with the role ``NodeRole/unknown`` (read-your-writes asks so, for a position only), it
+    /// lets the server say: the insert position `pg_current_wal_insert_lsn()` on a primary (at or
+    /// past every commit it acknowledged, whatever `synchronous_commit` says), the replayed one on
+    /// a standby.
     public static let postgres = ReplicationProbe { connection, role, primaryPosition throws(SQLError) in
+        if role == .unknown {
+            let row = try await connection.query(
+                """
+                SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END
+                        - '0/0'::pg_lsn)::bigint
+                """)[0]
+            return ReplicationReading(position: integer(row[0]), lag: nil)
+        }
         guard role == .standby else {
             let row = try await connection.query("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")[0]
             return ReplicationReading(position: integer(row[0]), lag: .caughtUp)
@@ -71,8 +84,9 @@ public struct ReplicationProbe: Sendable {
 
     /// MariaDB and MySQL. A Galera node (`wsrep_on`): its receive queue
     /// (`wsrep_local_recv_queue`) and its last committed seqno as position. A replica
-    /// (`SHOW SLAVE STATUS` has a row): `Seconds_Behind_Master`, which is `NULL` (behind by an
-    /// unknown amount) while its replication threads are stopped. Anything else lags by nothing.
+    /// (`SHOW REPLICA STATUS` has a row): `Seconds_Behind_Source` (`_Master`), which is `NULL`
+    /// (behind by an unknown amount) while its replication threads are stopped. Anything else lags
+    /// by nothing. An asynchronous replica has no position: read-your-writes waits for nothing there.
     public static let mariadb = ReplicationProbe { connection, role, _ throws(SQLError) in
         let status = try await connection.query(
             "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_recv_queue', 'wsrep_last_committed')")
@@ -83,10 +97,17 @@ public struct ReplicationProbe: Sendable {
                 position: values["wsrep_last_committed"].flatMap(integer),
                 lag: ReplicationLag(transactionsBehind: Int(queue)))
         }
-        guard role == .standby else { return ReplicationReading(lag: .caughtUp) }
-        let replica = try await connection.query("SHOW SLAVE STATUS")
+        guard role == .standby else { return ReplicationReading(lag: role == .unknown ? nil : .caughtUp) }
+        // SHOW REPLICA STATUS: MariaDB 10.5.1 and MySQL 8.0.22 on (MySQL 8.4 dropped the SLAVE form).
+        let replica: SQLRows
+        do throws(SQLError) {
+            replica = try await connection.query("SHOW REPLICA STATUS")
+        } catch  where !error.isConnectionError {
+            replica = try await connection.query("SHOW SLAVE STATUS")
+        }
         guard let row = replica.rows.first else { return ReplicationReading(lag: .caughtUp) }
-        guard let seconds = row["Seconds_Behind_Master"].flatMap(double) else {
+        // MySQL 8.0.22 on says Source where MariaDB (and older MySQL) says Master.
+        guard let seconds = (row["Seconds_Behind_Source"] ?? row["Seconds_Behind_Master"]).flatMap(double) else {
             return ReplicationReading(lag: ReplicationLag(isBehindByUnknown: true))
         }
         return ReplicationReading(lag: ReplicationLag(seconds: seconds))

@@ -23,9 +23,12 @@ struct WritePositionHistory: Sendable {
     /// The newest position read on a primary.
     var latest: Int64? { samples.last?.position }
 
-    /// Takes in a position read on a primary at `now`; one not past the newest adds nothing.
+    /// Takes in a position read on a primary at `now`; one equal to the newest adds nothing, and one
+    /// below it starts the history again (a new primary after a failover that lost writes: the old
+    /// positions will not be reached).
     mutating func record(_ position: Int64, at now: AnyClock.Instant) {
-        if let latest, position <= latest { return }
+        if let latest, position == latest { return }
+        if let latest, position < latest { samples.removeAll() }
         if samples.count == capacity { samples.removeFirst(capacity / 4) }
         samples.append(Sample(position: position, seenAt: now))
     }

@@ -13,6 +13,8 @@ public final class ManualClock: Clock, Sendable {
         var now = Instant(offset: .zero)
         var sleepers: [Sleeper] = []
         var nextID = 0
+        /// Sleepers woken by ``advance(by:)`` whose `sleep` has not returned yet.
+        var resuming = 0
     }
 
     private let state = Locked(State())
@@ -28,6 +30,9 @@ public final class ManualClock: Clock, Sendable {
     public var minimumResolution: Duration { .nanoseconds(1) }
     /// How many tasks are sleeping on the clock (tests wait for this before advancing).
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+    /// How many sleepers ``advance(by:)`` woke whose `sleep` has not returned yet: their tasks are
+    /// about to run, so a test driving virtual time waits for this to be zero before it moves on.
+    public var resumingCount: Int { state.withLock { $0.resuming } }
 
     /// Sleeps until ``advance(by:)`` reaches `deadline`; throws `CancellationError` when cancelled.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
@@ -45,7 +50,8 @@ public final class ManualClock: Clock, Sendable {
                 return false
             }
         }
-        if !woken { throw CancellationError() }
+        guard woken else { throw CancellationError() }
+        state.withLock { $0.resuming -= 1 }
     }
 
     /// The earliest deadline a task sleeps until, if any.
@@ -58,6 +64,7 @@ public final class ManualClock: Clock, Sendable {
             let now = s.now
             let due = s.sleepers.filter { $0.deadline <= now }.sorted { $0.deadline < $1.deadline }
             s.sleepers.removeAll { $0.deadline <= now }
+            s.resuming += due.count
             return due
         }
         for sleeper in woken { waiters.resume(sleeper.id, with: true) }

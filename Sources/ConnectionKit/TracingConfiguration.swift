@@ -69,11 +69,12 @@ package struct ClientSpans: Sendable {
     }
 
     /// Runs `body` in a client span named `operation` (and the namespace, when there is one): the
-    /// `db.operation.name`, the server and `extra` attributes; a thrown error is recorded with its type
-    /// (`error.type`, from `errorType`, else the error's type name). With `parent`, spans started inside
-    /// `body` are its children.
+    /// `db.operation.name`, the server and `extra` attributes. A thrown error sets the span's status,
+    /// `error.type` (from `errorType`, else the error's type name) and an exception event that
+    /// carries that type only: a server's message may quote a value (PostgreSQL's `invalid input
+    /// syntax for type integer: "…"`, MariaDB's `Duplicate entry '…'`), so it never enters a span.
     package nonisolated(nonsending) func span<T, Failure: Error>(
-        _ operation: String, kind: SpanKind = .client, parent: Bool = false, extra: (inout SpanAttributes) -> Void = { _ in },
+        _ operation: String, kind: SpanKind = .client, extra: (inout SpanAttributes) -> Void = { _ in },
         errorType: ((Failure) -> String)? = nil, _ body: () async throws(Failure) -> T
     ) async throws(Failure) -> T {
         let span = tracer.startSpan(namespace.map { "\(operation) \($0)" } ?? operation, ofKind: kind)
@@ -86,19 +87,24 @@ package struct ClientSpans: Sendable {
             extra(&attributes)
         }
         defer { span.end() }
-        let result: Result<T, Failure>
-        if parent {
-            result = await ServiceContext.$current.withValue(span.context) { () async -> Result<T, Failure> in
-                do throws(Failure) { return .success(try await body()) } catch { return .failure(error) }
-            }
-        } else {
-            do throws(Failure) { result = .success(try await body()) } catch { result = .failure(error) }
+        do throws(Failure) {
+            return try await body()
+        } catch {
+            Self.recordFailure(on: span, type: errorType?(error) ?? String(describing: type(of: error)))
+            throw error
         }
-        if case .failure(let error) = result {
-            span.attributes["error.type"] = errorType?(error) ?? String(describing: type(of: error))
-            span.recordError(error)
-            span.setStatus(SpanStatus(code: .error))
-        }
-        return try result.get()
     }
+
+    /// Marks `span` failed with an error of `type`, recording the type alone (see ``span(_:kind:extra:errorType:_:)``).
+    package static func recordFailure(on span: any Span, type: String) {
+        span.attributes["error.type"] = type
+        span.recordError(RecordedFailure(type: type))
+        span.setStatus(SpanStatus(code: .error))
+    }
+}
+
+/// The error a span records: its type, without the message.
+struct RecordedFailure: Error, CustomStringConvertible {
+    let type: String
+    var description: String { type }
 }

@@ -27,8 +27,9 @@ public struct MariaDBDriver: SQLDriver {
         self.tracing = tracing
     }
 
-    /// Parses `dsn` (`mysql://…` or `user:pass@tcp(host:port)/db`) and connects (traced when the
-    /// driver's tracing is on).
+    /// Parses `dsn` (`mysql://…` or `user:pass@tcp(host:port)/db`) and connects. With the driver's
+    /// tracing on, the connection is a traced wrapper rather than a ``MariaDBConnection``
+    /// (``connect(_:)`` gives that, untraced).
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
         let configuration = try MariaDBConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout)
         let connection = try await connect(configuration)

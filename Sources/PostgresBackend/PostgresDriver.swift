@@ -26,7 +26,8 @@ public struct PostgresDriver: SQLDriver {
         self.tracing = tracing
     }
 
-    /// Parses `dsn` with libpq and connects (traced when the driver's tracing is on).
+    /// Parses `dsn` with libpq and connects. With the driver's tracing on, the connection is a
+    /// traced wrapper rather than a ``PostgresConnection`` (``connect(_:)`` gives that, untraced).
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
         let connection = try await connect(PostgresConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
         return TracedConnection.wrap(connection, spans: tracing.isEnabled ? connection.spans(tracing) : nil)

@@ -20,23 +20,25 @@ package final class TracedConnection: SQLConnection {
         self.spans = spans
     }
 
-    /// The first keyword of `sql`, upper-cased (`SELECT`, `INSERT`, `WITH`...): the span's operation.
+    /// The first keyword of `sql` past comments (`--` and `/* */`), upper-cased (`SELECT`,
+    /// `INSERT`, `WITH`...): the span's operation. Never more of the text.
     package static func operation(of sql: String) -> String {
         var keyword = ""
-        var inLineComment = false
-        var previous: Character = " "
-        for character in sql {
-            if inLineComment {
-                if character == "\n" { inLineComment = false }
-            } else if character == "-" && previous == "-" {
-                inLineComment = true
-            } else if character.isLetter {
-                keyword.append(character)
-                if keyword.count == 16 { break }
-            } else if !keyword.isEmpty {
+        var rest = Substring(sql)
+        while let first = rest.first {
+            if rest.hasPrefix("--") {
+                rest = rest.drop { $0 != "\n" }
+            } else if rest.hasPrefix("/*") {
+                guard let end = rest.dropFirst(2).range(of: "*/") else { break }
+                rest = rest[end.upperBound...]
+            } else if first.isLetter {
+                keyword = String(rest.prefix { $0.isLetter }.prefix(16))
+                break
+            } else if first.isWhitespace || first == "(" {
+                rest = rest.dropFirst()
+            } else {
                 break
             }
-            previous = character
         }
         return keyword.isEmpty ? "QUERY" : keyword.uppercased()
     }

@@ -17,8 +17,9 @@ public struct SQLiteDriver: SQLDriver {
         self.tracing = tracing
     }
 
-    /// Parses `dsn` and opens a connection (traced when the driver's tracing is on; the span's
-    /// `db.namespace` is the file's name).
+    /// Parses `dsn` and opens a connection. With the driver's tracing on, the connection is a traced
+    /// wrapper (its spans' `db.namespace` is the file's name) rather than a ``SQLiteConnection``
+    /// (``connect(_:)`` gives that, untraced).
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
         let configuration = try SQLiteConfiguration(dsn: dsn)
         let connection = try await SQLiteConnection.open(configuration, logger: logger)

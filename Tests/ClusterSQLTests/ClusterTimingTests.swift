@@ -13,7 +13,8 @@ private func settle(_ clock: ManualClock, sleepers count: Int) async {
 }
 
 /// Runs `operation` on `local`'s nodes to its end in `clock`'s virtual time: whenever its tasks have all
-/// parked (no call into a node's real driver under way, the clock's sleepers unchanged over a few polls),
+/// parked (no call into a node's real driver under way, no woken sleeper still to run, the clock's sleepers
+/// unchanged over a few polls),
 /// the clock jumps to the earliest deadline. Each sleep then lasts exactly its virtual duration, and the
 /// real time the machine takes (a loaded CI machine's too) does not count.
 private func inVirtualTime<T: Sendable>(
@@ -31,7 +32,7 @@ private func inVirtualTime<T: Sendable>(
         if finished.withLock({ $0 }) { break }
         try? await Task.sleep(for: .microseconds(200))
         let count = clock.sleeperCount
-        if count != lastCount || local.drivers.values.contains(where: { $0.callsInProgress > 0 }) {
+        if count != lastCount || clock.resumingCount > 0 || local.drivers.values.contains(where: { $0.callsInProgress > 0 }) {
             (lastCount, quietPolls) = (count, 0)
             continue
         }

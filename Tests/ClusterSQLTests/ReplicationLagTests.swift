@@ -146,15 +146,21 @@ struct ReplicationLagTests {
         #expect(history.lag(ofReplayed: 0, at: clock.now) == .zero)  // timed from the oldest kept, a lower bound
     }
 
-    @Test("a read-your-writes token travels as text and a session only moves forward; outside a session nothing changes")
+    @Test(
+        "a read-your-writes token travels as text, one position per cluster; a session moves forward unless settled; outside a session nothing changes"
+    )
     func tokensAndSessions() async throws {
-        #expect(ReplicationToken("50331744") == ReplicationToken(position: 50_331_744))
-        #expect(ReplicationToken("-1") == nil && ReplicationToken("0/3000060") == nil && ReplicationToken("") == nil)
-        let session = ReadYourWritesSession(after: ReplicationToken(position: 10))
-        session.advance(to: ReplicationToken(position: 5))
-        #expect(session.token?.position == 10)
-        session.advance(to: ReplicationToken(position: 12))
-        #expect(session.token?.description == "12")
+        let token = try #require(ReplicationToken("pg=50331744,gal%2Cera=7"))
+        #expect(token.positions == ["pg": 50_331_744, "gal,era": 7])
+        #expect(token.description == "gal%2Cera=7,pg=50331744" && ReplicationToken(token.description) == token)
+        for bad in ["", "50331744", "pg=-1", "pg=0/3000060", "=5", "pg=1,=2"] { #expect(ReplicationToken(bad) == nil, "\(bad)") }
+        let session = ReadYourWritesSession(after: ReplicationToken(positions: ["pg": 10]))
+        session.advance("pg", to: 5)
+        session.advance("other", to: 3)
+        #expect(session.position(for: "pg") == 10 && session.position(for: "other") == 3)
+        session.advance("pg", to: 12)
+        session.settle("pg", at: 11)  // its primary has no more: what cannot come is not waited for
+        #expect(session.token?.description == "other=3,pg=11")
         // SQLite nodes have no write positions: a session takes no token and waits for nothing.
         let local = try LocalCluster()
         let fresh = ReadYourWritesSession()
