@@ -67,7 +67,10 @@ public struct ReplicationLimits: Sendable, Codable, Hashable {
     @inline(__always)
     func admits(_ lag: ReplicationLag?) -> Bool {
         guard isLimited, let lag else { return true }
-        return violation(by: lag) == nil
+        if lag.isBehindByUnknown { return false }
+        if let maxLag, let seconds = lag.seconds, seconds > maxLag.inSeconds { return false }
+        if let maxTransactionsBehind, let behind = lag.transactionsBehind, behind > maxTransactionsBehind { return false }
+        return true
     }
 
     /// Why a node that lags by `lag` is over these limits, or `nil` when it is within them. A node
