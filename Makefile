@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test docs test-tsan test-asan format lint fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-sentinel bench-memcached bench-tracing clean
+.PHONY: setup build demo test docs test-tsan test-asan format lint fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-redis-tls bench-sentinel bench-memcached bench-tracing clean
 
 setup:
 	@bash scripts/setup.sh
@@ -80,6 +80,10 @@ bench-cluster: setup
 # RedisPool GET/SET vs redis-benchmark -c 8, then auto-pipelined vs redis-benchmark -c 8 -P 16, same server, same run (release build).
 bench-redis: setup
 	swift run -c release redis-bench 5
+
+# The same over TLS on both sides (redis-benchmark --tls), a client certificate required.
+bench-redis-tls: setup
+	swift run -c release redis-bench 5 both loop tls
 
 # 5 failovers under a write loop (time from +switch-master to the first write, failed writes), then
 # GET/SET through SentinelClient vs a plain RedisPool on the same master, alternating rounds (release build).

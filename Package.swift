@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         // `swift package generate-documentation` (make docs): the DocC catalogs in Sources/*/Documentation.docc.
@@ -106,7 +107,10 @@ let package = Package(
         .target(name: "RESP", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "NIOClientSupport",
-            dependencies: ["ConnectionKit", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ConnectionKit", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
+            ],
             swiftSettings: callerExecutorSettings),
         .target(
             name: "Redis",
@@ -155,7 +159,8 @@ let package = Package(
         .executableTarget(
             name: "redis-bench",
             dependencies: [
-                "BenchSupport", "ConnectionKit", "Redis", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                "BenchSupport", "ConnectionKit", "NIOClientSupport", "Redis", "TestServers",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(
@@ -204,13 +209,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore", "Redis", "Memcached"]),
+        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore", "Redis", "Memcached", "NIOClientSupport"]),
         // Issue-14 hardening across modules: secrets in every output (property-based), clients pointed at the wrong server.
         .testTarget(
             name: "HardeningTests",
             dependencies: [
-                "SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "Memcached", "ClusterConfig", "TestServers",
-                .product(name: "PropertyBased", package: "swift-property-based"),
+                "SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "Memcached", "NIOClientSupport", "ClusterConfig",
+                "TestServers", .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(
             name: "RESPTests",
@@ -221,14 +226,14 @@ let package = Package(
         .testTarget(
             name: "RedisTests",
             dependencies: [
-                "Redis", "RESP", "ConnectionKit", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                "Redis", "RESP", "ConnectionKit", "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(
             name: "MemcachedTests",
             dependencies: [
-                "Memcached", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                "Memcached", "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),

@@ -84,7 +84,7 @@ public enum ConfigurationLoader {
         if let servicesTable {
             for name in servicesTable.table.keys.sorted() {
                 var serviceReader = try servicesTable.subtable(name)
-                services.append(try ServiceReader.service(named: name, &serviceReader))
+                services.append(try ServiceReader.service(named: name, &serviceReader, baseDirectory: baseDirectory))
             }
         }
         return ClusterSQLConfiguration(
@@ -175,6 +175,9 @@ struct TableReader {
     func error(_ reason: ConfigurationError.Reason, key: String?, _ message: String) -> ConfigurationError {
         ConfigurationError(reason, file: file, keyPath: key.map(keyPath) ?? path, message: message)
     }
+
+    /// Whether the table holds `key`.
+    func has(_ key: String) -> Bool { table[key] != nil }
 
     /// A string value; `nil` only when absent and not required.
     mutating func string(_ key: String, required: Bool = true) throws(ConfigurationError) -> String? {

@@ -24,6 +24,21 @@ import Redis
 /// failure_window = 10
 /// redistribute = false          # optional: a down server's keys go to the next server meanwhile
 /// ```
+///
+/// Any kind speaks TLS with `tls = true` (a `redis` service also with a `rediss://` URL), checking
+/// the server's certificate against the system's roots; the other keys, each optional, set it
+/// (relative paths are taken from the config file's folder):
+///
+/// ```toml
+/// tls = true
+/// tls_ca_file = "certs/ca.crt"        # the roots the servers' certificates must chain to
+/// tls_cert_file = "certs/client.crt"  # a client certificate, with its unencrypted key
+/// tls_key_file = "certs/client.key"
+/// tls_verify = "full"                 # full (chain and name), certificate (chain only) or none
+/// tls_server_name = "redis.internal"  # the name to check instead of each server's host
+/// ```
+///
+/// A Sentinel service uses the same settings for the sentinels and the data nodes.
 public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     /// What kind of service, with its settings.
     public enum Kind: Sendable {
@@ -54,7 +69,8 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         switch kind {
         case .sentinel(let configuration): "\(name) (sentinel: \(configuration))"
         case .redis(let configuration): "\(name) (redis: \(configuration))"
-        case .memcached(let configuration, _): "\(name) (memcached: \(configuration.servers.map(\.description).joined(separator: ", ")))"
+        case .memcached(let configuration, _):
+            "\(name) (memcached: \(configuration.servers.map(\.description).joined(separator: ", "))\(configuration.servers.first?.tls.map { " over \($0)" } ?? ""))"
         }
     }
 }

@@ -1,22 +1,29 @@
+import Foundation
 import Memcached
+import NIOClientSupport
 import Redis
 
 /// Reads one `[services.NAME]` table, strictly, like the clusters.
 enum ServiceReader {
-    static func service(named name: String, _ reader: inout TableReader) throws(ConfigurationError) -> ServiceConfiguration {
+    /// The service; relative TLS file paths are taken from `baseDirectory` (the config file's folder).
+    static func service(
+        named name: String, _ reader: inout TableReader, baseDirectory: String
+    ) throws(ConfigurationError) -> ServiceConfiguration {
         let kind = try reader.string("kind")!
         let service: ServiceConfiguration
         switch kind {
         case "sentinel":
-            service = ServiceConfiguration(name: name, kind: .sentinel(try sentinel(&reader)))
+            service = ServiceConfiguration(name: name, kind: .sentinel(try sentinel(&reader, baseDirectory: baseDirectory)))
         case "redis":
             let url = try reader.string("url")!
-            guard let configuration = try? RedisConfiguration(url: url) else {
-                throw reader.error(.invalidValue, key: "url", "is not a valid URL (redis://[[user]:password@]host[:port][/database])")
+            guard var configuration = try? RedisConfiguration(url: url) else {
+                throw reader.error(
+                    .invalidValue, key: "url", "is not a valid URL (redis[s]://[[user]:password@]host[:port][/database])")
             }
+            configuration.tls = try tls(&reader, default: configuration.tls, baseDirectory: baseDirectory)
             service = ServiceConfiguration(name: name, kind: .redis(configuration))
         case "memcached":
-            let (client, healing) = try memcached(&reader)
+            let (client, healing) = try memcached(&reader, baseDirectory: baseDirectory)
             service = ServiceConfiguration(name: name, kind: .memcached(client, healing))
         default:
             throw reader.error(.invalidValue, key: "kind", "must be one of \(ServiceConfiguration.kinds.joined(separator: ", "))")
@@ -26,7 +33,7 @@ enum ServiceReader {
     }
 
     private static func memcached(
-        _ reader: inout TableReader
+        _ reader: inout TableReader, baseDirectory: String
     ) throws(ConfigurationError) -> (MemcachedClientConfiguration, HealingConfiguration) {
         let addresses = try reader.strings("servers")!
         guard !addresses.isEmpty else { throw reader.error(.invalidValue, key: "servers", "lists no server") }
@@ -35,6 +42,7 @@ enum ServiceReader {
         guard weights.allSatisfy({ $0 >= 1 }) else { throw reader.error(.invalidValue, key: "weights", "must be 1 or more") }
         let timeout = try reader.integer("timeout_ms", required: false) ?? 500
         guard timeout >= 1 else { throw reader.error(.invalidValue, key: "timeout_ms", "must be 1 or more") }
+        let tls = try tls(&reader, default: nil, baseDirectory: baseDirectory)
         var servers: [MemcachedServerConfiguration] = []
         for (index, address) in addresses.enumerated() {
             guard var server = try? MemcachedServerConfiguration(address: address, weight: weights[index]) else {
@@ -43,6 +51,7 @@ enum ServiceReader {
             server.connectTimeout = .milliseconds(timeout)
             server.readTimeout = .milliseconds(timeout)
             server.writeTimeout = .milliseconds(timeout)
+            server.tls = tls
             servers.append(server)
         }
         var healing = HealingConfiguration()
@@ -65,7 +74,7 @@ enum ServiceReader {
         return (client, healing)
     }
 
-    private static func sentinel(_ reader: inout TableReader) throws(ConfigurationError) -> SentinelConfiguration {
+    private static func sentinel(_ reader: inout TableReader, baseDirectory: String) throws(ConfigurationError) -> SentinelConfiguration {
         let sentinels = try reader.strings("sentinels")!
         guard !sentinels.isEmpty else { throw reader.error(.invalidValue, key: "sentinels", "lists no sentinel") }
         for (index, address) in sentinels.enumerated() where (try? SentinelAddress(parsing: address)) == nil {
@@ -87,6 +96,9 @@ enum ServiceReader {
             configuration.poolSize = size
         }
         configuration.replicaFallback = try reader.choice("replica_fallback", default: ReplicaFallback.master)
+        // One TLS setting for the sentinels and the data nodes: a deployment that encrypts one encrypts both.
+        configuration.sentinelTLS = try tls(&reader, default: nil, baseDirectory: baseDirectory)
+        configuration.dataNodes.tls = configuration.sentinelTLS
         if configuration.sentinelUsername != nil && configuration.sentinelPassword == nil {
             throw reader.error(.missingKey, key: "sentinel_password", "is required with sentinel_username")
         }
@@ -94,5 +106,41 @@ enum ServiceReader {
             throw reader.error(.missingKey, key: "password", "is required with username")
         }
         return configuration
+    }
+
+    /// The service's TLS keys: `tls = true` (or any `tls_*` key) turns it on; `tls_ca_file`,
+    /// `tls_cert_file` with `tls_key_file`, `tls_verify` (full, certificate, none) and
+    /// `tls_server_name` set it. The files (relative ones from `baseDirectory`) must be readable now.
+    /// `fallback`: what applies without the keys (a `rediss://` URL's TLS).
+    private static func tls(
+        _ reader: inout TableReader, default fallback: ClientTLS?, baseDirectory: String
+    ) throws(ConfigurationError) -> ClientTLS? {
+        let enabled = try reader.bool("tls", required: false)
+        var files: [String: String] = [:]
+        for key in ["tls_ca_file", "tls_cert_file", "tls_key_file"] {
+            guard let given = try reader.string(key, required: false) else { continue }
+            let path = ConfigurationLoader.absolute(given, base: baseDirectory)
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw reader.error(.invalidValue, key: key, "names a file that cannot be read")
+            }
+            files[key] = path
+        }
+        let serverName = try reader.string("tls_server_name", required: false)
+        let verifyGiven = reader.has("tls_verify")
+        let verification = try reader.choice("tls_verify", default: ClientTLS.Verification.full)
+        let detailed = !files.isEmpty || serverName != nil || verifyGiven
+        if enabled == false {
+            if detailed { throw reader.error(.invalidValue, key: "tls", "is false, yet other tls_ keys are set") }
+            return nil
+        }
+        guard enabled == true || detailed else { return fallback }
+        if (files["tls_cert_file"] == nil) != (files["tls_key_file"] == nil) {
+            let missing = files["tls_cert_file"] == nil ? "tls_cert_file" : "tls_key_file"
+            throw reader.error(
+                .missingKey, key: missing, "is required with \(missing == "tls_cert_file" ? "tls_key_file" : "tls_cert_file")")
+        }
+        return ClientTLS(
+            verification: verification, trustRootsFile: files["tls_ca_file"], certificateFile: files["tls_cert_file"],
+            privateKeyFile: files["tls_key_file"], serverName: serverName)
     }
 }

@@ -103,6 +103,8 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let decoding = error as? MetaDecodingError {
             fail(MemcachedError(.protocolViolation, message: decoding.message))
+        } else if let tls = ClientTLS.failureMessage(error) {
+            fail(MemcachedError(.tlsFailed, message: tls))
         } else {
             fail(MemcachedError(.connectionLost, message: "the connection failed: \(error)"))
         }

@@ -47,28 +47,47 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
                 throw MemcachedError(.connectFailed, message: "cannot resolve the host: \(error)", server: server)
             }
         }
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        let tls: TLSChannelSetup?
+        do {
+            tls = try await configuration.tls?.setup(forHost: configuration.host)
+        } catch {
+            throw MemcachedError(tlsFailure: error, configuration: configuration)
+        }
         let loop = group.next()
         let broken = BrokenFlag()
         let box = NIOLoopBoundBox.makeBoxSendingValue(
             MemcachedChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
         let limits = configuration.limits
+        let handshake = tls.map { _ in loop.makePromise(of: Void.self) }
+        let channel: any Channel
         do {
-            let channel = try await ClientBootstrap(group: loop)
+            channel = try await ClientBootstrap(group: loop)
                 .connectTimeout(TimeAmount(configuration.connectTimeout))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls, let handshake { try tls.addHandlers(to: channel.pipeline.syncOperations, handshake: handshake) }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MetaDecoder(limits: limits)))
                         try channel.pipeline.syncOperations.addHandler(box.value)
                     }
                 }
                 .connect(to: address).get()
-            return MemcachedConnection(configuration: configuration, channel: channel, handler: box, broken: broken)
         } catch ChannelError.connectTimeout {
+            handshake?.fail(ChannelError.ioOnClosedChannel)
             throw MemcachedError(.connectTimeout, message: "no TCP connection within \(configuration.connectTimeout)", server: server)
         } catch {
+            handshake?.fail(error)
             throw MemcachedError(.connectFailed, message: "\(error)", server: server)
         }
+        if let tls, let handshake {
+            do {
+                try await tls.waitForHandshake(handshake, on: channel, deadline: deadline)
+            } catch {
+                throw MemcachedError(tlsFailure: error, configuration: configuration)
+            }
+        }
+        return MemcachedConnection(configuration: configuration, channel: channel, handler: box, broken: broken)
     }
 
     /// Sends one request and returns its reply.

@@ -1,3 +1,5 @@
+import NIOClientSupport
+
 /// Everything that can go wrong talking to memcached, as one typed error.
 ///
 /// ``isConnectionError`` tells the kinds apart: an answer about the item
@@ -32,6 +34,9 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
         public static let protocolViolation = Code("protocolViolation")
         /// The TCP connection could not be made (refused, unreachable, unknown host).
         public static let connectFailed = Code("connectFailed")
+        /// TLS failed: the server's certificate is not trusted or does not name the host, the
+        /// server refused our client certificate (or wanted one), or it does not speak TLS.
+        public static let tlsFailed = Code("tlsFailed")
         /// No connection within the connect timeout.
         public static let connectTimeout = Code("connectTimeout")
         /// No reply within the read timeout.
@@ -63,12 +68,23 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
     /// Whether the connection that produced this error must not be used again,
     /// and the failure counts against the server's health.
     public var isConnectionError: Bool {
-        [.protocolViolation, .connectFailed, .connectTimeout, .readTimeout, .writeTimeout, .connectionLost].contains(code)
+        [.protocolViolation, .connectFailed, .tlsFailed, .connectTimeout, .readTimeout, .writeTimeout, .connectionLost].contains(code)
     }
 
     /// `memcached 127.0.0.1:11211: notStored: ...`.
     public var description: String {
         "memcached\(server.isEmpty ? "" : " \(server)"): \(code): \(message)"
+    }
+
+    /// A TLS failure of a connect to `configuration`'s server, with the code of its kind.
+    init(tlsFailure failure: ClientTLSFailure, configuration: MemcachedServerConfiguration) {
+        let code: Code =
+            switch failure.kind {
+            case .configuration: .invalidConfiguration
+            case .handshake: .tlsFailed
+            case .timeout: .connectTimeout
+            }
+        self.init(code, message: failure.message(connectTimeout: configuration.connectTimeout), server: configuration.description)
     }
 
     func at(_ server: String) -> MemcachedError {

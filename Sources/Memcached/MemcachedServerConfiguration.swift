@@ -1,4 +1,5 @@
 import ConnectionKit
+import NIOClientSupport
 
 /// How to reach one memcached server and how long to wait for it.
 public struct MemcachedServerConfiguration: Sendable, Hashable, CustomStringConvertible {
@@ -24,6 +25,9 @@ public struct MemcachedServerConfiguration: Sendable, Hashable, CustomStringConv
     /// `mg` or `ms`, never its key or value). Default: the tracer bootstrapped when the configuration
     /// is made, if any.
     public var tracing: TracingConfiguration
+    /// TLS for the connections (memcached started with `-Z`); `nil`: plain TCP. The connect
+    /// timeout covers the TLS handshake too.
+    public var tls: ClientTLS?
 
     /// A server at `host:port` with the defaults above.
     public init(host: String = "127.0.0.1", port: Int = 11211, weight: Int = 1) {
@@ -36,6 +40,7 @@ public struct MemcachedServerConfiguration: Sendable, Hashable, CustomStringConv
         maxItemSize = 1024 * 1024
         limits = MetaDecoderLimits()
         tracing = TracingConfiguration()
+        tls = nil
     }
 
     /// Parses `host[:port]` (IPv6 in brackets).

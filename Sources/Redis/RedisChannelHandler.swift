@@ -175,7 +175,11 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(RedisError(.connectionClosed, message: "the connection failed: \(error)"))
+        if let tls = ClientTLS.failureMessage(error) {
+            fail(RedisError(.tlsFailed, message: tls))
+        } else {
+            fail(RedisError(.connectionClosed, message: "the connection failed: \(error)"))
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

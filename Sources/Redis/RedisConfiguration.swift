@@ -1,5 +1,6 @@
 import ConnectionKit
 import Foundation
+import NIOClientSupport
 import NIOCore
 import RESP
 
@@ -36,6 +37,9 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// Where each command's span goes (`db.system.name` `redis`, the command's name, never its
     /// arguments). Default: the tracer bootstrapped when the configuration is made, if any.
     public var tracing: TracingConfiguration
+    /// TLS for the connection (the server's `tls-port`); `nil`: plain TCP. A `rediss://` URL sets it to
+    /// full verification against the system's roots.
+    public var tls: ClientTLS?
 
     /// A configuration for `host:port` with the defaults above.
     public init(host: String = "127.0.0.1", port: Int = 6379) {
@@ -51,17 +55,24 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         self.writeTimeout = .seconds(10)
         self.limits = RESPDecoderLimits()
         self.tracing = TracingConfiguration()
+        self.tls = nil
     }
 
     /// Parses `redis://[[user]:password@]host[:port][/database]` (the scheme is
     /// optional; IPv6 hosts go in brackets); a plain `host:port` works too.
+    /// `rediss://` is the same over TLS, verified against the system's roots
+    /// (set ``tls`` afterwards for your own roots or a client certificate).
     /// Anything malformed is a ``RedisError`` with code ``RedisError/Code/invalidConfiguration``
     /// whose message does not repeat the password.
     public init(url: String) throws(RedisError) {
         self.init()
         var rest = Substring(url)
         if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
-            guard rest[..<colon] == "redis" else { throw .invalidConfiguration("the scheme must be redis://") }
+            switch rest[..<colon] {
+            case "redis": break
+            case "rediss": tls = ClientTLS()
+            default: throw .invalidConfiguration("the scheme must be redis:// or rediss://")
+            }
             rest = rest[rest.index(colon, offsetBy: 3)...]
         }
         if let at = rest.lastIndex(of: "@") {
@@ -88,11 +99,11 @@ public struct RedisConfiguration: Sendable, Hashable, CustomStringConvertible {
         if let parsedPort { port = parsedPort }
     }
 
-    /// `redis://user:***@host:port/db`, never the password.
+    /// `redis://user:***@host:port/db` (`rediss://` with TLS), never the password.
     public var description: String {
         let user = username ?? ""
         let credentials = password == nil ? (user.isEmpty ? "" : "\(user)@") : "\(user):***@"
-        return "redis://\(credentials)\(endpoint)\(database == 0 ? "" : "/\(database)")"
+        return "\(tls == nil ? "redis" : "rediss")://\(credentials)\(endpoint)\(database == 0 ? "" : "/\(database)")"
     }
 
     /// `host:port` (IPv6 in brackets), for errors and logs.

@@ -1,3 +1,4 @@
+import NIOClientSupport
 import RESP
 
 /// Everything that can go wrong talking to Redis, as one typed error.
@@ -20,6 +21,9 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let server = Code("server")
         /// The TCP connection could not be made (refused, unreachable, unknown host).
         public static let connectFailed = Code("connectFailed")
+        /// TLS failed: the server's certificate is not trusted or does not name the host, the
+        /// server refused our client certificate (or wanted one), or it does not speak TLS.
+        public static let tlsFailed = Code("tlsFailed")
         /// Connecting and the handshake took longer than ``RedisConfiguration/connectTimeout``.
         public static let connectTimeout = Code("connectTimeout")
         /// No reply within ``RedisConfiguration/readTimeout``.
@@ -80,6 +84,17 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func serverReply(_ text: String, endpoint: String = "", command: String = "") -> RedisError {
         let prefix = text.prefix { $0 != " " }
         return RedisError(.server, message: text, prefix: String(prefix), endpoint: endpoint, command: command)
+    }
+
+    /// A TLS failure of a connect to `configuration`'s server, with the code of its kind.
+    init(tlsFailure failure: ClientTLSFailure, configuration: RedisConfiguration) {
+        let code: Code =
+            switch failure.kind {
+            case .configuration: .invalidConfiguration
+            case .handshake: .tlsFailed
+            case .timeout: .connectTimeout
+            }
+        self.init(code, message: failure.message(connectTimeout: configuration.connectTimeout), endpoint: configuration.endpoint)
     }
 
     static func invalidConfiguration(_ message: String) -> RedisError {

@@ -19,15 +19,17 @@ public final class MemcachedServer: ProcessBackedServer {
     public var address: String { "127.0.0.1:\(port)" }
 
     /// Creates and starts a server (instant) with `memoryMegabytes` of cache and an
-    /// item size limit of `maxItemSize` bytes (memcached's `-I`, default 1 MiB).
-    public static func start(name: String = "memcached", memoryMegabytes: Int = 64, maxItemSize: Int? = nil) async throws -> MemcachedServer
-    {
+    /// item size limit of `maxItemSize` bytes (memcached's `-I`, default 1 MiB); with `tls`, it speaks only TLS.
+    public static func start(
+        name: String = "memcached", memoryMegabytes: Int = 64, maxItemSize: Int? = nil, tls: ServerTLS? = nil
+    ) async throws -> MemcachedServer {
         let folder = try await Commands.makeFolder("clustersql-memcached-\(name)", owner: Commands.isRoot ? "memcache" : nil)
         let port = try Commands.freePort()
         let process = ServerProcess(name: name, port: port, dataDirectory: folder, runDirectory: folder, logFile: folder + "/memcached.log")
         var arguments = ["-p", String(port), "-U", "0", "-l", "127.0.0.1", "-m", String(memoryMegabytes), "-c", "1024"]
         if Commands.isRoot { arguments += ["-u", "memcache"] }
         if let maxItemSize { arguments += ["-I", String(maxItemSize)] }
+        if let tls { arguments += tls.memcachedArguments }
         let server = MemcachedServer(process: process, arguments: arguments)
         do {
             try await server.launch()

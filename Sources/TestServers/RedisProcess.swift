@@ -7,6 +7,8 @@ public protocol RedisProcess: ProcessBackedServer {
     var password: String? { get }
     /// The configuration file the process starts from.
     var configFile: String { get }
+    /// How it speaks TLS, if it does (only TLS then: redis-cli goes over TLS too).
+    var tls: ServerTLS? { get }
 }
 
 extension RedisProcess {
@@ -16,7 +18,7 @@ extension RedisProcess {
     public func cli(_ arguments: String...) async throws -> String {
         // The password goes through the environment, not the command line (which ps and error messages show).
         let result = try await Commands.run(
-            "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--raw"] + arguments,
+            "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--raw"] + (tls?.redisCLIArguments ?? []) + arguments,
             environment: password.map { ["REDISCLI_AUTH": $0] } ?? [:])
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -10,10 +10,13 @@ public final class RedisSentinelServer: RedisProcess {
     public let password: String?
     /// Its configuration file, which the sentinel rewrites.
     public var configFile: String { process.runDirectory + "/sentinel.conf" }
+    /// How it speaks TLS, if it does: then only TLS, to clients and to the data nodes and other sentinels.
+    public let tls: ServerTLS?
 
-    init(process: ServerProcess, password: String?) {
+    init(process: ServerProcess, password: String?, tls: ServerTLS?) {
         self.process = process
         self.password = password
+        self.tls = tls
     }
 
     /// `host:port` of the sentinel.
@@ -21,22 +24,24 @@ public final class RedisSentinelServer: RedisProcess {
 
     /// Creates and starts a sentinel that monitors `masterName` at 127.0.0.1:`masterPort`
     /// with `quorum`, noticing a dead master after `downAfter`. `dataPassword` is the
-    /// data nodes' password (`sentinel auth-pass`), `password` the sentinels' own.
+    /// data nodes' password (`sentinel auth-pass`), `password` the sentinels' own; with `tls`, it
+    /// speaks only TLS (the data nodes must too).
     public static func start(
         name: String, masterName: String, masterPort: Int, quorum: Int = 2, downAfter: Duration = .seconds(1),
-        failoverTimeout: Duration = .seconds(3), dataPassword: String? = nil, password: String? = nil
+        failoverTimeout: Duration = .seconds(3), dataPassword: String? = nil, password: String? = nil, tls: ServerTLS? = nil
     ) async throws -> RedisSentinelServer {
         let folder = try await Commands.makeFolder("clustersql-sentinel-\(name)", owner: nil)
         let process = ServerProcess(
             name: name, port: try Commands.freePort(), dataDirectory: folder, runDirectory: folder,
             logFile: folder + "/sentinel.log")
-        let sentinel = RedisSentinelServer(process: process, password: password)
-        var lines = [
-            "port \(process.port)", "bind 127.0.0.1", "dir \(folder)", "logfile \(process.logFile)", "daemonize no",
-            "sentinel monitor \(masterName) 127.0.0.1 \(masterPort) \(quorum)",
-            "sentinel down-after-milliseconds \(masterName) \(downAfter.milliseconds)",
-            "sentinel failover-timeout \(masterName) \(failoverTimeout.milliseconds)",
-        ]
+        let sentinel = RedisSentinelServer(process: process, password: password, tls: tls)
+        var lines =
+            (tls?.redisLines(port: process.port) ?? ["port \(process.port)"]) + [
+                "bind 127.0.0.1", "dir \(folder)", "logfile \(process.logFile)", "daemonize no",
+                "sentinel monitor \(masterName) 127.0.0.1 \(masterPort) \(quorum)",
+                "sentinel down-after-milliseconds \(masterName) \(downAfter.milliseconds)",
+                "sentinel failover-timeout \(masterName) \(failoverTimeout.milliseconds)",
+            ]
         if let dataPassword { lines.append("sentinel auth-pass \(masterName) \(dataPassword)") }
         // Sentinels talk to each other with the same password clients use.
         if let password { lines += ["requirepass \(password)", "sentinel sentinel-pass \(password)"] }

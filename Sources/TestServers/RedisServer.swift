@@ -15,32 +15,38 @@ public final class RedisServer: RedisProcess {
     public let password: String?
     /// Its configuration file.
     public var configFile: String { process.runDirectory + "/redis.conf" }
+    /// How it speaks TLS, if it does: then only TLS, on ``port``.
+    public let tls: ServerTLS?
 
-    init(process: ServerProcess, password: String?) {
+    init(process: ServerProcess, password: String?, tls: ServerTLS?) {
         self.process = process
         self.password = password
+        self.tls = tls
     }
 
-    /// A `redis://` URL for the server (with the password when there is one).
+    /// A `redis://` URL for the server (`rediss://` with TLS; with the password when there is one).
     public var url: String {
-        password.map { "redis://:\($0)@127.0.0.1:\(port)" } ?? "redis://127.0.0.1:\(port)"
+        let scheme = tls == nil ? "redis" : "rediss"
+        return password.map { "\(scheme)://:\($0)@127.0.0.1:\(port)" } ?? "\(scheme)://127.0.0.1:\(port)"
     }
 
     /// Creates and starts a server (well under a second); with `password`, every
-    /// client must AUTH; with `replicaOf`, it replicates that port on 127.0.0.1.
+    /// client must AUTH; with `replicaOf`, it replicates that port on 127.0.0.1;
+    /// with `tls`, it speaks only TLS (replicating over TLS too).
     /// `extra` lines are appended to its configuration.
     public static func start(
-        name: String = "redis", password: String? = nil, replicaOf: Int? = nil, extra: [String] = []
+        name: String = "redis", password: String? = nil, replicaOf: Int? = nil, tls: ServerTLS? = nil, extra: [String] = []
     ) async throws -> RedisServer {
         let data = try await Commands.makeFolder("clustersql-redis-\(name)", owner: nil)
         let process = ServerProcess(
             name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: data,
             logFile: data + "/redis.log")
-        let server = RedisServer(process: process, password: password)
-        var lines = [
-            "port \(process.port)", "bind 127.0.0.1", "dir \(data)", "save \"\"", "appendonly no",
-            "repl-diskless-sync-delay 0", "logfile \(process.logFile)", "daemonize no",
-        ]
+        let server = RedisServer(process: process, password: password, tls: tls)
+        var lines =
+            (tls?.redisLines(port: process.port) ?? ["port \(process.port)"]) + [
+                "bind 127.0.0.1", "dir \(data)", "save \"\"", "appendonly no",
+                "repl-diskless-sync-delay 0", "logfile \(process.logFile)", "daemonize no",
+            ]
         if let password { lines += ["requirepass \(password)", "masterauth \(password)"] }
         if let replicaOf { lines.append("replicaof 127.0.0.1 \(replicaOf)") }
         try (lines + extra).joined(separator: "\n").appending("\n").write(toFile: server.configFile, atomically: true, encoding: .utf8)

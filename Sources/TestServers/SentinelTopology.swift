@@ -19,6 +19,8 @@ public final class SentinelTopology: Sendable {
     public let dataPassword: String?
     /// The sentinels' own password, if any.
     public let sentinelPassword: String?
+    /// How every process speaks TLS, if they do.
+    public var tls: ServerTLS? { servers.first?.tls }
 
     init(masterName: String, servers: [RedisServer], sentinels: [RedisSentinelServer], dataPassword: String?, sentinelPassword: String?) {
         self.masterName = masterName
@@ -30,24 +32,26 @@ public final class SentinelTopology: Sendable {
 
     /// Starts a master, `replicas` replicas and `sentinels` sentinels (quorum 2, or 1
     /// with a single sentinel; a dead master is noticed after 1 s); waits until all is seen.
+    /// With `tls`, every process speaks only TLS, to clients and to one another.
     public static func start(
         masterName: String = "mymaster", replicas: Int = 1, sentinels sentinelCount: Int = 3,
-        dataPassword: String? = nil, sentinelPassword: String? = nil
+        dataPassword: String? = nil, sentinelPassword: String? = nil, tls: ServerTLS? = nil
     ) async throws -> SentinelTopology {
         var servers: [RedisServer] = []
         var sentinels: [RedisSentinelServer] = []
         do {
-            let master = try await RedisServer.start(name: "\(masterName)-node-0", password: dataPassword)
+            let master = try await RedisServer.start(name: "\(masterName)-node-0", password: dataPassword, tls: tls)
             servers.append(master)
             for index in 0..<replicas {
                 servers.append(
-                    try await RedisServer.start(name: "\(masterName)-node-\(index + 1)", password: dataPassword, replicaOf: master.port))
+                    try await RedisServer.start(
+                        name: "\(masterName)-node-\(index + 1)", password: dataPassword, replicaOf: master.port, tls: tls))
             }
             for index in 0..<sentinelCount {
                 sentinels.append(
                     try await RedisSentinelServer.start(
                         name: "\(masterName)-sentinel-\(index)", masterName: masterName, masterPort: master.port,
-                        quorum: min(2, sentinelCount), dataPassword: dataPassword, password: sentinelPassword))
+                        quorum: min(2, sentinelCount), dataPassword: dataPassword, password: sentinelPassword, tls: tls))
             }
             let topology = SentinelTopology(
                 masterName: masterName, servers: servers, sentinels: sentinels, dataPassword: dataPassword,

@@ -5,10 +5,13 @@
 // Our tasks prefer the pool's executor (they run on its event loop, as redis-benchmark runs on one
 // thread); with "cooperative" they run on Swift's cooperative pool and every command crosses threads.
 // Each side runs `seconds` per test in all, in one alternating round per second (at least 3); the ratio is the median of the rounds'.
-// Run in release:  swift run -c release redis-bench [seconds] [plain|pipelined|both] [cooperative]
+// With "tls" as the fourth argument, the server speaks only TLS (a throw-away authority, a client
+// certificate required) and both sides connect over TLS (redis-benchmark --tls).
+// Run in release:  swift run -c release redis-bench [seconds] [plain|pipelined|both] [loop|cooperative] [tls]
 import BenchSupport
 import ConnectionKit
 import Foundation
+import NIOClientSupport
 import NIOCore
 import NIOPosix
 import Redis
@@ -17,6 +20,11 @@ import TestServers
 let seconds = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 5
 let only = CommandLine.arguments.dropFirst(2).first  // "plain" or "pipelined": one half only
 let onLoop = CommandLine.arguments.dropFirst(3).first != "cooperative"
+let overTLS = CommandLine.arguments.dropFirst(4).first == "tls"
+let certificates = overTLS ? try await TestCertificates.make(name: "bench") : nil
+
+/// redis-benchmark's TLS arguments (the authority and the client certificate), when the run is over TLS.
+let peerTLS = certificates.map { ["--tls", "--cacert", $0.authority, "--cert", $0.clientCertificate, "--key", $0.clientKey] } ?? []
 
 /// Runs redis-benchmark and returns its requests per second for SET and GET.
 func peer(port: Int, pipeline: Int, requests: Int) async throws -> [String: Double] {
@@ -25,7 +33,7 @@ func peer(port: Int, pipeline: Int, requests: Int) async throws -> [String: Doub
         [
             "-h", "127.0.0.1", "-p", String(port), "-c", "8", "-P", String(pipeline), "-r", "100000", "-n", String(requests),
             "-t", "set,get", "--csv",
-        ]
+        ] + peerTLS
     ).output
     var rates: [String: Double] = [:]
     for line in output.split(separator: "\n") {
@@ -98,9 +106,14 @@ func medianRatio(_ ours: [Double], _ peer: [Double]) -> (median: Double, detail:
 if ProcessInfo.processInfo.environment["NIO_EXECUTOR"] != nil {
     precondition(NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())
 }
-let server = try await RedisServer.start(name: "bench")
+let server = try await RedisServer.start(
+    name: "bench", tls: certificates.map { ServerTLS(certificates: $0, requireClientCertificate: true) })
 defer { server.destroy() }
-let configuration = RedisConfiguration(port: server.port)
+var configuration = RedisConfiguration(port: server.port)
+configuration.tls = certificates.map {
+    ClientTLS(trustRootsFile: $0.authority, certificateFile: $0.clientCertificate, privateKeyFile: $0.clientKey)
+}
+if overTLS { print("over TLS (both sides verify the server and send a client certificate)") }
 
 let plain = RedisPool(configuration: configuration, size: 8)
 var pipelinedOptions = RedisPoolOptions()

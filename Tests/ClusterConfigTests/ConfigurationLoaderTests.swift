@@ -1,6 +1,7 @@
 import ClusterConfig
 import ClusterSQL
 import Foundation
+import NIOClientSupport
 import Testing
 
 @Suite("config.toml parsing", .timeLimit(.minutes(2)))
@@ -332,6 +333,76 @@ struct ConfigurationLoaderTests {
         #expect(badType?.keyPath == "services.x.redistribute" && badType?.reason == .wrongType)
         let badShared = failure("[services.x]\nkind = \"memcached\"\nservers = [\"a\"]\nshared_connections = -1\n")
         #expect(badShared?.keyPath == "services.x.shared_connections")
+    }
+
+    @Test("TLS keys on every kind of service: files relative to the config's folder, rediss:// URLs, checks with the key named")
+    func serviceTLS() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "clustersql-tls-config-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in ["ca.crt", "client.crt", "client.key"] {
+            try "not read here".write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let base = "[clusters.a]\ndriver = \"sqlite\"\n[[clusters.a.nodes]]\nname = \"n\"\ndsn = \"n.sqlite\"\n"
+        let text =
+            base + """
+                [services.cache]
+                kind = "sentinel"
+                sentinels = ["10.0.0.1:26379"]
+                master_name = "mymaster"
+                tls_ca_file = "ca.crt"
+                tls_cert_file = "client.crt"
+                tls_key_file = "\(folder.path)/client.key"
+                [services.secure]
+                kind = "redis"
+                url = "rediss://10.0.0.2:6380"
+                [services.named]
+                kind = "redis"
+                url = "redis://10.0.0.2:6380"
+                tls_verify = "certificate"
+                tls_server_name = "redis.internal"
+                [services.pages]
+                kind = "memcached"
+                servers = ["10.0.0.1", "10.0.0.2"]
+                tls = true
+                """
+        let config = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: folder.path)
+        guard case .sentinel(let sentinel) = try config.service(named: "cache").kind,
+            case .redis(let secure) = try config.service(named: "secure").kind,
+            case .redis(let named) = try config.service(named: "named").kind,
+            case .memcached(let pages, _) = try config.service(named: "pages").kind
+        else {
+            Issue.record("the four services")
+            return
+        }
+        let expected = ClientTLS(
+            trustRootsFile: folder.appendingPathComponent("ca.crt").path, certificateFile: folder.appendingPathComponent("client.crt").path,
+            privateKeyFile: folder.appendingPathComponent("client.key").path)
+        #expect(sentinel.sentinelTLS == expected && sentinel.dataNodes.tls == expected)
+        #expect(secure.tls == ClientTLS())
+        #expect(named.tls == ClientTLS(verification: .certificateOnly, serverName: "redis.internal"))
+        #expect(pages.servers.allSatisfy { $0.tls == ClientTLS() })
+        #expect("\(try config.service(named: "pages"))".contains("TLS (full verification)"))
+
+        func failure(_ service: String) -> ConfigurationError? {
+            do {
+                _ = try ConfigurationLoader.parse(base + service, file: "c.toml", baseDirectory: folder.path)
+                return nil
+            } catch { return error }
+        }
+        let missingFile = failure("[services.x]\nkind = \"memcached\"\nservers = [\"a\"]\ntls_ca_file = \"nope.crt\"\n")
+        #expect(missingFile?.keyPath == "services.x.tls_ca_file")
+        let keyless = failure("[services.x]\nkind = \"redis\"\nurl = \"redis://h\"\ntls_cert_file = \"client.crt\"\n")
+        #expect(keyless?.keyPath == "services.x.tls_key_file" && keyless?.reason == .missingKey)
+        let contradiction = failure("[services.x]\nkind = \"redis\"\nurl = \"redis://h\"\ntls = false\ntls_verify = \"none\"\n")
+        #expect(contradiction?.keyPath == "services.x.tls")
+        let badVerify = failure("[services.x]\nkind = \"redis\"\nurl = \"redis://h\"\ntls_verify = \"strict\"\n")
+        #expect(badVerify?.keyPath == "services.x.tls_verify")
+        let plainAgain = try ConfigurationLoader.parse(
+            base + "[services.x]\nkind = \"redis\"\nurl = \"rediss://h\"\ntls = false\n", file: "c.toml", baseDirectory: folder.path)
+        guard case .redis(let off) = try plainAgain.service(named: "x").kind else { return }
+        #expect(off.tls == nil, "tls = false turns a rediss:// URL's TLS off")
     }
 
     @Test("${NAME} in a value reads the environment; $${ is a literal; an unset variable names key and variable, never a value")

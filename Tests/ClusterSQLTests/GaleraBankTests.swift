@@ -80,24 +80,48 @@ extension GaleraClusterTests {
             let done = acknowledged.withLock { $0 }
             #expect(done.count > 50, "acknowledged \(done.count), failures \(failures.withLock { $0 })")
             // Every node, read directly: the same balances, the right total, each one explained by the transfers.
+            try await servers.waitUntilSynced(size: 3)
             for node in servers.nodes {
                 let direct = try await MariaDBDriver().connect(to: node.dsn)
                 _ = try await direct.execute("SET SESSION wsrep_sync_wait = 1")  // every applied commit, before reading
-                let total = try await direct.query("SELECT SUM(balance) FROM bank_accounts")[0][0]
+                let total = try await causalRead(direct, node: node.name, "SELECT SUM(balance) FROM bank_accounts")[0][0]
                 #expect(
                     total == .decimal(SQLDecimal("\(Int64(accounts) * opening)")!) || total == .integer(Int64(accounts) * opening),
                     "\(node.name): total \(total)")
-                let unexplained = try await direct.query(
+                let unexplained = try await causalRead(
+                    direct, node: node.name,
                     """
                     SELECT a.id FROM bank_accounts a
                     WHERE a.balance <> ? - (SELECT COALESCE(SUM(amount), 0) FROM bank_transfers WHERE source = a.id)
                                          + (SELECT COALESCE(SUM(amount), 0) FROM bank_transfers WHERE target = a.id)
                     """, [.integer(opening)])
                 #expect(unexplained.isEmpty, "\(node.name): balances not explained by the transfers: \(unexplained.map { $0[0] })")
-                let present = Set(try await direct.query("SELECT id FROM bank_transfers").map { $0[0].displayText })
+                let present = Set(
+                    try await causalRead(direct, node: node.name, "SELECT id FROM bank_transfers").map { $0[0].displayText })
                 let missing = done.filter { !present.contains($0) }
                 #expect(missing.isEmpty, "\(node.name): \(missing.count) acknowledged transfers missing")
                 await direct.close()
+            }
+        }
+    }
+
+    /// A read under `wsrep_sync_wait`: the node first applies every commit the cluster had when the read
+    /// began. When that takes longer than Galera's `repl.causal_read_timeout` (30 s; a node that just
+    /// rejoined, on a loaded 2-core machine), the read fails with 1205 "Lock wait timeout exceeded"
+    /// (seen once in CI): it is tried again, up to three times, and a last failure names the node.
+    private func causalRead(
+        _ connection: any SQLConnection, node: String, _ sql: String, _ parameters: [SQLValue] = []
+    ) async throws
+        -> SQLRows
+    {
+        var attempt = 1
+        while true {
+            do {
+                return try await connection.query(sql, parameters)
+            } catch  where error.code == .busy && attempt < 3 {
+                attempt += 1
+            } catch {
+                throw TestServerError("\(node): a causal read failed (attempt \(attempt)): \(error)")
             }
         }
     }

@@ -84,4 +84,48 @@ struct ServiceCommandTests {
         #expect(down.status == 1)
         #expect(down.output.contains("NO SERVER UP"), "\(down.output)")
     }
+
+    @Test(
+        "check --service over TLS (config.toml's tls keys): a TLS Redis and memcached answer; a wrong root is a one-line tlsFailed per server"
+    )
+    func checkOverTLS() async throws {
+        let certificates = try await TestCertificates.shared()
+        let stranger = try await TestCertificates.make(name: "tool-stranger")
+        let redis = try await RedisServer.start(name: "tool-tls", password: "tool-tls-pw", tls: ServerTLS(certificates: certificates))
+        let memcached = try await MemcachedServer.start(
+            name: "tool-tls", tls: ServerTLS(certificates: certificates, requireClientCertificate: true))
+        defer {
+            redis.destroy()
+            memcached.destroy()
+        }
+        let (config, folder) = try tool.makeConfig(
+            extra: """
+                [services.session]
+                kind = "redis"
+                url = "rediss://:tool-tls-pw@127.0.0.1:\(redis.port)"
+                tls_ca_file = "\(certificates.authority)"
+                [services.pages]
+                kind = "memcached"
+                servers = ["\(memcached.address)"]
+                tls_ca_file = "\(certificates.authority)"
+                tls_cert_file = "\(certificates.clientCertificate)"
+                tls_key_file = "\(certificates.clientKey)"
+                [services.stranger]
+                kind = "redis"
+                url = "rediss://:tool-tls-pw@127.0.0.1:\(redis.port)"
+                tls_ca_file = "\(stranger.authority)"
+                """)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let session = try await tool.run(["check", "--config", config, "--service", "session"])
+        #expect(session.status == 0, "\(session.output)\(session.errors)")
+        let pages = try await tool.run(["check", "--config", config, "--service", "pages"])
+        #expect(pages.status == 0, "\(pages.output)\(pages.errors)")
+        #expect(pages.output.contains("all 1 servers up"), "\(pages.output)")
+        let refused = try await tool.run(["check", "--config", config, "--service", "stranger"])
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("tlsFailed"), "\(refused.output)\(refused.errors)")
+        for output in [session.output, session.errors, pages.output, refused.output, refused.errors] {
+            #expect(!output.contains("tool-tls-pw"))
+        }
+    }
 }

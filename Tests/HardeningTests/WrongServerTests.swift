@@ -1,6 +1,7 @@
 import Foundation
 import MariaDBBackend
 import Memcached
+import NIOClientSupport
 import PostgresBackend
 import Redis
 import SQLCore
@@ -87,33 +88,44 @@ struct WrongServerTests {
         }
     }
 
-    @Test("Redis and memcached commands end within their read timeout with a typed error", arguments: Peer.allCases.filter { $0 != .redis })
-    func keyValueClients(peer: Peer) async throws {
+    @Test(
+        "Redis and memcached commands, plain or over TLS, end within their timeouts with a typed error",
+        arguments: Peer.allCases, [false, true])
+    func keyValueClients(peer: Peer, overTLS: Bool) async throws {
+        // Not a wrong server: plain Redis to a real redis-server, plain memcached to a real memcached.
+        let plainRedisFits = peer == .redis && !overTLS
+        let plainMemcachedFits = peer == .memcached && !overTLS
         let (port, stop) = try await peer.start()
         defer { Task { await stop() } }
+        // Verification off: what must fail is the transport, not the check of a certificate.
+        let tls = overTLS ? ClientTLS(verification: .none) : nil
         var redis = RedisConfiguration(port: port)
         redis.connectTimeout = .seconds(2)
         redis.readTimeout = .seconds(2)
+        redis.tls = tls
         var started = ContinuousClock.now
-        let redisError = await Self.failure { () async throws(RedisError) in
-            let connection = try await RedisConnection.connect(redis)
-            _ = try await connection.get("key")
-            await connection.close()
+        if !plainRedisFits {
+            let redisError = await Self.failure { () async throws(RedisError) in
+                let connection = try await RedisConnection.connect(redis)
+                _ = try await connection.get("key")
+                await connection.close()
+            }
+            #expect(redisError != nil, "redis against \(peer), TLS \(overTLS): an answer")
+            #expect(started.duration(to: .now) < Self.bound, "redis against \(peer) took \(started.duration(to: .now))")
         }
-        #expect(redisError != nil, "redis against \(peer): an answer")
-        #expect(started.duration(to: .now) < Self.bound, "redis against \(peer) took \(started.duration(to: .now))")
-
-        guard peer != .memcached else { return }
+        guard !plainMemcachedFits else { return }
         var memcached = MemcachedServerConfiguration(port: port)
         memcached.connectTimeout = .seconds(2)
         memcached.readTimeout = .seconds(2)
+        memcached.tls = tls
         started = .now
         let memcachedError = await Self.failure { () async throws(MemcachedError) in
             let connection = try await MemcachedConnection.connect(memcached)
             _ = try await connection.get("key")
             await connection.close()
         }
-        #expect(memcachedError != nil, "memcached against \(peer): an answer")
+        #expect(memcachedError != nil, "memcached against \(peer), TLS \(overTLS): an answer")
+        #expect(memcachedError?.isConnectionError == true, "memcached against \(peer): \(String(describing: memcachedError))")
         #expect(started.duration(to: .now) < Self.bound, "memcached against \(peer) took \(started.duration(to: .now))")
     }
 }

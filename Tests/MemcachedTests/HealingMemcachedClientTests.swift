@@ -1,14 +1,16 @@
 import ConnectionKit
 import Memcached
+import NIOClientSupport
 import NIOCore
 import TestServers
 import Testing
 
 /// `count` servers and a healing client over them (quick probes), running while `body` runs.
 /// The read timeout is short only where a test waits for it (a paused server): under CI load
-/// a 200 ms bound on a healthy server's reply was seen to fire.
+/// a 200 ms bound on a healthy server's reply was seen to fire. With `tls`, the servers speak
+/// only TLS and the client connects with the given settings.
 func withHealingClient<T: Sendable>(
-    _ name: String, count: Int, readTimeout: Duration = .seconds(2),
+    _ name: String, count: Int, readTimeout: Duration = .seconds(2), tls: (server: ServerTLS, client: ClientTLS)? = nil,
     configure: (inout HealingConfiguration) -> Void = { _ in },
     _ body: @Sendable ([MemcachedServer], HealingMemcachedClient) async throws -> T
 ) async throws -> T {
@@ -19,7 +21,7 @@ func withHealingClient<T: Sendable>(
             server.destroy()
         }
     }
-    for index in 0..<count { servers.append(try await MemcachedServer.start(name: "\(name)-\(index)")) }
+    for index in 0..<count { servers.append(try await MemcachedServer.start(name: "\(name)-\(index)", tls: tls?.server)) }
     var healing = HealingConfiguration()
     healing.probeBackoff = BackoffPolicy(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0.2)
     configure(&healing)
@@ -29,6 +31,7 @@ func withHealingClient<T: Sendable>(
                 var configuration = MemcachedServerConfiguration(port: server.port)
                 configuration.readTimeout = readTimeout
                 configuration.connectTimeout = .seconds(1)
+                configuration.tls = tls?.client
                 return configuration
             }),
         healing: healing)
@@ -107,9 +110,21 @@ struct HealingMemcachedClientTests {
         }
     }
 
-    @Test("SIGKILL, then restart: down after the threshold, healed by the probe, the server back empty")
-    func killedServer() async throws {
-        try await withHealingClient("killed", count: 2) { servers, client in
+    @Test(
+        "SIGKILL, then restart: down after the threshold, healed by the probe, the server back empty (plain, and over TLS with a client certificate)",
+        arguments: [false, true])
+    func killedServer(overTLS: Bool) async throws {
+        var tls: (server: ServerTLS, client: ClientTLS)?
+        if overTLS {
+            let certificates = try await TestCertificates.shared()
+            tls = (
+                ServerTLS(certificates: certificates, requireClientCertificate: true),
+                ClientTLS(
+                    trustRootsFile: certificates.authority, certificateFile: certificates.clientCertificate,
+                    privateKeyFile: certificates.clientKey)
+            )
+        }
+        try await withHealingClient(overTLS ? "killed-tls" : "killed", count: 2, tls: tls) { servers, client in
             let onKilled = key(on: 0, of: client)
             try await client.set(onKilled, to: ByteBuffer(string: "v"))
             try await servers[0].kill()

@@ -5,11 +5,11 @@ import Testing
 
 /// Starts a topology for `body` and tears it down afterwards, by pid.
 func withTopology<T>(
-    _ name: String, replicas: Int = 1, dataPassword: String? = nil, sentinelPassword: String? = nil,
+    _ name: String, replicas: Int = 1, dataPassword: String? = nil, sentinelPassword: String? = nil, tls: ServerTLS? = nil,
     _ body: (SentinelTopology) async throws -> T
 ) async throws -> T {
     let topology = try await SentinelTopology.start(
-        masterName: name, replicas: replicas, dataPassword: dataPassword, sentinelPassword: sentinelPassword)
+        masterName: name, replicas: replicas, dataPassword: dataPassword, sentinelPassword: sentinelPassword, tls: tls)
     defer { topology.destroy() }
     return try await body(topology)
 }

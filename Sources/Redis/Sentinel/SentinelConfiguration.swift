@@ -1,3 +1,5 @@
+import NIOClientSupport
+
 /// How a ``SentinelClient`` finds and follows its masters.
 ///
 /// `description` never shows a password.
@@ -10,8 +12,12 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
     public var sentinelUsername: String?
     /// The sentinels' own password (their `requirepass`), apart from the data nodes'; `nil`: no `AUTH`.
     public var sentinelPassword: String?
+    /// TLS for the connections to the sentinels (their `tls-port`); `nil`: plain TCP. The data
+    /// nodes' TLS is ``dataNodes``' ``RedisConfiguration/tls``.
+    public var sentinelTLS: ClientTLS?
     /// How to talk to the data nodes (master and replicas): credentials, database,
-    /// client name, protocol and timeouts. Its host and port are ignored: the sentinels name them.
+    /// client name, protocol, timeouts and TLS. Its host and port are ignored: the sentinels name them
+    /// (so with TLS, the certificates must name the addresses the sentinels announce, or set the TLS server name).
     public var dataNodes: RedisConfiguration
     /// Idle connections kept per master (and per replica), radix's pool size. Default 10.
     public var poolSize: Int
@@ -49,6 +55,7 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
         self.masterNames = masterNames
         self.sentinelUsername = nil
         self.sentinelPassword = nil
+        self.sentinelTLS = nil
         self.dataNodes = dataNodes
         self.poolSize = 10
         self.poolOptions = RedisPoolOptions(name: "sentinel")
@@ -66,7 +73,9 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
     /// The sentinels, the master names and the data nodes' user, never a password.
     public var description: String {
         let auth = sentinelPassword == nil ? "" : " (sentinel auth)"
-        return "sentinels \(sentinels.joined(separator: ",")) masters \(masterNames.joined(separator: ","))\(auth), data nodes \(dataNodes)"
+        let tls = sentinelTLS.map { " over \($0)" } ?? ""
+        return
+            "sentinels \(sentinels.joined(separator: ","))\(tls) masters \(masterNames.joined(separator: ","))\(auth), data nodes \(dataNodes)"
     }
 
     /// The configuration for connections to the sentinel at `address`: the sentinels'
@@ -79,6 +88,7 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
         settings.readTimeout = sentinelTimeout
         settings.writeTimeout = sentinelTimeout
         settings.clientName = dataNodes.clientName
+        settings.tls = sentinelTLS
         return settings
     }
 
