@@ -247,7 +247,9 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]),
-        .testTarget(name: "NIOClientSupportTests", dependencies: ["NIOClientSupport", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "NIOClientSupportTests",
+            dependencies: ["NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SocketReadinessTests", dependencies: ["SocketReadiness", "ConnectionKit"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),

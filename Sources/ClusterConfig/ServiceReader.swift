@@ -126,14 +126,24 @@ enum ServiceReader {
             files[key] = path
         }
         let serverName = try reader.string("tls_server_name", required: false)
+        if let serverName, let problem = ClientTLS.serverNameProblem(serverName) {
+            throw reader.error(.invalidValue, key: "tls_server_name", problem)
+        }
         let verifyGiven = reader.has("tls_verify")
         let verification = try reader.choice("tls_verify", default: ClientTLS.Verification.full)
         let detailed = !files.isEmpty || serverName != nil || verifyGiven
         if enabled == false {
             if detailed { throw reader.error(.invalidValue, key: "tls", "is false, yet other tls_ keys are set") }
+            // A rediss:// URL asks for TLS: turning it off quietly would send the password in the clear.
+            if fallback != nil { throw reader.error(.invalidValue, key: "tls", "is false, yet the URL is rediss://") }
             return nil
         }
         guard enabled == true || detailed else { return fallback }
+        // Roots and a name are what verification checks: with none they would be ignored without a word.
+        let checked = files["tls_ca_file"] != nil ? "tls_ca_file" : (serverName != nil ? "tls_server_name" : nil)
+        if verification == .none, let checked {
+            throw reader.error(.invalidValue, key: "tls_verify", "is none, so \(checked) would be ignored")
+        }
         if (files["tls_cert_file"] == nil) != (files["tls_key_file"] == nil) {
             let missing = files["tls_cert_file"] == nil ? "tls_cert_file" : "tls_key_file"
             throw reader.error(

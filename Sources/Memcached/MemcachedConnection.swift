@@ -48,44 +48,26 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
             }
         }
         let deadline = ContinuousClock.now + configuration.connectTimeout
-        let tls: TLSChannelSetup?
-        do {
-            tls = try await configuration.tls?.setup(forHost: configuration.host)
-        } catch {
-            throw MemcachedError(tlsFailure: error, configuration: configuration)
-        }
         let loop = group.next()
         let broken = BrokenFlag()
         let box = NIOLoopBoundBox.makeBoxSendingValue(
             MemcachedChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
         let limits = configuration.limits
-        let handshake = tls.map { _ in loop.makePromise(of: Void.self) }
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: loop)
-                .connectTimeout(TimeAmount(configuration.connectTimeout))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        if let tls, let handshake { try tls.addHandlers(to: channel.pipeline.syncOperations, handshake: handshake) }
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MetaDecoder(limits: limits)))
-                        try channel.pipeline.syncOperations.addHandler(box.value)
-                    }
-                }
-                .connect(to: address).get()
-        } catch ChannelError.connectTimeout {
-            handshake?.fail(ChannelError.ioOnClosedChannel)
-            throw MemcachedError(.connectTimeout, message: "no TCP connection within \(configuration.connectTimeout)", server: server)
-        } catch {
-            handshake?.fail(error)
-            throw MemcachedError(.connectFailed, message: "\(error)", server: server)
-        }
-        if let tls, let handshake {
-            do {
-                try await tls.waitForHandshake(handshake, on: channel, deadline: deadline)
-            } catch {
-                throw MemcachedError(tlsFailure: error, configuration: configuration)
+            channel = try await ClientChannel.connect(
+                to: address, host: configuration.host, on: loop, tls: configuration.tls, connectTimeout: configuration.connectTimeout,
+                deadline: deadline
+            ) { pipeline in
+                try pipeline.addHandler(ByteToMessageHandler(MetaDecoder(limits: limits)))
+                try pipeline.addHandler(box.value)
             }
+        } catch {
+            throw MemcachedError(
+                error.code(
+                    connectTimeout: .connectTimeout, connectFailed: .connectFailed, tlsFailed: .tlsFailed,
+                    invalidConfiguration: .invalidConfiguration),
+                message: error.message, server: server)
         }
         return MemcachedConnection(configuration: configuration, channel: channel, handler: box, broken: broken)
     }

@@ -1,5 +1,3 @@
-import NIOClientSupport
-
 /// Everything that can go wrong talking to memcached, as one typed error.
 ///
 /// ``isConnectionError`` tells the kinds apart: an answer about the item
@@ -74,17 +72,6 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
     /// `memcached 127.0.0.1:11211: notStored: ...`.
     public var description: String {
         "memcached\(server.isEmpty ? "" : " \(server)"): \(code): \(message)"
-    }
-
-    /// A TLS failure of a connect to `configuration`'s server, with the code of its kind.
-    init(tlsFailure failure: ClientTLSFailure, configuration: MemcachedServerConfiguration) {
-        let code: Code =
-            switch failure.kind {
-            case .configuration: .invalidConfiguration
-            case .handshake: .tlsFailed
-            case .timeout: .connectTimeout
-            }
-        self.init(code, message: failure.message(connectTimeout: configuration.connectTimeout), server: configuration.description)
     }
 
     func at(_ server: String) -> MemcachedError {

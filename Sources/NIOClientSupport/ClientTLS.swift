@@ -1,5 +1,4 @@
 import ConnectionKit
-import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -44,6 +43,7 @@ public struct ClientTLS: Sendable, Hashable, CustomStringConvertible {
     /// The PEM file of the client certificate's private key (unencrypted).
     public let privateKeyFile: String?
     /// The name sent as SNI and checked against the certificate instead of the configured host; `nil`: the host.
+    /// A host name, not an address (a connect with an IP address as server name fails as invalid configuration).
     public let serverName: String?
     /// swift-nio-ssl's own settings, when given with ``init(configuration:serverName:)``.
     public let configuration: TLSConfiguration?
@@ -89,7 +89,7 @@ public struct ClientTLS: Sendable, Hashable, CustomStringConvertible {
             }
         if let trustRootsFile { parts.append("roots \(trustRootsFile)") }
         if let certificateFile { parts.append("client certificate \(certificateFile)") }
-        if configuration != nil { parts.append("custom settings") }
+        if let configuration { parts = ["custom settings, verification \(configuration.certificateVerification)"] }
         if let serverName { parts.append("server name \(serverName)") }
         return "TLS (\(parts.joined(separator: ", ")))"
     }
@@ -117,18 +117,39 @@ public struct ClientTLS: Sendable, Hashable, CustomStringConvertible {
         configuration?.bestEffortHash(into: &hasher)
     }
 
-    /// What a connect to `host` adds to its channel: the context (made on first use, on NIO's
-    /// blocking pool, since it reads files) and the name to send and check. A file that cannot be
-    /// used is a ``ClientTLSFailure`` of kind ``ClientTLSFailure/Kind/configuration`` naming the file's role and path.
-    package func setup(forHost host: String) async throws(ClientTLSFailure) -> TLSChannelSetup {
-        let context = try await contexts.context { () throws(ClientTLSFailure) in try self.makeContext() }
+    /// What a connect to `host` adds to its channel: the context (made once per value, on NIO's
+    /// blocking pool, since it reads files; waited for until `deadline`) and the name to send and check.
+    /// A file that cannot be used, or a server name that cannot be one, is a ``ClientTLSFailure`` of
+    /// kind ``ClientTLSFailure/Kind/configuration``.
+    package func setup(forHost host: String, deadline: ContinuousClock.Instant) async throws(ClientTLSFailure) -> TLSChannelSetup {
+        if let serverName, let problem = Self.serverNameProblem(serverName) {
+            throw ClientTLSFailure(kind: .configuration, message: "the TLS server name \(problem)")
+        }
+        let context: NIOSSLContext
+        if let made = contexts.existing() {
+            context = made
+        } else {
+            context = try await contexts.context(deadline: deadline) { () throws(ClientTLSFailure) in try self.makeContext() }
+        }
         let name = serverName ?? (ClientTLS.isIPAddress(host) ? nil : host)
         return TLSChannelSetup(context: context, serverHostname: name)
+    }
+
+    /// Why `name` cannot be sent as SNI and checked as a server name (an IP address, empty, too long,
+    /// a NUL), or `nil` when it can: the configuration reader checks with it too.
+    package static func serverNameProblem(_ name: String) -> String? {
+        if name.isEmpty || name.utf8.count > 255 { return "must be 1 to 255 bytes long" }
+        if name.utf8.contains(0) { return "must not hold a NUL" }
+        if isIPAddress(name) { return "must be a host name, not an IP address (an address is matched without one)" }
+        return nil
     }
 
     /// Reads the files and makes the context: blocking, so only on a thread that may block.
     private func makeContext() throws(ClientTLSFailure) -> NIOSSLContext {
         var settings = configuration ?? TLSConfiguration.makeClientConfiguration()
+        // A close waits for the server's close_notify at most this long (swift-nio-ssl's default is 5 s):
+        // closing a pool's connections to a stalled server must not take 5 s each.
+        settings.shutdownTimeout = min(settings.shutdownTimeout, .seconds(1))
         if configuration == nil {
             settings.minimumTLSVersion = .tlsv12
             settings.certificateVerification =
@@ -178,150 +199,78 @@ public struct ClientTLS: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Why TLS failed: the settings could not be used (a file unreadable or not PEM), or the
-/// handshake with the server failed (untrusted or misnamed certificate, a client certificate
-/// refused or missing, a server that does not speak TLS). The clients wrap it in their own error types.
-package struct ClientTLSFailure: Error, Sendable {
-    /// What failed.
-    package enum Kind: Sendable {
-        /// The settings (no connection was tried).
-        case configuration
-        /// The handshake with the server.
-        case handshake
-        /// The handshake did not finish before the connect's deadline.
-        case timeout
-    }
-    /// What failed.
-    package let kind: Kind
-    /// What went wrong, in a few words.
-    package let message: String
-
-    /// The message a client's error shows, for a connect that had `connectTimeout`.
-    package func message(connectTimeout: Duration) -> String {
-        kind == .timeout ? "the TLS handshake did not finish within \(connectTimeout)" : message
-    }
-}
-
-/// The handlers one TLS connection adds in front of its client's handler, and the wait for the handshake.
-package struct TLSChannelSetup: Sendable {
-    let context: NIOSSLContext
-    let serverHostname: String?
-
-    /// Adds the TLS handler and a watcher that completes `handshake` once the handshake is done
-    /// (or fails it with the reason it failed); call from the channel initializer.
-    package func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, handshake: EventLoopPromise<Void>) throws {
-        try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverHostname))
-        try pipeline.addHandler(TLSHandshakeWatcher(handshake: handshake))
-    }
-
-    /// Waits for `handshake` until `deadline`; a failure (``ClientTLSFailure/Kind/timeout`` when the deadline
-    /// passes first) closes the channel.
-    package func waitForHandshake(
-        _ handshake: EventLoopPromise<Void>, on channel: any Channel, deadline: ContinuousClock.Instant
-    ) async throws(ClientTLSFailure) {
-        let remaining = ContinuousClock.now.duration(to: deadline)
-        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(max(.zero, remaining))) {
-            handshake.fail(ClientTLSFailure(kind: .timeout, message: "the TLS handshake did not finish in time"))
-        }
-        defer { timer.cancel() }
-        do {
-            try await handshake.futureResult.get()
-        } catch {
-            channel.close(promise: nil)
-            if let failure = error as? ClientTLSFailure { throw failure }
-            throw ClientTLSFailure(kind: .handshake, message: ClientTLS.failureMessage(error) ?? "the TLS handshake failed: \(error)")
-        }
-    }
-}
-
-extension ClientTLS {
-    /// A short message for a TLS error from swift-nio-ssl (`the TLS handshake failed: CERTIFICATE_VERIFY_FAILED`),
-    /// or `nil` for an error that is not about TLS, or for a peer that closed without TLS's goodbye (a plain close).
-    package static func failureMessage(_ error: any Error) -> String? {
-        switch error {
-        case NIOSSLError.uncleanShutdown:
-            return nil
-        case NIOSSLError.handshakeFailed(let reason):
-            return "the TLS handshake failed: \(reasons(reason))"
-        case let error as NIOSSLError:
-            return "TLS failed: \(error)"
-        case let error as NIOSSLExtraError where error == .failedToValidateHostname:
-            return "the TLS handshake failed: the server's certificate does not name the host (set the TLS server name)"
-        case let error as NIOSSLExtraError:
-            return "TLS failed: \(error)"
-        case let error as BoringSSLError:
-            return "TLS failed: \(reasons(error))"
-        default:
-            return nil
-        }
-    }
-
-    /// BoringSSL's reasons (`CERTIFICATE_VERIFY_FAILED`, `TLSV1_ALERT_UNKNOWN_CA`, `WRONG_VERSION_NUMBER`), without the codes and file names.
-    private static func reasons(_ error: BoringSSLError) -> String {
-        guard case .sslError(let stack) = error else { return "\(error)" }
-        // Each entry reads `Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at FILE:LINE`.
-        let names = stack.map { entry in
-            var text = Substring("\(entry)")
-            if let at = text.range(of: " at ", options: .backwards) { text = text[..<at.lowerBound] }
-            return (text.split(separator: ":").last ?? text).trimmingCharacters(in: .whitespaces)
-        }
-        return names.isEmpty ? "\(error)" : names.joined(separator: ", ")
-    }
-}
-
-/// Completes the handshake promise: at `handshakeCompleted` (and then leaves the pipeline, so
-/// that reads no longer pass through it), or with the first error, or when the channel closes first.
-private final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
-    let handshake: EventLoopPromise<Void>
-
-    init(handshake: EventLoopPromise<Void>) {
-        self.handshake = handshake
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        context.fireUserInboundEventTriggered(event)
-        if case TLSUserEvent.handshakeCompleted? = event as? TLSUserEvent {
-            handshake.succeed()
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-        }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(data)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        handshake.fail(error)
-        context.fireErrorCaught(error)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        handshake.fail(ClientTLSFailure(kind: .handshake, message: "the server closed the connection during the TLS handshake"))
-        context.fireChannelInactive()
-    }
-}
-
-/// The SSL context of a ``ClientTLS``, made once and shared by its copies (making one reads
-/// files and parses certificates: per connection that would cost milliseconds).
+/// The SSL context of a ``ClientTLS``, made once and shared by its copies: making one reads files
+/// and parses certificates (milliseconds; per connection that would be a cost, and a pool warming up
+/// would read the files once per connection). Connects that arrive while it is being made wait for
+/// that one making. A failure is not kept: the next connect tries again.
 private final class ContextCache: Sendable {
-    private let made = Locked<NIOSSLContext?>(nil)
+    private enum State {
+        case empty
+        case making(Task<Result<NIOSSLContext, ClientTLSFailure>, Never>)
+        case made(NIOSSLContext)
+    }
+    private let state = Locked<State>(.empty)
 
-    /// The context, made by `make` on NIO's blocking pool the first time.
-    func context(_ make: @escaping @Sendable () throws(ClientTLSFailure) -> NIOSSLContext) async throws(ClientTLSFailure) -> NIOSSLContext {
-        if let context = made.withLock({ $0 }) { return context }
-        let result: Result<NIOSSLContext, ClientTLSFailure>
+    /// The context; made by `make` on NIO's blocking pool by the first caller, waited for until `deadline`.
+    func context(
+        deadline: ContinuousClock.Instant, _ make: @escaping @Sendable () throws(ClientTLSFailure) -> NIOSSLContext
+    ) async throws(ClientTLSFailure) -> NIOSSLContext {
+        let making: Task<Result<NIOSSLContext, ClientTLSFailure>, Never> = state.withLock { state in
+            switch state {
+            case .made(let context): return Task { .success(context) }
+            case .making(let task): return task
+            case .empty:
+                let task = Task { await Self.run(make) }
+                state = .making(task)
+                return task
+            }
+        }
+        let outcome = await Self.value(of: making, until: deadline)
+        switch outcome {
+        case .success(let context):
+            state.withLock { $0 = .made(context) }
+            return context
+        case .failure(let failure):
+            if failure.kind == .configuration { state.withLock { if case .making = $0 { $0 = .empty } } }
+            throw failure
+        }
+    }
+
+    /// A fast path for the usual call, once the context exists: no task is made.
+    func existing() -> NIOSSLContext? {
+        state.withLock { if case .made(let context) = $0 { context } else { nil } }
+    }
+
+    private static func run(
+        _ make: @escaping @Sendable () throws(ClientTLSFailure) -> NIOSSLContext
+    ) async -> Result<NIOSSLContext, ClientTLSFailure> {
         do {
-            result = try await NIOThreadPool.singleton.runIfActive { () -> Result<NIOSSLContext, ClientTLSFailure> in
+            return try await NIOThreadPool.singleton.runIfActive { () -> Result<NIOSSLContext, ClientTLSFailure> in
                 do throws(ClientTLSFailure) { return .success(try make()) } catch { return .failure(error) }
             }
         } catch {
-            throw ClientTLSFailure(kind: .configuration, message: "the TLS settings could not be read: \(error)")
+            return .failure(ClientTLSFailure(kind: .configuration, message: "the TLS files could not be read: \(error)"))
         }
-        let context = try result.get()
-        return made.withLock { made in
-            if made == nil { made = context }
-            return made ?? context
+    }
+
+    /// The task's value, or a timeout failure when `deadline` passes first (or a cancellation one when the
+    /// caller is cancelled): the making goes on for later connects either way.
+    private static func value(
+        of task: Task<Result<NIOSSLContext, ClientTLSFailure>, Never>, until deadline: ContinuousClock.Instant
+    ) async -> Result<NIOSSLContext, ClientTLSFailure> {
+        await withTaskGroup(of: Result<NIOSSLContext, ClientTLSFailure>?.self) { group in
+            group.addTask { await task.value }
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            if let first { return first }
+            return .failure(
+                Task.isCancelled
+                    ? ClientTLSFailure(kind: .cancelled, message: "the connect was cancelled while the TLS files were read")
+                    : ClientTLSFailure(kind: .timeout, message: "the TLS files were not read in time"))
         }
     }
 }

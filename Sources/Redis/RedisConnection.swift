@@ -55,39 +55,22 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
         let started = ContinuousClock.now
         let deadline = started + configuration.connectTimeout
         let address = try await resolve(configuration, deadline: deadline)
-        let tls = try await tlsSetup(configuration)
         let loop = group.next()
         let broken = BrokenFlag()
         let box = NIOLoopBoundBox.makeBoxSendingValue(
             RedisChannelHandler(configuration: configuration, brokenFlag: broken), eventLoop: loop)
-        let handshake = tls.map { _ in loop.makePromise(of: Void.self) }
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: loop)
-                .connectTimeout(TimeAmount(max(.milliseconds(1), ContinuousClock.now.duration(to: deadline))))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        if let tls, let handshake { try tls.addHandlers(to: channel.pipeline.syncOperations, handshake: handshake) }
-                        try channel.pipeline.syncOperations.addHandler(box.value)
-                    }
-                }
-                .connect(to: address).get()
-        } catch ChannelError.connectTimeout {
-            handshake?.fail(ChannelError.ioOnClosedChannel)
-            throw RedisError(
-                .connectTimeout, message: "no TCP connection within \(configuration.connectTimeout)",
-                endpoint: configuration.endpoint)
+            channel = try await ClientChannel.connect(
+                to: address, host: configuration.host, on: loop, tls: configuration.tls,
+                connectTimeout: ContinuousClock.now.duration(to: deadline), deadline: deadline
+            ) { pipeline in try pipeline.addHandler(box.value) }
         } catch {
-            handshake?.fail(error)
-            throw RedisError(.connectFailed, message: "\(error)", endpoint: configuration.endpoint)
-        }
-        if let tls, let handshake {
-            do {
-                try await tls.waitForHandshake(handshake, on: channel, deadline: deadline)
-            } catch {
-                throw RedisError(tlsFailure: error, configuration: configuration)
-            }
+            throw RedisError(
+                error.code(
+                    connectTimeout: .connectTimeout, connectFailed: .connectFailed, tlsFailed: .tlsFailed,
+                    invalidConfiguration: .invalidConfiguration),
+                message: error.message, endpoint: configuration.endpoint)
         }
         let connection = RedisConnection(configuration: configuration, channel: channel, handler: box, broken: broken)
         do {
@@ -98,16 +81,6 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
         }
         logger.debug("redis connected", metadata: ["endpoint": "\(configuration.endpoint)"])
         return connection
-    }
-
-    /// The TLS handlers' setup, when the configuration asks for TLS (the context is made once per `ClientTLS`).
-    private static func tlsSetup(_ configuration: RedisConfiguration) async throws(RedisError) -> TLSChannelSetup? {
-        guard let tls = configuration.tls else { return nil }
-        do {
-            return try await tls.setup(forHost: configuration.host)
-        } catch {
-            throw RedisError(tlsFailure: error, configuration: configuration)
-        }
     }
 
     private static func resolve(

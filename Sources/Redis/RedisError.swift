@@ -1,4 +1,3 @@
-import NIOClientSupport
 import RESP
 
 /// Everything that can go wrong talking to Redis, as one typed error.
@@ -84,17 +83,6 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func serverReply(_ text: String, endpoint: String = "", command: String = "") -> RedisError {
         let prefix = text.prefix { $0 != " " }
         return RedisError(.server, message: text, prefix: String(prefix), endpoint: endpoint, command: command)
-    }
-
-    /// A TLS failure of a connect to `configuration`'s server, with the code of its kind.
-    init(tlsFailure failure: ClientTLSFailure, configuration: RedisConfiguration) {
-        let code: Code =
-            switch failure.kind {
-            case .configuration: .invalidConfiguration
-            case .handshake: .tlsFailed
-            case .timeout: .connectTimeout
-            }
-        self.init(code, message: failure.message(connectTimeout: configuration.connectTimeout), endpoint: configuration.endpoint)
     }
 
     static func invalidConfiguration(_ message: String) -> RedisError {

@@ -399,10 +399,15 @@ struct ConfigurationLoaderTests {
         #expect(contradiction?.keyPath == "services.x.tls")
         let badVerify = failure("[services.x]\nkind = \"redis\"\nurl = \"redis://h\"\ntls_verify = \"strict\"\n")
         #expect(badVerify?.keyPath == "services.x.tls_verify")
-        let plainAgain = try ConfigurationLoader.parse(
-            base + "[services.x]\nkind = \"redis\"\nurl = \"rediss://h\"\ntls = false\n", file: "c.toml", baseDirectory: folder.path)
-        guard case .redis(let off) = try plainAgain.service(named: "x").kind else { return }
-        #expect(off.tls == nil, "tls = false turns a rediss:// URL's TLS off")
+        let downgrade = failure("[services.x]\nkind = \"redis\"\nurl = \"rediss://h\"\ntls = false\n")
+        #expect(downgrade?.keyPath == "services.x.tls", "tls = false under a rediss:// URL would send the password in the clear")
+        let uncheckedRoots = failure(
+            "[services.x]\nkind = \"redis\"\nurl = \"redis://h\"\ntls_verify = \"none\"\ntls_ca_file = \"ca.crt\"\n")
+        #expect(uncheckedRoots?.keyPath == "services.x.tls_verify")
+        for name in ["10.0.0.5", ""] {
+            let badName = failure("[services.x]\nkind = \"redis\"\nurl = \"redis://h\"\ntls_server_name = \"\(name)\"\n")
+            #expect(badName?.keyPath == "services.x.tls_server_name", "\(name)")
+        }
     }
 
     @Test("${NAME} in a value reads the environment; $${ is a literal; an unset variable names key and variable, never a value")

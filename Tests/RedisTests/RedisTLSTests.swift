@@ -148,11 +148,13 @@ struct RedisTLSTests {
         #expect(tlsToPlain?.message.contains("TLS handshake") == true)
     }
 
-    @Test("a trust file that is missing or not PEM, or a certificate without its key: invalidConfiguration naming the file, nothing sent")
+    @Test(
+        "a trust file that is missing or not PEM, a certificate without its key, an IP address as server name: invalidConfiguration naming what, nothing sent"
+    )
     func unusableFiles() async throws {
         let server = try await tlsServer.value()
         let certificates = try await TestCertificates.shared()
-        let cases: [(ClientTLS, String)] = [
+        var cases: [(ClientTLS, String)] = [
             (ClientTLS(trustRootsFile: "/nonexistent/ca.crt"), "/nonexistent/ca.crt"),
             (ClientTLS(trustRootsFile: "/etc/hostname"), "/etc/hostname"),
             (ClientTLS(trustRootsFile: certificates.authority, certificateFile: certificates.clientCertificate), "private key"),
@@ -163,10 +165,27 @@ struct RedisTLSTests {
                 "/etc/hostname"
             ),
         ]
+        cases.append((ClientTLS(trustRootsFile: certificates.authority, serverName: "127.0.0.1"), "IP address"))
         for (tls, named) in cases {
             let failure = await pingFailure(try await configuration(server) { settings, _ in settings.tls = tls })
             #expect(failure?.code == .invalidConfiguration, "\(tls): \(String(describing: failure))")
             #expect(failure?.message.contains(named) == true, "\(String(describing: failure))")
         }
+    }
+
+    @Test("closing a TLS connection to a stopped server takes about a second (the close_notify wait is capped), not swift-nio-ssl's 5 s")
+    func closeStoppedServer() async throws {
+        let server = try await RedisServer.start(name: "tls-stopped", tls: ServerTLS(certificates: try await TestCertificates.shared()))
+        defer {
+            server.resume()
+            server.destroy()
+        }
+        let connection = try await RedisConnection.connect(try await configuration(server))
+        #expect(try await connection.send("PING") == .simpleString("PONG"))
+        await server.pause()
+        let started = ContinuousClock.now
+        await connection.close()
+        let took = started.duration(to: .now)
+        #expect(took < TestTiming.bound(.seconds(3)), "closing took \(took)")
     }
 }
