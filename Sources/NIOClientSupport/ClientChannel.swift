@@ -38,7 +38,7 @@ package enum ClientChannel {
     }
 
     /// Connects to `address` (the server `host`) on `loop` within `deadline` (TCP within
-    /// `connectTimeout`), through `tls` when given (its handlers first, then the client's through
+    /// `connectTimeout` too, which the messages name), through `tls` when given (its handlers first, then the client's through
     /// `addHandlers`), and waits for the TLS handshake until `deadline`. The channel is closed again
     /// when the handshake fails.
     package static func connect(
@@ -56,7 +56,7 @@ package enum ClientChannel {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
-                .connectTimeout(TimeAmount(max(.milliseconds(1), connectTimeout)))
+                .connectTimeout(TimeAmount(max(.milliseconds(1), min(connectTimeout, ContinuousClock.now.duration(to: deadline)))))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {

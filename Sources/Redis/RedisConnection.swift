@@ -63,7 +63,7 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
         do {
             channel = try await ClientChannel.connect(
                 to: address, host: configuration.host, on: loop, tls: configuration.tls,
-                connectTimeout: ContinuousClock.now.duration(to: deadline), deadline: deadline
+                connectTimeout: configuration.connectTimeout, deadline: deadline
             ) { pipeline in try pipeline.addHandler(box.value) }
         } catch {
             throw RedisError(
