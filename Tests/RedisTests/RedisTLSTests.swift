@@ -30,7 +30,7 @@ private func configuration(
     let certificates = try await TestCertificates.shared()
     var configuration = try RedisConfiguration(url: server.url)
     configuration.tls = ClientTLS(trustRootsFile: certificates.authority)
-    configuration.connectTimeout = .seconds(3)
+    configuration.connectTimeout = TestTiming.bound(.seconds(3))  // instrumented BoringSSL handshakes are slow
     configure(&configuration, certificates)
     return configuration
 }

@@ -24,6 +24,7 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
     /// The options of each master's and replica's ``RedisPool`` (their name gets the node's address appended).
     public var poolOptions: RedisPoolOptions
     /// The longest wait for one sentinel's answer, and for the `ROLE` check of a data node. Default 500 ms.
+    /// It bounds connecting to a sentinel too, TLS handshake included (give TLS sentinels on a slow link more).
     public var sentinelTimeout: Duration
     /// How often every master is checked again (the sentinels asked, the master's
     /// `ROLE` verified) whatever the announcements say. Default 1 s.
