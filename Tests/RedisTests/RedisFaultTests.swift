@@ -77,7 +77,7 @@ struct RedisFaultTests {
                 let killed = ContinuousClock.now
                 try await server.kill()
                 try await group.waitForAll()
-                #expect(ContinuousClock.now - killed < .seconds(1))
+                #expect(ContinuousClock.now - killed < TestTiming.bound(.seconds(1)))  // 1.7 s once under ThreadSanitizer and load
             }
             #expect(outcomes.withLock { $0.count } == 1001)
             #expect(outcomes.withLock { $0.allSatisfy { $0 == .connectionClosed } })
