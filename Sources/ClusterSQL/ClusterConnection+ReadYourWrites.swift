@@ -79,7 +79,6 @@ extension ClusterConnection {
         let swapped = state.withLock { state -> Bool in
             guard !state.closed, state.binding?.connection === old.connection else { return false }
             state.binding = primary
-            state.onFallbackPrimary = true
             return true
         }
         guard swapped else {

@@ -10,14 +10,20 @@ import Tracing
 /// after it was sent, the error surfaces, unless the statement is idempotent
 /// (``ClusterDriver/idempotent(_:)``, or a plain read when
 /// ``ClusterDriverConfiguration/retryReads`` is on). Inside a transaction
-/// nothing is retried or moved.
+/// (begun with ``begin()`` or with SQL of its own, as the backend reports it)
+/// nothing is retried or moved: the transaction stays on its connection for as
+/// long as that connection works, even when its node is ejected meanwhile.
 final class ClusterConnection: SQLConnection {
     struct State: Sendable {
         var binding: NodeBinding?
+        /// Between ``begin()`` and its commit or rollback.
         var inTransaction = false
+        /// The backend reported a transaction open after the last statement (a `BEGIN` sent as SQL).
+        var serverTransaction = false
         var closed = false
-        /// The binding is a primary a read-your-writes statement moved to: a transaction it began stays there.
-        var onFallbackPrimary = false
+
+        /// Whether a transaction holds the connection, however it was begun.
+        var holdsTransaction: Bool { inTransaction || serverTransaction }
     }
 
     /// What a statement does to the data, for read-your-writes.
@@ -45,8 +51,17 @@ final class ClusterConnection: SQLConnection {
     var nodeName: String? { state.withLock { $0.binding?.node.name } }
 
     var isValid: Bool {
-        guard let binding = state.withLock({ $0.closed ? nil : $0.binding }) else { return false }
-        return binding.connection.isValid && binding.node.serves(request)
+        let (binding, inTransaction) = state.withLock { ($0.closed ? nil : $0.binding, $0.holdsTransaction) }
+        guard let binding else { return false }
+        return binding.connection.isValid && (inTransaction || binding.node.serves(request))
+    }
+
+    var transactionStatus: SQLTransactionStatus {
+        let (binding, closed, inTransaction) = state.withLock { ($0.binding, $0.closed, $0.holdsTransaction) }
+        if closed { return .unknown }
+        // No binding: the last node's connection was dropped, and the next statement opens a new one.
+        guard let binding else { return inTransaction ? .unknown : .idle }
+        return binding.connection.transactionStatus
     }
 
     func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
@@ -120,22 +135,28 @@ final class ClusterConnection: SQLConnection {
         defer { retrySpan?.end() }
         while true {
             var binding = try await usableBinding(excluding: excluded)
-            do {
+            let inTransaction = state.withLock { $0.holdsTransaction }
+            do throws(SQLError) {
                 // Outside a session this costs nothing: no lock, no scan of the statement's text.
-                if let session, let position = session.position(for: cluster.configuration.name),
-                    !state.withLock({ $0.inTransaction })
-                {
+                if let session, let position = session.position(for: cluster.configuration.name), !inTransaction {
                     binding = try await applied(position, on: binding, session: session)
                 }
-                let result = try await binding.node.measure { () async throws(SQLError) -> T in try await body(binding.connection) }
+                let result: T
+                do throws(SQLError) {
+                    result = try await binding.node.measure { () async throws(SQLError) -> T in try await body(binding.connection) }
+                } catch {
+                    if !error.isConnectionError { noteTransactionStatus(of: binding) }
+                    throw error
+                }
+                noteTransactionStatus(of: binding)
                 if let session, case let effect = effect(),
-                    effect == .commit || (effect == .write && !state.withLock({ $0.inTransaction }))
+                    effect == .commit || (effect == .write && !state.withLock({ $0.holdsTransaction }))
                 {
                     await recordWrite(on: binding, into: session)
                 }
                 return result
             } catch {
-                if error.code == .readOnly { binding.node.roleMayHaveChanged() }
+                if error.code == .readOnly { binding.node.checkSoon() }
                 guard error.isConnectionError else {
                     if let retrySpan { ClientSpans.recordFailure(on: retrySpan, type: error.code.description) }
                     throw error.on(node: binding.node.name)
@@ -143,7 +164,7 @@ final class ClusterConnection: SQLConnection {
                 await drop(binding)
                 let retry = StatementRetry.mayRetry(
                     after: error, attempt: attempt, maxAttempts: cluster.configuration.maxAttempts,
-                    inTransaction: state.withLock { $0.inTransaction },
+                    inTransaction: inTransaction,
                     idempotent: idempotent() || ClusterDriver.statementsAreIdempotent)
                 guard retry else {
                     if let retrySpan { ClientSpans.recordFailure(on: retrySpan, type: error.code.description) }
@@ -169,26 +190,29 @@ final class ClusterConnection: SQLConnection {
         }
     }
 
+    /// Keeps whether the backend reports a transaction open after a statement on `binding`
+    /// (a statement that failed connection-class leaves the last known answer).
+    private func noteTransactionStatus(of binding: NodeBinding) {
+        let status = binding.connection.transactionStatus
+        guard status != .unknown else { return }
+        state.withLock { $0.serverTransaction = status != .idle }
+    }
+
     /// The current binding if its node still serves the target, else (outside
     /// a transaction) a new one on another node.
     private func usableBinding(excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
-        let (current, closed, inTransaction, onFallbackPrimary) = state.withLock {
-            ($0.binding, $0.closed, $0.inTransaction, $0.onFallbackPrimary)
-        }
+        let (current, closed, inTransaction) = state.withLock { ($0.binding, $0.closed, $0.holdsTransaction) }
         if closed { throw SQLError(.closed, message: "the cluster connection is closed") }
-        // A transaction stays on a node that falls behind (it is still up and of its role), and on
-        // a primary a read-your-writes statement moved it to.
-        if let current, current.connection.isValid,
-            current.node.serves(request, checkingLag: !inTransaction)
-                || (inTransaction && onFallbackPrimary && current.node.serves(OpenRequest(target: .readWrite), checkingLag: false))
-        {
+        // A transaction stays on its connection while the connection works: a node ejected by a
+        // check or by another connection's failure, lagging, removed, or on a primary a
+        // read-your-writes statement moved to, still finishes the work it has under way.
+        if let current, current.connection.isValid, inTransaction || current.node.serves(request) {
             return current
         }
         if inTransaction {
             let node = current?.node.name ?? "none"
             throw SQLError(
-                .nodeChanged, message: "the node was ejected, removed or changed role during the transaction; it is lost",
-                node: node)
+                .nodeChanged, message: "the connection to the node failed during the transaction; it is lost", node: node)
         }
         guard await rebinding.lock() else { throw SQLError(.cancelled, message: "cancelled while moving to another node") }
         defer { rebinding.unlock() }
@@ -200,7 +224,7 @@ final class ClusterConnection: SQLConnection {
         let kept = state.withLock { state -> Bool in
             guard !state.closed else { return false }
             state.binding = fresh
-            state.onFallbackPrimary = false
+            state.serverTransaction = false
             return true
         }
         guard kept else {
@@ -214,6 +238,7 @@ final class ClusterConnection: SQLConnection {
         let dropped = state.withLock { state -> Bool in
             guard state.binding?.connection === binding.connection else { return false }
             state.binding = nil
+            state.serverTransaction = false  // it ended with its connection
             return true
         }
         if dropped { await binding.connection.close() }

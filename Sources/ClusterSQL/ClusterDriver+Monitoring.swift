@@ -7,7 +7,7 @@ extension ClusterDriver {
     /// down gracefully: each node's breaker probes it back after an ejection,
     /// and a check measures its round trip and re-reads its role every
     /// ``ClusterDriverConfiguration/checkInterval`` (and at once after a
-    /// read-only error), and measures its replication lag (``ReplicationProbe``).
+    /// read-only error or a statement timeout), and measures its replication lag (``ReplicationProbe``).
     /// A failed check ejects the node.
     public func run() async throws {
         guard markRunning() else { return }
@@ -43,7 +43,7 @@ extension ClusterDriver {
             group.addTask { try? await node.breaker.run() }
             group.addTask { await self.checkPeriodically(node) }
             group.addTask {
-                for await _ in node.roleCheckRequests {
+                for await _ in node.checkRequests {
                     var connection: (any SQLConnection)?
                     await self.check(node, reusing: &connection)
                     await connection?.close()

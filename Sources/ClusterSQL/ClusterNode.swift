@@ -36,9 +36,9 @@ final class ClusterNode: Sendable {
     private let figures: Locked<Figures>
     private let metrics: NodeMetrics
     private let logger: Logger
-    /// Rings when the node's role should be re-read now (after a read-only error).
-    let roleCheckRequests: AsyncStream<Void>
-    private let requestRoleCheck: AsyncStream<Void>.Continuation
+    /// Rings when the node should be checked now (after a read-only error or a statement timeout).
+    let checkRequests: AsyncStream<Void>
+    private let requestCheck: AsyncStream<Void>.Continuation
     /// Finishes when the node is removed, which ends its background work.
     let retirement: AsyncStream<Void>
     private let retire: AsyncStream<Void>.Continuation
@@ -59,7 +59,7 @@ final class ClusterNode: Sendable {
             Figures(
                 queryLatency: PeakEWMA(decay: configuration.latencyDecay),
                 connectLatency: PeakEWMA(decay: configuration.latencyDecay)))
-        (roleCheckRequests, requestRoleCheck) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (checkRequests, requestCheck) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         (retirement, retire) = AsyncStream.makeStream()
         let checkTimeout = configuration.checkTimeout
         breaker = CircuitBreaker(
@@ -159,11 +159,12 @@ final class ClusterNode: Sendable {
     func markRemoved() {
         figures.withLock { $0.removed = true }
         retire.finish()
-        requestRoleCheck.finish()
+        requestCheck.finish()
     }
 
-    /// Asks the background check to re-read the role now.
-    func roleMayHaveChanged() { requestRoleCheck.yield() }
+    /// Asks the background check (``ClusterDriver/run()``) to check the node now: its role may
+    /// have changed (a read-only error), or it may have stopped answering (a statement timeout).
+    func checkSoon() { requestCheck.yield() }
 
     func setRole(_ role: NodeRole) {
         let previous = figures.withLock { figures -> NodeRole in

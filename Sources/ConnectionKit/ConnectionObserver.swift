@@ -4,6 +4,9 @@ import Metrics
 public enum CloseReason: String, Sendable, Hashable, CaseIterable {
     /// It saw a connection-class error, or a ping failed.
     case broken
+    /// It came back in a state a new connection does not have (a transaction
+    /// open, a Redis `MULTI` or `SUBSCRIBE` under way) that could not be reset.
+    case dirty
     /// It reached its maximum lifetime.
     case maxLifetime
     /// It sat idle longer than the maximum idle time.

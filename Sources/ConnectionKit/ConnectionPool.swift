@@ -113,9 +113,17 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// connection-class error) so it is never handed out again.
     @inlinable
     public func release(_ lease: Lease, broken: Bool = false) async {
+        await release(lease, closing: broken ? .broken : nil)
+    }
+
+    /// Returns a borrowed connection, closing it for `reason` instead of keeping
+    /// it when one is given (``CloseReason/dirty`` for a connection that is not
+    /// as clean as a new one), so it is never handed out again.
+    @inlinable
+    public func release(_ lease: Lease, closing reason: CloseReason?) async {
         let now = clock.now
         let (actions, wake) = state.withLock { s in
-            (s.machine.release(lease, broken: broken, now: now), s.machine.takeWakeRequest())
+            (s.machine.release(lease, closing: reason, now: now), s.machine.takeWakeRequest())
         }
         if wake { wakeLoop() }
         if !actions.isEmpty { await perform(actions) }

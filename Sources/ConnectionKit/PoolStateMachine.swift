@@ -174,9 +174,14 @@ where Instant.Duration == Duration {
 
     /// A borrower returns its connection; `broken` drops it (it saw a connection-class error).
     @inlinable mutating func release(_ entry: Entry, broken: Bool, now: Instant) -> Actions {
+        release(entry, closing: broken ? .broken : nil, now: now)
+    }
+
+    /// A borrower returns its connection; a `reason` closes it for that reason instead of keeping it.
+    @inlinable mutating func release(_ entry: Entry, closing reason: CloseReason?, now: Instant) -> Actions {
         inUse -= 1
         var actions = Actions()
-        place(entry, broken: broken, now: now, into: &actions)
+        place(entry, closing: reason, now: now, into: &actions)
         return actions
     }
 
@@ -394,14 +399,17 @@ where Instant.Duration == Duration {
 
     /// Where a returned, pinged or background-dialed connection goes.
     @inlinable mutating func place(_ entry: Entry, broken: Bool, now: Instant, into actions: inout Actions) {
+        place(entry, closing: broken ? .broken : nil, now: now, into: &actions)
+    }
+
+    /// Where a returned, pinged or background-dialed connection goes; `closing` closes it for that reason.
+    @inlinable mutating func place(_ entry: Entry, closing: CloseReason?, now: Instant, into actions: inout Actions) {
         var entry = entry
         entry.lastUsed = now
         let reason: CloseReason? =
             isShutdown
             ? .shutdown
-            : broken
-                ? .broken
-                : entry.expiresAt.map { $0 <= now } == true ? .maxLifetime : nil
+            : closing ?? (entry.expiresAt.map { $0 <= now } == true ? .maxLifetime : nil)
         if let reason {
             close(entry, reason, into: &actions)
             serveWaitersWithCapacity(now: now, into: &actions)

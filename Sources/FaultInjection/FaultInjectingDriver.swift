@@ -100,6 +100,7 @@ final class FaultInjectingConnection: SQLConnection {
     }
 
     var isValid: Bool { !broken.withLock { $0 } && inner.isValid }
+    var transactionStatus: SQLTransactionStatus { isValid ? inner.transactionStatus : .unknown }
 
     func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
         try await faulty { () async throws(SQLError) in try await inner.query(sql, parameters) }

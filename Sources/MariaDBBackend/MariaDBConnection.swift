@@ -257,6 +257,9 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     /// `false` once closed or after a connection-class error.
     public var isValid: Bool { session.isValid }
 
+    /// Whether a transaction is open (or `autocommit` is off), as the server reported after the last statement.
+    public var transactionStatus: SQLTransactionStatus { session.transactionStatus }
+
     /// Closes the connection (waiting for a running statement).
     public func close() async {
         await session.close {
@@ -284,9 +287,18 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         var onCancel: (@Sendable () -> Void)?
         if cancelGrace != nil { onCancel = { self.requestKill() } }
         return try await session.exclusive(cancellable: cancelGrace != nil, onCancel: onCancel) { () async throws(SQLError) -> T in
+            defer { session.recordTransactionStatus(transactionStatusNow()) }
             var budget = CallBudget(deadline: queryTimeout.map { ContinuousClock.now + $0 }, cancelGrace: cancelGrace)
             return try await body(&budget)
         }
+    }
+
+    /// The server's view of the session after the last reply (`server_status`, no I/O): a
+    /// transaction open, or `autocommit` off (the next statement would open one nobody commits).
+    private func transactionStatusNow() -> SQLTransactionStatus {
+        let flags = mysql.pointee.server_status
+        if flags & UInt32(SERVER_STATUS_IN_TRANS) != 0 || flags & UInt32(SERVER_STATUS_AUTOCOMMIT) == 0 { return .inTransaction }
+        return .idle
     }
 
     /// One non-blocking call under `budget`; a stall becomes a connection-class error.

@@ -162,6 +162,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// locked status: libpq's own state may be changing under a statement in flight.
     public var isValid: Bool { session.isValid }
 
+    /// Whether a transaction is open, as libpq reported it after the last statement.
+    public var transactionStatus: SQLTransactionStatus { session.transactionStatus }
+
     /// Closes the connection (waiting for a running statement).
     public func close() async {
         await session.close {
@@ -184,9 +187,23 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         }
     }
 
-    /// Runs `body` holding the connection, failing fast when closed, marking it broken on connection-class errors.
+    /// Runs `body` holding the connection, failing fast when closed, marking it broken on connection-class
+    /// errors, and keeping libpq's transaction status once it is done.
     func exclusive<T>(cancellable: Bool, _ body: () async throws(SQLError) -> T) async throws(SQLError) -> T {
-        try await session.exclusive(cancellable: cancellable, body)
+        try await session.exclusive(cancellable: cancellable) { () async throws(SQLError) -> T in
+            defer { session.recordTransactionStatus(Self.transactionStatus(of: conn)) }
+            return try await body()
+        }
+    }
+
+    /// libpq's view of the session after its last result (`PQtransactionStatus`, no I/O).
+    static func transactionStatus(of conn: OpaquePointer) -> SQLTransactionStatus {
+        switch PQtransactionStatus(conn) {
+        case PQTRANS_IDLE: .idle
+        case PQTRANS_INTRANS: .inTransaction
+        case PQTRANS_INERROR: .failed
+        default: .unknown  // PQTRANS_ACTIVE (a result not yet read) or PQTRANS_UNKNOWN (the connection is bad)
+        }
     }
 
     func send(_ sql: String, _ parameters: [SQLValue], prepared: PreparedName?) throws(SQLError) {

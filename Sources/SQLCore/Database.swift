@@ -63,15 +63,27 @@ public struct DatabaseStatistics: Sendable, Hashable, Codable {
     public var maxLifetimeClosed: Int
     /// Connections closed after a connection-class error or a failed ping.
     public var errorClosed: Int
+    /// Connections closed because they came back holding a transaction (a body that began one
+    /// and threw, `SET autocommit = 0`): never handed to the next borrower.
+    public var dirtyClosed: Int
 }
 
 /// A pooled handle over any ``SQLDriver``: borrow a connection per call, or
 /// pin one for a transaction. Run it as a `Service` (``run()``) so that wait
 /// timeouts, lifetimes and pings work; ``close()`` shuts it down.
+///
+/// A connection goes back to the pool only as clean as a new one: one that
+/// comes back holding a transaction (its ``SQLConnection/transactionStatus``
+/// is not idle: a `withConnection` body that began one and threw, a failed
+/// statement inside one, `SET autocommit = 0`) is closed, logged at warning
+/// level and counted in ``DatabaseStatistics/dirtyClosed``; the server rolls
+/// its transaction back. Closing costs no round trip, so it cannot hang on a
+/// server that stopped answering, as a `ROLLBACK` could.
 public final class Database: Service, Sendable {
     /// The configuration.
     public let configuration: DatabaseConfiguration
     private let pool: ConnectionPool<any SQLConnection, AnyClock>
+    private let logger: Logger
 
     /// The driver's ``SQLDriver/taskExecutor``: tasks that prefer it run each
     /// statement on the threads that wait for the sockets, with no thread switch.
@@ -105,6 +117,7 @@ public final class Database: Service, Sendable {
         configuration.maxLifetime = configuration.maxLifetime ?? driver.pooledConnectionLifetime
         self.taskExecutor = driver.taskExecutor
         self.configuration = configuration
+        self.logger = logger
         let lifecycle = ConnectionLifecycle<any SQLConnection>(
             dial: { try await driver.connect(to: dsn) },
             close: { await $0.close() },
@@ -127,17 +140,17 @@ public final class Database: Service, Sendable {
     }
 
     /// Runs `body` on a borrowed connection. A connection that saw a
-    /// connection-class error, or is no longer valid, is discarded, not reused.
+    /// connection-class error, is no longer valid, or still holds a transaction
+    /// when `body` ends is closed, not reused.
     public func withConnection<T>(_ body: (any SQLConnection) async throws -> T) async throws -> T {
         let lease = try await pool.borrow()
         let connection = lease.connection
         do {
             let result = try await body(connection)
-            await pool.release(lease, broken: !connection.isValid)
+            await giveBack(lease)
             return result
         } catch {
-            let broken = (error as? SQLError)?.isConnectionError == true || !connection.isValid
-            await pool.release(lease, broken: broken)
+            await giveBack(lease, failedWith: error)
             throw error
         }
     }
@@ -151,35 +164,45 @@ public final class Database: Service, Sendable {
         do {
             try await connection.begin()
         } catch {
-            await pool.release(lease, broken: error.isConnectionError || !connection.isValid)
+            await giveBack(lease, failedWith: error)
             throw error
         }
         let result: T
         do {
             result = try await body(connection)
         } catch {
-            let clean = await rollBack(connection)
-            await pool.release(lease, broken: !clean)
+            try? await connection.rollback()
+            await giveBack(lease)
             throw error
         }
         do {
             try await connection.commit()
         } catch {
-            let clean = await rollBack(connection)
-            await pool.release(lease, broken: !clean)
+            try? await connection.rollback()
+            await giveBack(lease, failedWith: error)
             throw error
         }
-        await pool.release(lease, broken: !connection.isValid)
+        await giveBack(lease)
         return result
     }
 
-    private func rollBack(_ connection: any SQLConnection) async -> Bool {
-        do {
-            try await connection.rollback()
-            return connection.isValid
-        } catch {
-            return false
+    /// Returns a borrowed connection to the pool if it is as clean as a new one; closes it when
+    /// it is broken (`error` is connection-class, or it is no longer valid) or holds a transaction.
+    private func giveBack(_ lease: ConnectionPool<any SQLConnection, AnyClock>.Lease, failedWith error: (any Error)? = nil) async {
+        let connection = lease.connection
+        if (error as? SQLError)?.isConnectionError == true || !connection.isValid {
+            await pool.release(lease, closing: .broken)
+            return
         }
+        let status = connection.transactionStatus
+        guard status == .idle else {
+            logger.warning(
+                "a connection came back holding a transaction; closed, not pooled",
+                metadata: ["database": "\(configuration.name)", "transaction": "\(status)"])
+            await pool.release(lease, closing: .dirty)
+            return
+        }
+        await pool.release(lease)
     }
 
     /// Runs a statement on a pooled connection and returns its rows.
@@ -206,6 +229,7 @@ public final class Database: Service, Sendable {
             maxIdleClosed: s.closed[CloseReason.overflow.rawValue, default: 0],
             maxIdleTimeClosed: s.closed[CloseReason.maxIdleTime.rawValue, default: 0],
             maxLifetimeClosed: s.closed[CloseReason.maxLifetime.rawValue, default: 0],
-            errorClosed: s.closed[CloseReason.broken.rawValue, default: 0])
+            errorClosed: s.closed[CloseReason.broken.rawValue, default: 0],
+            dirtyClosed: s.closed[CloseReason.dirty.rawValue, default: 0])
     }
 }

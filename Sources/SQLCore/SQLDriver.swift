@@ -83,6 +83,11 @@ public protocol SQLConnection: AnyObject, Sendable {
     /// `false` once the connection is closed or has seen a connection-class error.
     var isValid: Bool { get }
 
+    /// Whether a transaction is open, as the backend reported it after the last
+    /// statement (no round trip). A pool hands a connection to the next
+    /// borrower only when it is ``SQLTransactionStatus/idle``.
+    var transactionStatus: SQLTransactionStatus { get }
+
     /// Closes the connection, releasing its resources; waits for a running
     /// statement to finish. Calling it again does nothing.
     func close() async

@@ -1,10 +1,12 @@
 import ConnectionKit
 import Foundation
+import Synchronization
 
 /// What every connection to a database server shares, whatever its C client:
 /// one statement at a time (a gate that queues callers in order), the
-/// open / broken / closed status, closing once after the running statement,
-/// and scrubbing the DSN's password from every message.
+/// open / broken / closed status, the transaction status the C client reported
+/// after the last statement, closing once after the running statement, and
+/// scrubbing the DSN's password from every message.
 ///
 /// `PostgresConnection` and `MariaDBConnection` stand on it; a driver for
 /// another server would too. The C handle itself stays with the backend: it
@@ -16,6 +18,7 @@ public final class ServerSession: Sendable {
     public let backend: String
     private let gate = AsyncLock()
     private let status = Locked(Status.open)
+    private let transaction = Atomic<UInt8>(SQLTransactionStatus.idle.rawValue)
     private let password: String?
 
     /// A session for `backend`; `password` is the DSN's, kept only to be scrubbed from messages.
@@ -27,6 +30,19 @@ public final class ServerSession: Sendable {
     /// `false` once closed or after a connection-class error (reads only the
     /// locked status, never the C handle, which a running statement may be changing).
     public var isValid: Bool { status.withLock { $0 == .open } }
+
+    /// What the backend last reported with ``recordTransactionStatus(_:)``;
+    /// ``SQLTransactionStatus/unknown`` once broken or closed.
+    public var transactionStatus: SQLTransactionStatus {
+        guard isValid else { return .unknown }
+        return SQLTransactionStatus(rawValue: transaction.load(ordering: .acquiring)) ?? .unknown
+    }
+
+    /// Keeps what the C client reports after a statement (call it inside
+    /// ``exclusive(cancellable:onCancel:_:)``, where the handle may be read).
+    public func recordTransactionStatus(_ status: SQLTransactionStatus) {
+        transaction.store(status.rawValue, ordering: .releasing)
+    }
 
     /// Whether ``close(_:)`` has run (or is running).
     public var isClosed: Bool { status.withLock { $0 == .closed } }

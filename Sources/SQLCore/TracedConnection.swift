@@ -72,6 +72,7 @@ package final class TracedConnection: SQLConnection {
     package func ping() async throws(SQLError) { try await traced("PING") { () async throws(SQLError) in try await inner.ping() } }
 
     package var isValid: Bool { inner.isValid }
+    package var transactionStatus: SQLTransactionStatus { inner.transactionStatus }
     package func close() async { await inner.close() }
 }
 

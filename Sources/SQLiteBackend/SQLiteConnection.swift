@@ -18,6 +18,8 @@ public final class SQLiteConnection: SQLConnection {
     private let thread: ConnectionThread
     private let handle: SQLiteHandle
     private let status = Atomic<Status>(.open)
+    /// `sqlite3_get_autocommit` after the last job, read on the connection's thread.
+    private let inTransaction = Atomic<Bool>(false)
     private let logger: Logger
     private static let counter = Atomic<UInt64>(0)
 
@@ -82,8 +84,9 @@ public final class SQLiteConnection: SQLConnection {
         let handle = self.handle
         let interrupt: (@Sendable () -> Void)? = cancellable ? { @Sendable in handle.interrupt() } : nil
         do throws(SQLError) {
-            return try await thread.run(interrupt: interrupt) { () throws(SQLError) -> T in
+            return try await thread.run(interrupt: interrupt) { [self] () throws(SQLError) -> T in
                 handle.startJob()
+                defer { inTransaction.store(handle.isInTransaction, ordering: .releasing) }
                 return cancellable ? try handle.watchingCancellation { () throws(SQLError) in try body(handle) } : try body(handle)
             }
         } catch {
@@ -152,6 +155,12 @@ public final class SQLiteConnection: SQLConnection {
 
     /// `false` once closed or after a connection-class error.
     public var isValid: Bool { status.load(ordering: .acquiring) == .open }
+
+    /// Whether a transaction is open (`sqlite3_get_autocommit` after the last statement).
+    public var transactionStatus: SQLTransactionStatus {
+        guard isValid else { return .unknown }
+        return inTransaction.load(ordering: .acquiring) ? .inTransaction : .idle
+    }
 
     /// Finalizes every statement, closes the database and ends the thread; waits
     /// for a running statement. Later calls fail with `SQLError.Code.closed`.

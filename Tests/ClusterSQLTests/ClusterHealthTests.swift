@@ -65,32 +65,8 @@ struct ClusterHealthTests {
         await connection.close()
     }
 
-    @Test("a connection whose node was ejected moves before its next statement, which is sent once")
-    func moveBeforeSending() async throws {
-        let clock = ManualClock()
-        let local = try LocalCluster(nodes: ["n1", "n2"], clock: AnyClock(clock)) { $0.checkInterval = .milliseconds(50) }
-        try await createLogTables(local)
-        let pinned = try await local.cluster.connect(to: "")
-        let first = try await nodeOf(pinned, in: local)
-        let other = first == "n1" ? "n2" : "n1"
-        try await whileRunning(local.cluster) {
-            await clock.waitForSleepers(2)  // both nodes checked once; their loops wait for the next interval
-            // The next check, once the interval has passed on the cluster's clock, finds the node dead and ejects it.
-            local.drivers[first]!.faults = .dead
-            #expect(local.node(first).state == .up)
-            clock.advance(by: .milliseconds(50))
-            #expect(await eventually(within: .seconds(5)) { local.node(first).state != .up })
-            #expect(!pinned.isValid)
-            _ = try await pinned.execute("INSERT INTO log VALUES (1)")
-        }
-        local.drivers[first]!.faults = Faults()
-        #expect(try await local.direct(other).query("SELECT count(*) FROM log")[0][0] == 1)
-        #expect(try await local.direct(first).query("SELECT count(*) FROM log")[0][0] == 0)
-        await pinned.close()
-    }
-
-    @Test("inside a transaction nothing moves: a node lost mid-transaction fails the transaction")
-    func transactionsStayPut() async throws {
+    @Test("a transaction keeps its connection when its node is removed: the work under way finishes")
+    func transactionsOutliveRemoval() async throws {
         let local = try LocalCluster(nodes: ["n1", "n2"])
         let connection = try await local.cluster.connect(to: "")
         _ = try await connection.execute("CREATE TABLE IF NOT EXISTS log (v INTEGER)")
@@ -98,9 +74,46 @@ struct ClusterHealthTests {
         _ = try await connection.execute("INSERT INTO log VALUES (1)")
         let node = try #require(local.cluster.statistics().nodes.first { $0.statements > 0 }?.name)
         #expect(local.cluster.removeNode(node))
-        let error = await expectSQLError(.nodeChanged) { try await connection.execute("INSERT INTO log VALUES (2)") }
+        _ = try await connection.execute("INSERT INTO log VALUES (2)")
+        try await connection.commit()
+        #expect(try await local.direct(node).query("SELECT count(*) FROM log")[0][0] == 2)
+        #expect(!connection.isValid, "out of a transaction, the connection is on a removed node")
+        await connection.close()
+    }
+
+    @Test("inside a transaction nothing moves: a connection lost mid-transaction fails the transaction")
+    func transactionsStayPut() async throws {
+        let local = try LocalCluster(nodes: ["n1", "n2"])
+        let connection = try await local.cluster.connect(to: "")
+        _ = try await connection.execute("CREATE TABLE IF NOT EXISTS log (v INTEGER)")
+        try await connection.begin()
+        _ = try await connection.execute("INSERT INTO log VALUES (1)")
+        let node = try #require(local.cluster.statistics().nodes.first { $0.statements > 0 }?.name)
+        local.drivers[node]!.faults = .dead
+        await expectSQLError(.connectionLost) { try await connection.execute("INSERT INTO log VALUES (2)") }
+        let error = await expectSQLError(.nodeChanged) { try await connection.execute("INSERT INTO log VALUES (3)") }
         #expect(error?.isConnectionError == true)
         try? await connection.rollback()
+        local.drivers[node]!.faults = Faults()
+        await connection.close()
+    }
+
+    @Test("a transaction begun with SQL of its own is known from the backend: it is not moved, nor retried elsewhere")
+    func sqlTransactionsStayPut() async throws {
+        let local = try LocalCluster(nodes: ["n1", "n2"])
+        try await createLogTables(local)
+        let connection = try await local.cluster.connect(to: "")
+        let first = try await nodeOf(connection, in: local)
+        _ = try await connection.execute("BEGIN")
+        #expect(connection.transactionStatus == .inTransaction)
+        _ = try await connection.execute("INSERT INTO log VALUES (1)")
+        local.drivers[first]!.faults = .dead
+        await expectSQLError(.connectionLost) {
+            try await ClusterDriver.idempotent { try await connection.execute("INSERT INTO log VALUES (2)") }
+        }
+        local.drivers[first]!.faults = Faults()
+        let other = first == "n1" ? "n2" : "n1"
+        #expect(try await local.direct(other).query("SELECT count(*) FROM log")[0][0] == 0, "nothing of the transaction ran elsewhere")
         await connection.close()
     }
 
