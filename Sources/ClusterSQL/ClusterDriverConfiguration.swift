@@ -22,11 +22,19 @@ public struct ClusterDriverConfiguration: Sendable, Hashable {
     /// When a node is ejected and how it is probed back. Default: ejected at the
     /// first connection-class failure, probed after 50 ms doubling to 5 s, with jitter.
     public var breaker: CircuitBreakerConfiguration
-    /// Whether a `query` that only reads (it starts with `SELECT`, `SHOW`,
-    /// `VALUES` or `EXPLAIN` without `ANALYZE`) and runs outside a transaction
-    /// is retried on another node after its node failed mid-statement. Turn it
-    /// off when your reads call functions with side effects. Default `true`.
-    public var retryReads: Bool = true
+    /// Whether a `query` whose text looks like a plain read runs again, once,
+    /// on another node after its node failed once the statement may have
+    /// reached the server (outside a transaction, never after a query timeout).
+    ///
+    /// A heuristic, so it is off by default: the text is one statement starting
+    /// with `SELECT`, `SHOW` or `VALUES`, without `INTO`, `FOR UPDATE`/`SHARE`,
+    /// `ANALYZE`/`ANALYSE` or the sequence functions; but a function called in a
+    /// `SELECT` may write (a PostgreSQL or MariaDB function with side effects),
+    /// and would then write twice. Turn it on only when your reads call no such
+    /// function; ``ClusterDriver/idempotent(_:)`` marks statements one by one.
+    /// A statement that surely never reached a server is retried either way.
+    /// Default `false`.
+    public var retryReads: Bool = false
     /// How long a `Database` pooling over the cluster keeps a connection
     /// (unless its own configuration says otherwise), so that pooled traffic
     /// follows the balancer as latencies and roles change. Default 60 s.

@@ -258,7 +258,14 @@ final class ClusterNode: Sendable {
                     return $0.inFlight
                 })
             metrics.statements.increment()
-            if error.isConnectionError, error.code != .cancelled { recordFailure(error) }
+            if error.code == .timeout {
+                // A statement past its query timeout may only be slow: counted, and the node checked
+                // at once, which ejects it if it stopped answering; the statement alone never does.
+                recordFailure(error, countForHealth: false)
+                checkSoon()
+            } else if error.isConnectionError, error.code != .cancelled {
+                recordFailure(error)
+            }
             throw error
         }
     }

@@ -46,6 +46,7 @@ enum MariaDBErrors {
         case 1406, 1118, 1301: return (.tooBig, nil)
         case 1264, 1265, 1292, 1366, 1367, 1411: return (.typeMismatch, nil)
         case 2031, 2034, 2030, 2057: return (.parameterCountMismatch, nil)
+        case 1390: return (.tooManyParameters, nil)  // ER_PS_MANY_PARAM: more than 65,535 placeholders
         default: break
         }
         if connecting || [2001, 2002, 2003, 2004, 2005, 2026].contains(number) {

@@ -215,6 +215,11 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
                 .parameterCountMismatch, message: "the statement has \(count) placeholders but \(parameters.count) values were given",
                 backend: "postgres")
         }
+        guard parameters.count <= Self.maxParameters else {
+            throw SQLError(
+                .tooManyParameters, message: "\(parameters.count) parameters; PostgreSQL's protocol carries at most \(Self.maxParameters)",
+                backend: "postgres")
+        }
         try bound.bind(parameters)
         let sent: Int32 = bound.withPointers { types, values, lengths, formats in
             if let name {
@@ -223,8 +228,11 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             if parameters.isEmpty { return PQsendQuery(conn, text) }
             return PQsendQueryParams(conn, text, Int32(parameters.count), types, values, lengths, formats, 0)
         }
-        guard sent == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+        guard sent == 1 else { throw PostgresErrors.sendError(conn) }
     }
+
+    /// The most parameters one statement may bind (the protocol counts them in 16 bits).
+    static let maxParameters = 65_535
 
     /// Flushes the request, then reads every result; the last one answers, the first error wins.
     ///

@@ -36,6 +36,14 @@ enum PostgresErrors {
         return SQLError(code, kind: .connection, message: message.trimmingNewlines(), backend: "postgres")
     }
 
+    /// Why libpq refused to send a statement: a connection that is still good means libpq refused the
+    /// statement itself (a client-side check, out of memory), which is statement-class; else the connection's.
+    static func sendError(_ conn: OpaquePointer) -> SQLError {
+        guard PQstatus(conn) == CONNECTION_OK else { return connectionError(conn, whileConnecting: false) }
+        let message = String(cString: PQerrorMessage(conn)).trimmingNewlines()
+        return SQLError(.misuse, kind: .statement, message: "libpq refused the statement: \(message)", backend: "postgres")
+    }
+
     /// SQLSTATE classes to portable codes; connection exceptions (08) and
     /// operator intervention (57P0x: shutdown) condemn the connection.
     static func code(forSQLState state: String?) -> SQLError.Code {

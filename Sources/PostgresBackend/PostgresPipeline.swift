@@ -17,6 +17,12 @@ extension PostgresConnection {
     /// thrown with its `SQLError.batchRow`; the server skips the rows after it.
     public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
         guard !batch.isEmpty else { return [] }
+        if let row = batch.firstIndex(where: { $0.count > Self.maxParameters }) {
+            throw SQLError(
+                .tooManyParameters, message: "\(batch[row].count) parameters; PostgreSQL's protocol carries at most \(Self.maxParameters)",
+                backend: "postgres"
+            ).at(batchRow: row)
+        }
         return try await exclusive(cancellable: true) { () async throws(SQLError) -> [SQLExecution] in
             let frame = SQLBatchFrame(inTransaction: PQtransactionStatus(self.conn) != PQTRANS_IDLE)
             return try await frame.around { text async throws(SQLError) in

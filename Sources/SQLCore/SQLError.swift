@@ -81,6 +81,9 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
         public static let columnNotFound = Code("columnNotFound", defaultKind: .statement)
         /// A value or statement exceeds a size limit.
         public static let tooBig = Code("tooBig", defaultKind: .statement)
+        /// The statement binds more parameters than the backend's protocol carries
+        /// (65,535 for PostgreSQL and MariaDB, 32,766 for SQLite); refused before anything is sent.
+        public static let tooManyParameters = Code("tooManyParameters", defaultKind: .statement)
         /// The API was used in a way the backend forbids (for example a statement after close).
         public static let misuse = Code("misuse", defaultKind: .statement)
         /// The server reported an error no other code describes.

@@ -16,7 +16,9 @@ enum SQLiteErrors {
 
     /// The error for result code `rc` with `message`.
     static func error(_ rc: Int32, message: String, duringPrepare: Bool = false) -> SQLError {
-        SQLError(code(for: rc, duringPrepare: duringPrepare), message: message, nativeCode: Int(rc), backend: "sqlite")
+        // Past SQLITE_LIMIT_VARIABLE_NUMBER, prepare fails with a plain SQLITE_ERROR; only its message tells.
+        let code = duringPrepare && message == "too many SQL variables" ? .tooManyParameters : code(for: rc, duringPrepare: duringPrepare)
+        return SQLError(code, message: message, nativeCode: Int(rc), backend: "sqlite")
     }
 
     static func code(for rc: Int32, duringPrepare: Bool) -> SQLError.Code {

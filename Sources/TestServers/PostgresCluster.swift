@@ -95,5 +95,7 @@ public final class PostgresCluster: Sendable {
         try await shared.value()
     }
 
-    private static let shared = StartedOnce { try await PostgresCluster.start(standbys: 1) }
+    /// Room for every suite of the parallel pass at once (at 40, a rehearsal's conformance suite met
+    /// "too many clients" beside the cluster suites' two-node clusters on the same primary).
+    private static let shared = StartedOnce { try await PostgresCluster.start(standbys: 1, maxConnections: 150) }
 }

@@ -102,7 +102,10 @@ struct DemoWorkload: Sendable {
                         try await database.execute(insert, [.integer(Int64(index)), .integer(order)])
                     }
                 } else {
-                    _ = try await database.query("SELECT customer, amount FROM demo_orders WHERE id = ?", [.integer(order)])
+                    // A point read is safe to run twice: marked so, it moves to another node after a lost reply.
+                    _ = try await ClusterDriver.idempotent {
+                        try await database.query("SELECT customer, amount FROM demo_orders WHERE id = ?", [.integer(order)])
+                    }
                 }
                 shared.withLock { $0.done += 1 }
             } catch {

@@ -34,7 +34,10 @@ struct GaleraClusterTests {
                     group.addTask {
                         while !stop.withLock({ $0 }) {
                             do {
-                                _ = try await database.query("SELECT COUNT(*) FROM information_schema.TABLES")
+                                // Marked safe to run twice: a read on the killed node moves to another.
+                                _ = try await ClusterDriver.idempotent {
+                                    try await database.query("SELECT COUNT(*) FROM information_schema.TABLES")
+                                }
                                 reads.withLock { $0 += 1 }
                             } catch {
                                 failures.withLock { $0.append("\(error)") }

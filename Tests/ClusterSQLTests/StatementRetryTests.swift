@@ -24,12 +24,19 @@ struct StatementRetryTests {
         }
     }
 
-    @Test("a connection lost or timed out after sending: retried only when idempotent")
+    @Test("a connection lost after sending: retried only when idempotent, and only once")
     func maybeSent() {
-        for code: SQLError.Code in [.connectionLost, .timeout, .protocolViolation] {
+        for code: SQLError.Code in [.connectionLost, .protocolViolation] {
             #expect(!Self.mayRetry(code), "\(code)")
             #expect(Self.mayRetry(code, idempotent: true), "\(code)")
+            #expect(!Self.mayRetry(code, attempt: 2, idempotent: true), "\(code): a retried read never walks on to a third node")
         }
+    }
+
+    @Test("a statement past its query timeout is never run again elsewhere: a slow statement is slow everywhere")
+    func timedOut() {
+        #expect(!Self.mayRetry(.timeout))
+        #expect(!Self.mayRetry(.timeout, idempotent: true))
     }
 
     @Test("never in a transaction, past the attempts, after a cancellation, or for a statement error")
@@ -40,14 +47,29 @@ struct StatementRetryTests {
         #expect(!Self.mayRetry(.cancelled, kind: .connection, idempotent: true))
         #expect(!Self.mayRetry(.syntaxError, idempotent: true))
         #expect(!Self.mayRetry(.readOnly, idempotent: true))
+        #expect(!Self.mayRetry(.tooManyParameters, idempotent: true))
     }
 
-    @Test("plain reads: SELECT, SHOW, VALUES, EXPLAIN without ANALYZE, after comments; not FOR UPDATE")
+    @Test("plain reads: one SELECT, SHOW or VALUES statement, after comments")
     func plainReads() {
-        for sql in ["SELECT 1", "  -- c\n select * from t", "/* x */ SHOW TABLES", "VALUES (1)", "EXPLAIN SELECT 1"] {
+        for sql in [
+            "SELECT 1", "  -- c\n select * from t", "/* x */ SHOW TABLES", "VALUES (1)", "SELECT a FROM t WHERE id = ?;",
+            "select name from t where id in (?, ?)",
+        ] {
             #expect(StatementKind.isPlainRead(sql), "\(sql)")
         }
-        for sql in ["INSERT INTO t VALUES (1)", "SELECT * FROM t FOR UPDATE", "EXPLAIN ANALYZE SELECT 1", "/* open", ""] {
+    }
+
+    @Test("what may write or lock is never taken for a plain read, however it is spelled")
+    func notPlainReads() {
+        for sql in [
+            "INSERT INTO t VALUES (1)", "SELECT * FROM t FOR UPDATE", "select * from t for share", "SELECT * FROM t FOR NO KEY UPDATE",
+            "SELECT * FROM t LOCK IN SHARE MODE", "EXPLAIN SELECT 1", "EXPLAIN ANALYZE SELECT 1",
+            "EXPLAIN (ANALYZE) INSERT INTO t VALUES (1)",
+            "EXPLAIN ANALYSE INSERT INTO t VALUES (1)", "explain (analyse, buffers) delete from t", "SELECT 1; INSERT INTO t VALUES (1)",
+            "select 1;delete from t", "SELECT nextval('s')", "SELECT NEXTVAL('s')", "SELECT setval('s', 4)", "SELECT * INTO copy FROM t",
+            "SELECT a INTO @x FROM t", "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "/* open", "",
+        ] {
             #expect(!StatementKind.isPlainRead(sql), "\(sql)")
         }
     }

@@ -47,6 +47,27 @@ struct BadInputConformanceTests {
         await db.close()
     }
 
+    @Test(
+        "70,000 parameters in an IN list are tooManyParameters on the servers (a statement error, refused before anything is sent)",
+        arguments: Backend.allCases)
+    func tooManyParametersInAList(backend: Backend) async throws {
+        let db = try await backend.connect()
+        let table = try await freshTable(on: db, "bad_in_list")
+        let placeholders = 70_000
+        let sql = "SELECT id FROM \(table) WHERE id IN (" + Array(repeating: "?", count: placeholders).joined(separator: ", ") + ")"
+        let values = (0..<placeholders).map { SQLValue.integer(Int64($0)) }
+        if backend == .sqlite {
+            // Debian's SQLite takes up to 250,000 variables; past its limit, prepare fails as tooManyParameters.
+            #expect(try await db.query(sql, values).isEmpty)
+        } else {
+            await expectSQLError(.tooManyParameters) { _ = try await db.query(sql, values) }
+        }
+        #expect(db.isValid)
+        #expect(try await count(table, on: db) == 0)
+        _ = try await db.execute("DROP TABLE \(table)")
+        await db.close()
+    }
+
     @Test("an empty batch runs nothing and answers nothing", arguments: Backend.allCases)
     func emptyBatch(backend: Backend) async throws {
         let db = try await backend.connect()

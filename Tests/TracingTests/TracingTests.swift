@@ -73,6 +73,7 @@ struct TracingTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         var configuration = ClusterDriverConfiguration(name: "traced")
         configuration.strategy = .roundRobin
+        configuration.retryReads = true
         configuration.hedgeDelay = .seconds(30)  // no hedge, however slow the machine: only n2 is tried
         let cluster = ClusterDriver(configuration: configuration, tracing: tracing)
         var drivers: [FaultInjectingDriver] = []
