@@ -12,11 +12,18 @@ import Tracing
 /// An open picks nodes by the cluster's ``BalancingStrategy`` among the nodes
 /// that are up and can serve the target role, tries them concurrently
 /// (`OpenRace`), and keeps the first success. Each node has a circuit
-/// breaker: a connection-class failure ejects it, and a background probe
+/// breaker: a connection-class failure of a connect or a statement ejects it
+/// (a statement past its query timeout does not: it asks for a check of the
+/// node, which ejects it if it stopped answering), and a background probe
 /// re-admits it. ``run()`` (a `Service`) measures every node and re-reads its
-/// role every ``ClusterDriverConfiguration/checkInterval``; without it the
-/// cluster still works, with roles read at open and ejected nodes retried
-/// after the probe delay.
+/// role every ``ClusterDriverConfiguration/checkInterval``.
+///
+/// Without ``run()`` the cluster still works: roles are read at open; no
+/// check runs, so only failures seen by connects and statements eject a node
+/// (a timed-out statement ejects nothing); and once every node that could
+/// serve an open is ejected, the open gives those whose probe delay has
+/// passed a trial (their breakers' half-open state): a success re-admits the
+/// node, a failure doubles its delay. Latencies come from the statements alone.
 ///
 /// The DSN of ``connect(to:)`` names the target role: `""` (the cluster's
 /// default), `read-write`, or `target=read-only` / `target_session_attrs=standby`;
@@ -195,6 +202,16 @@ public final class ClusterDriver: SQLDriver, Service {
             // Roles may be stale (a standby just promoted): check them on new connections.
             eligible = live
             verifyAll = true
+        }
+        if !eligible.contains(where: { target.accepts($0.role) }) {
+            // Every node known to serve the target is ejected. Without run() no prober brings one
+            // back: those whose probe delay has passed get a trial (their breakers' half-open
+            // state), each open one more, with their roles checked anew.
+            let trials = all.filter { !excluded.contains($0.name) && (!limited || request.limits.admits($0.lag)) && $0.breaker.admitsTrial }
+            if !trials.isEmpty {
+                eligible += trials
+                verifyAll = true
+            }
         }
         guard !eligible.isEmpty else {
             let list = all.map { node in

@@ -62,6 +62,15 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     /// The current state.
     public var state: CircuitState { machine.withLock { $0.circuitState } }
 
+    /// Whether the next ``call(_:)`` would be let through as the trial of an open breaker: no
+    /// ``run()`` is probing, and the probe delay has passed. A caller choosing among several
+    /// dependencies, all open, uses it to give one of them that trial.
+    public var admitsTrial: Bool {
+        let now = clock.now
+        let proberRunning = proberRunning.load(ordering: .relaxed)
+        return machine.withLock { $0.admitsTrial(now: now, proberRunning: proberRunning) }
+    }
+
     /// Runs `body` if the breaker allows it, and counts its failure when `isFailure` says so.
     public func call<T>(_ body: () async throws -> T) async throws -> T {
         let now = clock.now

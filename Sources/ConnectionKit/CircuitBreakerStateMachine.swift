@@ -65,6 +65,12 @@ struct CircuitBreakerStateMachine<Instant: InstantProtocol>: Sendable where Inst
         return nil
     }
 
+    /// Whether ``admit(now:proberRunning:)`` would let a trial call through now (it changes nothing).
+    func admitsTrial(now: Instant, proberRunning: Bool) -> Bool {
+        guard !proberRunning, case .open(_, let next) = state else { return false }
+        return now >= next
+    }
+
     /// Decides whether a call may run. Without a background prober, the first
     /// call after the probe time becomes the trial (and the state half-open).
     mutating func admit(now: Instant, proberRunning: Bool) -> Admission {

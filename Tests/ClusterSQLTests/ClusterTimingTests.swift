@@ -126,6 +126,47 @@ struct ClusterTimingTests {
         }
     }
 
+    @Test(
+        "without run(), once every node is ejected an open gives one whose probe delay has passed a trial: not a moment before, and a success re-admits it"
+    )
+    func trialWithoutRun() async throws {
+        let clock = ManualClock()
+        let local = try LocalCluster(nodes: ["n1", "n2"], clock: AnyClock(clock)) {
+            $0.breaker.probeBackoff = BackoffPolicy(initial: .milliseconds(100), maximum: .milliseconds(100), jitter: 0)
+        }
+        for driver in local.drivers.values { driver.faults = .dead }
+        await expectSQLError(.allNodesFailed) { try await local.cluster.connect(to: "") }
+        #expect(local.cluster.statistics().nodes.allSatisfy { $0.state == .ejected })
+        for driver in local.drivers.values { driver.faults = Faults() }
+        await expectSQLError(.noEligibleNode) { try await local.cluster.connect(to: "") }
+        clock.advance(by: .milliseconds(99))
+        await expectSQLError(.noEligibleNode) { try await local.cluster.connect(to: "") }
+        clock.advance(by: .milliseconds(1))
+        let connection = try await local.cluster.connect(to: "")
+        #expect(try await connection.query("SELECT 1")[0][0] == 1)
+        #expect(local.cluster.statistics().nodes.contains { $0.state == .up }, "the trial's success re-admits its node")
+        await connection.close()
+    }
+
+    @Test("without run(), a failed trial keeps the node ejected until its next probe delay has passed")
+    func failedTrialWithoutRun() async throws {
+        let clock = ManualClock()
+        let local = try LocalCluster(nodes: ["n1"], clock: AnyClock(clock)) {
+            $0.breaker.probeBackoff = BackoffPolicy(initial: .milliseconds(100), maximum: .milliseconds(100), jitter: 0)
+        }
+        local.drivers["n1"]!.faults = .dead
+        await expectSQLError(.allNodesFailed) { try await local.cluster.connect(to: "") }
+        clock.advance(by: .milliseconds(100))
+        await expectSQLError(.allNodesFailed) { try await local.cluster.connect(to: "") }  // the trial, still dead
+        #expect(local.node("n1").state == .ejected)
+        local.drivers["n1"]!.faults = Faults()
+        await expectSQLError(.noEligibleNode) { try await local.cluster.connect(to: "") }
+        clock.advance(by: .milliseconds(100))
+        let connection = try await local.cluster.connect(to: "")
+        #expect(local.node("n1").state == .up)
+        await connection.close()
+    }
+
     @Test("latency: each open reaches the answering node within one hedge delay per hung node, on the cluster's clock")
     func latencyHedging() async throws {
         let clock = ManualClock()
