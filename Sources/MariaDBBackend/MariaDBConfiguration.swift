@@ -15,7 +15,10 @@ import SQLCore
 /// `tls-ca` (a CA file for verification), `timeout` (connect deadline, Go
 /// duration such as `5s` or `500ms`), `readTimeout` (the query deadline),
 /// `charset` (default `utf8mb4`), `socket` (a Unix socket path), `parseTime`
-/// (accepted for Go DSNs; dates are always parsed). Anything else is an error:
+/// (accepted for Go DSNs; dates are always parsed), `tcpUserTimeout` (how long
+/// the kernel keeps a connection whose data the server does not acknowledge,
+/// with TCP keepalives; default `30s`, `0` off), `livenessCheck` (see
+/// ``livenessCheckAfter``; default `10s`, `0` off). Anything else is an error:
 /// a typo must not be ignored silently.
 public struct MariaDBConfiguration: Sendable {
     /// TLS for the connection.
@@ -54,6 +57,17 @@ public struct MariaDBConfiguration: Sendable {
     /// How long a statement may wait for the server before the connection is
     /// given up as broken (client side; `nil`: no limit).
     public var queryTimeout: Duration?
+    /// How long a statement waits without a byte from the server before the client
+    /// asks, over a new connection, whether the server still answers (`nil`: never).
+    /// A server that greets is only slow: the statement waits on, checking again
+    /// after as long. One that does not within `ServerLiveness.checkTimeout` (5 s:
+    /// stopped, wedged) fails the statement connection-class. Default 10 s.
+    public var livenessCheckAfter: Duration? = .seconds(10)
+    /// `TCP_USER_TIMEOUT` on the connection's socket, with TCP keepalives (a probe
+    /// after 10 s idle, every 5 s, 3 unanswered): a dead peer or a black-holed
+    /// network ends the connection within this bound (`nil`: neither; the
+    /// system's defaults wait hours). Default 30 s.
+    public var tcpUserTimeout: Duration? = .seconds(30)
 
     /// `host:port` (or the socket path), for messages.
     public var address: String { unixSocket ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
@@ -62,9 +76,13 @@ public struct MariaDBConfiguration: Sendable {
     ///
     /// - Throws: `SQLError.Code.invalidConfiguration` naming what is wrong;
     ///   the DSN and its values are never echoed.
-    public init(dsn: String, connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil) throws(SQLError) {
+    public init(
+        dsn: String, connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil,
+        livenessCheckAfter: Duration? = .seconds(10)
+    ) throws(SQLError) {
         self.connectTimeout = connectTimeout
         self.queryTimeout = queryTimeout
+        self.livenessCheckAfter = livenessCheckAfter
         let parts = try DSNParts(dsn)
         if let userInfo = parts.userInfo {
             let (user, password) = Substring(userInfo).splitOnce(":")
@@ -122,6 +140,8 @@ public struct MariaDBConfiguration: Sendable {
         case "tls-ca", "ssl-ca", "sslrootcert": tlsCertificateAuthority = value
         case "timeout", "connect_timeout", "connectTimeout": connectTimeout = try Self.duration(value, key: key)
         case "readTimeout", "read_timeout": queryTimeout = try Self.duration(value, key: key)
+        case "livenessCheck", "liveness_check": livenessCheckAfter = value == "0" ? nil : try Self.duration(value, key: key)
+        case "tcpUserTimeout", "tcp_user_timeout": tcpUserTimeout = value == "0" ? nil : try Self.duration(value, key: key)
         case "charset":
             guard !value.isEmpty, value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw Self.invalid("parameter charset is not a character set name")
@@ -134,7 +154,8 @@ public struct MariaDBConfiguration: Sendable {
             }
         default:
             // Not echoed: in a malformed DSN, the "parameter" may be a piece of the password.
-            throw Self.invalid("unknown parameter (known: tls, tls-ca, timeout, readTimeout, charset, socket, parseTime)")
+            throw Self.invalid(
+                "unknown parameter (known: tls, tls-ca, timeout, readTimeout, livenessCheck, tcpUserTimeout, charset, socket, parseTime)")
         }
     }
 

@@ -120,6 +120,9 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             mysql_close(mysql)
             throw error
         }
+        if configuration.unixSocket == nil, host != nil, let timeout = configuration.tcpUserTimeout {
+            DeadPeerDetection.enable(on: Int32(mysql_get_socket(mysql)), userTimeout: timeout)
+        }
         return MariaDBConnection(mysql: mysql, configuration: configuration, logger: logger)
     }
 
@@ -161,7 +164,9 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             // frame's own statements (BEGIN, COMMIT, the undo) run even for a cancelled task.
             let cancelGrace = budget.cancelGrace
             func fresh(cancellable: Bool = true) -> CallBudget {
-                CallBudget(deadline: queryTimeout.map { .now + $0 }, cancelGrace: cancellable ? cancelGrace : nil)
+                CallBudget(
+                    deadline: queryTimeout.map { .now + $0 }, cancelGrace: cancellable ? cancelGrace : nil,
+                    livenessCheckAfter: self.configuration.livenessCheckAfter)
             }
             func inTransaction() -> Bool { self.mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0 }
             // Decided once: a re-run after an undone bulk attempt must find the connection as the batch did.
@@ -288,7 +293,9 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         if cancelGrace != nil { onCancel = { self.requestKill() } }
         return try await session.exclusive(cancellable: cancelGrace != nil, onCancel: onCancel) { () async throws(SQLError) -> T in
             defer { session.recordTransactionStatus(transactionStatusNow()) }
-            var budget = CallBudget(deadline: queryTimeout.map { ContinuousClock.now + $0 }, cancelGrace: cancelGrace)
+            var budget = CallBudget(
+                deadline: queryTimeout.map { ContinuousClock.now + $0 }, cancelGrace: cancelGrace,
+                livenessCheckAfter: configuration.livenessCheckAfter)
             return try await body(&budget)
         }
     }
@@ -307,11 +314,20 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             try await runNonBlocking(mysql, budget: &budget, start: start, resume: resume)
         } catch {
             session.markBroken()
-            throw error == .cancelled
-                ? SQLError(
+            switch error {
+            case .cancelled:
+                throw SQLError(
                     .cancelled, kind: .connection, message: "cancelled; the server did not stop the statement within \(Self.cancelGrace)",
                     backend: "mariadb")
-                : SQLError(.timeout, message: "no answer from \(configuration.address) within the query timeout", backend: "mariadb")
+            case .deadline:
+                throw SQLError(.timeout, message: "no answer from \(configuration.address) within the query timeout", backend: "mariadb")
+            case .serverSilent:
+                throw SQLError(
+                    .timeout, kind: .connection,
+                    message:
+                        "\(configuration.address) stopped answering: nothing for \(formatted(budget.livenessCheckAfter ?? .zero)), and no answer to a new connection within \(formatted(ServerLiveness.checkTimeout))",
+                    backend: "mariadb")
+            }
         }
     }
 }

@@ -12,17 +12,20 @@ public struct MariaDBDriver: SQLDriver {
     private let logger: Logger
     private let connectTimeout: Duration
     private let queryTimeout: Duration?
+    private let livenessCheckAfter: Duration?
     private let tracing: TracingConfiguration
 
-    /// Creates the driver with the deadlines every connection gets (a DSN's
-    /// `timeout` and `readTimeout` parameters override them); with `tracing` on,
-    /// the connections `connect(to:)` opens run each statement in a span.
+    /// Creates the driver with the deadlines every connection gets (a DSN's `timeout`,
+    /// `readTimeout` and `livenessCheck` parameters override them; see
+    /// ``MariaDBConfiguration/livenessCheckAfter``); with `tracing` on, the connections
+    /// `connect(to:)` opens run each statement in a span.
     public init(
-        connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil,
+        connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil, livenessCheckAfter: Duration? = .seconds(10),
         logger: Logger = Logger(label: "clustersql.mariadb"), tracing: TracingConfiguration = TracingConfiguration()
     ) {
         self.connectTimeout = connectTimeout
         self.queryTimeout = queryTimeout
+        self.livenessCheckAfter = livenessCheckAfter
         self.logger = logger
         self.tracing = tracing
     }
@@ -31,7 +34,8 @@ public struct MariaDBDriver: SQLDriver {
     /// tracing on, the connection is a traced wrapper rather than a ``MariaDBConnection``
     /// (``connect(_:)`` gives that, untraced).
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
-        let configuration = try MariaDBConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout)
+        let configuration = try MariaDBConfiguration(
+            dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout, livenessCheckAfter: livenessCheckAfter)
         let connection = try await connect(configuration)
         let spans = ClientSpans(
             tracing, system: "mariadb", address: configuration.unixSocket ?? configuration.host,

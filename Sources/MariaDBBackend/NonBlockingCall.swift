@@ -12,6 +12,9 @@ struct CallBudget {
     let cancelGrace: Duration?
     /// Set when the task was seen cancelled.
     var cancelDeadline: ContinuousClock.Instant?
+    /// How long the server may stay silent before a new connection asks whether it still
+    /// answers (``ServerLiveness``); `nil`: never.
+    var livenessCheckAfter: Duration?
 
     /// The earlier of the deadlines.
     var earliest: ContinuousClock.Instant? { [deadline, cancelDeadline].compactMap { $0 }.min() }
@@ -21,6 +24,8 @@ struct CallBudget {
 enum CallStall: Error {
     case deadline
     case cancelled
+    /// The server said nothing for the budget's liveness interval and did not answer a new connection.
+    case serverSilent
 }
 
 /// Runs one Connector/C non-blocking call (`mysql_*_start` / `mysql_*_cont`)
@@ -36,6 +41,7 @@ func runNonBlocking(
     start: () -> Int32, resume: (Int32) -> Int32
 ) async throws(CallStall) {
     var waiting = start()
+    var heard = ContinuousClock.now  // the last sign of life from the server
     while waiting != 0 {
         if let grace = budget.cancelGrace, budget.cancelDeadline == nil, Task.isCancelled {
             budget.cancelDeadline = .now + grace
@@ -44,7 +50,8 @@ func runNonBlocking(
             waiting & MYSQL_WAIT_TIMEOUT != 0
             ? .now + .milliseconds(Int(mysql_get_timeout_value_ms(mysql))) : nil
         let ours = budget.earliest
-        let until = [ours, libraryTimeout].compactMap { $0 }.min()
+        let check = budget.livenessCheckAfter.map { heard + $0 }
+        let until = [ours, libraryTimeout, check].compactMap { $0 }.min()
         var ready: Int32
         do throws(SocketReactor.WaitError) {
             if waiting & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE) != 0 {
@@ -59,6 +66,17 @@ func runNonBlocking(
                 ready = MYSQL_WAIT_TIMEOUT
             }
         } catch {
+            if error == .timedOut, let check, check == until, ours.map({ check < $0 }) ?? true,
+                libraryTimeout.map({ check < $0 }) ?? true
+            {
+                // Silent for the interval: only slow if the server still answers a new connection.
+                if await ServerLiveness.answers(peerOf: Int32(mysql_get_socket(mysql)), hello: []) {
+                    heard = .now
+                    continue
+                }
+                abandon(mysql, resume: resume)
+                throw .serverSilent
+            }
             if error == .timedOut, let libraryTimeout, ours.map({ libraryTimeout < $0 }) ?? true {
                 ready = MYSQL_WAIT_TIMEOUT
             } else {
@@ -67,6 +85,7 @@ func runNonBlocking(
                 throw cancelled ? .cancelled : .deadline
             }
         }
+        heard = .now
         waiting = resume(ready)
     }
 }

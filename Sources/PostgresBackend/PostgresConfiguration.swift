@@ -23,6 +23,13 @@ public struct PostgresConfiguration: Sendable {
     /// given up as broken (client side; `nil`: no limit). Set
     /// `statement_timeout` on the server for a limit that keeps the connection.
     public var queryTimeout: Duration?
+    /// How long a statement waits without a byte from the server before the client
+    /// asks, over a new connection, whether the server still answers (`nil`: never).
+    /// A server that answers is only slow: the statement waits on, checking again
+    /// after as long. One that does not answer within ``ServerLiveness/checkTimeout``
+    /// (stopped, wedged) fails the statement connection-class. Default 10 s: a
+    /// statement on a server that stops answering fails within 15 s of its last word.
+    public var livenessCheckAfter: Duration? = .seconds(10)
     /// The password in the DSN, kept only to scrub it from messages.
     let password: String?
     /// The DSN's `host` entries (names, addresses, socket folders), when it has no `hostaddr`.
@@ -34,7 +41,10 @@ public struct PostgresConfiguration: Sendable {
     ///
     /// - Throws: `SQLError.Code.invalidConfiguration` with libpq's reason
     ///   (the DSN itself is not echoed).
-    public init(dsn: String, connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil) throws(SQLError) {
+    public init(
+        dsn: String, connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil,
+        livenessCheckAfter: Duration? = .seconds(10)
+    ) throws(SQLError) {
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(dsn, &errorMessage) else {
             let reason = errorMessage.map { String(cString: $0) } ?? "unparsable"
@@ -54,6 +64,7 @@ public struct PostgresConfiguration: Sendable {
         self.password = found["password"]
         self.connectTimeout = connectTimeout
         self.queryTimeout = queryTimeout
+        self.livenessCheckAfter = livenessCheckAfter
         if let text = found["connect_timeout"]?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
             guard let seconds = Int(text) else {
                 throw SQLError(

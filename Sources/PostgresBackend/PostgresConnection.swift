@@ -45,8 +45,10 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Connects without blocking a thread, within ``PostgresConfiguration/connectTimeout``.
     static func connect(_ configuration: PostgresConfiguration, logger: Logger) async throws(SQLError) -> PostgresConnection {
         let deadline = ContinuousClock.now + configuration.connectTimeout
-        var keywords = ["dbname", "client_encoding"]
-        var values = [configuration.dsn, "UTF8"]
+        // Before the DSN, so that its own settings win: a dead peer or a black-holed network is
+        // noticed within 30 s (ClusterSQL's defaults; libpq leaves both to the system's hours).
+        var keywords = Self.deadPeerDefaults.map(\.keyword) + ["dbname", "client_encoding"]
+        var values = Self.deadPeerDefaults.map(\.value) + [configuration.dsn, "UTF8"]
         // Later keywords override the DSN's; libpq then never looks a name up on this thread.
         for (keyword, value) in try await configuration.resolvedHosts(until: deadline) {
             keywords.append(keyword)
@@ -87,6 +89,13 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             poll = PQconnectPoll(conn)
         }
     }
+
+    /// TCP keepalives (a probe after 10 s idle, every 5 s, 3 unanswered: gone after 25 s) and
+    /// `tcp_user_timeout` (data unacknowledged for 30 s: gone), unless the DSN sets them.
+    static let deadPeerDefaults: [(keyword: String, value: String)] = [
+        ("keepalives", "1"), ("keepalives_idle", "10"), ("keepalives_interval", "5"), ("keepalives_count", "3"),
+        ("tcp_user_timeout", "30000"),
+    ]
 
     deinit {
         if !session.isClosed {
@@ -242,6 +251,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     func receive(cancellable: Bool) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         let queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
         var cancelDeadline: ContinuousClock.Instant?
+        var heard = ContinuousClock.now  // the last sign of life from the server
         var outcome: Result<(SQLRows, SQLExecution), SQLError> = .success(
             (SQLRows(columns: SQLColumns([]), rows: []), SQLExecution(rowsAffected: 0, lastInsertID: nil)))
         var failed = false
@@ -253,12 +263,13 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
                     let flushed = PQflush(conn)
                     if flushed < 0 { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     if flushed == 1 {
-                        try await waitForSocket(.writable, deadline: deadline, cancelled: cancelDeadline != nil)
+                        try await waitForSocket(.writable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
                         continue
                     }
                     if PQisBusy(conn) == 1 {
-                        try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil)
+                        try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
                         guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                        heard = .now
                         continue
                     }
                     guard let result = PQgetResult(conn) else { break }
@@ -296,18 +307,47 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         return try outcome.get()
     }
 
-    func waitForSocket(_ direction: SocketReactor.Direction, deadline: ContinuousClock.Instant?, cancelled: Bool) async throws(SQLError) {
-        do {
-            try await SocketReactor.shared.wait(for: PQsocket(conn), direction, until: deadline, cancellable: false)
-        } catch {
-            session.markBroken()
-            throw cancelled
-                ? SQLError(
-                    .cancelled, kind: .connection, message: "cancelled; the server did not confirm the cancel within 5 s",
-                    backend: "postgres")
-                : SQLError(.timeout, message: "no answer from the server within the query timeout", backend: "postgres")
+    /// Waits until the socket is ready in `direction`, by `deadline`. When the server has said
+    /// nothing since `heard` for ``PostgresConfiguration/livenessCheckAfter``, a new connection
+    /// asks whether it still answers (``ServerLiveness``): if it does, the statement is only slow
+    /// and the wait goes on; if not, the server stopped answering (SIGSTOP, a wedged host) and the
+    /// statement fails connection-class, instead of waiting for as long as the server stays stopped.
+    func waitForSocket(
+        _ direction: SocketReactor.Direction, deadline: ContinuousClock.Instant?, cancelled: Bool, heard: inout ContinuousClock.Instant
+    ) async throws(SQLError) {
+        while true {
+            let check = configuration.livenessCheckAfter.map { heard + $0 }
+            let checkFirst = check.map { check in deadline.map { check < $0 } ?? true } ?? false
+            do {
+                try await SocketReactor.shared.wait(
+                    for: PQsocket(conn), direction, until: checkFirst ? check : deadline, cancellable: false)
+                return
+            } catch {
+                if checkFirst, let interval = configuration.livenessCheckAfter {
+                    if await ServerLiveness.answers(peerOf: PQsocket(conn), hello: Self.sslRequest) {
+                        heard = .now
+                        continue
+                    }
+                    session.markBroken()
+                    throw SQLError(
+                        .timeout, kind: .connection,
+                        message:
+                            "the server stopped answering: nothing for \(formatted(interval)), and no answer to a new connection within \(formatted(ServerLiveness.checkTimeout))",
+                        backend: "postgres")
+                }
+                session.markBroken()
+                throw cancelled
+                    ? SQLError(
+                        .cancelled, kind: .connection, message: "cancelled; the server did not confirm the cancel within 5 s",
+                        backend: "postgres")
+                    : SQLError(.timeout, message: "no answer from the server within the query timeout", backend: "postgres")
+            }
         }
     }
+
+    /// An `SSLRequest`: the postmaster answers it with one byte before anything else, so it tells
+    /// whether the server answers without logging in (the probe then closes).
+    static let sslRequest: [UInt8] = [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F]
 
     /// Asks the server to cancel the running statement; `PQcancel` blocks, so it
     /// runs on one of the process's few ``BlockingCallThreads``.

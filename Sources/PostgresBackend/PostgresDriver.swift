@@ -12,16 +12,19 @@ public struct PostgresDriver: SQLDriver {
     private let logger: Logger
     private let connectTimeout: Duration
     private let queryTimeout: Duration?
+    private let livenessCheckAfter: Duration?
     private let tracing: TracingConfiguration
 
-    /// Creates the driver with the deadlines every connection gets; with `tracing` on, the
-    /// connections `connect(to:)` opens run each statement in a span.
+    /// Creates the driver with the deadlines every connection gets
+    /// (``PostgresConfiguration/livenessCheckAfter`` says what the liveness check does); with
+    /// `tracing` on, the connections `connect(to:)` opens run each statement in a span.
     public init(
-        connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil,
+        connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = nil, livenessCheckAfter: Duration? = .seconds(10),
         logger: Logger = Logger(label: "clustersql.postgres"), tracing: TracingConfiguration = TracingConfiguration()
     ) {
         self.connectTimeout = connectTimeout
         self.queryTimeout = queryTimeout
+        self.livenessCheckAfter = livenessCheckAfter
         self.logger = logger
         self.tracing = tracing
     }
@@ -29,7 +32,9 @@ public struct PostgresDriver: SQLDriver {
     /// Parses `dsn` with libpq and connects. With the driver's tracing on, the connection is a
     /// traced wrapper rather than a ``PostgresConnection`` (``connect(_:)`` gives that, untraced).
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
-        let connection = try await connect(PostgresConfiguration(dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout))
+        let connection = try await connect(
+            PostgresConfiguration(
+                dsn: dsn, connectTimeout: connectTimeout, queryTimeout: queryTimeout, livenessCheckAfter: livenessCheckAfter))
         return TracedConnection.wrap(connection, spans: tracing.isEnabled ? connection.spans(tracing) : nil)
     }
 

@@ -58,6 +58,7 @@ extension PostgresConnection {
         var cancelDeadline: ContinuousClock.Instant?
         // The query timeout counts from the last answer: a long batch that keeps answering never times out.
         var queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
+        var heard = ContinuousClock.now  // the last sign of life from the server
 
         /// Keeps the failure of the lowest row: a row sent earlier may fail on the server
         /// after a later one failed here, before it was sent.
@@ -119,13 +120,15 @@ extension PostgresConnection {
                 if flushed < 0 { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                 if flushed == 1 {
                     // Keep reading while the writes wait: the server may be waiting for us to read.
-                    try await waitForSocket(.readableOrWritable, deadline: deadline, cancelled: cancelDeadline != nil)
+                    try await waitForSocket(.readableOrWritable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
                     guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                    heard = .now
                     continue
                 }
                 if PQisBusy(conn) == 1 {
-                    try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil)
+                    try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
                     guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                    heard = .now
                     continue
                 }
                 guard let result = PQgetResult(conn) else {
@@ -140,8 +143,9 @@ extension PostgresConnection {
                     // Every row sent is answered and more may be sent: send them.
                     if answering >= sent, !synced, failure == nil { continue }
                     // The answers (or the sync) are still on their way.
-                    try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil)
+                    try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
                     guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
+                    heard = .now
                     continue
                 }
                 defer { PQclear(result) }

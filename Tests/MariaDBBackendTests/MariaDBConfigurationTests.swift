@@ -25,6 +25,20 @@ struct MariaDBConfigurationTests {
         #expect(raw.database == "db")
     }
 
+    @Test("dead-server bounds: 30 s TCP user timeout and a liveness check after 10 s by default; set or turned off in the DSN")
+    func deadServerBounds() throws {
+        let plain = try MariaDBConfiguration(dsn: "mysql://u@127.0.0.1/db")
+        #expect(plain.tcpUserTimeout == .seconds(30))
+        #expect(plain.livenessCheckAfter == .seconds(10))
+        let set = try MariaDBConfiguration(dsn: "mysql://u@127.0.0.1/db?tcpUserTimeout=5s&livenessCheck=2s")
+        #expect(set.tcpUserTimeout == .seconds(5))
+        #expect(set.livenessCheckAfter == .seconds(2))
+        let off = try MariaDBConfiguration(dsn: "u@tcp(127.0.0.1:3306)/db?tcp_user_timeout=0&liveness_check=0")
+        #expect(off.tcpUserTimeout == nil)
+        #expect(off.livenessCheckAfter == nil)
+        #expect(throws: SQLError.self) { try MariaDBConfiguration(dsn: "mysql://u@127.0.0.1/db?livenessCheck=-1s") }
+    }
+
     @Test("the Go-MySQL form of the clustersql seed: tcp(), unix(), no address")
     func goForm() throws {
         let tcp = try MariaDBConfiguration(dsn: "root:secret@tcp(10.0.0.5:3306)/app?parseTime=true&charset=utf8mb4")

@@ -120,4 +120,32 @@ struct MariaDBFaultTests {
         #expect(ContinuousClock.now - connectStarted < .seconds(3))
         await db.close()
     }
+
+    @Test("SIGSTOP of the server with no query timeout: the liveness check fails the statement within its bound, and close returns")
+    func stoppedServerWithoutQueryTimeout() async throws {
+        let server = try await MariaDBServer.start(name: "stopped-liveness")
+        defer { server.destroy() }
+        let db = try await MariaDBDriver(livenessCheckAfter: .seconds(1)).connect(to: server.dsn)
+        _ = try await db.query("SELECT 1")
+        await server.pause()
+        defer { server.resume() }
+        let started = ContinuousClock.now
+        let error = await expectSQLError(.timeout) { _ = try await db.query("SELECT 1") }
+        #expect(error?.kind == .connection)
+        #expect(error?.message.contains("stopped answering") == true, "\(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(9))  // 1 s of silence, then a check of at most 5 s
+        #expect(!db.isValid)
+        let closing = ContinuousClock.now
+        await db.close()
+        #expect(ContinuousClock.now - closing < .seconds(3))
+    }
+
+    @Test("a statement slower than the liveness interval runs to its end: the server greets the checks")
+    func slowStatementOutlivesLivenessChecks() async throws {
+        let server = try await MariaDBServer.shared()
+        let db = try await MariaDBDriver().connect(to: server.dsn + "?livenessCheck=300ms")
+        #expect(try await db.query("SELECT SLEEP(1.5), 7")[0][1] == 7)
+        #expect(db.isValid)
+        await db.close()
+    }
 }

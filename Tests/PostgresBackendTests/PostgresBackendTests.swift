@@ -291,6 +291,39 @@ struct PostgresFaultTests {
         await db.close()
     }
 
+    @Test("SIGSTOP of the server with no query timeout: the liveness check fails the statement within its bound, and close returns")
+    func stoppedServerWithoutQueryTimeout() async throws {
+        let cluster = try await PostgresCluster.start(standbys: 0)
+        defer { cluster.destroy() }
+        let db = try await PostgresDriver(livenessCheckAfter: .seconds(1)).connect(to: cluster.primary.dsn)
+        _ = try await db.query("SELECT 1")
+        await cluster.primary.pause()
+        defer { cluster.primary.resume() }
+        let started = ContinuousClock.now
+        do {
+            _ = try await db.query("SELECT 1")
+            Issue.record("a stopped server answered")
+        } catch {
+            #expect(error.code == .timeout && error.kind == .connection, "\(error)")
+            #expect(error.message.contains("stopped answering"), "\(error)")
+        }
+        // The bound: 1 s of silence, then at most ServerLiveness.checkTimeout (5 s) for the check.
+        #expect(ContinuousClock.now - started < .seconds(9))
+        #expect(!db.isValid)
+        let closing = ContinuousClock.now
+        await db.close()
+        #expect(ContinuousClock.now - closing < .seconds(2))
+    }
+
+    @Test("a statement slower than the liveness interval runs to its end: the server answers the checks")
+    func slowStatementOutlivesLivenessChecks() async throws {
+        let server = try await PostgresCluster.shared().primary
+        let db = try await PostgresDriver(livenessCheckAfter: .milliseconds(300)).connect(to: server.dsn)
+        #expect(try await db.query("SELECT pg_sleep(1.5), 7")[0][1] == 7)
+        #expect(db.isValid)
+        await db.close()
+    }
+
     func expectConnectTimeout(_ dsn: String) async {
         do {
             _ = try await PostgresDriver(connectTimeout: .milliseconds(300)).connect(to: dsn)
