@@ -129,6 +129,12 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         if !actions.isEmpty { await perform(actions) }
     }
 
+    /// Counts a connection its borrower left in a changed session and that was reset before
+    /// it is released (``PoolStatistics/resets``).
+    public func recordReset() {
+        state.withLock { $0.machine.statistics.resets += 1 }
+    }
+
     // MARK: management
 
     /// Whether ``run()`` is active (waits can be timed out).

@@ -43,6 +43,9 @@ public struct PoolStatistics: Sendable, Hashable, Codable {
     public var opened = 0
     /// Connections closed, by reason.
     public var closed: [String: Int] = [:]
+    /// Connections that came back with their session changed (a Redis `MULTI` or `SELECT`)
+    /// and were reset before they were kept (``ConnectionPool/recordReset()``).
+    public var resets = 0
 
     /// Creates empty statistics.
     public init() {}

@@ -50,7 +50,8 @@ extension RedisCommandRunner {
                 RedisCommand("SET", key, value)
             }
         let reply = try await send(command)
-        guard case .simpleString = reply else { throw unexpected(reply, "SET") }
+        // Inside MULTI the server answers +QUEUED: nothing was written, which is no success.
+        guard case .simpleString("OK") = reply else { throw unexpected(reply, "SET") }
     }
 
     /// `DEL key...`: how many keys existed.

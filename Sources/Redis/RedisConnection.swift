@@ -4,6 +4,7 @@ import NIOClientSupport
 import NIOCore
 import NIOPosix
 import RESP
+import Synchronization
 
 /// One connection to a Redis server, safe to share between tasks.
 ///
@@ -25,6 +26,8 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     private let spans: ClientSpans?
     /// Requests handed over by tasks off the loop, written together by the next loop turn.
     private let outbox = Locked(Outbox())
+    /// What the commands sent so far left of the session (``RedisSessionState``'s raw value).
+    private let session = Atomic<UInt8>(0)
 
     struct Outbox: Sendable {
         var requests: [RedisRequest] = []
@@ -98,8 +101,23 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     }
 
     private func handshake(deadline: ContinuousClock.Instant) async throws(RedisError) {
+        let commands = Self.handshakeCommands(configuration)
+        guard !commands.isEmpty else { return }
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        let handler = self.handler
+        let timeout = configuration.connectTimeout
+        let guardTimer = channel.eventLoop.scheduleTask(in: TimeAmount(max(.zero, remaining))) {
+            handler.value.fail(RedisError(.connectTimeout, message: "the handshake did not finish within \(timeout)"))
+        }
+        defer { guardTimer.cancel() }
+        for result in await unTracedPipeline(commands) {  // the handshake is part of the connect, not a traced command
+            if case .failure(let error) = result { throw error }
+        }
+    }
+
+    /// `HELLO 3` (with AUTH and SETNAME in it) for RESP3, else `AUTH` and `CLIENT SETNAME`; then `SELECT`.
+    private static func handshakeCommands(_ configuration: RedisConfiguration) -> [RedisCommand] {
         var commands: [RedisCommand] = []
-        let configuration = self.configuration
         switch configuration.protocolVersion {
         case .resp3:
             var arguments: [any RedisArgument] = ["3"]
@@ -113,17 +131,62 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
             if let name = configuration.clientName { commands.append(RedisCommand("CLIENT", "SETNAME", name)) }
         }
         if configuration.database != 0 { commands.append(RedisCommand("SELECT", configuration.database)) }
-        guard !commands.isEmpty else { return }
-        let remaining = ContinuousClock.now.duration(to: deadline)
+        return commands
+    }
+
+    // MARK: session
+
+    /// Whether the commands sent on this connection left its session as a new connection's:
+    /// no `MULTI` or `WATCH` open, no subscription, and no `SELECT`, `AUTH`, `HELLO`,
+    /// `CLIENT REPLY`/`TRACKING` and the like. A pool hands a connection to the next
+    /// borrower only when it is (``resetSession()`` makes it so, or the pool closes it).
+    /// Commands sent on the raw connection are seen too; the typed helpers change nothing.
+    public var sessionIsClean: Bool { session.load(ordering: .acquiring) == 0 }
+
+    /// Takes the session as it is now for a new connection's (what a pool's dial hook set up).
+    func markSessionNew() { session.store(0, ordering: .releasing) }
+
+    /// Takes in what `command` does to the session; the error for a command that must not be
+    /// sent at all (``RedisSessionEffect/breaksReplies``).
+    private func note(_ command: RedisCommand) -> RedisError? {
+        let effect = RedisSessionEffect.of(command)
+        guard effect != .none else { return nil }
+        if effect == .breaksReplies {
+            return RedisError(
+                .misuse, message: "\(command.name) would make replies stop or come unasked, and requests receive others' replies; not sent",
+                endpoint: configuration.endpoint, command: command.name)
+        }
+        var current = session.load(ordering: .relaxed)
+        while true {
+            let next = RedisSessionState(rawValue: current).after(effect).rawValue
+            let (exchanged, original) = session.compareExchange(
+                expected: current, desired: next, ordering: .acquiringAndReleasing)
+            if exchanged { return nil }
+            current = original
+        }
+    }
+
+    /// Makes the session a new connection's again: `RESET` (Redis 6.2 and later: it ends
+    /// `MULTI`, `WATCH`, tracking and reply modes, and logs the connection out), then the
+    /// handshake again (authentication, protocol, name, database), in one round trip within
+    /// the connect timeout. `false` when it cannot (a subscription, whose messages may still
+    /// be on their way; a server without `RESET`; any failure): the connection must be closed.
+    public func resetSession() async -> Bool {
+        let state = RedisSessionState(rawValue: session.load(ordering: .acquiring))
+        if state.isEmpty { return !isBroken }
+        guard !state.contains(.subscribed), !isBroken else { return false }
         let handler = self.handler
         let timeout = configuration.connectTimeout
-        let guardTimer = channel.eventLoop.scheduleTask(in: TimeAmount(max(.zero, remaining))) {
-            handler.value.fail(RedisError(.connectTimeout, message: "the handshake did not finish within \(timeout)"))
+        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            handler.value.fail(RedisError(.readTimeout, message: "the session reset did not finish within \(timeout)"))
         }
-        defer { guardTimer.cancel() }
-        for result in await unTracedPipeline(commands) {  // the handshake is part of the connect, not a traced command
-            if case .failure(let error) = result { throw error }
-        }
+        defer { timer.cancel() }
+        let replies = await unTracedPipeline([RedisCommand("RESET")] + Self.handshakeCommands(configuration))
+        guard case .success(.simpleString("RESET")) = replies.first,
+            replies.allSatisfy({ if case .success = $0 { true } else { false } })
+        else { return false }
+        session.store(0, ordering: .releasing)
+        return true
     }
 
     // MARK: commands
@@ -154,6 +217,7 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
 
     @inline(__always)  // one async frame less per command on the hot path
     func send(_ command: RedisCommand, expecting expectation: ReplyExpectation) async -> Result<RESPValue, RedisError> {
+        if let refusal = note(command) { return .failure(refusal) }
         let handler = self.handler
         let outbox = self.outbox
         return await withUnsafeContinuation { (continuation: ReplyContinuation) in
@@ -205,6 +269,9 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     /// order: one round trip for all of them.
     public func pipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisError>] {
         guard !commands.isEmpty else { return [] }
+        for command in commands {
+            if let refusal = note(command) { return commands.map { _ in .failure(refusal) } }
+        }
         guard let spans else { return await unTracedPipeline(commands) }
         let names = commands.map(\.name)
         return await spans.span(

@@ -54,6 +54,14 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let notDurable = Code("notDurable")
         /// The client was closed.
         public static let clientClosed = Code("clientClosed")
+        /// The API was used in a way that cannot work, and nothing was sent: a command that
+        /// changes its connection's session (`MULTI`, `SELECT`...) where each command may run on
+        /// another connection.
+        public static let misuse = Code("misuse")
+        /// A command on a ``SentinelLease`` borrowed from a master the client has left since:
+        /// refused before anything was sent (the old master may be demoted at any moment, and
+        /// what it acknowledged lost); borrow again.
+        public static let masterChanged = Code("masterChanged")
     }
 
     /// What kind of failure.
@@ -96,7 +104,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
 
     private static let notAboutTheConnection: Set<Code> = [
         .server, .unexpectedReply, .invalidConfiguration, .poolTimeout, .poolUnavailable, .sentinelsUnreachable, .masterUnknown,
-        .failoverInProgress, .noReplicaAvailable, .notDurable, .clientClosed,
+        .failoverInProgress, .noReplicaAvailable, .notDurable, .clientClosed, .misuse, .masterChanged,
     ]
 
     /// `redis 127.0.0.1:6379 GET: WRONGTYPE Operation against a key...`.

@@ -30,6 +30,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     let pool: ConnectionPool<RedisConnection, ContinuousClock>
     private let shared: SharedConnections<RedisConnection, ContinuousClock.Instant, RedisError>?
     private let openConnections = OpenConnections()
+    private let logger: Logger
 
     /// A pool of `size` idle connections to the server of `configuration`
     /// (more are created on demand, as in radix).
@@ -43,6 +44,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     ) {
         self.configuration = configuration
         self.options = options
+        self.logger = logger
         var settings = ConnectionPoolConfiguration(name: options.name, idleSize: size)
         settings.createLimit = options.createLimit
         settings.getTimeout = options.getTimeout
@@ -59,10 +61,13 @@ public final class RedisPool: Service, RedisCommandRunner {
         let lifecycle = ConnectionLifecycle<RedisConnection>(
             dial: {
                 do {
-                    let connection =
-                        if let dial { try await dial(configuration) } else {
-                            try await RedisConnection.connect(configuration, on: loop, logger: logger)
-                        }
+                    let connection: RedisConnection
+                    if let dial {
+                        connection = try await dial(configuration)
+                        connection.markSessionNew()  // what the hook set up (SELECT, CLIENT SETNAME...) is the baseline
+                    } else {
+                        connection = try await RedisConnection.connect(configuration, on: loop, logger: logger)
+                    }
                     guard openConnections.opened(connection) else {
                         // closeAllConnections() ran while this one was being opened: it must not be used.
                         await connection.close()
@@ -112,9 +117,30 @@ public final class RedisPool: Service, RedisCommandRunner {
         }
     }
 
-    /// Returns a borrowed connection; one that saw a connection-class error is closed instead.
+    /// Returns a borrowed connection, only as clean as a new one: one that saw a
+    /// connection-class error is closed; one whose session its borrower changed (`MULTI`
+    /// or `WATCH` left open, `SELECT`, `CLIENT REPLY`...) is reset first
+    /// (``RedisConnection/resetSession()``, counted in ``PoolStatistics/resets`` and logged
+    /// at warning level), or closed when it cannot be (a subscription).
     public func put(_ lease: Lease) async {
-        await pool.release(lease, broken: lease.connection.isBroken)
+        let connection = lease.connection
+        guard !connection.isBroken else { return await pool.release(lease, closing: .broken) }
+        guard connection.sessionIsClean else { return await putDirty(lease) }
+        await pool.release(lease)
+    }
+
+    private func putDirty(_ lease: Lease) async {
+        // RESET would undo what a dial hook set up, which only the hook knows how to redo: closed.
+        let reset = options.dial == nil ? await lease.connection.resetSession() : false
+        logger.warning(
+            "a connection came back with its session changed; \(reset ? "reset" : "closed")",
+            metadata: ["pool": "\(options.name)", "endpoint": "\(configuration.endpoint)"])
+        if reset {
+            pool.recordReset()
+            await pool.release(lease)
+        } else {
+            await pool.release(lease, closing: .dirty)
+        }
     }
 
     /// Borrows a connection for `body` and puts it back (or closes it, if it broke).
@@ -133,6 +159,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     /// Sends one command (radix's `Cmd`): on a borrowed connection, or, with
     /// ``RedisPoolOptions/autoPipelining``, on a shared one together with other tasks' commands.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        try Self.refuseSessionCommand(command, endpoint: configuration.endpoint)
         if let shared { return try await sendShared(command, shared) }
         let lease = try await get()
         let result = await lease.connection.sendOne(command)
@@ -190,6 +217,17 @@ public final class RedisPool: Service, RedisCommandRunner {
     /// Drives the pool's timers until ``close()``, graceful shutdown or cancellation.
     public func run() async throws {
         try await pool.run()
+    }
+
+    /// Throws ``RedisError/Code/misuse`` for a command that changes its connection's session
+    /// (`MULTI`, `WATCH`, `SELECT`, `SUBSCRIBE`...) sent where each command may run on another
+    /// connection: it could not work, and on a shared connection it would capture other tasks'
+    /// commands. Such commands belong in ``withConnection(_:)`` or a lease. Nothing is sent.
+    static func refuseSessionCommand(_ command: RedisCommand, endpoint: String) throws(RedisError) {
+        guard RedisSessionEffect.of(command) != .none else { return }
+        throw RedisError(
+            .misuse, message: "\(command.name) changes the session of the connection it runs on; send it on one borrowed connection",
+            endpoint: endpoint, command: command.name)
     }
 
     static func redisError(_ error: any Error, endpoint: String) -> RedisError {

@@ -5,11 +5,14 @@ public struct RedisPoolOptions: Sendable {
     /// Opens one connection for the pool (radix's `PoolConnFunc`): the place for
     /// AUTH, SELECT or anything else a new connection needs. `nil`: ``RedisConnection/connect(_:on:logger:)``
     /// with the pool's configuration (which already sends AUTH, SELECT and SETNAME).
+    /// The session the hook leaves is what "clean" means for the pool's connections; one
+    /// a borrower changes is closed rather than reset (only the hook knows how to redo it).
     public var dial: (@Sendable (RedisConfiguration) async throws -> RedisConnection)?
     /// Creating connections on demand: at most `headroom` at once, then one per `interval` (radix's `CreateLimit`).
     /// `nil`: no limit.
     public var createLimit: CreateLimit?
-    /// How long ``RedisPool/get()`` waits for a connection when none may be created (radix's `GetTimeout`). `nil`: no limit.
+    /// How long ``RedisPool/get()`` waits for a connection when none may be created (radix's
+    /// `GetTimeout`), then fails with ``RedisError/Code/poolTimeout``. `nil`: no limit. Default 30 s.
     public var getTimeout: Duration?
     /// Room for connections returned while the pool already holds `size` idle ones;
     /// one of them is closed per drain interval (radix's `OnFullBuffer`). `nil`: such connections are closed at once.

@@ -36,12 +36,14 @@ func withSentinelClient<T: Sendable>(
     return try await whileRunning(client) { try await body(client) }
 }
 
-/// Polls until `condition` holds, at most `timeout`.
-func eventually(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
+/// Polls until `condition` holds, every `interval`, at most `timeout`.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(15), every interval: Duration = .milliseconds(20), _ condition: () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: interval)
     }
     Issue.record("timed out after \(timeout) waiting until \(what)")
     throw TestServerError("timed out waiting until \(what)")

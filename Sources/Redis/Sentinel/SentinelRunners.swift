@@ -22,6 +22,7 @@ public struct SentinelMaster: RedisCommandRunner {
     /// connection, and ``RedisError/Code/notDurable`` when too few replicas acknowledged.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
         guard let master else { throw client.notFollowed(name) }
+        try RedisPool.refuseSessionCommand(command, endpoint: "")
         return try await client.sendToMaster(master, command, durability: durability)
     }
 }
@@ -43,6 +44,7 @@ public struct SentinelReplicas: RedisCommandRunner {
     /// Sends one command to the next replica that passes the checks (or as configured when none does).
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
         guard let master else { throw client.notFollowed(name) }
+        try RedisPool.refuseSessionCommand(command, endpoint: "")
         return try await client.sendToReplica(master, command)
     }
 }
@@ -50,8 +52,12 @@ public struct SentinelReplicas: RedisCommandRunner {
 /// A connection to a master, borrowed with ``SentinelClient/getMaster(_:)`` and
 /// given back with ``SentinelClient/putMaster(_:)``.
 ///
-/// Commands sent through the lease itself are watched: a `READONLY` reply
-/// closes the master's connections and triggers a check. ``connection`` gives the raw connection.
+/// Commands sent through the lease itself are fenced and watched: once the client
+/// serves another master than the one the lease was borrowed from, a command is refused
+/// before anything is sent (``RedisError/Code/masterChanged``: it did not run), whatever
+/// the order in which the old master's connections get closed; a `READONLY` reply closes
+/// the master's connections and triggers a check. ``connection`` gives the raw connection,
+/// which is not fenced.
 public struct SentinelLease: RedisCommandRunner {
     let client: SentinelClient
     let master: FollowedMaster
@@ -66,8 +72,16 @@ public struct SentinelLease: RedisCommandRunner {
     /// The master's address when the lease was made.
     public var address: SentinelAddress { serving.address }
 
-    /// Sends one command on the borrowed connection.
+    /// Sends one command on the borrowed connection, if the client still serves the master the
+    /// lease was borrowed from (else ``RedisError/Code/masterChanged``, nothing sent).
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        guard master.serving?.generation == serving.generation else {
+            throw RedisError(
+                .masterChanged,
+                message:
+                    "the client no longer serves master \(serving.address) of \(master.name), the one this lease was borrowed from; nothing was sent",
+                endpoint: serving.address.description, command: command.name)
+        }
         let result = await lease.connection.sendOne(command)
         if case .failure(let error) = result { await client.failed(error, on: serving, of: master) }
         return try result.get()

@@ -1,0 +1,148 @@
+import ConnectionKit
+import NIOCore
+import RESP
+import Redis
+import TestServers
+import Testing
+
+/// A pool hands out only connections as clean as new ones: whatever session a borrower left
+/// (a transaction, a watch, another database, a subscription), the next borrower's write is
+/// written, to database 0, and seen by another client.
+@Suite("RedisPool hands back clean connections")
+struct RedisCleanReturnTests {
+    struct Abandoned: Error {}
+
+    /// A pool of one connection, so the next borrower gets what the last one returned.
+    func onePool(_ server: RedisServer, password: String? = nil) -> RedisPool {
+        var configuration = RedisConfiguration(port: server.port)
+        configuration.password = password
+        var options = RedisPoolOptions(name: "clean-return")
+        options.maxOpen = 1
+        return RedisPool(configuration: configuration, size: 1, options: options)
+    }
+
+    /// Each way a borrower can leave its session changed.
+    static let leftovers: [(name: String, reset: Bool, leave: @Sendable (RedisConnection) async throws -> Void)] = [
+        (
+            "MULTI with a queued SET, then throw", true,
+            { connection in
+                try await connection.send("MULTI")
+                #expect(try await connection.send("SET", "abandoned", "1") == .simpleString("QUEUED"))
+                throw Abandoned()
+            }
+        ),
+        ("WATCH, then return", true, { connection in try await connection.send("WATCH", "next") }),
+        ("SELECT 3, then return", true, { connection in try await connection.send("SELECT", 3) }),
+        ("CLIENT SETNAME, then return", true, { connection in try await connection.send("CLIENT", "SETNAME", "borrowed") }),
+        ("SUBSCRIBE, then return", false, { connection in try await connection.send("SUBSCRIBE", "news") }),
+    ]
+
+    @Test("whatever session a borrower leaves, the next borrower's SET is written to database 0", arguments: 0..<leftovers.count)
+    func nextBorrowerIsClean(index: Int) async throws {
+        let leftover = Self.leftovers[index]
+        let server = try await RedisServer.start(name: "clean-return-\(index)", password: "s3cret")
+        defer { server.destroy() }
+        do {
+            let pool = onePool(server, password: "s3cret")
+            try await whileRunning(pool) {
+                do {
+                    try await pool.withConnection { connection in try await leftover.leave(connection) }
+                } catch is Abandoned {}
+                try await pool.set("next", to: "written")
+                #expect(try await server.cli("GET", "next") == "written", "\(leftover.name)")
+                #expect(try await server.cli("-n", "3", "GET", "next") == "", "\(leftover.name): not in database 3")
+                #expect(try await server.cli("EXISTS", "abandoned") == "0", "\(leftover.name)")
+                let statistics = pool.statistics
+                #expect(statistics.resets == (leftover.reset ? 1 : 0), "\(leftover.name)")
+                #expect(statistics.closed["dirty", default: 0] == (leftover.reset ? 0 : 1), "\(leftover.name)")
+                #expect(try await pool.withConnection { $0.sessionIsClean })
+            }
+        }
+    }
+
+    @Test("a transaction opened and closed within the borrow leaves the session clean: nothing reset or closed")
+    func finishedTransactionIsClean() async throws {
+        try await withPrivateServer("clean-return-exec") { server in
+            let pool = onePool(server)
+            try await whileRunning(pool) {
+                for _ in 0..<3 {
+                    _ = try await pool.withConnection { connection in
+                        try await connection.send("WATCH", "n")
+                        try await connection.send("MULTI")
+                        try await connection.send("INCR", "n")
+                        return try await connection.send("EXEC")
+                    }
+                }
+                #expect(try await server.cli("GET", "n") == "3")
+                #expect(pool.statistics.resets == 0)
+                #expect(pool.statistics.closed["dirty", default: 0] == 0)
+            }
+        }
+    }
+
+    @Test("no typed helper reports +QUEUED as success: inside MULTI, set throws unexpectedReply")
+    func queuedIsNoSuccess() async throws {
+        try await withPrivateServer("clean-return-queued") { server in
+            let connection = try await RedisConnection.connect(RedisConfiguration(port: server.port))
+            try await connection.send("MULTI")
+            await #expect(throws: RedisError.self) { try await connection.set("k", to: "v") }
+            do {
+                try await connection.set("k", to: "v")
+            } catch {
+                #expect((error as? RedisError)?.code == .unexpectedReply, "\(error)")
+            }
+            #expect(!connection.sessionIsClean)
+            #expect(await connection.resetSession())
+            #expect(connection.sessionIsClean)
+            try await connection.set("k", to: "v")
+            #expect(try await connection.getString("k") == "v")
+            await connection.close()
+        }
+    }
+
+    @Test("commands that would desynchronise replies (CLIENT REPLY, MONITOR) are never sent, on any connection")
+    func replyBreakersRefused() async throws {
+        try await withPrivateServer("clean-return-reply") { server in
+            let connection = try await RedisConnection.connect(RedisConfiguration(port: server.port))
+            for command in [RedisCommand("CLIENT", "REPLY", "OFF"), RedisCommand("client", "reply", "skip"), RedisCommand("MONITOR")] {
+                do {
+                    _ = try await connection.send(command)
+                    Issue.record("\(command.name) was sent")
+                } catch {
+                    #expect((error as? RedisError)?.code == .misuse, "\(error)")
+                }
+                #expect(await connection.pipeline([RedisCommand("PING"), command]).allSatisfy { (try? $0.get()) == nil })
+            }
+            #expect(connection.sessionIsClean)
+            try await connection.set("k", to: "v")
+            #expect(try await connection.getString("k") == "v", "every reply still reaches its own request")
+            await connection.close()
+        }
+    }
+
+    @Test("session commands are refused where each command may run on another connection: nothing is sent")
+    func sessionCommandsRefusedPerCommand() async throws {
+        try await withPrivateServer("clean-return-refused") { server in
+            for autoPipelining in [false, true] {
+                var options = RedisPoolOptions(name: "refusing")
+                if autoPipelining { options.autoPipelining = AutoPipelining(connections: 1) }
+                let pool = RedisPool(configuration: RedisConfiguration(port: server.port), size: 1, options: options)
+                try await whileRunning(pool) {
+                    for command in [
+                        RedisCommand("MULTI"), RedisCommand("select", 2), RedisCommand("SUBSCRIBE", "c"), RedisCommand("WATCH", "k"),
+                    ] {
+                        do {
+                            _ = try await pool.send(command)
+                            Issue.record("\(command.name) was sent")
+                        } catch {
+                            #expect((error as? RedisError)?.code == .misuse, "\(error)")
+                        }
+                    }
+                    #expect(try await pool.send(RedisCommand("CLIENT", "ID")) != .null, "CLIENT ID changes nothing")
+                    try await pool.set("k", to: "v")
+                    #expect(try await server.cli("GET", "k") == "v")
+                }
+            }
+        }
+    }
+}
