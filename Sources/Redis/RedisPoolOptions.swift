@@ -33,7 +33,7 @@ public struct RedisPoolOptions: Sendable {
         self.name = name
         dial = nil
         createLimit = nil
-        getTimeout = nil
+        getTimeout = .seconds(30)
         onFullBuffer = nil
         pingInterval = .automatic
         maxOpen = nil

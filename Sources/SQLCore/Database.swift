@@ -16,19 +16,21 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     public var maxLifetime: Duration?
     /// Idle connections unused this long are closed.
     public var maxIdleTime: Duration?
-    /// How long a caller waits for a connection when ``maxOpen`` are in use. `nil`: no limit.
+    /// How long a caller waits for a connection when ``maxOpen`` are in use, then fails with
+    /// `ConnectionKitError.Code.poolTimeout` (with ``Database/run()`` running; without it a
+    /// caller that would wait fails at once). `nil`: no limit. Default 30 s.
     public var waitTimeout: Duration?
     /// How often an idle connection is pinged (one at a time).
     public var pingInterval: PingInterval
 
-    /// Go's defaults: no open limit, 2 idle, no lifetimes, no wait timeout; no pings.
+    /// Go's defaults (no open limit, 2 idle, no lifetimes, no pings), but a wait of at most 30 s.
     public init(name: String = "database") {
         self.name = name
         self.maxOpen = nil
         self.maxIdle = 2
         self.maxLifetime = nil
         self.maxIdleTime = nil
-        self.waitTimeout = nil
+        self.waitTimeout = .seconds(30)
         self.pingInterval = .disabled
     }
 
