@@ -26,7 +26,7 @@ public struct PostgresConfiguration: Sendable {
     /// How long a statement waits without a byte from the server before the client
     /// asks, over a new connection, whether the server still answers (`nil`: never).
     /// A server that answers is only slow: the statement waits on, checking again
-    /// after as long. One that does not answer within ``ServerLiveness/checkTimeout``
+    /// after as long. One that does not answer within `ServerLiveness.checkTimeout`
     /// (stopped, wedged) fails the statement connection-class. Default 10 s: a
     /// statement on a server that stops answering fails within 15 s of its last word.
     public var livenessCheckAfter: Duration? = .seconds(10)

@@ -120,7 +120,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     /// Returns a borrowed connection, only as clean as a new one: one that saw a
     /// connection-class error is closed; one whose session its borrower changed (`MULTI`
     /// or `WATCH` left open, `SELECT`, `CLIENT REPLY`...) is reset first
-    /// (``RedisConnection/resetSession()``, counted in ``PoolStatistics/resets`` and logged
+    /// (``RedisConnection/resetSession()``, counted in `PoolStatistics.resets` and logged
     /// at warning level), or closed when it cannot be (a subscription).
     public func put(_ lease: Lease) async {
         let connection = lease.connection
