@@ -290,8 +290,13 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     ) async throws(SQLError) -> T {
         let queryTimeout = configuration.queryTimeout
         var onCancel: (@Sendable () -> Void)?
-        if cancelGrace != nil { onCancel = { self.requestKill() } }
-        return try await session.exclusive(cancellable: cancelGrace != nil, onCancel: onCancel) { () async throws(SQLError) -> T in
+        if cancelGrace != nil {
+            onCancel = { if self.session.noteCancelRequested() { self.requestKill() } }
+        }
+        // KILL QUERY's own error is 1317 (max_statement_time's is 1969: it leaves our request unspent).
+        return try await session.exclusive(
+            cancellable: cancelGrace != nil, onCancel: onCancel, isCancelConfirmation: { $0.nativeCode == 1317 }
+        ) { () async throws(SQLError) -> T in
             defer { session.recordTransactionStatus(transactionStatusNow()) }
             var budget = CallBudget(
                 deadline: queryTimeout.map { ContinuousClock.now + $0 }, cancelGrace: cancelGrace,

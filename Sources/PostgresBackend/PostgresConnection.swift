@@ -12,7 +12,9 @@ import SocketReadiness
 /// waiting for the socket through `SocketReactor`. One statement runs at a
 /// time (an `AsyncLock`). Cancelling the calling task sends a cancel
 /// request (`PQcancel`, on a helper thread) and the statement fails with
-/// `SQLError.Code.cancelled`. Server notices go to the logger, never to stderr.
+/// `SQLError.Code.cancelled`; the connection is then given up (``isValid`` is
+/// false), since a cancel request may still reach the next statement. Server
+/// notices go to the logger, never to stderr.
 public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     // @unchecked: `conn` is used only inside `session.exclusive` or `session.close`
     // (or before the connection is shared); `canceller` is libpq's own, thread-safe object.
@@ -199,7 +201,8 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Runs `body` holding the connection, failing fast when closed, marking it broken on connection-class
     /// errors, and keeping libpq's transaction status once it is done.
     func exclusive<T>(cancellable: Bool, _ body: () async throws(SQLError) -> T) async throws(SQLError) -> T {
-        try await session.exclusive(cancellable: cancellable) { () async throws(SQLError) -> T in
+        try await session.exclusive(cancellable: cancellable, isCancelConfirmation: Self.isCancelConfirmation) {
+            () async throws(SQLError) -> T in
             defer { session.recordTransactionStatus(Self.transactionStatus(of: conn)) }
             return try await body()
         }
@@ -349,11 +352,17 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// whether the server answers without logging in (the probe then closes).
     static let sslRequest: [UInt8] = [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F]
 
+    /// Never: no error proves a cancel request spent. The postmaster signals the backend and
+    /// its process group, so one request can interrupt twice (seen here: a statement and the
+    /// next both ended "canceling statement due to user request" after a single `PQcancel`).
+    /// A connection a cancel request went out on is given up (as pgx does).
+    static func isCancelConfirmation(_ error: SQLError) -> Bool { false }
+
     /// Asks the server to cancel the running statement; `PQcancel` blocks, so it
     /// runs on one of the process's few ``BlockingCallThreads``.
     func requestCancel() {
         let canceller = self.canceller
-        guard canceller.pointer != nil else { return }
+        guard canceller.pointer != nil, session.noteCancelRequested() else { return }
         // The closure keeps the cancel object alive: closing the connection never waits for a cancel in flight.
         BlockingCallThreads.shared.submit {
             var buffer = [CChar](repeating: 0, count: 256)

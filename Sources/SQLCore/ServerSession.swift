@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// `PostgresConnection` and `MariaDBConnection` stand on it; a driver for
 /// another server would too. The C handle itself stays with the backend: it
-/// is used only inside ``exclusive(cancellable:onCancel:_:)`` and ``close(_:)``.
+/// is used only inside ``exclusive(cancellable:onCancel:isCancelConfirmation:_:)`` and ``close(_:)``.
 public final class ServerSession: Sendable {
     private enum Status: Sendable { case open, broken, closed }
 
@@ -19,6 +19,8 @@ public final class ServerSession: Sendable {
     private let gate = AsyncLock()
     private let status = Locked(Status.open)
     private let transaction = Atomic<UInt8>(SQLTransactionStatus.idle.rawValue)
+    /// A cancel request went out during the statement under way (see ``noteCancelRequested()``).
+    private let cancelRequested = Atomic<Bool>(false)
     private let password: String?
 
     /// A session for `backend`; `password` is the DSN's, kept only to be scrubbed from messages.
@@ -39,7 +41,7 @@ public final class ServerSession: Sendable {
     }
 
     /// Keeps what the C client reports after a statement (call it inside
-    /// ``exclusive(cancellable:onCancel:_:)``, where the handle may be read).
+    /// ``exclusive(cancellable:onCancel:isCancelConfirmation:_:)``, where the handle may be read).
     public func recordTransactionStatus(_ status: SQLTransactionStatus) {
         transaction.store(status.rawValue, ordering: .releasing)
     }
@@ -52,13 +54,27 @@ public final class ServerSession: Sendable {
         status.withLock { if $0 == .open { $0 = .broken } }
     }
 
+    /// Says that a cancel request for the running statement is on its way to the server (a
+    /// `PQcancel`, a `KILL QUERY`). Such a request may arrive after the statement ended, and
+    /// would then stop the next one, whoever runs it: unless the statement ends with the
+    /// cancel's own error (`isCancelConfirmation` of ``exclusive(cancellable:onCancel:isCancelConfirmation:_:)``),
+    /// the session is marked broken, and its pool closes it. Returns `false` when one is already
+    /// on its way for this statement: send no second one (one error could answer only one of them).
+    public func noteCancelRequested() -> Bool {
+        !cancelRequested.exchange(true, ordering: .acquiringAndReleasing)
+    }
+
     /// Runs `body` holding the connection: waits its turn (giving up when the task
     /// is cancelled first, if `cancellable`), fails fast once closed, calls `onCancel`
     /// (the backend's way to stop the server's work) when the task is cancelled
-    /// while `body` runs, marks the session broken on a connection-class error,
-    /// and scrubs the password from any error thrown.
+    /// while `body` runs, marks the session broken on a connection-class error, or
+    /// when a cancel request went out (``noteCancelRequested()``) and the statement did not
+    /// end with the error it gives (`isCancelConfirmation`), and scrubs the password from any
+    /// error thrown.
     public func exclusive<T>(
-        cancellable: Bool, onCancel: (@Sendable () -> Void)? = nil, _ body: () async throws(SQLError) -> T
+        cancellable: Bool, onCancel: (@Sendable () -> Void)? = nil,
+        isCancelConfirmation: (SQLError) -> Bool = { $0.code == .cancelled },
+        _ body: () async throws(SQLError) -> T
     ) async throws(SQLError) -> T {
         guard await gate.lock(cancellable: cancellable) else {
             throw SQLError(.cancelled, message: "cancelled while waiting for the connection", backend: backend)
@@ -74,6 +90,11 @@ public final class ServerSession: Sendable {
             }
         } else {
             do throws(SQLError) { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+        }
+        if cancelRequested.exchange(false, ordering: .acquiringAndReleasing) {
+            // The cancel may still be on its way: only its own error proves it was spent here.
+            let confirmed = if case .failure(let error) = outcome { isCancelConfirmation(error) } else { false }
+            if !confirmed { markBroken() }
         }
         do {
             return try outcome.get()
