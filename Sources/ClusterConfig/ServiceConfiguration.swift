@@ -23,6 +23,7 @@ import Redis
 /// failure_threshold = 10        # optional: failures within failure_window (s) that take a server down
 /// failure_window = 10
 /// redistribute = false          # optional: a down server's keys go to the next server meanwhile
+/// flush_on_heal = true          # optional: a server that comes back is emptied before it serves
 /// ```
 ///
 /// Any kind speaks TLS with `tls = true` (a `redis` service also with a `rediss://` URL), checking

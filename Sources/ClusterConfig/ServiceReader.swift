@@ -64,6 +64,7 @@ enum ServiceReader {
             healing.failureWindow = .seconds(window)
         }
         healing.redistributeWhileDown = try reader.bool("redistribute", required: false) ?? false
+        healing.flushOnHeal = try reader.bool("flush_on_heal", required: false) ?? true
         var client = MemcachedClientConfiguration(servers: servers)
         if let shared = try reader.integer("shared_connections", required: false) {
             guard shared >= 0 else {

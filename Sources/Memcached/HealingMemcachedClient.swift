@@ -17,7 +17,18 @@ public struct HealingConfiguration: Sendable {
     public var probeBackoff: BackoffPolicy
     /// While a server is down, its keys go to the next server on the ring (libmemcached's
     /// "remove failed servers"), and back when it heals. Off: they are misses. Default off.
+    /// What was written to the next server meanwhile stays there: should the server go down
+    /// again, those values would be served as current, so keep their TTLs short.
     public var redistributeWhileDown: Bool
+    /// Whether a server that comes back is emptied (`flush_all`, on the healer's probe
+    /// connection, before it serves again). While this client could not reach it, its keys'
+    /// writes and deletes failed as ``MemcachedError/Code/unavailable`` (or, redistributed,
+    /// went to another server), so it may still hold values changed or deleted meanwhile:
+    /// without the flush it would serve them as current. The price is a cold server, which
+    /// after a restart it is anyway; other clients of the server lose its items too. Turn it
+    /// off only when stale values are harmless (short TTLs, values never changed in place).
+    /// Default on.
+    public var flushOnHeal: Bool
 
     /// The defaults above; probes after 100 ms, doubling to 5 s, ±20%.
     public init() {
@@ -25,6 +36,7 @@ public struct HealingConfiguration: Sendable {
         failureWindow = .seconds(10)
         probeBackoff = BackoffPolicy(initial: .milliseconds(100), maximum: .seconds(5), jitter: 0.2)
         redistributeWhileDown = false
+        flushOnHeal = true
     }
 }
 
@@ -37,7 +49,9 @@ public struct HealingConfiguration: Sendable {
 /// the caller may ignore). The other servers keep serving their keys. A miss, a
 /// malformed key, a too-large item or a refused store never counts as a failure.
 /// One healer per down server (in ``run()``) probes it with `version` after
-/// jittered backoff and takes it back only when it answers, closing its old connections.
+/// jittered backoff and takes it back only when it answers, emptied first
+/// (``HealingConfiguration/flushOnHeal``: it may hold values changed or deleted
+/// while it was out), closing its old connections.
 ///
 /// Every operation of ``MemcachedCommandRunner`` works on it.
 public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
@@ -93,6 +107,8 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
                     let connection = try await MemcachedConnection.connect(server, on: eventLoopGroup)
                     defer { Task { await connection.close() } }
                     _ = try await connection.version()
+                    // What it holds may have been changed or deleted while it was out: never served.
+                    if healing.flushOnHeal { try await connection.flushAll() }
                     await client.dropConnections(toServer: index)  // connections from before the outage go
                 })
         }

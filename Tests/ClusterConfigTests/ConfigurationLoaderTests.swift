@@ -294,6 +294,7 @@ struct ConfigurationLoaderTests {
             failure_threshold = 4
             failure_window = 2
             redistribute = true
+            flush_on_heal = false
             shared_connections = 0
             """, file: "c.toml", baseDirectory: "/tmp")
         guard case .memcached(let client, let healing) = try memcached.service(named: "pages").kind else {
@@ -304,6 +305,7 @@ struct ConfigurationLoaderTests {
         #expect(client.servers.map(\.weight) == [1, 3])
         #expect(client.servers[0].readTimeout == .milliseconds(250))
         #expect(healing.failureThreshold == 4 && healing.failureWindow == .seconds(2) && healing.redistributeWhileDown)
+        #expect(!healing.flushOnHeal)
         #expect(client.sharedConnectionsPerServer == nil, "0: a pooled connection per call")
 
         let base = "[clusters.a]\ndriver = \"sqlite\"\n[[clusters.a.nodes]]\nname = \"n\"\ndsn = \"n.sqlite\"\n"

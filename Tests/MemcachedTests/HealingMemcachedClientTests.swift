@@ -106,8 +106,52 @@ struct HealingMemcachedClientTests {
                 try #require(resumed.duration(to: .now) < .seconds(10), "not healed")
                 try await Task.sleep(for: .milliseconds(20))
             }
-            #expect(try await client.get(onPaused)?.string == "p", "its keys are served again")
+            // Emptied on healing: "p" may have been changed or deleted while the server was out.
+            #expect(try await client.get(onPaused) == nil, "nothing from before the outage is served")
+            try await client.set(onPaused, to: ByteBuffer(string: "p2"))
+            #expect(try await client.get(onPaused)?.string == "p2", "it serves again")
             #expect(client.connectionAvailable)
+        }
+    }
+
+    @Test(
+        "a delete and a change made while a server was out are never undone by its stale copy; without flushOnHeal the stale value comes back",
+        arguments: [true, false])
+    func staleValuesAfterAnOutage(flushOnHeal: Bool) async throws {
+        try await withHealingClient(
+            "stale-\(flushOnHeal)", count: 2, readTimeout: .milliseconds(250), configure: { $0.flushOnHeal = flushOnHeal }
+        ) { servers, client in
+            let deleted = key(on: 1, of: client, "deleted")
+            let changed = key(on: 1, of: client, "changed")
+            for attempt in 1...3 {
+                do {
+                    try await client.set(deleted, to: ByteBuffer(string: "old"))
+                    try await client.set(changed, to: ByteBuffer(string: "old"))
+                    break
+                } catch  where attempt < 3 {}
+            }
+            await servers[1].pause()
+            var calls = 0
+            while client.isAvailable(server: 1) {
+                _ = try? await client.get(deleted)
+                calls += 1
+                try #require(calls < 50, "the server never went down")
+            }
+            // The app deletes and changes them meanwhile: the server does not hear of it.
+            #expect(await memcachedError { _ = try await client.delete(deleted) }?.code == .unavailable)
+            #expect(await memcachedError { try await client.set(changed, to: ByteBuffer(string: "new")) }?.code == .unavailable)
+            servers[1].resume()
+            let resumed = ContinuousClock.now
+            while !client.isAvailable(server: 1) {
+                try #require(resumed.duration(to: .now) < .seconds(10), "not healed")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            if flushOnHeal {
+                #expect(try await client.get(deleted) == nil)
+                #expect(try await client.get(changed) == nil, "a miss, which the app fills with the new value")
+            } else {
+                #expect(try await client.get(deleted)?.string == "old", "the documented hazard")
+            }
         }
     }
 
