@@ -47,12 +47,14 @@ final class PostgresParameters {
                 appendText(String(v))
             }
         case .text(let v):
+            try Self.refuseOversized(v.utf8.count)
             guard !v.utf8.contains(0) else {
                 throw SQLError(
                     .typeMismatch, message: "PostgreSQL text cannot hold a NUL character; bind it as a blob", backend: "postgres")
             }
             appendText(v)
         case .blob(let v):
+            try Self.refuseOversized(v.count)
             offsets.append(bytes.count)
             bytes.append(contentsOf: v)
             bytes.append(0)
@@ -63,6 +65,19 @@ final class PostgresParameters {
         case .date(let v): appendText(v.description)
         case .timestamp(let v): appendText(v.description + "+00")
         case .decimal(let v): appendText(v.text)
+        }
+    }
+
+    /// The largest value PostgreSQL holds in one field (`MaxAllocSize`, 1 GiB - 1): past it the
+    /// server would refuse the whole message, and past 2 GiB libpq's 32-bit lengths could not
+    /// even carry it. Refused before anything is sent, as a statement error.
+    static let maxValueBytes = (1 << 30) - 1
+
+    private static func refuseOversized(_ count: Int) throws(SQLError) {
+        guard count <= maxValueBytes else {
+            throw SQLError(
+                .tooBig, message: "a parameter of \(count) bytes; PostgreSQL holds at most \(maxValueBytes) in one value",
+                backend: "postgres")
         }
     }
 

@@ -68,6 +68,21 @@ struct BadInputConformanceTests {
         await db.close()
     }
 
+    @Test(
+        "a blob past what the backend holds in one value (1 GiB + 1 byte) is tooBig, refused before it is sent; never a crash",
+        arguments: [Backend.sqlite, .postgres])
+    func oversizedValue(backend: Backend) async throws {
+        // MariaDB's limit is the server's max_allowed_packet, which it enforces by closing the connection.
+        let db = try await backend.connect()
+        let table = try await freshTable(on: db, "bad_oversized")
+        let huge = SQLValue.blob([UInt8](repeating: 0x61, count: (1 << 30) + 1))
+        await expectSQLError(.tooBig) { _ = try await db.execute("INSERT INTO \(table) (id, name) VALUES (?, ?)", [1, huge]) }
+        #expect(db.isValid)
+        #expect(try await count(table, on: db) == 0)
+        _ = try await db.execute("DROP TABLE \(table)")
+        await db.close()
+    }
+
     @Test("an empty batch runs nothing and answers nothing", arguments: Backend.allCases)
     func emptyBatch(backend: Backend) async throws {
         let db = try await backend.connect()
