@@ -13,8 +13,8 @@ struct ResultPrinter {
                 return "{" + fields.joined(separator: ",") + "}\n"
             }.joined()
         }
-        let header = rows.columns.names
-        let cells = rows.map { $0.values.map { cell($0) } }
+        let header = rows.columns.names.map(Self.escaped)  // column names come from the server too
+        let cells = rows.map { $0.values.map { Self.escaped($0.displayText) } }
         var widths = header.map(\.count)
         for line in cells {
             for (i, text) in line.enumerated() { widths[i] = max(widths[i], text.count) }
@@ -41,16 +41,19 @@ struct ResultPrinter {
         return text + "\n"
     }
 
-    /// One table cell: control characters escaped so a value cannot break the layout.
-    private func cell(_ value: SQLValue) -> String {
+    /// Text for a table cell or header with every control character escaped (C0, DEL and C1:
+    /// `\u{1b}`, `\u{9b}`...), so that what a server sent can neither break the layout nor
+    /// drive the terminal (a CSI sequence could rewrite the screen or hide a line).
+    static func escaped(_ text: String) -> String {
         var out = ""
-        for scalar in value.displayText.unicodeScalars {
+        for scalar in text.unicodeScalars {
             switch scalar {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                out += scalar.value < 0x20 ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+                let value = scalar.value
+                out += value < 0x20 || (0x7F...0x9F).contains(value) ? "\\u{\(String(value, radix: 16))}" : String(scalar)
             }
         }
         return out

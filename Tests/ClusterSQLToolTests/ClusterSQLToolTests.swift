@@ -64,6 +64,19 @@ struct ClusterSQLToolTests {
         #expect(json.output == "{\"id\":1,\"name\":\"Ada Lovelace\",\"ok\":true,\"absent\":null}\n")
     }
 
+    @Test("query escapes every control character a server sends (C0, DEL, C1), in values and column names")
+    func controlCharacters() async throws {
+        let (config, folder) = try makeConfig(nodes: 1)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // ESC [2J would clear the screen, CSI (U+009B) is its one-character form in C1, DEL rubs out.
+        let sql = "SELECT char(27) || '[2J' || char(155) || 'x' || char(127) || char(7) AS \"a\u{1b}b\""
+        let table = try await run(["query", "--config", config, sql])
+        #expect(table.status == 0, "\(table.errors)")
+        #expect(table.output.contains("\\u{1b}[2J\\u{9b}x\\u{7f}\\u{7}"), "\(table.output)")
+        #expect(table.output.contains("a\\u{1b}b"), "the header: \(table.output)")
+        #expect(!table.output.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value) })
+    }
+
     @Test(
         "every failure is one line on stderr and a non-zero exit",
         arguments: [
