@@ -95,7 +95,9 @@ struct LargeBatchConformanceTests {
         await db.close()
     }
 
-    @Test("cancelling a batch stops it promptly: all of it or none, and the connection stays usable", arguments: Backend.allCases)
+    @Test(
+        "cancelling a batch stops it promptly: all of it or none; the connection stays usable unless a cancel request may still be on its way",
+        arguments: Backend.allCases)
     func cancelledBatch(backend: Backend) async throws {
         let db = try await backend.connect()
         let table = try await freshTable(on: db, "batch_cancel")
@@ -110,10 +112,14 @@ struct LargeBatchConformanceTests {
             #expect(error.code == .cancelled, "\(error)")
         }
         #expect(ContinuousClock.now - started < .seconds(6), "a cancelled batch must not run on row by row")
-        #expect(db.isValid)
-        let stored = try await count(table, on: db)
+        // SQLite's interrupt is spent at once; a PQcancel or a KILL QUERY that no error proves spent
+        // gives the connection up (it would stop the next statement): look with a new one then.
+        if backend == .sqlite { #expect(db.isValid) }
+        let reader = db.isValid ? db : try await backend.connect()  // the same server database
+        let stored = try await count(table, on: reader)
         #expect(stored == 0 || stored == 200_000, "all or nothing, not \(stored)")
-        _ = try await db.execute("DROP TABLE \(table)")
+        _ = try await reader.execute("DROP TABLE \(table)")
+        if reader !== db { await reader.close() }
         await db.close()
     }
 }
