@@ -94,6 +94,16 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
         queue[queue.startIndex].entry = entry
     }
 
+    /// Replaces the first queued request that `matches` with `replacement(old)` and returns the
+    /// old one, or `nil` when none matches (a request whose caller gave up: its reply, still due
+    /// in its place, then goes nowhere).
+    public mutating func replaceFirst(where matches: (Entry) -> Bool, with replacement: (Entry) -> Entry) -> Entry? {
+        guard let index = queue.firstIndex(where: { matches($0.entry) }) else { return nil }
+        let old = queue[index].entry
+        queue[index].entry = replacement(old)
+        return old
+    }
+
     /// Removes the head request: its reply has arrived.
     @inlinable
     public mutating func popHead() -> Entry? {

@@ -32,6 +32,9 @@ public enum ReplyTarget<Reply: Sendable, Failure: Error> {
     case caller(UnsafeContinuation<Result<Reply, Failure>, Never>)
     /// Request `index` of a batch.
     case batch(BatchReplies<Reply, Failure>, index: Int)
+    /// Nobody: the caller gave up (its task was cancelled) and was answered already; the reply,
+    /// still due in its place in the stream, is read and dropped.
+    case discard
 
     /// Hands `result` to whoever waits for it.
     @inlinable
@@ -39,6 +42,7 @@ public enum ReplyTarget<Reply: Sendable, Failure: Error> {
         switch self {
         case .caller(let continuation): continuation.resume(returning: result)
         case .batch(let replies, let index): replies.complete(index, result)
+        case .discard: break
         }
     }
 }

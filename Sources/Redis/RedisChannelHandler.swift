@@ -28,6 +28,8 @@ struct RedisRequest: Sendable {
     var command: RedisCommand
     var expectation: ReplyExpectation
     var continuation: ReplyContinuation
+    /// Its number on the connection, by which a cancellation finds it.
+    var id: UInt64
 }
 
 /// The channel handler of a Redis connection, on its event loop only: the
@@ -75,14 +77,20 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     /// Writes one command and queues its reply.
     func enqueue(_ request: RedisRequest) {
-        write(request.command, request.expectation, .caller(request.continuation))
+        write(request.command, request.expectation, .caller(request.continuation), id: request.id)
         flush()
     }
 
     /// Writes requests handed over together, in one write and one flush.
     func enqueue(_ requests: [RedisRequest]) {
-        for request in requests { write(request.command, request.expectation, .caller(request.continuation)) }
+        for request in requests { write(request.command, request.expectation, .caller(request.continuation), id: request.id) }
         flush()
+    }
+
+    /// Request `id`'s caller gave up: the target to answer now (its reply, when it comes, is
+    /// dropped), or `nil` when the request was answered already.
+    func abandon(_ id: UInt64) -> RedisReplyTarget? {
+        state.abandon(id, discard: .discard)
     }
 
     /// Writes `commands` with one flush; `continuation` gets all their results at once.
@@ -92,13 +100,13 @@ final class RedisChannelHandler: ChannelInboundHandler {
         flush()
     }
 
-    private func write(_ command: RedisCommand, _ expectation: ReplyExpectation, _ target: RedisReplyTarget) {
+    private func write(_ command: RedisCommand, _ expectation: ReplyExpectation, _ target: RedisReplyTarget, id: UInt64 = 0) {
         guard let context else {
             let error = state.failure ?? RedisError(.connectionClosed, message: "the connection is not open")
             target.complete(.failure(error.at(state.endpoint, command: command.name)))
             return
         }
-        if let refusal = state.send(command.name, expectation, target, now: .now()) {
+        if let refusal = state.send(command.name, expectation, target, id: id, now: .now()) {
             target.complete(.failure(refusal))
             return
         }

@@ -28,6 +28,8 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     private let outbox = Locked(Outbox())
     /// What the commands sent so far left of the session (``RedisSessionState``'s raw value).
     private let session = Atomic<UInt8>(0)
+    /// Numbers the requests, so that a cancelled task's request can be found.
+    private let requestNumbers = Atomic<UInt64>(0)
 
     struct Outbox: Sendable {
         var requests: [RedisRequest] = []
@@ -215,33 +217,63 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
         }
     }
 
+    /// One command and its reply. A cancelled task is answered at once
+    /// (``RedisError/Code/cancelled``): a command not yet written is never written, and one
+    /// already written keeps its place in the stream, its reply dropped when it comes, so that
+    /// every later command still gets its own reply and the connection stays usable.
     @inline(__always)  // one async frame less per command on the hot path
     func send(_ command: RedisCommand, expecting expectation: ReplyExpectation) async -> Result<RESPValue, RedisError> {
         if let refusal = note(command) { return .failure(refusal) }
         let handler = self.handler
         let outbox = self.outbox
-        return await withUnsafeContinuation { (continuation: ReplyContinuation) in
-            let request = RedisRequest(command: command, expectation: expectation, continuation: continuation)
-            if handler.eventLoop.inEventLoop {
-                handler.value.enqueue(request)  // already on the loop (NIO as the global executor): no hop
-                return
-            }
-            // Requests from many tasks share one hop to the loop: only the first of a batch schedules it.
-            let first = outbox.withLock { box -> Bool in
-                box.requests.append(request)
-                defer { box.scheduled = true }
-                return !box.scheduled
-            }
-            if first {
-                handler.eventLoop.execute {
-                    let requests = outbox.withLock { box -> [RedisRequest] in
-                        box.scheduled = false
-                        defer { box.requests.removeAll(keepingCapacity: true) }
-                        return box.requests
-                    }
-                    handler.value.enqueue(requests)
+        let id = requestNumbers.wrappingAdd(1, ordering: .relaxed).newValue
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: ReplyContinuation) in
+                let request = RedisRequest(command: command, expectation: expectation, continuation: continuation, id: id)
+                if handler.eventLoop.inEventLoop {
+                    handler.value.enqueue(request)  // already on the loop (NIO as the global executor): no hop
+                    if Task.isCancelled { abandon(id) }
+                    return
                 }
+                // Requests from many tasks share one hop to the loop: only the first of a batch schedules it.
+                let first = outbox.withLock { box -> Bool in
+                    box.requests.append(request)
+                    defer { box.scheduled = true }
+                    return !box.scheduled
+                }
+                if first {
+                    handler.eventLoop.execute {
+                        let requests = outbox.withLock { box -> [RedisRequest] in
+                            box.scheduled = false
+                            defer { box.requests.removeAll(keepingCapacity: true) }
+                            return box.requests
+                        }
+                        handler.value.enqueue(requests)
+                    }
+                }
+                // A cancellation before the request was handed over found nothing to abandon: again.
+                if Task.isCancelled { handler.eventLoop.execute { self.abandon(id) } }
             }
+        } onCancel: {
+            handler.eventLoop.execute { self.abandon(id) }
+        }
+    }
+
+    /// Answers request `id` with ``RedisError/Code/cancelled`` if it still waits: taken out of
+    /// the outbox when not yet handed over (never written), else its reply is dropped when it
+    /// comes. On the event loop, where the outbox's hand-over also runs.
+    private func abandon(_ id: UInt64) {
+        let cancelled = RedisError(
+            .cancelled, message: "the task was cancelled; the command may have run, its reply is dropped",
+            endpoint: configuration.endpoint)
+        let unsent = outbox.withLock { box -> RedisRequest? in
+            guard let index = box.requests.firstIndex(where: { $0.id == id }) else { return nil }
+            return box.requests.remove(at: index)
+        }
+        if let unsent {
+            unsent.continuation.resume(returning: .failure(cancelled.at(configuration.endpoint, command: unsent.command.name)))
+        } else if let target = handler.value.abandon(id) {
+            target.complete(.failure(cancelled))
         }
     }
 

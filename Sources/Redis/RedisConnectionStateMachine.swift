@@ -22,6 +22,8 @@ struct RedisConnectionStateMachine<Target> {
         var name: String
         var expectation: ReplyExpectation
         var target: Target
+        /// The request's number on its connection, for a cancellation (0: never cancelled alone).
+        var id: UInt64 = 0
     }
 
     /// What to do with a value read from the socket.
@@ -85,13 +87,13 @@ struct RedisConnectionStateMachine<Target> {
     /// A command is about to be written at `now` (read only when there is a read timeout): `nil` when it may go (it is queued), else the error that
     /// answers it at once (the connection has ended).
     mutating func send(
-        _ name: String, _ expectation: ReplyExpectation, _ target: Target, now: @autoclosure () -> NIODeadline
+        _ name: String, _ expectation: ReplyExpectation, _ target: Target, id: UInt64 = 0, now: @autoclosure () -> NIODeadline
     ) -> RedisError? {
         guard pipeline.isOpen else {
             let error = pipeline.failure ?? RedisError(.connectionClosed, message: "the connection is not open", endpoint: endpoint)
             return error.at(endpoint, command: name)
         }
-        pipeline.enqueue(Command(name: name, expectation: expectation, target: target), now: now())
+        pipeline.enqueue(Command(name: name, expectation: expectation, target: target, id: id), now: now())
         if case .confirmations = expectation { subscriptionCommandsPending += 1 }
         return nil
     }
@@ -116,6 +118,17 @@ struct RedisConnectionStateMachine<Target> {
             return .complete(command.target, .failure(.serverReply(text, endpoint: endpoint, command: command.name)))
         }
         return .complete(command.target, .success(value))
+    }
+
+    /// The caller of request `id` gave up: its target, to be answered now, is replaced by
+    /// `discard`, so that its reply, when it comes in its place, goes nowhere (the replies after
+    /// it still reach their own requests). `nil` when no such request waits (answered already).
+    mutating func abandon(_ id: UInt64, discard: Target) -> Target? {
+        pipeline.replaceFirst(where: { $0.id == id }) { command in
+            var replaced = command
+            replaced.target = discard
+            return replaced
+        }?.target
     }
 
     /// Ends the connection with `error` (the first failure only: later ones answer `nil`).

@@ -62,6 +62,9 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         /// refused before anything was sent (the old master may be demoted at any moment, and
         /// what it acknowledged lost); borrow again.
         public static let masterChanged = Code("masterChanged")
+        /// The calling task was cancelled: the command was not written, or it was and may have
+        /// run, its reply dropped when it comes. The connection stays usable.
+        public static let cancelled = Code("cancelled")
     }
 
     /// What kind of failure.
@@ -104,7 +107,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
 
     private static let notAboutTheConnection: Set<Code> = [
         .server, .unexpectedReply, .invalidConfiguration, .poolTimeout, .poolUnavailable, .sentinelsUnreachable, .masterUnknown,
-        .failoverInProgress, .noReplicaAvailable, .notDurable, .clientClosed, .misuse, .masterChanged,
+        .failoverInProgress, .noReplicaAvailable, .notDurable, .clientClosed, .misuse, .masterChanged, .cancelled,
     ]
 
     /// `redis 127.0.0.1:6379 GET: WRONGTYPE Operation against a key...`.

@@ -179,3 +179,69 @@ struct RedisFaultTests {
         #expect(waited >= .milliseconds(350) && waited < .seconds(3))
     }
 }
+
+@Suite("Cancellation: a cancelled command returns at once, and every other request keeps its own reply", .timeLimit(.minutes(1)))
+struct RedisCancellationTests {
+    @Test(
+        "a cancelled GET on a SIGSTOPped server returns within 50 ms; after SIGCONT the connection answers the next command with its own reply"
+    )
+    func cancelOnStoppedServer() async throws {
+        try await withPrivateServer("cancel-stopped") { server in
+            var configuration = RedisConfiguration(port: server.port)
+            configuration.readTimeout = nil  // only the cancellation may end the wait
+            let connection = try await RedisConnection.connect(configuration)
+            try await connection.set("k", to: "v")
+            await server.pause()
+            let task = Task { try await connection.get("never-answered") }
+            try await Task.sleep(for: .milliseconds(100))
+            let cancelled = ContinuousClock.now
+            task.cancel()
+            do {
+                _ = try await task.value
+                Issue.record("a stopped server answered")
+            } catch {
+                #expect((error as? RedisError)?.code == .cancelled, "\(error)")
+            }
+            #expect(ContinuousClock.now - cancelled < TestTiming.bound(.milliseconds(50)))
+            server.resume()
+            // The dropped reply (a nil) comes first; this GET gets its own.
+            #expect(try await connection.getString("k") == "v")
+            #expect(!connection.isBroken)
+            await connection.close()
+        }
+    }
+
+    @Test("cancels racing replies on a shared connection: no request ever receives another's reply")
+    func cancelsAmongOthers() async throws {
+        try await withPrivateServer("cancel-shared") { server in
+            let connection = try await RedisConnection.connect(RedisConfiguration(port: server.port))
+            for index in 0..<100 { try await connection.set("k\(index)", to: "v\(index)") }
+            let wrong = Locked(0)
+            let cancelledCount = Locked(0)
+            await withTaskGroup(of: Void.self) { group in
+                for round in 0..<5 {
+                    for index in 0..<100 {
+                        let task = Task { try await connection.getString("k\(index)") }
+                        if (round + index) % 3 == 0 { task.cancel() }
+                        group.addTask {
+                            do {
+                                if try await task.value != "v\(index)" { wrong.withLock { $0 += 1 } }
+                            } catch {
+                                if (error as? RedisError)?.code == .cancelled {
+                                    cancelledCount.withLock { $0 += 1 }
+                                } else {
+                                    wrong.withLock { $0 += 1 }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(wrong.withLock { $0 } == 0)
+            #expect(cancelledCount.withLock { $0 } > 0)
+            #expect(try await connection.getString("k7") == "v7")
+            #expect(!connection.isBroken)
+            await connection.close()
+        }
+    }
+}
