@@ -18,7 +18,8 @@ import SQLCore
 /// (accepted for Go DSNs; dates are always parsed), `tcpUserTimeout` (how long
 /// the kernel keeps a connection whose data the server does not acknowledge,
 /// with TCP keepalives; default `30s`, `0` off), `livenessCheck` (see
-/// ``livenessCheckAfter``; default `10s`, `0` off). Anything else is an error:
+/// ``livenessCheckAfter``; default `10s`, `0` off), `multiStatements` (see
+/// ``multiStatements``; default `false`). Anything else is an error:
 /// a typo must not be ignored silently.
 public struct MariaDBConfiguration: Sendable {
     /// TLS for the connection.
@@ -63,6 +64,11 @@ public struct MariaDBConfiguration: Sendable {
     /// after as long. One that does not within `ServerLiveness.checkTimeout` (5 s:
     /// stopped, wedged) fails the statement connection-class. Default 10 s.
     public var livenessCheckAfter: Duration? = .seconds(10)
+    /// Whether a statement text may hold several statements on every call (the Go-MySQL DSN's
+    /// `multiStatements=true`). Off, the default: only an `execute` without parameters (a script
+    /// run on purpose) may, so that SQL text built by concatenation cannot have a second
+    /// statement stacked onto a `query` (`SELECT …; DROP TABLE …` is a syntax error).
+    public var multiStatements = false
     /// `TCP_USER_TIMEOUT` on the connection's socket, with TCP keepalives (a probe
     /// after 10 s idle, every 5 s, 3 unanswered): a dead peer or a black-holed
     /// network ends the connection within this bound (`nil`: neither; the
@@ -140,6 +146,9 @@ public struct MariaDBConfiguration: Sendable {
         case "tls-ca", "ssl-ca", "sslrootcert": tlsCertificateAuthority = value
         case "timeout", "connect_timeout", "connectTimeout": connectTimeout = try Self.duration(value, key: key)
         case "readTimeout", "read_timeout": queryTimeout = try Self.duration(value, key: key)
+        case "multiStatements", "multi_statements":
+            guard let flag = Self.bool(value) else { throw Self.invalid("parameter multiStatements must be true or false") }
+            multiStatements = flag
         case "livenessCheck", "liveness_check": livenessCheckAfter = value == "0" ? nil : try Self.duration(value, key: key)
         case "tcpUserTimeout", "tcp_user_timeout": tcpUserTimeout = value == "0" ? nil : try Self.duration(value, key: key)
         case "charset":
@@ -155,11 +164,20 @@ public struct MariaDBConfiguration: Sendable {
         default:
             // Not echoed: in a malformed DSN, the "parameter" may be a piece of the password.
             throw Self.invalid(
-                "unknown parameter (known: tls, tls-ca, timeout, readTimeout, livenessCheck, tcpUserTimeout, charset, socket, parseTime)")
+                "unknown parameter (known: tls, tls-ca, timeout, readTimeout, livenessCheck, tcpUserTimeout, multiStatements, charset, socket, parseTime)"
+            )
         }
     }
 
     /// A Go duration (`1.5s`, `500ms`, `2m`) or a plain number of seconds.
+    static func bool(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "1": true
+        case "false", "0": false
+        default: nil
+        }
+    }
+
     static func duration(_ text: String, key: String) throws(SQLError) -> Duration {
         guard let duration = DurationText.parse(text) else {
             throw invalid("parameter \(key) is not a positive duration below 290 years such as 5s or 500ms")

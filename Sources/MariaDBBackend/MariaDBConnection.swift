@@ -104,7 +104,8 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             try await runNonBlocking(mysql, budget: &budget) {
                 mysql_real_connect_start(
                     &connected, mysql, arguments[0]?.pointer, arguments[1]?.pointer, arguments[2]?.pointer,
-                    arguments[3]?.pointer, UInt32(c.port), arguments[4]?.pointer, clustersql_mysql_client_flags)
+                    arguments[3]?.pointer, UInt32(c.port), arguments[4]?.pointer,
+                    clustersql_mysql_client_flags | (c.multiStatements ? clustersql_mysql_multi_statements : 0))
             } resume: { ready in
                 mysql_real_connect_cont(&connected, mysql, ready)
             }
@@ -142,7 +143,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
 
     /// Runs a statement (or, without parameters, a script) and reports what it changed.
     public func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
-        try await run(sql, parameters).execution
+        try await run(sql, parameters, script: parameters.isEmpty).execution
     }
 
     /// Runs `sql` once per row of `batch`, all or nothing (`SQLBatchFrame`),

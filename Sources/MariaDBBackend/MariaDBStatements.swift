@@ -40,11 +40,18 @@ final class PreparedHandle {
 extension MariaDBConnection {
     /// Runs one statement: parameterless SQL as a plain query (scripts allowed),
     /// anything with parameters (or `alwaysPrepared`) as a prepared statement.
+    /// `script`: an `execute` without parameters, where several statements are allowed on purpose
+    /// (the server takes them for that call only, unless ``MariaDBConfiguration/multiStatements``).
     func run(
-        _ sql: String, _ parameters: [SQLValue], cancellable: Bool = true, alwaysPrepared: Bool = false
+        _ sql: String, _ parameters: [SQLValue], cancellable: Bool = true, alwaysPrepared: Bool = false, script: Bool = false
     ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         try await exclusive(cancelGrace: cancellable ? Self.cancelGrace : nil) { (budget: inout CallBudget) async throws(SQLError) in
-            if parameters.isEmpty, !alwaysPrepared { return try await self.runText(sql, budget: &budget) }
+            if parameters.isEmpty, !alwaysPrepared {
+                guard script, !self.configuration.multiStatements, Self.mayHoldSeveralStatements(sql) else {
+                    return try await self.runText(sql, budget: &budget)
+                }
+                return try await self.runScript(sql, budget: &budget)
+            }
             let (handle, cached) = try await self.preparedHandle(for: sql, budget: &budget, force: alwaysPrepared)
             guard cached else {
                 // Past the cache's capacity: prepare, run, close.
@@ -166,6 +173,45 @@ extension MariaDBConnection {
             binds.readRow(into: &rows)
         }
         return rows.build()
+    }
+
+    /// Whether `sql` has a `;` before its end (spaces and `;` at the end do not count): it may
+    /// hold several statements. A `;` in a string literal counts too; the script path then
+    /// only costs two round trips more.
+    static func mayHoldSeveralStatements(_ sql: String) -> Bool {
+        var body = Substring(sql)
+        while let last = body.last, last.isWhitespace || last == ";" { body.removeLast() }
+        return body.contains(";")
+    }
+
+    /// A script run on purpose: several statements are allowed for this call alone
+    /// (`mysql_set_server_option`), then refused again; a connection that cannot be set back
+    /// is given up.
+    private func runScript(_ sql: String, budget: inout CallBudget) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
+        try await setMultiStatements(true, budget: &budget)
+        let outcome: Result<(rows: SQLRows, execution: SQLExecution), SQLError>
+        do throws(SQLError) {
+            outcome = .success(try await runText(sql, budget: &budget))
+        } catch {
+            outcome = .failure(error)
+        }
+        do throws(SQLError) {
+            try await setMultiStatements(false, budget: &budget)
+        } catch {
+            session.markBroken()
+        }
+        return try outcome.get()
+    }
+
+    private func setMultiStatements(_ on: Bool, budget: inout CallBudget) async throws(SQLError) {
+        var result: Int32 = 0
+        let option = on ? MYSQL_OPTION_MULTI_STATEMENTS_ON : MYSQL_OPTION_MULTI_STATEMENTS_OFF
+        try await call(&budget) {
+            mysql_set_server_option_start(&result, mysql, option)
+        } resume: {
+            mysql_set_server_option_cont(&result, mysql, $0)
+        }
+        if result != 0 { throw MariaDBErrors.error(mysql, connecting: false) }
     }
 
     /// A plain query: every result of a multi-statement script is read; the last one answers.

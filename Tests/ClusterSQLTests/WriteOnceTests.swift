@@ -52,12 +52,13 @@ struct WriteOnceTests {
         /// Statements that write although a reading of their first word would say "read".
         func writingStatements(_ table: String) -> [(value: Int, sql: String)] {
             var statements = [
-                (1, "SELECT 1; INSERT INTO \(table) (v) VALUES (1)"),
                 (2, "SELECT \(table)_write(2)"),
                 (3, "select \(table)_write(3) AS written"),
             ]
+            // MariaDB refuses stacked statements in a query (multiStatements is off by default).
             if self == .postgres {
                 statements += [
+                    (1, "SELECT 1; INSERT INTO \(table) (v) VALUES (1)"),
                     (4, "EXPLAIN (ANALYZE) INSERT INTO \(table) (v) VALUES (4)"),
                     (5, "EXPLAIN ANALYSE INSERT INTO \(table) (v) VALUES (5)"),
                     (6, "explain (analyze, costs off) insert into \(table) (v) values (6)"),

@@ -192,4 +192,26 @@ struct MariaDBBackendTests {
         await byGoForm.close()
         await expectSQLError(.closed) { _ = try await byGoForm.query("SELECT 1") }
     }
+
+    @Test("stacked statements: refused in a query by default, run by an execute script, allowed everywhere with multiStatements=true")
+    func stackedStatements() async throws {
+        let server = try await MariaDBServer.shared()
+        let db = try await MariaDBDriver().connect(to: server.dsn)
+        let table = "stacked_\(UInt32.random(in: 0...UInt32.max))"
+        _ = try await db.execute("CREATE TABLE \(table) (v INT); INSERT INTO \(table) VALUES (1);")  // a script on purpose
+        await expectSQLError(.syntaxError) { _ = try await db.query("SELECT 1; DELETE FROM \(table)") }
+        await expectSQLError(.syntaxError) { _ = try await db.query("SELECT 1; DELETE FROM \(table)", []) }
+        #expect(try await db.query("SELECT COUNT(*) FROM \(table)")[0][0] == 1, "the stacked DELETE never ran")
+        // After a script the connection refuses stacked statements in a query again.
+        _ = try await db.execute("INSERT INTO \(table) VALUES (2); INSERT INTO \(table) VALUES (3)")
+        await expectSQLError(.syntaxError) { _ = try await db.query("SELECT 1; DELETE FROM \(table)") }
+        #expect(try await db.query("SELECT COUNT(*) FROM \(table)")[0][0] == 3)
+        #expect(db.isValid)
+        let open = try await MariaDBDriver().connect(to: server.dsn + "?multiStatements=true")
+        _ = try await open.query("SELECT 1; DELETE FROM \(table) WHERE v = 3")
+        #expect(try await db.query("SELECT COUNT(*) FROM \(table)")[0][0] == 2)
+        _ = try await db.execute("DROP TABLE \(table)")
+        await open.close()
+        await db.close()
+    }
 }
