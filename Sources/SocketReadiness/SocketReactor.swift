@@ -56,6 +56,11 @@ public final class SocketReactor: TaskExecutor, Sendable {
         let continuation: UnsafeContinuation<Result<Void, WaitError>, Never>
     }
 
+    /// The longest a reactor thread sleeps without an event. A new waiter whose deadline comes
+    /// before a sleeping thread would wake costs an `eventfd` signal to wake it; with every sleep
+    /// this short, the common deadlines (seconds away) cost none.
+    static let longestSleep: Duration = .milliseconds(500)
+
     private struct State {
         var waiters: [Int32: Waiter] = [:]
         var jobs: [UnownedJob] = []
@@ -209,10 +214,12 @@ public final class SocketReactor: TaskExecutor, Sendable {
 
             let (timeout, asleep) = state.withLock { s -> (Int32, Bool) in
                 guard s.jobs.isEmpty else { return (0, false) }
-                let earliest = s.waiters.values.lazy.compactMap(\.deadline).min()
+                // Never longer than `longestSleep`: a waiter whose deadline is further away (a
+                // liveness check 10 s on, say) then needs no wake-up call to be seen in time.
+                let cap = now.advanced(by: Self.longestSleep)
+                let earliest = min(s.waiters.values.lazy.compactMap(\.deadline).min() ?? cap, cap)
                 s.sleepers += 1
                 s.sleepingUntil = earliest
-                guard let earliest else { return (-1, true) }
                 let remaining = now.duration(to: earliest).components
                 let ms = remaining.seconds * 1000 + remaining.attoseconds / 1_000_000_000_000_000 + 1
                 return (Int32(clamping: max(0, ms)), true)
