@@ -15,6 +15,8 @@ import SQLCore
 /// connection_lifetime = 60        # optional: seconds a pooled connection lives (default 60, 0: forever)
 /// max_replication_lag_ms = 2000   # optional: a node further behind takes no opens (default: no limit)
 /// max_transactions_behind = 10    # optional: the same for Galera's apply queue (default: no limit)
+/// tls = true                      # optional (postgres, mariadb; on a node too): verified TLS in each DSN,
+///                                 # tls_verify = "none" | "certificate", tls_ca_file (see `SQLTLS`)
 ///
 /// [[clusters.local.nodes]]
 /// name = "local-1"

@@ -70,7 +70,7 @@ public enum ConfigurationLoader {
         let dataDirectory = absolute(dataDir, base: baseDirectory)
         var clusters: [ClusterConfiguration] = []
         for name in clustersTable.table.keys.sorted() {
-            clusters.append(try cluster(named: name, in: clustersTable, dataDirectory: dataDirectory))
+            clusters.append(try cluster(named: name, in: clustersTable, dataDirectory: dataDirectory, baseDirectory: baseDirectory))
         }
         guard !clusters.isEmpty else {
             throw ConfigurationError(.invalidValue, file: file, keyPath: "clusters", message: "defines no cluster")
@@ -92,7 +92,7 @@ public enum ConfigurationLoader {
     }
 
     private static func cluster(
-        named name: String, in clusters: TableReader, dataDirectory: String
+        named name: String, in clusters: TableReader, dataDirectory: String, baseDirectory: String
     ) throws(ConfigurationError) -> ClusterConfiguration {
         var reader = try clusters.subtable(name)
         let driver = try reader.string("driver")!
@@ -114,11 +114,19 @@ public enum ConfigurationLoader {
             guard behind >= 0 else { throw reader.error(.invalidValue, key: "max_transactions_behind", "must be 0 or more") }
             limits.maxTransactionsBehind = behind
         }
+        let clusterTLS = try SQLTLS.read(&reader, baseDirectory: baseDirectory)
         var nodes: [NodeConfiguration] = []
         for var nodeReader in try reader.arrayOfTables("nodes") {
             let nodeName = try nodeReader.string("name")!
             var dsn = try nodeReader.string("dsn")!
+            let nodeTLS = try SQLTLS.read(&nodeReader, baseDirectory: baseDirectory)
             try nodeReader.finish()
+            if let tls = nodeTLS ?? clusterTLS {
+                switch tls.apply(to: dsn, driver: driver) {
+                case .success(let withTLS): dsn = withTLS
+                case .failure(let problem): throw (nodeTLS != nil ? nodeReader : reader).error(.invalidValue, key: "tls", problem.reason)
+                }
+            }
             guard !nodeName.isEmpty else { throw nodeReader.error(.invalidValue, key: "name", "must not be empty") }
             guard !dsn.isEmpty else { throw nodeReader.error(.invalidValue, key: "dsn", "must not be empty") }
             guard !nodes.contains(where: { $0.name == nodeName }) else {

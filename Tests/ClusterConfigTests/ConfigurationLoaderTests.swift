@@ -412,6 +412,65 @@ struct ConfigurationLoaderTests {
         }
     }
 
+    @Test("a cluster's or a node's TLS keys go into each node's DSN in its backend's words; contradictions are refused")
+    func clusterTLS() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "clustersql-sql-tls-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "not read here".write(to: folder.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
+        let text = """
+            [clusters.pg]
+            driver = "postgres"
+            tls = true
+            tls_ca_file = "ca.pem"
+            [[clusters.pg.nodes]]
+            name = "a"
+            dsn = "host=10.0.0.1 dbname=app"
+            [[clusters.pg.nodes]]
+            name = "b"
+            dsn = "postgres://app@10.0.0.2/app"
+            [[clusters.pg.nodes]]
+            name = "c"
+            dsn = "host=10.0.0.3"
+            tls_verify = "none"
+            [clusters.db]
+            driver = "mariadb"
+            tls = true
+            [[clusters.db.nodes]]
+            name = "a"
+            dsn = "mysql://app@10.0.0.1/app"
+            [[clusters.db.nodes]]
+            name = "b"
+            dsn = "app@tcp(10.0.0.2:3306)/app?parseTime=true"
+            tls = false
+            """
+        let config = try ConfigurationLoader.parse(text, file: "c.toml", baseDirectory: folder.path)
+        let ca = folder.appendingPathComponent("ca.pem").path
+        let pg = try config.cluster(named: "pg").nodes.map(\.dsn)
+        #expect(pg[0] == "host=10.0.0.1 dbname=app sslmode=verify-full sslrootcert=\(ca)")
+        #expect(pg[1] == "postgres://app@10.0.0.2/app?sslmode=verify-full&sslrootcert=\(ca)")
+        #expect(pg[2] == "host=10.0.0.3 sslmode=require", "the node's keys replace the cluster's")
+        let db = try config.cluster(named: "db").nodes.map(\.dsn)
+        #expect(db == ["mysql://app@10.0.0.1/app?tls=verify-identity", "app@tcp(10.0.0.2:3306)/app?parseTime=true&tls=false"])
+
+        let base = "[[clusters.x.nodes]]\nname = \"n\"\n"
+        expectError(
+            .invalidValue, keyPath: "clusters.x.tls",
+            "[clusters.x]\ndriver = \"postgres\"\ntls = true\n" + base + "dsn = \"host=h sslmode=disable\"\n")
+        expectError(
+            .invalidValue, keyPath: "clusters.x.tls", "[clusters.x]\ndriver = \"sqlite\"\ntls = true\n" + base + "dsn = \"n.sqlite\"\n")
+        expectError(
+            .invalidValue, keyPath: "clusters.x.tls",
+            "[clusters.x]\ndriver = \"mariadb\"\ntls_verify = \"certificate\"\n" + base + "dsn = \"mysql://u@h/d\"\n")
+        expectError(
+            .invalidValue, keyPath: "clusters.x.nodes[0].tls",
+            "[clusters.x]\ndriver = \"mariadb\"\n" + base + "dsn = \"mysql://u@h/d?tls=true\"\ntls = false\n")
+        expectError(
+            .invalidValue, keyPath: "clusters.x.tls_ca_file",
+            "[clusters.x]\ndriver = \"postgres\"\ntls_ca_file = \"/nonexistent/ca.pem\"\n" + base + "dsn = \"host=h\"\n")
+    }
+
     @Test("${NAME} in a value reads the environment; $${ is a literal; an unset variable names key and variable, never a value")
     func environmentVariables() throws {
         let text = """
