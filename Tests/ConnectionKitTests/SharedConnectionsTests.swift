@@ -118,9 +118,10 @@ struct SharedConnectionsTests {
         let errors = await leaseOutcomes(tasks: 10, shared, pool)
         #expect(errors.allSatisfy { $0 != nil }, "every task failed")
         #expect(pool.dials <= 2, "not one dial per waiter: \(pool.dials)")
-        // One failed dial of 100 ms answers all ten; the bound leaves room for a loaded CI machine
-        // (2 s was once missed by 55 ms there), well below ten dials with backoff between them.
-        #expect(started.duration(to: .now) < TestTiming.bound(.seconds(5)))
+        // One failed dial answers all ten (`dials` above is the proof). The bound only catches a
+        // hang: the parallel pass's first seconds, while every suite starts its servers, held this
+        // 100 ms dial for 5.05 to 5.5 s in three CI rehearsals (2 s was once missed by 55 ms).
+        #expect(started.duration(to: .now) < TestTiming.bound(.seconds(15)))
         pool.state.failing.store(false, ordering: .relaxed)
         let (lease, _) = try await shared.lease(acquire: pool.acquire, release: pool.release)
         #expect(!lease.connection.isBroken)
