@@ -77,7 +77,8 @@ struct RedisFaultTests {
                 let killed = ContinuousClock.now
                 try await server.kill()
                 try await group.waitForAll()
-                #expect(ContinuousClock.now - killed < TestTiming.bound(.seconds(1)))  // 1.7 s once under ThreadSanitizer and load
+                // 1.7 s once under ThreadSanitizer and load, 1.03 s in a loaded parallel pass.
+                #expect(ContinuousClock.now - killed < TestTiming.bound(.seconds(2)))
             }
             #expect(outcomes.withLock { $0.count } == 1001)
             #expect(outcomes.withLock { $0.allSatisfy { $0 == .connectionClosed } })
@@ -202,7 +203,9 @@ struct RedisCancellationTests {
             } catch {
                 #expect((error as? RedisError)?.code == .cancelled, "\(error)")
             }
-            #expect(ContinuousClock.now - cancelled < TestTiming.bound(.milliseconds(50)))
+            // At once, against no read timeout at all (the wait was unbounded before); the bound leaves
+            // room for the second pass's load (0.41 s was seen in a CI rehearsal, 10 ms alone).
+            #expect(ContinuousClock.now - cancelled < TestTiming.bound(.seconds(1)))
             server.resume()
             // The dropped reply (a nil) comes first; this GET gets its own.
             #expect(try await connection.getString("k") == "v")
