@@ -25,7 +25,12 @@ struct ReplicationLagTests {
     func makeCluster(_ lags: Lags, limits: ReplicationLimits) throws -> LocalCluster {
         try LocalCluster(
             strategy: .roundRobin, replicationProbes: Dictionary(uniqueKeysWithValues: ["n1", "n2", "n3"].map { ($0, lags.probe($0)) })
-        ) { $0.replicationLimits = limits }
+        ) {
+            $0.replicationLimits = limits
+            // These tests are about the limits, not the check's bound: a check of an SQLite file must not time out
+            // while the parallel pass starts every suite's servers on two cores.
+            $0.checkTimeout = .seconds(30)
+        }
     }
 
     func opens(_ local: LocalCluster, dsn: String = "", count: Int = 30) async throws -> [String: Int] {
