@@ -46,13 +46,13 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
         self.brokenFlag = brokenFlag
     }
 
-    /// Writes `command` and queues its continuation.
-    func enqueue(_ command: MetaCommand, _ continuation: ReplyContinuation) {
-        enqueue(CollectionOfOne(command)) { _ in .caller(continuation) }
+    /// Writes `command`, sent by call `id`, and queues its continuation.
+    func enqueue(_ command: MetaCommand, id: UInt64, _ continuation: ReplyContinuation) {
+        enqueue(CollectionOfOne(command), id: id) { _ in .caller(continuation) }
     }
 
-    /// Writes `commands` with one flush; `target` says where each reply goes.
-    func enqueue<Commands: Collection<MetaCommand>>(_ commands: Commands, _ target: (Int) -> MemcachedReplyTarget) {
+    /// Writes `commands`, sent by call `id`, with one flush; `target` says where each reply goes.
+    func enqueue<Commands: Collection<MetaCommand>>(_ commands: Commands, id: UInt64, _ target: (Int) -> MemcachedReplyTarget) {
         guard let context, state.isOpen else {
             let error = state.failure ?? MemcachedError(.connectionLost, message: "the connection is not open", server: state.server)
             for index in 0..<commands.count { target(index).complete(.failure(error)) }
@@ -60,7 +60,7 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
         }
         let now = NIODeadline.now()
         for (index, command) in commands.enumerated() {
-            state.sent(command.name, command.reply, target(index), now: now)
+            state.sent(command.name, command.reply, target(index), id: id, now: now)
             context.write(wrapOutboundOut(command.encoded), promise: nil)
         }
         if !coalescesFlushes {
@@ -70,6 +70,12 @@ final class MemcachedChannelHandler: ChannelInboundHandler {
             context.eventLoop.assumeIsolated().execute { self.flushQueuedWrites() }
         }
         if let deadline = state.timerToArm() { schedule(deadline) }
+    }
+
+    /// Call `id`'s caller gave up: the targets of its requests still waiting, to be answered now
+    /// (their replies, when they come, are dropped); empty when all were answered already.
+    func abandon(_ id: UInt64) -> [MemcachedReplyTarget] {
+        state.abandon(id, discard: .discard)
     }
 
     private func flushQueuedWrites() {

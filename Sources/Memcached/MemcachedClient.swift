@@ -175,6 +175,8 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
             }
         } catch let error as MemcachedError {
             throw error.at(server)
+        } catch let error as ConnectionKitError where error.code == .cancelled {
+            throw MemcachedError(.cancelled, message: "the task was cancelled while it waited for a connection", server: server)
         } catch let error as ConnectionKitError {
             throw MemcachedError(.unavailable, message: "\(error.code): \(error.message)", server: server)
         } catch {

@@ -2,6 +2,7 @@ import ConnectionKit
 import NIOClientSupport
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// One connection to a memcached server, safe to share between tasks: requests
 /// sent concurrently are written at once (pipelining), and each caller gets its
@@ -17,6 +18,8 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
     private let broken: BrokenFlag
     /// The requests' spans, when the configuration traces.
     private let spans: ClientSpans?
+    /// Numbers the calls, so that a cancelled task's requests can be found.
+    private let callNumbers = Atomic<UInt64>(0)
 
     private init(
         configuration: MemcachedServerConfiguration, channel: any Channel, handler: NIOLoopBoundBox<MemcachedChannelHandler>,
@@ -72,7 +75,10 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
         return MemcachedConnection(configuration: configuration, channel: channel, handler: box, broken: broken)
     }
 
-    /// Sends one request and returns its reply.
+    /// Sends one request and returns its reply. A cancelled task is answered at once
+    /// (``MemcachedError/Code/cancelled``); a request already written keeps its place in the
+    /// stream, its reply dropped when it comes, so that every later request still gets its own
+    /// reply and the connection stays usable.
     public func send(_ command: MetaCommand) async throws(MemcachedError) -> MemcachedReply {
         guard let spans else { return try await unTracedSend(command) }
         return try await spans.span(command.name, errorType: { $0.code.description }) { () async throws(MemcachedError) in
@@ -83,14 +89,33 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
     @inline(__always)
     private func unTracedSend(_ command: MetaCommand) async throws(MemcachedError) -> MemcachedReply {
         let handler = self.handler
-        let result = await withUnsafeContinuation { (continuation: ReplyContinuation) in
-            if handler.eventLoop.inEventLoop {
-                handler.value.enqueue(command, continuation)
-            } else {
-                handler.eventLoop.execute { handler.value.enqueue(command, continuation) }
+        let id = callNumbers.wrappingAdd(1, ordering: .relaxed).newValue
+        let result = await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: ReplyContinuation) in
+                if handler.eventLoop.inEventLoop {
+                    handler.value.enqueue(command, id: id, continuation)
+                    if Task.isCancelled { abandon(id) }
+                } else {
+                    handler.eventLoop.execute { handler.value.enqueue(command, id: id, continuation) }
+                    // A cancellation that ran before the request reached the loop found nothing: again, after it.
+                    if Task.isCancelled { handler.eventLoop.execute { self.abandon(id) } }
+                }
             }
+        } onCancel: {
+            handler.eventLoop.execute { self.abandon(id) }
         }
         return try result.get()
+    }
+
+    /// Answers call `id`'s requests that still wait with ``MemcachedError/Code/cancelled``; their
+    /// replies are dropped when they come. On the event loop.
+    private func abandon(_ id: UInt64) {
+        let targets = handler.value.abandon(id)
+        guard !targets.isEmpty else { return }
+        let cancelled = MemcachedError(
+            .cancelled, message: "the task was cancelled; the request may have run, its reply is dropped",
+            server: configuration.description)
+        for target in targets { target.complete(.failure(cancelled)) }
     }
 
     /// Sends one request about `key` (one server: the key routes nothing).
@@ -99,6 +124,7 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
     }
 
     /// Sends `commands` in one write (one hop to the event loop) and returns each one's reply or error, in order.
+    /// A cancelled task gets at once the replies that came and ``MemcachedError/Code/cancelled`` for the others.
     public func pipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
         guard !commands.isEmpty else { return [] }
         guard let spans else { return await unTracedPipeline(commands) }
@@ -109,12 +135,23 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
 
     private func unTracedPipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
         let handler = self.handler
-        return await withUnsafeContinuation { continuation in
-            let enqueue: @Sendable () -> Void = {
-                let replies = BatchReplies(count: commands.count, continuation: continuation)
-                handler.value.enqueue(commands) { .batch(replies, index: $0) }
+        let id = callNumbers.wrappingAdd(1, ordering: .relaxed).newValue
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { continuation in
+                let enqueue: @Sendable () -> Void = {
+                    let replies = BatchReplies(count: commands.count, continuation: continuation)
+                    handler.value.enqueue(commands, id: id) { .batch(replies, index: $0) }
+                }
+                if handler.eventLoop.inEventLoop {
+                    enqueue()
+                    if Task.isCancelled { abandon(id) }
+                } else {
+                    handler.eventLoop.execute(enqueue)
+                    if Task.isCancelled { handler.eventLoop.execute { self.abandon(id) } }
+                }
             }
-            if handler.eventLoop.inEventLoop { enqueue() } else { handler.eventLoop.execute(enqueue) }
+        } onCancel: {
+            handler.eventLoop.execute { self.abandon(id) }
         }
     }
 

@@ -47,6 +47,9 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
         public static let unavailable = Code("unavailable")
         /// A malformed setting.
         public static let invalidConfiguration = Code("invalidConfiguration")
+        /// The calling task was cancelled: the request was not written, or it was and may have
+        /// run, its reply dropped when it comes. The connection stays usable.
+        public static let cancelled = Code("cancelled")
     }
 
     /// What kind of failure.

@@ -94,14 +94,15 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
         queue[queue.startIndex].entry = entry
     }
 
-    /// Replaces the first queued request that `matches` with `replacement(old)` and returns the
-    /// old one, or `nil` when none matches (a request whose caller gave up: its reply, still due
-    /// in its place, then goes nowhere).
-    public mutating func replaceFirst(where matches: (Entry) -> Bool, with replacement: (Entry) -> Entry) -> Entry? {
-        guard let index = queue.firstIndex(where: { matches($0.entry) }) else { return nil }
-        let old = queue[index].entry
-        queue[index].entry = replacement(old)
-        return old
+    /// Replaces every queued request that `matches` with `replacement(old)` and returns the old
+    /// ones, in queue order (the requests of a batch whose caller gave up).
+    public mutating func replaceAll(where matches: (Entry) -> Bool, with replacement: (Entry) -> Entry) -> [Entry] {
+        var replaced: [Entry] = []
+        for index in queue.indices where matches(queue[index].entry) {
+            replaced.append(queue[index].entry)
+            queue[index].entry = replacement(queue[index].entry)
+        }
+        return replaced
     }
 
     /// Removes the head request: its reply has arrived.

@@ -87,16 +87,18 @@ final class RedisChannelHandler: ChannelInboundHandler {
         flush()
     }
 
-    /// Request `id`'s caller gave up: the target to answer now (its reply, when it comes, is
-    /// dropped), or `nil` when the request was answered already.
-    func abandon(_ id: UInt64) -> RedisReplyTarget? {
+    /// Call `id`'s caller gave up: the targets of its commands still waiting, to be answered now
+    /// (their replies, when they come, are dropped); empty when all were answered already.
+    func abandon(_ id: UInt64) -> [RedisReplyTarget] {
         state.abandon(id, discard: .discard)
     }
 
-    /// Writes `commands` with one flush; `continuation` gets all their results at once.
-    func enqueue(_ commands: [RedisCommand], continuation: UnsafeContinuation<[Result<RESPValue, RedisError>], Never>) {
+    /// Writes `commands`, sent by call `id`, with one flush; `continuation` gets all their results at once.
+    func enqueue(
+        _ commands: [RedisCommand], id: UInt64, continuation: UnsafeContinuation<[Result<RESPValue, RedisError>], Never>
+    ) {
         let results = BatchReplies(count: commands.count, continuation: continuation)
-        for (index, command) in commands.enumerated() { write(command, .one, .batch(results, index: index)) }
+        for (index, command) in commands.enumerated() { write(command, .one, .batch(results, index: index), id: id) }
         flush()
     }
 

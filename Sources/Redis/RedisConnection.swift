@@ -272,8 +272,8 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
         }
         if let unsent {
             unsent.continuation.resume(returning: .failure(cancelled.at(configuration.endpoint, command: unsent.command.name)))
-        } else if let target = handler.value.abandon(id) {
-            target.complete(.failure(cancelled))
+        } else {
+            for target in handler.value.abandon(id) { target.complete(.failure(cancelled)) }
         }
     }
 
@@ -298,7 +298,8 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     }
 
     /// Sends `commands` in one write and returns each one's reply or error, in
-    /// order: one round trip for all of them.
+    /// order: one round trip for all of them. A cancelled task gets at once the replies that
+    /// came and ``RedisError/Code/cancelled`` for the others; the connection stays usable.
     public func pipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisError>] {
         guard !commands.isEmpty else { return [] }
         for command in commands {
@@ -317,8 +318,15 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
 
     private func unTracedPipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisError>] {
         let handler = self.handler
-        return await withUnsafeContinuation { continuation in
-            handler.eventLoop.execute { handler.value.enqueue(commands, continuation: continuation) }
+        let id = requestNumbers.wrappingAdd(1, ordering: .relaxed).newValue
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { continuation in
+                handler.eventLoop.execute { handler.value.enqueue(commands, id: id, continuation: continuation) }
+                // A cancellation that ran before the batch reached the loop found nothing: again, after it.
+                if Task.isCancelled { handler.eventLoop.execute { self.abandon(id) } }
+            }
+        } onCancel: {
+            handler.eventLoop.execute { self.abandon(id) }
         }
     }
 

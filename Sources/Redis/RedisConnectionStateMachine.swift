@@ -22,7 +22,7 @@ struct RedisConnectionStateMachine<Target> {
         var name: String
         var expectation: ReplyExpectation
         var target: Target
-        /// The request's number on its connection, for a cancellation (0: never cancelled alone).
+        /// The number of the call that sent it on its connection (a batch's commands share one), for a cancellation.
         var id: UInt64 = 0
     }
 
@@ -120,15 +120,16 @@ struct RedisConnectionStateMachine<Target> {
         return .complete(command.target, .success(value))
     }
 
-    /// The caller of request `id` gave up: its target, to be answered now, is replaced by
-    /// `discard`, so that its reply, when it comes in its place, goes nowhere (the replies after
-    /// it still reach their own requests). `nil` when no such request waits (answered already).
-    mutating func abandon(_ id: UInt64, discard: Target) -> Target? {
-        pipeline.replaceFirst(where: { $0.id == id }) { command in
+    /// The caller of request `id` (or of the batch that shares it) gave up: the targets still
+    /// waiting, to be answered now, are replaced by `discard`, so that their replies, when they
+    /// come in their places, go nowhere (the replies after them still reach their own requests).
+    /// Empty when every one was answered already.
+    mutating func abandon(_ id: UInt64, discard: Target) -> [Target] {
+        pipeline.replaceAll(where: { $0.id == id }) { command in
             var replaced = command
             replaced.target = discard
             return replaced
-        }?.target
+        }.map(\.target)
     }
 
     /// Ends the connection with `error` (the first failure only: later ones answer `nil`).

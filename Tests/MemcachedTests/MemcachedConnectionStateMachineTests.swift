@@ -37,6 +37,23 @@ struct MemcachedConnectionStateMachineTests {
         #expect(state.isOpen && state.pendingCount == 0)
     }
 
+    @Test("a call given up: its waiting requests (a batch's all) are handed back and their replies, in their places, go nowhere")
+    func abandon() {
+        var state = machine()
+        state.sent("mg", .one, 1, id: 1, now: at(0))
+        state.sent("mg", .one, 2, id: 2, now: at(0))
+        state.sent("mg", .one, 3, id: 2, now: at(0))
+        state.sent("mg", .one, 4, id: 3, now: at(0))
+        #expect(state.received(.status(.miss, MetaFlags())).success?.0 == 1)
+        #expect(state.abandon(1, discard: 0).isEmpty, "answered already")
+        #expect(state.abandon(2, discard: 0) == [2, 3])
+        #expect(state.abandon(2, discard: 0) == [0, 0], "already given up: only the discard targets are left")
+        #expect(state.received(.status(.miss, MetaFlags())).success?.0 == 0)
+        #expect(state.received(.status(.miss, MetaFlags())).success?.0 == 0)
+        #expect(state.received(.ok).success?.0 == 4, "the next request gets its own reply")
+        #expect(state.isOpen && state.pendingCount == 0)
+    }
+
     @Test("stats gathers its STAT lines up to END")
     func stats() {
         var state = machine()

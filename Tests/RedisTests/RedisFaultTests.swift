@@ -214,6 +214,42 @@ struct RedisCancellationTests {
         }
     }
 
+    @Test(
+        "a cancelled pipeline: the replies that came are kept, the rest cancelled at once; the late reply is dropped in its place"
+    )
+    func cancelPipeline() async throws {
+        try await withPrivateServer("cancel-pipeline") { server in
+            var configuration = RedisConfiguration(port: server.port)
+            configuration.readTimeout = nil  // only the cancellation may end the wait
+            let connection = try await RedisConnection.connect(configuration)
+            try await connection.set("k", to: "v")
+            // The server answers the GET, then holds the BLPOP (and so the GET behind it) until the list has an item.
+            let task = Task {
+                await connection.pipeline([RedisCommand("GET", "k"), RedisCommand("BLPOP", "queue", "0"), RedisCommand("GET", "k")])
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let cancelled = ContinuousClock.now
+            task.cancel()
+            let results = await task.value
+            #expect(ContinuousClock.now - cancelled < TestTiming.bound(.seconds(1)))
+            #expect(results.count == 3)
+            #expect(try results[0].get() == .bulk("v"), "the reply that came before the cancel is kept")
+            for result in results.dropFirst() {
+                guard case .failure(let error) = result else {
+                    Issue.record("answered although the server held it: \(result)")
+                    continue
+                }
+                #expect(error.code == .cancelled, "\(error)")
+            }
+            // The held BLPOP and the GET behind it answer now, and go nowhere; this GET gets its own reply.
+            _ = try await server.cli("RPUSH", "queue", "item")
+            #expect(try await connection.getString("k") == "v")
+            #expect(try await server.cli("LLEN", "queue") == "0", "the cancelled BLPOP had been written: it ran")
+            #expect(!connection.isBroken)
+            await connection.close()
+        }
+    }
+
     @Test("cancels racing replies on a shared connection: no request ever receives another's reply")
     func cancelsAmongOthers() async throws {
         try await withPrivateServer("cancel-shared") { server in
