@@ -218,4 +218,24 @@ struct ClusterTimingTests {
         await settle(clock, sleepers: 0)
         #expect(local.cluster.statistics().nodes.allSatisfy { $0.state == .up && $0.errors == 0 })
     }
+
+    @Test("every node hangs a check: checkAll returns when the cluster's clock reaches the check timeout, not before; each node is ejected")
+    func checkTimeout() async throws {
+        let clock = ManualClock()
+        let local = try LocalCluster(clock: AnyClock(clock)) { $0.checkTimeout = .milliseconds(500) }
+        for driver in local.drivers.values { driver.faults = .hanging(for: .seconds(30)) }
+        let finished = Locked(false)
+        let check = Task {
+            defer { finished.withLock { $0 = true } }
+            await local.cluster.checkAll()
+        }
+        await settle(clock, sleepers: 6)  // each node's check deadline and its hung connect
+        clock.advance(by: .milliseconds(499))
+        await Task.yield()
+        #expect(!finished.withLock { $0 } && clock.sleeperCount == 6)
+        clock.advance(by: .milliseconds(1))
+        await check.value
+        await settle(clock, sleepers: 0)  // the hung connects were cancelled
+        #expect(local.cluster.statistics().nodes.allSatisfy { $0.state != .up && $0.errors == 1 }, "\(local.cluster.statistics().nodes)")
+    }
 }
