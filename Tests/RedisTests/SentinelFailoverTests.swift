@@ -126,51 +126,57 @@ struct SentinelFailoverTests {
     }
 
     @Test(
-        "leases held across a SENTINEL FAILOVER under a write loop, each used the moment the client serves the new master: none reaches the old master"
+        "8 leases held across each of 5 SENTINEL FAILOVERs under a write loop, each used the moment the client serves the new master: none reaches the old master"
     )
     func heldLeasesAreFenced() async throws {
         try await withTopology("fenced") { topology in
             try await withSentinelClient(topology) { client in
-                let old = topology.servers[0]
-                let master = client.master(topology.masterName)
-                var leases: [SentinelLease] = []
-                for _ in 0..<8 { leases.append(try await client.getMaster(topology.masterName)) }
-                _ = try await old.cli("CONFIG", "RESETSTAT")
-                let stop = Locked(false)
-                let refused = Locked(0)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        while !stop.withLock({ $0 }) {
-                            do { try await master.increment("loop") } catch { try await Task.sleep(for: .milliseconds(5)) }
+                let name = topology.masterName
+                let master = client.master(name)
+                for round in 1...5 {
+                    var leases: [SentinelLease] = []
+                    for _ in 0..<8 { leases.append(try await client.getMaster(name)) }
+                    let old = try #require(topology.servers.first { $0.sentinelAddress == leases[0].address }, "round \(round)")
+                    #expect(leases.allSatisfy { $0.address == old.sentinelAddress })
+                    _ = try await old.cli("CONFIG", "RESETSTAT")
+                    let stop = Locked(false)
+                    let refused = Locked(0)
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            while !stop.withLock({ $0 }) {
+                                do { try await master.increment("loop") } catch { try await Task.sleep(for: .milliseconds(5)) }
+                            }
                         }
-                    }
-                    try await topology.sentinels[0].cli("SENTINEL", "FAILOVER", topology.masterName)
-                    // The moment the client serves another master, every held lease writes at once.
-                    try await eventually("the client follows", every: .milliseconds(1)) {
-                        client.currentMaster(topology.masterName).map { $0 != old.sentinelAddress } ?? false
-                    }
-                    await withTaskGroup(of: Void.self) { writes in
-                        for lease in leases {
-                            writes.addTask {
-                                do {
-                                    _ = try await lease.send("HINCRBY", "fenced", "writes", 1)
-                                    Issue.record("a lease borrowed from the old master wrote after the switch")
-                                } catch {
-                                    let code = (error as? RedisError)?.code
-                                    #expect(code == .masterChanged || code == .connectionClosed, "\(error)")
-                                    refused.withLock { $0 += 1 }
+                        // A sentinel takes a failover once it has seen the replica (the last one's old master) in sync.
+                        try await eventually("a sentinel takes the failover", timeout: .seconds(30), every: .milliseconds(200)) {
+                            (try? await topology.sentinels[0].cli("SENTINEL", "FAILOVER", name)) == "OK"
+                        }
+                        // The moment the client serves another master, every held lease writes at once.
+                        try await eventually("the client follows in round \(round)", every: .milliseconds(1)) {
+                            client.currentMaster(name).map { $0 != old.sentinelAddress } ?? false
+                        }
+                        await withTaskGroup(of: Void.self) { writes in
+                            for lease in leases {
+                                writes.addTask {
+                                    do {
+                                        _ = try await lease.send("HINCRBY", "fenced", "writes", 1)
+                                        Issue.record("round \(round): a lease borrowed from the old master wrote after the switch")
+                                    } catch {
+                                        #expect((error as? RedisError)?.code == .masterChanged, "round \(round): \(error)")
+                                        refused.withLock { $0 += 1 }
+                                    }
                                 }
                             }
                         }
+                        stop.withLock { $0 = true }
+                        try await group.waitForAll()
                     }
-                    stop.withLock { $0 = true }
-                    try await group.waitForAll()
+                    #expect(refused.withLock { $0 } == 8, "round \(round)")
+                    let stats = try await old.cli("INFO", "commandstats")
+                    #expect(!stats.contains("cmdstat_hincrby"), "round \(round): the old master ran no lease's write: \(stats)")
+                    for lease in leases { await client.putMaster(lease) }
                 }
-                #expect(refused.withLock { $0 } == 8)
-                let stats = try await old.cli("INFO", "commandstats")
-                #expect(!stats.contains("cmdstat_hincrby"), "the old master ran no lease's write: \(stats)")
-                for lease in leases { await client.putMaster(lease) }
-                let fresh = try await client.getMaster(topology.masterName)
+                let fresh = try await client.getMaster(name)
                 #expect(try await fresh.send("HINCRBY", "fenced", "writes", 1) == .integer(1), "a new lease writes to the new master")
                 await client.putMaster(fresh)
             }
