@@ -80,20 +80,33 @@ struct RedisCleanReturnTests {
         }
     }
 
-    @Test("no typed helper reports +QUEUED as success: inside MULTI, set throws unexpectedReply")
+    @Test("no typed helper reports +QUEUED as success: inside MULTI, each one throws unexpectedReply and nothing is written")
     func queuedIsNoSuccess() async throws {
         try await withPrivateServer("clean-return-queued") { server in
             let connection = try await RedisConnection.connect(RedisConfiguration(port: server.port))
             try await connection.send("MULTI")
-            await #expect(throws: RedisError.self) { try await connection.set("k", to: "v") }
-            do {
-                try await connection.set("k", to: "v")
-            } catch {
-                #expect((error as? RedisError)?.code == .unexpectedReply, "\(error)")
+            let helpers: [(String, () async throws -> Void)] = [
+                ("ping", { try await connection.ping() }),
+                ("get", { _ = try await connection.get("k") }),
+                ("getString", { _ = try await connection.getString("k") }),
+                ("set", { try await connection.set("k", to: "v") }),
+                ("set with expiry", { try await connection.set("k", to: "v", expiresIn: .seconds(60)) }),
+                ("delete", { try await connection.delete("k") }),
+                ("increment", { try await connection.increment("n") }),
+                ("publish", { try await connection.publish("m", to: "c") }),
+            ]
+            for (name, helper) in helpers {
+                do {
+                    try await helper()
+                    Issue.record("\(name) reported +QUEUED as success")
+                } catch {
+                    #expect((error as? RedisError)?.code == .unexpectedReply, "\(name): \(error)")
+                }
             }
             #expect(!connection.sessionIsClean)
             #expect(await connection.resetSession())
             #expect(connection.sessionIsClean)
+            #expect(try await server.cli("EXISTS", "k", "n") == "0", "the queued commands were discarded, never run")
             try await connection.set("k", to: "v")
             #expect(try await connection.getString("k") == "v")
             await connection.close()
