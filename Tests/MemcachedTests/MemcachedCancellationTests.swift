@@ -13,22 +13,29 @@ struct MemcachedCancellationTests {
     func key(_ text: String) -> (bytes: [UInt8], base64: Bool) { (Array(text.utf8), false) }
 
     @Test(
-        "a cancelled get on a SIGSTOPped server returns at once; after SIGCONT the connection answers the next request with its own reply")
+        "a cancelled get on a SIGSTOPped server returns within 50 ms; after SIGCONT the connection answers the next request with its own reply"
+    )
     func cancelOnStoppedServer() async throws {
         try await withServer("cancel-stopped", configure: Self.noEarlyTimeout) { server, connection in
             try await connection.set("k", to: ByteBuffer(string: "v"))
             await server.pause()
-            let task = Task { try await connection.get("never-answered") }
-            try await Task.sleep(for: .milliseconds(100))
-            let cancelled = ContinuousClock.now
-            task.cancel()
-            let error = await memcachedError { _ = try await task.value }
-            #expect(error?.code == .cancelled, "\(String(describing: error))")
-            #expect(error?.isConnectionError == false)
-            // Against a 30 s read timeout; 50 ms alone, the bound leaves room for the second pass's load.
-            #expect(ContinuousClock.now - cancelled < TestTiming.bound(.seconds(1)))
+            var waits: [Duration] = []
+            for _ in 0..<5 {
+                let task = Task { try await connection.get("never-answered") }
+                try await Task.sleep(for: .milliseconds(50))
+                let cancelled = ContinuousClock.now
+                task.cancel()
+                let error = await memcachedError { _ = try await task.value }
+                waits.append(ContinuousClock.now - cancelled)
+                #expect(error?.code == .cancelled, "\(String(describing: error))")
+                #expect(error?.isConnectionError == false)
+            }
+            // Against a 30 s read timeout: the best of five within 50 ms, every one within a bound that leaves
+            // room for the second pass's load.
+            #expect(waits.min()! < .milliseconds(50), "\(waits)")
+            #expect(waits.max()! < TestTiming.bound(.seconds(1)), "\(waits)")
             server.resume()
-            // The dropped reply (a miss) comes first; this get has its own.
+            // The dropped replies (misses) come first; this get has its own.
             #expect(try await connection.get("k")?.string == "v")
             #expect(!connection.isBroken)
         }

@@ -193,21 +193,27 @@ struct RedisCancellationTests {
             let connection = try await RedisConnection.connect(configuration)
             try await connection.set("k", to: "v")
             await server.pause()
-            let task = Task { try await connection.get("never-answered") }
-            try await Task.sleep(for: .milliseconds(100))
-            let cancelled = ContinuousClock.now
-            task.cancel()
-            do {
-                _ = try await task.value
-                Issue.record("a stopped server answered")
-            } catch {
-                #expect((error as? RedisError)?.code == .cancelled, "\(error)")
+            var waits: [Duration] = []
+            for _ in 0..<5 {
+                let task = Task { try await connection.get("never-answered") }
+                try await Task.sleep(for: .milliseconds(50))
+                let cancelled = ContinuousClock.now
+                task.cancel()
+                do {
+                    _ = try await task.value
+                    Issue.record("a stopped server answered")
+                } catch {
+                    #expect((error as? RedisError)?.code == .cancelled, "\(error)")
+                }
+                waits.append(ContinuousClock.now - cancelled)
             }
-            // At once, against no read timeout at all (the wait was unbounded before); the bound leaves
-            // room for the second pass's load (0.41 s was seen in a CI rehearsal, 10 ms alone).
-            #expect(ContinuousClock.now - cancelled < TestTiming.bound(.seconds(1)))
+            // At once, against no read timeout at all (the wait was unbounded before): the best of five within
+            // 50 ms (10 ms alone), every one within a bound that leaves room for the second pass's load
+            // (0.41 s was seen in a CI rehearsal).
+            #expect(waits.min()! < .milliseconds(50), "\(waits)")
+            #expect(waits.max()! < TestTiming.bound(.seconds(1)), "\(waits)")
             server.resume()
-            // The dropped reply (a nil) comes first; this GET gets its own.
+            // The five dropped replies (nils) come first; this GET gets its own.
             #expect(try await connection.getString("k") == "v")
             #expect(!connection.isBroken)
             await connection.close()
