@@ -159,3 +159,45 @@ struct RedisCleanReturnTests {
         }
     }
 }
+
+/// The same through a ``SentinelClient``: a lease goes back to the master's pool only as clean as a
+/// new connection, and the master's runner, where each command may take another connection, refuses
+/// session commands.
+@Suite("SentinelClient hands back clean leases", .timeLimit(.minutes(2)))
+struct SentinelCleanReturnTests {
+    @Test("whatever session a lease's borrower leaves, the next lease's SET is written to database 0; the runner refuses session commands")
+    func nextLeaseIsClean() async throws {
+        try await withTopology("clean-lease") { topology in
+            try await withSentinelClient(
+                topology,
+                {
+                    $0.poolSize = 1
+                    $0.poolOptions.maxOpen = 1
+                }
+            ) { client in
+                let name = topology.masterName
+                let master = topology.servers[0]
+                for leftover in RedisCleanReturnTests.leftovers {
+                    do {
+                        try await client.withMaster(name) { lease in try await leftover.leave(lease.connection) }
+                    } catch is RedisCleanReturnTests.Abandoned {}
+                    try await client.withMaster(name) { lease in
+                        #expect(lease.connection.sessionIsClean, "\(leftover.name)")
+                        _ = try await lease.send("SET", "next", leftover.name)
+                    }
+                    #expect(try await master.cli("GET", "next") == leftover.name, "\(leftover.name)")
+                    #expect(try await master.cli("-n", "3", "GET", "next") == "", "\(leftover.name): not in database 3")
+                    #expect(try await master.cli("EXISTS", "abandoned") == "0", "\(leftover.name)")
+                }
+                for command in [RedisCommand("MULTI"), RedisCommand("SELECT", 3), RedisCommand("WATCH", "k")] {
+                    do {
+                        _ = try await client.master(name).send(command)
+                        Issue.record("\(command.name) was sent through the master's runner")
+                    } catch {
+                        #expect((error as? RedisError)?.code == .misuse, "\(error)")
+                    }
+                }
+            }
+        }
+    }
+}
