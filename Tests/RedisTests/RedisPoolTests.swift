@@ -78,6 +78,7 @@ struct RedisPoolTests {
                 }
                 #expect(pool.statistics.opened == 5)
             }
+            #expect(RedisPoolOptions().getTimeout == .seconds(30), "a borrow waits 30 s at most by default")
             try await withPool(
                 size: 1, server: server,
                 {

@@ -90,14 +90,17 @@ struct DatabaseTests {
         }
     }
 
-    @Test("maxOpen makes callers wait; waitTimeout, on the database's clock, bounds the wait exactly; stats count both")
-    func waits() async throws {
+    @Test(
+        "maxOpen makes callers wait; waitTimeout (30 s by default), on the database's clock, bounds the wait exactly; stats count both",
+        arguments: [Duration.milliseconds(100), nil])
+    func waits(configured: Duration?) async throws {
         let clock = ManualClock()
+        let bound = configured ?? .seconds(30)
         try await withDatabase(
             clock: AnyClock(clock),
             {
                 $0.maxOpen = 1
-                $0.waitTimeout = .milliseconds(100)
+                if let configured { $0.waitTimeout = configured }
             }
         ) { db in
             let waiterDone = Locked(false)
@@ -111,11 +114,9 @@ struct DatabaseTests {
                 defer { waiterDone.withLock { $0 = true } }
                 _ = try await db.query("SELECT 1")
             }
-            // The pool's timer waits for the waiter's deadline, 100 ms from now on the manual clock.
-            try await waitUntil("the waiter's deadline is armed") {
-                clock.earliestDeadline == ManualClock.Instant(offset: .milliseconds(100))
-            }
-            clock.advance(by: .milliseconds(99))
+            // The pool's timer waits for the waiter's deadline, the bound from now on the manual clock.
+            try await waitUntil("the waiter's deadline is armed") { clock.earliestDeadline == ManualClock.Instant(offset: bound) }
+            clock.advance(by: bound - .milliseconds(1))
             await Task.yield()
             #expect(!waiterDone.withLock { $0 })
             clock.advance(by: .milliseconds(1))
@@ -129,7 +130,7 @@ struct DatabaseTests {
             try await holding.value
             let stats = db.statistics
             #expect(stats.waitCount == 1)
-            #expect(stats.waitDuration == .milliseconds(100))
+            #expect(stats.waitDuration == bound)
         }
     }
 
