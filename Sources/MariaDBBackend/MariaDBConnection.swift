@@ -127,6 +127,9 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         return MariaDBConnection(mysql: mysql, configuration: configuration, logger: logger)
     }
 
+    /// The connection's socket (for tests that read its options back from the kernel).
+    var socketDescriptor: Int32 { Int32(mysql_get_socket(mysql)) }
+
     deinit {
         if !session.isClosed {
             mysql_close(mysql)  // detaches the statements first, so freeing them does no I/O

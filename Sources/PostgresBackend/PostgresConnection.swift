@@ -99,6 +99,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         ("tcp_user_timeout", "30000"),
     ]
 
+    /// The connection's socket (for tests that read its options back from the kernel).
+    var socketDescriptor: Int32 { PQsocket(conn) }
+
     deinit {
         if !session.isClosed {
             PQfinish(conn)
