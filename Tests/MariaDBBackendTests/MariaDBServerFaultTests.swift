@@ -121,11 +121,14 @@ struct MariaDBFaultTests {
         await db.close()
     }
 
-    @Test("SIGSTOP of the server with no query timeout: the liveness check fails the statement within its bound, and close returns")
-    func stoppedServerWithoutQueryTimeout() async throws {
-        let server = try await MariaDBServer.start(name: "stopped-liveness")
+    @Test(
+        "SIGSTOP of the server with no query timeout: the liveness check fails the statement within its bound (15 s by default), and close returns",
+        arguments: [Duration.seconds(1), nil])
+    func stoppedServerWithoutQueryTimeout(livenessCheckAfter: Duration?) async throws {
+        let server = try await MariaDBServer.start(name: "stopped-liveness-\(livenessCheckAfter == nil ? "default" : "1s")")
         defer { server.destroy() }
-        let db = try await MariaDBDriver(livenessCheckAfter: .seconds(1)).connect(to: server.dsn)
+        let driver = livenessCheckAfter.map { MariaDBDriver(livenessCheckAfter: $0) } ?? MariaDBDriver()
+        let db = try await driver.connect(to: server.dsn)
         _ = try await db.query("SELECT 1")
         await server.pause()
         defer { server.resume() }
@@ -133,7 +136,9 @@ struct MariaDBFaultTests {
         let error = await expectSQLError(.timeout) { _ = try await db.query("SELECT 1") }
         #expect(error?.kind == .connection)
         #expect(error?.message.contains("stopped answering") == true, "\(String(describing: error))")
-        #expect(ContinuousClock.now - started < .seconds(9))  // 1 s of silence, then a check of at most 5 s
+        // The bound: the silence (10 s by default), then a check of at most 5 s.
+        let bound = (livenessCheckAfter ?? .seconds(10)) + .seconds(5)
+        #expect(ContinuousClock.now - started < bound + TestTiming.bound(.seconds(3)))
         #expect(!db.isValid)
         let closing = ContinuousClock.now
         await db.close()

@@ -291,11 +291,14 @@ struct PostgresFaultTests {
         await db.close()
     }
 
-    @Test("SIGSTOP of the server with no query timeout: the liveness check fails the statement within its bound, and close returns")
-    func stoppedServerWithoutQueryTimeout() async throws {
+    @Test(
+        "SIGSTOP of the server with no query timeout: the liveness check fails the statement within its bound (15 s by default), and close returns",
+        arguments: [Duration.seconds(1), nil])
+    func stoppedServerWithoutQueryTimeout(livenessCheckAfter: Duration?) async throws {
         let cluster = try await PostgresCluster.start(standbys: 0)
         defer { cluster.destroy() }
-        let db = try await PostgresDriver(livenessCheckAfter: .seconds(1)).connect(to: cluster.primary.dsn)
+        let driver = livenessCheckAfter.map { PostgresDriver(livenessCheckAfter: $0) } ?? PostgresDriver()
+        let db = try await driver.connect(to: cluster.primary.dsn)
         _ = try await db.query("SELECT 1")
         await cluster.primary.pause()
         defer { cluster.primary.resume() }
@@ -307,8 +310,9 @@ struct PostgresFaultTests {
             #expect(error.code == .timeout && error.kind == .connection, "\(error)")
             #expect(error.message.contains("stopped answering"), "\(error)")
         }
-        // The bound: 1 s of silence, then at most ServerLiveness.checkTimeout (5 s) for the check.
-        #expect(ContinuousClock.now - started < .seconds(9))
+        // The bound: the silence (10 s by default), then at most ServerLiveness.checkTimeout (5 s) for the check.
+        let bound = (livenessCheckAfter ?? .seconds(10)) + .seconds(5)
+        #expect(ContinuousClock.now - started < bound + TestTiming.bound(.seconds(3)))
         #expect(!db.isValid)
         let closing = ContinuousClock.now
         await db.close()
