@@ -16,13 +16,13 @@ import NIOCore
 /// ``PipelineStateMachine`` for the phases and the timer).
 struct MemcachedConnectionStateMachine<Target> {
     /// A request written and waiting for its reply.
-    struct Request {
+    struct Request: AbandonableRequest {
         var name: String
         var reply: MetaCommand.Reply
         var target: Target
         /// The number of the call that sent it (every request of a batch shares one), by which a
         /// cancellation finds it; 0 for none.
-        var id: UInt64 = 0
+        var callID: UInt64 = 0
         /// The `STAT` lines of a `stats` read so far.
         var stats: [String: String] = [:]
     }
@@ -72,19 +72,13 @@ struct MemcachedConnectionStateMachine<Target> {
 
     /// A request written at `now` by call `id` (the caller checked ``isOpen``).
     mutating func sent(_ name: String, _ reply: MetaCommand.Reply, _ target: Target, id: UInt64 = 0, now: NIODeadline) {
-        pipeline.enqueue(Request(name: name, reply: reply, target: target, id: id), now: now)
+        pipeline.enqueue(Request(name: name, reply: reply, target: target, callID: id), now: now)
     }
 
     /// The caller of call `id` gave up: the targets of its requests still waiting, to be answered
-    /// now, are replaced by `discard`, so that their replies, when they come in their places, go
-    /// nowhere (the replies after them still reach their own requests). Empty when every one was
-    /// answered already.
+    /// now, are replaced by `discard` (see `PipelineStateMachine.abandon(call:discard:)`).
     mutating func abandon(_ id: UInt64, discard: Target) -> [Target] {
-        pipeline.replaceAll(where: { $0.id == id }) { request in
-            var replaced = request
-            replaced.target = discard
-            return replaced
-        }.map(\.target)
+        pipeline.abandon(call: id, discard: discard)
     }
 
     /// The moment to (re)arm the timer for after a write or a reply, if it must be.

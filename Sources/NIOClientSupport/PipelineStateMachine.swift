@@ -94,17 +94,6 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
         queue[queue.startIndex].entry = entry
     }
 
-    /// Replaces every queued request that `matches` with `replacement(old)` and returns the old
-    /// ones, in queue order (the requests of a batch whose caller gave up).
-    public mutating func replaceAll(where matches: (Entry) -> Bool, with replacement: (Entry) -> Entry) -> [Entry] {
-        var replaced: [Entry] = []
-        for index in queue.indices where matches(queue[index].entry) {
-            replaced.append(queue[index].entry)
-            queue[index].entry = replacement(queue[index].entry)
-        }
-        return replaced
-    }
-
     /// Removes the head request: its reply has arrived.
     @inlinable
     public mutating func popHead() -> Entry? {
@@ -158,5 +147,31 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
         }
         if let writeTimeout, let since = unwritableSince, since + writeTimeout <= now { return .writeTimeout }
         return timerToArm().map(TimerOutcome.rearm) ?? .idle
+    }
+}
+
+/// A queued request that knows the call that sent it and who waits for its reply, so that a
+/// caller who gives up can be found and answered at once.
+public protocol AbandonableRequest {
+    /// Who waits for the reply.
+    associatedtype Target
+    /// The number of the call that sent the request (a batch's requests share one); 0 for none.
+    var callID: UInt64 { get }
+    /// Who waits for the reply.
+    var target: Target { get set }
+}
+
+extension PipelineStateMachine where Entry: AbandonableRequest {
+    /// The caller of call `id` gave up: the targets of its requests still queued, to be answered
+    /// now, in queue order, each replaced by `discard`, so that its reply, when it comes in its
+    /// place, goes nowhere (the replies after it still reach their own requests). Empty when every
+    /// one was answered already.
+    public mutating func abandon(call id: UInt64, discard: Entry.Target) -> [Entry.Target] {
+        var abandoned: [Entry.Target] = []
+        for index in queue.indices where queue[index].entry.callID == id {
+            abandoned.append(queue[index].entry.target)
+            queue[index].entry.target = discard
+        }
+        return abandoned
     }
 }

@@ -18,12 +18,12 @@ import RESP
 /// later one (see ``PipelineStateMachine`` for the phases and the timer).
 struct RedisConnectionStateMachine<Target> {
     /// A command written and waiting for its reply.
-    struct Command {
+    struct Command: AbandonableRequest {
         var name: String
         var expectation: ReplyExpectation
         var target: Target
         /// The number of the call that sent it on its connection (a batch's commands share one), for a cancellation.
-        var id: UInt64 = 0
+        var callID: UInt64 = 0
     }
 
     /// What to do with a value read from the socket.
@@ -93,7 +93,7 @@ struct RedisConnectionStateMachine<Target> {
             let error = pipeline.failure ?? RedisError(.connectionClosed, message: "the connection is not open", endpoint: endpoint)
             return error.at(endpoint, command: name)
         }
-        pipeline.enqueue(Command(name: name, expectation: expectation, target: target, id: id), now: now())
+        pipeline.enqueue(Command(name: name, expectation: expectation, target: target, callID: id), now: now())
         if case .confirmations = expectation { subscriptionCommandsPending += 1 }
         return nil
     }
@@ -120,16 +120,10 @@ struct RedisConnectionStateMachine<Target> {
         return .complete(command.target, .success(value))
     }
 
-    /// The caller of request `id` (or of the batch that shares it) gave up: the targets still
-    /// waiting, to be answered now, are replaced by `discard`, so that their replies, when they
-    /// come in their places, go nowhere (the replies after them still reach their own requests).
-    /// Empty when every one was answered already.
+    /// The caller of call `id` gave up: the targets of its commands still waiting, to be answered
+    /// now, are replaced by `discard` (see `PipelineStateMachine.abandon(call:discard:)`).
     mutating func abandon(_ id: UInt64, discard: Target) -> [Target] {
-        pipeline.replaceAll(where: { $0.id == id }) { command in
-            var replaced = command
-            replaced.target = discard
-            return replaced
-        }.map(\.target)
+        pipeline.abandon(call: id, discard: discard)
     }
 
     /// Ends the connection with `error` (the first failure only: later ones answer `nil`).
