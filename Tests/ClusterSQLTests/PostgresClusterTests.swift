@@ -196,4 +196,44 @@ struct PostgresClusterTests {
         await reads.close()
         await writes.close()
     }
+
+    @Test(
+        "SIGSTOP of the primary under run(): the checks eject it, a statement on a connection to it fails within the liveness bound, close() returns, reads go on"
+    )
+    func stoppedPrimary() async throws {
+        let servers = try await PostgresCluster.start(standbys: 1)
+        defer { servers.destroy() }
+        var configuration = ClusterDriverConfiguration(name: "pg-stopped")
+        configuration.checkInterval = .milliseconds(200)
+        let cluster = ClusterDriver(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        // A liveness interval of 1 s rather than the default 10 s, to keep the test short.
+        let driver = PostgresDriver(livenessCheckAfter: .seconds(1))
+        try cluster.addNode(name: "a-primary", driver: driver, dsn: servers.primary.dsn + " connect_timeout=2")
+        try cluster.addNode(name: "b-standby", driver: driver, dsn: servers.standbys[0].dsn + " connect_timeout=2")
+        try await whileRunning(cluster) {
+            let connection = try await cluster.connect(to: "read-write")
+            #expect(try await connection.query("SELECT pg_is_in_recovery()")[0][0] == .bool(false))
+            await servers.primary.pause()
+            defer { servers.primary.resume() }
+            let started = ContinuousClock.now
+            do {
+                _ = try await connection.query("SELECT 1")
+                Issue.record("a stopped primary answered")
+            } catch {
+                #expect((error as? SQLError)?.kind == .connection, "\(error)")
+            }
+            // 1 s of silence, then a check of at most 5 s (ServerLiveness.checkTimeout).
+            #expect(ContinuousClock.now - started < TestTiming.bound(.seconds(9)))
+            let ejected = await eventually(within: .seconds(10)) {
+                cluster.statistics().nodes.first { $0.name == "a-primary" }?.state != .up
+            }
+            #expect(ejected, "the checks ejected the stopped primary")
+            let closing = ContinuousClock.now
+            await connection.close()
+            #expect(ContinuousClock.now - closing < TestTiming.bound(.seconds(2)))
+            let reader = try await cluster.connect(to: "prefer-standby")
+            #expect(try await reader.query("SELECT pg_is_in_recovery()")[0][0] == .bool(true), "reads go on on the standby")
+            await reader.close()
+        }
+    }
 }
