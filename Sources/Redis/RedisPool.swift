@@ -159,6 +159,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     /// Sends one command (radix's `Cmd`): on a borrowed connection, or, with
     /// ``RedisPoolOptions/autoPipelining``, on a shared one together with other tasks' commands.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        // The endpoint is formatted only for an error, never per command.
         try Self.refuseSessionCommand(command, endpoint: configuration.endpoint)
         if let shared { return try await sendShared(command, shared) }
         let lease = try await get()
@@ -223,11 +224,11 @@ public final class RedisPool: Service, RedisCommandRunner {
     /// (`MULTI`, `WATCH`, `SELECT`, `SUBSCRIBE`...) sent where each command may run on another
     /// connection: it could not work, and on a shared connection it would capture other tasks'
     /// commands. Such commands belong in ``withConnection(_:)`` or a lease. Nothing is sent.
-    static func refuseSessionCommand(_ command: RedisCommand, endpoint: String) throws(RedisError) {
+    static func refuseSessionCommand(_ command: RedisCommand, endpoint: @autoclosure () -> String) throws(RedisError) {
         guard RedisSessionEffect.of(command) != .none else { return }
         throw RedisError(
             .misuse, message: "\(command.name) changes the session of the connection it runs on; send it on one borrowed connection",
-            endpoint: endpoint, command: command.name)
+            endpoint: endpoint(), command: command.name)
     }
 
     static func redisError(_ error: any Error, endpoint: String) -> RedisError {
