@@ -30,9 +30,9 @@ struct MemcachedCancellationTests {
                 #expect(error?.code == .cancelled, "\(String(describing: error))")
                 #expect(error?.isConnectionError == false)
             }
-            // Against a 30 s read timeout: the best of five within 50 ms, every one within a bound that leaves
-            // room for the second pass's load.
-            #expect(waits.min()! < .milliseconds(50), "\(waits)")
+            // Against a 30 s read timeout: the best of five within 50 ms, every one within 1 s (in a pass of its
+            // own in scripts/run-tests.sh: beside the other suites the best took 64 ms).
+            #expect(waits.min()! < TestTiming.bound(.milliseconds(50)), "\(waits)")
             #expect(waits.max()! < TestTiming.bound(.seconds(1)), "\(waits)")
             server.resume()
             // The dropped replies (misses) come first; this get has its own.

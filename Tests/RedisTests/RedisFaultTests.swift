@@ -208,9 +208,10 @@ struct RedisCancellationTests {
                 waits.append(ContinuousClock.now - cancelled)
             }
             // At once, against no read timeout at all (the wait was unbounded before): the best of five within
-            // 50 ms (10 ms alone), every one within a bound that leaves room for the second pass's load
-            // (0.41 s was seen in a CI rehearsal).
-            #expect(waits.min()! < .milliseconds(50), "\(waits)")
+            // 50 ms (10 ms alone), every one within 1 s. Beside the other Redis suites even the best took
+            // 114 ms (the scheduler's, not the client's), so scripts/run-tests.sh runs this test in a pass
+            // of its own.
+            #expect(waits.min()! < TestTiming.bound(.milliseconds(50)), "\(waits)")
             #expect(waits.max()! < TestTiming.bound(.seconds(1)), "\(waits)")
             server.resume()
             // The five dropped replies (nils) come first; this GET gets its own.
