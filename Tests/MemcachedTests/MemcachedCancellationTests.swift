@@ -114,6 +114,7 @@ struct MemcachedCancellationTests {
         }
         var serverConfiguration = MemcachedServerConfiguration(port: server.port)
         Self.noEarlyTimeout(&serverConfiguration)
+        serverConfiguration.connectTimeout = .seconds(5)  // 500 ms was missed under ThreadSanitizer's load
         var configuration = MemcachedClientConfiguration(servers: [serverConfiguration])
         configuration.sharedConnectionsPerServer = 1
         let client = MemcachedClient(configuration: configuration)

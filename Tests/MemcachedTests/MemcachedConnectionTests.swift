@@ -143,7 +143,8 @@ struct MemcachedConnectionTests {
 
     @Test("SIGSTOP: a read timeout, not a hang; SIGKILL: the connection is lost, a new one is refused; restart: back, empty")
     func serverFaults() async throws {
-        try await withServer("faults", configure: { $0.readTimeout = .milliseconds(300) }) { server, connection in
+        // 300 ms stretched under the sanitizers: an instrumented set before the pause once took longer.
+        try await withServer("faults", configure: { $0.readTimeout = TestTiming.bound(.milliseconds(300)) }) { server, connection in
             try await connection.set("k", to: ByteBuffer(string: "v"))
             await server.pause()
             let started = ContinuousClock.now

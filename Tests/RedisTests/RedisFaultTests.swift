@@ -234,7 +234,9 @@ struct RedisCancellationTests {
             let task = Task {
                 await connection.pipeline([RedisCommand("GET", "k"), RedisCommand("BLPOP", "queue", "0"), RedisCommand("GET", "k")])
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // The server holds the BLPOP once it has answered the GET; then the GET's reply has time to be read.
+            try await eventually("the server holds the BLPOP") { try await server.cli("CLIENT", "LIST").contains("cmd=blpop") }
+            try await Task.sleep(for: TestTiming.bound(.milliseconds(100)))
             let cancelled = ContinuousClock.now
             task.cancel()
             let results = await task.value

@@ -8,8 +8,8 @@ import Testing
 struct RedisProtocolTests {
     /// Sends one GET to a fake server answering `reply`, and returns the error it ended with.
     /// Far beyond what any case here needs, so that "at once" can be told from "after the read timeout" on a loaded machine.
-    private static let readTimeout = Duration.seconds(8)
-    private static let atOnce = Duration.seconds(4)
+    private static let readTimeout = TestTiming.bound(.seconds(8))
+    private static let atOnce = TestTiming.bound(.seconds(4))
 
     private func outcome(of reply: String, closeAfterReply: Bool = false) async throws -> RedisError? {
         try await outcome(of: Array(reply.utf8), closeAfterReply: closeAfterReply)
