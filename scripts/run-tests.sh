@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole suite in four passes: everything but the Redis and memcached
+# Runs the whole suite in five passes: everything but the Redis and memcached
 # tests, in parallel; then the Redis, Sentinel and memcached suites and the
 # tool's service and secret-output tests (they load both cores with many tool
 # processes or thousands of concurrent commands and start many servers, which
@@ -7,7 +7,9 @@
 # bound a cancelled Redis and memcached request by 50 ms (beside the other
 # suites the scheduler alone took longer); then the race of 1,000 cancels
 # against statement ends on each network backend, alone (its cancel requests
-# would hold up every other suite's on the few shared helper threads).
+# would hold up every other suite's on the few shared helper threads); then the
+# SQL conformance suite and the reactor's tests again with poll(2) in place of
+# epoll (CLUSTERSQL_SOCKET_POLLER=poll): the readiness path macOS runs.
 # The output is kept in .build/test-output.log and, when a test fails, its
 # failures are printed again at the end, so that the last lines of a CI log
 # name the failing test.
@@ -30,7 +32,10 @@ cancel_race='cancelRacingStatementEnd'
     echo "==== fourth pass: 1,000 cancels racing statement ends, on PostgreSQL and on MariaDB ===="
     CLUSTERSQL_CANCEL_RACE_ROUNDS=1000 swift test --skip-build --filter "$cancel_race"
     fourth=$?
-    for status in $first $second $third $fourth; do
+    echo "==== fifth pass: the SQL conformance suite on poll(2), the readiness path of macOS ===="
+    CLUSTERSQL_SOCKET_POLLER=poll swift test --skip-build --filter 'SQLConformanceTests\.|SocketReactorTests' --skip "$cancel_race"
+    fifth=$?
+    for status in $first $second $third $fourth $fifth; do
         if [ "$status" -ne 0 ]; then exit "$status"; fi
     done
     exit 0

@@ -2,6 +2,8 @@
 #define CLUSTERSQL_CEPOLL_SHIM_H
 // epoll and eventfd, which Swift's Glibc module does not export. The wrappers
 // take plain integers, so Swift never touches the packed `struct epoll_event`.
+// Linux only: elsewhere the module is empty, and SocketReactor polls with poll(2).
+#ifdef __linux__
 #include <errno.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -44,4 +46,5 @@ static inline int clustersql_eventfd_create(void) { return eventfd(0, EFD_CLOEXE
 static inline void clustersql_eventfd_signal(int fd) { uint64_t one = 1; ssize_t n = write(fd, &one, sizeof one); (void)n; }
 static inline void clustersql_eventfd_drain(int fd) { uint64_t value; ssize_t n = read(fd, &value, sizeof value); (void)n; }
 
+#endif  // __linux__
 #endif

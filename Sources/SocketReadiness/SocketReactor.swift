@@ -1,10 +1,10 @@
-import CEpoll
 import ConnectionKit
 import Foundation
 import Synchronization
 
 /// Waits for sockets to become readable or writable without blocking a
-/// cooperative thread: one epoll set, served by one or more threads that share
+/// cooperative thread: one readiness poller (epoll on Linux, `poll(2)`
+/// elsewhere: `ReadinessPoller`), served by one or more threads that share
 /// its events and its job queue, and also a `TaskExecutor`.
 ///
 /// Client libraries with a non-blocking API (libpq's `PQconnectPoll` and
@@ -12,9 +12,10 @@ import Synchronization
 /// direction they wait for; ``wait(for:_:until:cancellable:)`` suspends the
 /// caller until the socket is ready, the deadline passes, or the task is cancelled.
 ///
-/// A wait costs one `epoll_ctl` (a one-shot registration, made from the
+/// A wait costs one `epoll_ctl` on Linux (a one-shot registration, made from the
 /// waiting thread): the reactor thread is not woken to learn of it, unless the
-/// wait's deadline is earlier than the one it sleeps towards. A thread that
+/// wait's deadline is earlier than the one it sleeps towards. With `poll(2)`
+/// each wait also wakes a polling thread, which then polls the new set. A thread that
 /// finds several jobs ready while another sleeps leaves it half and wakes it.
 ///
 /// As a `TaskExecutor`, a task that prefers the reactor runs on its threads:
@@ -57,18 +58,18 @@ public final class SocketReactor: TaskExecutor, Sendable {
     }
 
     /// The longest a reactor thread sleeps without an event. A new waiter whose deadline comes
-    /// before a sleeping thread would wake costs an `eventfd` signal to wake it; with every sleep
+    /// before a sleeping thread would wake costs a wake-up signal to it; with every sleep
     /// this short, the common deadlines (seconds away) cost none.
     static let longestSleep: Duration = .milliseconds(500)
 
     private struct State {
         var waiters: [Int32: Waiter] = [:]
         var jobs: [UnownedJob] = []
-        /// Threads in (or about to enter) `epoll_wait` with a timeout.
+        /// Threads in (or about to enter) the poller's wait with a timeout.
         var sleepers = 0
         /// When the last of them to fall asleep wakes by itself; `nil`: only an event wakes it.
         var sleepingUntil: ContinuousClock.Instant?
-        /// The eventfd was signalled and not yet seen.
+        /// The poller was woken and the wake not yet seen.
         var wakePending = false
     }
 
@@ -78,19 +79,15 @@ public final class SocketReactor: TaskExecutor, Sendable {
     public static let shared = SocketReactor(name: "socket-reactor", threads: min(2, ProcessInfo.processInfo.activeProcessorCount))
 
     private let state = Locked(State())
-    private let epoll: Int32
-    private let wakeFD: Int32
+    private let poller: any ReadinessPoller
     private let threadIDs = Locked<[UInt]>([])
     private let nextID = Atomic<UInt32>(0)
-    private static let wakeTag = UInt64.max
 
-    /// Starts `threads` reactor threads named `name`, sharing one epoll set and
-    /// one job queue; they run for the rest of the process.
-    init(name: String, threads: Int = 1) {
-        epoll = clustersql_epoll_create()
-        wakeFD = clustersql_eventfd_create()
-        precondition(epoll >= 0 && wakeFD >= 0, "epoll_create1/eventfd failed: errno \(errno)")
-        precondition(clustersql_epoll_watch(epoll, wakeFD, Self.wakeTag) == 0, "epoll_ctl failed: errno \(errno)")
+    /// Starts `threads` reactor threads named `name`, sharing one poller
+    /// (`ReadinessPoller`, the system's unless `poller` is given) and one job
+    /// queue; they run for the rest of the process.
+    init(name: String, threads: Int = 1, poller: (any ReadinessPoller)? = nil) {
+        self.poller = poller ?? makeReadinessPoller()
         for _ in 0..<max(1, threads) {
             let thread = Thread { [self] in self.loop() }
             thread.name = name
@@ -98,9 +95,12 @@ public final class SocketReactor: TaskExecutor, Sendable {
         }
     }
 
+    /// How it learns of ready sockets: `epoll` or `poll` (`ReadinessPoller`).
+    var pollerName: String { poller.name }
+
     /// Whether the caller runs on one of the reactor's threads.
     public var isCurrent: Bool {
-        let me = UInt(pthread_self())
+        let me = Self.currentThreadID
         return threadIDs.withLock { $0.contains(me) }
     }
 
@@ -144,16 +144,10 @@ public final class SocketReactor: TaskExecutor, Sendable {
                 continuation.resume(returning: .failure(refusal))
             case .success(let mustWake):
                 let tag = UInt64(UInt32(bitPattern: fd)) << 32 | UInt64(id)
-                let events: Int32 =
-                    switch direction {
-                    case .readable: 0
-                    case .writable: 1
-                    case .readableOrWritable: 2
-                    }
-                if clustersql_epoll_arm(epoll, fd, events, tag) != 0 {
+                if !poller.arm(fd, direction, tag: tag) {
                     take(fd: fd, id: id)?.continuation.resume(returning: .success(()))
                 }
-                if mustWake { clustersql_eventfd_signal(wakeFD) }
+                if mustWake { poller.wake() }
             }
         }
     }
@@ -176,11 +170,11 @@ public final class SocketReactor: TaskExecutor, Sendable {
             s.wakePending = true
             return true
         }
-        if mustWake { clustersql_eventfd_signal(wakeFD) }
+        if mustWake { poller.wake() }
     }
 
     private func loop() {
-        threadIDs.withLock { $0.append(UInt(pthread_self())) }
+        threadIDs.withLock { $0.append(Self.currentThreadID) }
         let executor = asUnownedTaskExecutor()
         var tags = [UInt64](repeating: 0, count: 64)
         while true {
@@ -197,7 +191,7 @@ public final class SocketReactor: TaskExecutor, Sendable {
                 defer { s.jobs.removeAll(keepingCapacity: true) }
                 return (s.jobs, false)
             }
-            if share { clustersql_eventfd_signal(wakeFD) }
+            if share { poller.wake() }
             for job in jobs { job.runSynchronously(on: executor) }
 
             let now = ContinuousClock.now
@@ -224,14 +218,14 @@ public final class SocketReactor: TaskExecutor, Sendable {
                 let ms = remaining.seconds * 1000 + remaining.attoseconds / 1_000_000_000_000_000 + 1
                 return (Int32(clamping: max(0, ms)), true)
             }
-            let count = tags.withUnsafeMutableBufferPointer { clustersql_epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
+            let count = tags.withUnsafeMutableBufferPointer { poller.wait(into: $0, timeout: timeout) }
             let ready = state.withLock { s -> [Waiter] in
                 if asleep { s.sleepers -= 1 }
                 if s.sleepers == 0 { s.sleepingUntil = nil }
                 var ready: [Waiter] = []
-                for tag in tags.prefix(Int(max(0, count))) {
-                    if tag == Self.wakeTag {
-                        clustersql_eventfd_drain(wakeFD)
+                for tag in tags.prefix(count) {
+                    if tag == readinessWakeTag {
+                        poller.drainWake()
                         s.wakePending = false
                         continue
                     }
@@ -245,5 +239,14 @@ public final class SocketReactor: TaskExecutor, Sendable {
             // Ready includes errors and hang-ups: the client library's next call reports them.
             for waiter in ready { waiter.continuation.resume(returning: .success(())) }
         }
+    }
+
+    /// The calling thread's `pthread_t` as a number: an integer on Linux, a pointer on Darwin.
+    private static var currentThreadID: UInt {
+        #if canImport(Darwin)
+            UInt(bitPattern: pthread_self())
+        #else
+            UInt(pthread_self())
+        #endif
     }
 }

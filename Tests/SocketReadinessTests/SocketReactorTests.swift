@@ -167,4 +167,45 @@ struct SocketReactorTests {
             #expect(error.kind == .cancelled || error.kind == .unresolved)
         }
     }
+
+    @Test("the poller: epoll on Linux, poll(2) when CLUSTERSQL_SOCKET_POLLER=poll (the pass that runs what a Mac runs)")
+    func pollerChoice() {
+        let forced = ProcessInfo.processInfo.environment["CLUSTERSQL_SOCKET_POLLER"] == "poll"
+        #expect(reactor.pollerName == (forced ? "poll" : "epoll"))
+    }
+
+    @Test("poll(2): readiness, a deadline earlier than the reactor's sleep, cancellation, busy, and tasks on its threads")
+    func pollPoller() async throws {
+        let reactor = SocketReactor(name: "poll-reactor", threads: 2, poller: PollReadinessPoller())
+        #expect(reactor.pollerName == "poll")
+        let pair = SocketPair()
+        try await reactor.wait(for: pair.a, .writable, until: nil)
+        let waiting = Task { try await reactor.wait(for: pair.a, .readable, until: .now + .seconds(10)) }
+        try await Task.sleep(for: .milliseconds(50))
+        await #expect(throws: SocketReactor.WaitError.busy) { try await reactor.wait(for: pair.a, .readable, until: nil) }
+        pair.send()
+        try await waiting.value
+
+        let silent = SocketPair()
+        let started = ContinuousClock.now
+        await #expect(throws: SocketReactor.WaitError.timedOut) {
+            try await reactor.wait(for: silent.a, .readable, until: .now + .milliseconds(100))
+        }
+        #expect(started.duration(to: .now) >= .milliseconds(100) && started.duration(to: .now) < .seconds(2))
+
+        let cancellable = Task { try await reactor.wait(for: silent.a, .readable, until: nil) }
+        try await Task.sleep(for: .milliseconds(20))
+        cancellable.cancel()
+        await #expect(throws: SocketReactor.WaitError.cancelled) { try await cancellable.value }
+
+        // Many sockets at once, each woken by its own data.
+        let pairs = (0..<50).map { _ in SocketPair() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for pair in pairs { group.addTask { try await reactor.wait(for: pair.a, .readable, until: .now + .seconds(10)) } }
+            try await Task.sleep(for: .milliseconds(50))
+            for pair in pairs { pair.send() }
+            try await group.waitForAll()
+        }
+        #expect(await withTaskExecutorPreference(reactor) { reactor.isCurrent })
+    }
 }
