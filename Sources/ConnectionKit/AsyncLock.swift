@@ -2,7 +2,7 @@
 /// a waiter whose task is cancelled leaves the queue at once.
 ///
 /// Connections use it to run one statement at a time over one socket.
-public final class AsyncLock: Sendable {
+package final class AsyncLock: Sendable {
     private struct State {
         var held = false
         /// The waiters' numbers, in arrival order.
@@ -14,14 +14,14 @@ public final class AsyncLock: Sendable {
     private let waiters = ParkedWaiters<Bool>()
 
     /// Creates an unlocked lock.
-    public init() {}
+    package init() {}
 
     /// How many tasks wait in line.
     var waiting: Int { state.withLock { $0.queue.count } }
 
     /// Takes the lock, waiting in line; returns `false` (without the lock) when
     /// cancelled while waiting, unless not `cancellable`.
-    public func lock(cancellable: Bool = true) async -> Bool {
+    package func lock(cancellable: Bool = true) async -> Bool {
         let waiter = state.withLock { s -> Int? in
             guard s.held else {
                 s.held = true
@@ -44,7 +44,7 @@ public final class AsyncLock: Sendable {
     }
 
     /// Releases the lock to the next waiter, if any.
-    public func unlock() {
+    package func unlock() {
         let next = state.withLock { s -> Int? in
             guard !s.queue.isEmpty else {
                 s.held = false

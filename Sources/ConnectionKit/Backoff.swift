@@ -28,7 +28,7 @@ public struct BackoffPolicy: Sendable, Hashable {
 
     /// go-kit's reconnect policy: starting from 1 s, each delay is
     /// `min(2d · U[0.5, 1.5), 60 s)` of the previous one `d`.
-    public static let goKit = BackoffPolicy(
+    package static let goKit = BackoffPolicy(
         initial: .seconds(1), multiplier: 2, maximum: .seconds(60), jitter: 0.5, compounding: true)
 
     /// A quick policy for reconnecting to a local server: 50 ms doubling to 5 s, ±20 %.
@@ -36,23 +36,23 @@ public struct BackoffPolicy: Sendable, Hashable {
 }
 
 /// A backoff sequence: ``next()`` gives the next delay, ``reset()`` starts over (after a success).
-public struct Backoff: Sendable {
+package struct Backoff: Sendable {
     /// The policy followed.
-    public let policy: BackoffPolicy
+    package let policy: BackoffPolicy
     private var base: Duration
     private var random: SeededRandom
     /// How many delays were handed out since the last reset.
-    public private(set) var attempts = 0
+    package private(set) var attempts = 0
 
     /// Creates a sequence; a seed makes it repeatable (tests), `nil` seeds from the system.
-    public init(policy: BackoffPolicy, seed: UInt64? = nil) {
+    package init(policy: BackoffPolicy, seed: UInt64? = nil) {
         self.policy = policy
         self.base = policy.initial
         self.random = SeededRandom(seed: seed ?? UInt64.random(in: .min ... .max))
     }
 
     /// The next delay.
-    public mutating func next() -> Duration {
+    package mutating func next() -> Duration {
         attempts += 1
         let factor = policy.jitter == 0 ? 1 : Double.random(in: (1 - policy.jitter)...(1 + policy.jitter), using: &random)
         if policy.compounding {
@@ -65,7 +65,7 @@ public struct Backoff: Sendable {
     }
 
     /// Starts the sequence over, as after a success.
-    public mutating func reset() {
+    package mutating func reset() {
         base = policy.initial
         attempts = 0
     }
@@ -73,14 +73,17 @@ public struct Backoff: Sendable {
 
 /// SplitMix64: a small, fast, seedable random number generator, so that
 /// jitter can be replayed exactly in tests.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
+@usableFromInline
+package struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     /// Creates a generator from a seed.
-    public init(seed: UInt64) { state = seed }
+    @usableFromInline
+    package init(seed: UInt64) { state = seed }
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
+    @usableFromInline
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -104,7 +107,7 @@ extension Duration {
 
     /// The duration in seconds, as a double.
     @inlinable
-    public var inSeconds: Double {
+    package var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -2,15 +2,15 @@ import Synchronization
 
 /// Whether a connection saw a connection-class failure or was closed: set once on
 /// the connection's own thread, read from any thread without a lock.
-public final class BrokenFlag: Sendable {
+package final class BrokenFlag: Sendable {
     private let value = Atomic<Bool>(false)
 
     /// A flag that is not set.
-    public init() {}
+    package init() {}
 
     /// Whether it is set.
-    public var isSet: Bool { value.load(ordering: .relaxed) }
+    package var isSet: Bool { value.load(ordering: .relaxed) }
 
     /// Sets it, for good.
-    public func set() { value.store(true, ordering: .relaxed) }
+    package func set() { value.store(true, ordering: .relaxed) }
 }

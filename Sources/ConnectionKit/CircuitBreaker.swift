@@ -12,10 +12,10 @@ import Synchronization
 /// `probe` after jittered backoff delays until one succeeds, which closes the
 /// breaker. Without `run()`, the first call after a probe delay is let through
 /// as the trial instead. Statement-class errors never count.
-public final class CircuitBreaker<BreakerClock: Clock>: Service, Sendable
+package final class CircuitBreaker<BreakerClock: Clock>: Service, Sendable
 where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     /// The name used in errors and logs.
-    public let name: String
+    package let name: String
     private let clock: BreakerClock
     private let machine: Locked<CircuitBreakerStateMachine<BreakerClock.Instant>>
     private let proberRunning = Atomic<Bool>(false)
@@ -38,7 +38,7 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     ///   - seed: makes the probe backoff's jitter repeatable; `nil` for a random one.
     ///   - isFailure: whether an error counts (connection-class); others pass through uncounted.
     ///   - probe: checks the dependency (dial and ping); throws when it is still down.
-    public init(
+    package init(
         name: String,
         configuration: CircuitBreakerConfiguration = .init(),
         clock: BreakerClock,
@@ -60,19 +60,19 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     }
 
     /// The current state.
-    public var state: CircuitState { machine.withLock { $0.circuitState } }
+    package var state: CircuitState { machine.withLock { $0.circuitState } }
 
     /// Whether the next ``call(_:)`` would be let through as the trial of an open breaker: no
     /// ``run()`` is probing, and the probe delay has passed. A caller choosing among several
     /// dependencies, all open, uses it to give one of them that trial.
-    public var admitsTrial: Bool {
+    package var admitsTrial: Bool {
         let now = clock.now
         let proberRunning = proberRunning.load(ordering: .relaxed)
         return machine.withLock { $0.admitsTrial(now: now, proberRunning: proberRunning) }
     }
 
     /// Runs `body` if the breaker allows it, and counts its failure when `isFailure` says so.
-    public func call<T>(_ body: () async throws -> T) async throws -> T {
+    package func call<T>(_ body: () async throws -> T) async throws -> T {
         let now = clock.now
         let admission = machine.withLock { $0.admit(now: now, proberRunning: proberRunning.load(ordering: .relaxed)) }
         switch admission {
@@ -103,7 +103,7 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     }
 
     /// Counts a connection-class failure observed outside ``call(_:)``.
-    public func recordFailure() {
+    package func recordFailure() {
         let now = clock.now
         if case .opened = machine.withLock({ $0.recordFailure(now: now) }) {
             logger.info("circuit opened", metadata: ["breaker": "\(name)"])
@@ -114,7 +114,7 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
 
     /// The one prober: waits for the breaker to open, then probes with backoff until it closes.
     /// Returns on graceful shutdown or cancellation.
-    public func run() async throws {
+    package func run() async throws {
         proberRunning.store(true, ordering: .relaxed)
         defer { proberRunning.store(false, ordering: .relaxed) }
         await cancelWhenGracefulShutdown {

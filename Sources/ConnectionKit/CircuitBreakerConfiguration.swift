@@ -10,7 +10,8 @@ public enum CircuitState: String, Sendable, Hashable, Codable {
     case halfOpen
 }
 
-/// Settings of a ``CircuitBreaker``.
+/// Settings of the circuit breaker a client keeps per server or node (a cluster's
+/// nodes, `ClusterDriverConfiguration.breaker`).
 public struct CircuitBreakerConfiguration: Sendable, Hashable {
     /// The decayed failure count at which the breaker opens.
     public var failureThreshold: Double = 5

@@ -5,7 +5,7 @@ public struct ConnectionKitError: Error, Sendable, CustomStringConvertible, Hash
         /// The code's name.
         public let name: String
         /// Creates a code.
-        public init(_ name: String) { self.name = name }
+        package init(_ name: String) { self.name = name }
         /// The name.
         public var description: String { name }
 
@@ -13,27 +13,23 @@ public struct ConnectionKitError: Error, Sendable, CustomStringConvertible, Hash
         public static let circuitOpen = Code("circuitOpen")
         /// No connection became available within the pool's get timeout.
         public static let poolTimeout = Code("poolTimeout")
-        /// The pool or manager was closed.
+        /// The pool was closed.
         public static let shutdown = Code("shutdown")
         /// The caller would have to wait, but the pool's `run()` is not running to time the wait out.
         public static let notRunning = Code("notRunning")
-        /// The managed connection is down and being re-established.
-        public static let unavailable = Code("unavailable")
-        /// Dialing took longer than the configured dial timeout.
-        public static let dialTimeout = Code("dialTimeout")
         /// The waiting task was cancelled.
         public static let cancelled = Code("cancelled")
     }
 
     /// The code.
     public var code: Code
-    /// The pool, manager or breaker the error concerns.
+    /// The pool or breaker the error concerns.
     public var source: String
     /// A one-line explanation with the figures that matter.
     public var message: String
 
     /// Creates an error.
-    public init(_ code: Code, source: String, message: String) {
+    @usableFromInline package init(_ code: Code, source: String, message: String) {
         self.code = code
         self.source = source
         self.message = message

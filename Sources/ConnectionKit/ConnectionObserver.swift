@@ -13,9 +13,9 @@ public enum CloseReason: String, Sendable, Hashable, CaseIterable {
     case maxIdleTime
     /// It was returned to a full pool (no overflow room) or drained from the overflow buffer.
     case overflow
-    /// ``ConnectionPool/empty()`` closed it.
+    /// The pool was emptied (`RedisPool.empty()`, say) and closed it.
     case emptied
-    /// The pool or manager shut down.
+    /// The pool shut down.
     case shutdown
 }
 

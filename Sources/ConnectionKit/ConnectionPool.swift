@@ -11,10 +11,10 @@ import ServiceLifecycle
 /// get timeouts, token refills, overflow draining, pings, lifetimes, warm-up.
 /// Without `run()`, a borrow that would have to wait fails at once with
 /// ``ConnectionKitError/Code/notRunning`` rather than risk waiting forever.
-public final class ConnectionPool<Connection: Sendable, PoolClock: Clock>: Service, Sendable
+package final class ConnectionPool<Connection: Sendable, PoolClock: Clock>: Service, Sendable
 where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// A borrowed connection; give it back with ``release(_:broken:)``.
-    public typealias Lease = PooledConnection<Connection, PoolClock.Instant>
+    package typealias Lease = PooledConnection<Connection, PoolClock.Instant>
     @usableFromInline typealias Machine = PoolStateMachine<Connection, PoolClock.Instant>
 
     @usableFromInline
@@ -28,7 +28,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     }
 
     /// The configuration.
-    public let configuration: ConnectionPoolConfiguration
+    package let configuration: ConnectionPoolConfiguration
     @usableFromInline let lifecycle: ConnectionLifecycle<Connection>
     @usableFromInline let clock: PoolClock
     @usableFromInline let observer: any ConnectionObserver
@@ -39,7 +39,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     @usableFromInline let waiters = ParkedWaiters<Machine.WaiterResult>()
 
     /// Creates a pool; nothing is dialed until the first borrow or ``run()``'s warm-up.
-    public init(
+    package init(
         configuration: ConnectionPoolConfiguration,
         lifecycle: ConnectionLifecycle<Connection>,
         clock: PoolClock,
@@ -61,7 +61,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// Borrows a connection, runs `body`, and returns it; a connection-class
     /// error (per `isBroken`) drops the connection instead of returning it.
     @inlinable
-    public func withConnection<T>(
+    package func withConnection<T>(
         isBroken: (any Error) -> Bool = { _ in true },
         _ body: (Connection) async throws -> T
     ) async throws -> T {
@@ -78,7 +78,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     /// Borrows a connection: an idle one, a new one, or one handed over after a wait.
     @inlinable
-    public func borrow() async throws -> Lease {
+    package func borrow() async throws -> Lease {
         let started = clock.now
         var closing: [(entry: Lease, reason: CloseReason)] = []
         let (decision, wake) = state.withLock { s in
@@ -112,7 +112,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// Returns a borrowed connection. `broken: true` closes it (it saw a
     /// connection-class error) so it is never handed out again.
     @inlinable
-    public func release(_ lease: Lease, broken: Bool = false) async {
+    package func release(_ lease: Lease, broken: Bool = false) async {
         await release(lease, closing: broken ? .broken : nil)
     }
 
@@ -120,7 +120,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// it when one is given (``CloseReason/dirty`` for a connection that is not
     /// as clean as a new one), so it is never handed out again.
     @inlinable
-    public func release(_ lease: Lease, closing reason: CloseReason?) async {
+    package func release(_ lease: Lease, closing reason: CloseReason?) async {
         let now = clock.now
         let (actions, wake) = state.withLock { s in
             (s.machine.release(lease, closing: reason, now: now), s.machine.takeWakeRequest())
@@ -131,23 +131,23 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     /// Counts a connection its borrower left in a changed session and that was reset before
     /// it is released (``PoolStatistics/resets``).
-    public func recordReset() {
+    package func recordReset() {
         state.withLock { $0.machine.statistics.resets += 1 }
     }
 
     // MARK: management
 
     /// Whether ``run()`` is active (waits can be timed out).
-    public var isRunning: Bool { state.withLock { $0.running } }
+    package var isRunning: Bool { state.withLock { $0.running } }
 
     /// Idle connections ready to borrow (radix's `Avail`).
-    public var available: Int { state.withLock { $0.machine.available } }
+    package var available: Int { state.withLock { $0.machine.available } }
 
     /// Current figures and totals.
-    public var statistics: PoolStatistics { state.withLock { $0.machine.stats } }
+    package var statistics: PoolStatistics { state.withLock { $0.machine.stats } }
 
     /// Closes every idle connection; the pool stays usable (radix's `Empty`). Safe to call repeatedly.
-    public func empty() async {
+    package func empty() async {
         let actions = state.withLock { $0.machine.empty() }
         await perform(actions)
     }
@@ -155,14 +155,14 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// Shuts the pool down: waiters fail with ``ConnectionKitError/Code/shutdown``,
     /// idle connections close now and borrowed ones when returned, ``run()`` returns.
     /// Safe to call repeatedly.
-    public func close() async {
+    package func close() async {
         let actions = state.withLock { $0.machine.shutdown() }
         wakeLoop()
         await perform(actions)
     }
 
     /// Drives the pool's timers until ``close()``, graceful shutdown or cancellation.
-    public func run() async throws {
+    package func run() async throws {
         let alreadyRunning = state.withLock { s -> Bool in
             defer { s.running = true }
             return s.running
@@ -286,7 +286,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
 extension ConnectionPool where PoolClock == ContinuousClock {
     /// Creates a pool on the continuous clock.
-    public convenience init(
+    package convenience init(
         configuration: ConnectionPoolConfiguration,
         lifecycle: ConnectionLifecycle<Connection>,
         observer: any ConnectionObserver = SilentObserver(),

@@ -1,37 +1,38 @@
 /// Settings of a ``ConnectionPool``: every option of radix's pool, plus a hard
 /// cap, warm-up, lifetimes and idle times as database/sql and pgxpool have them.
-public struct ConnectionPoolConfiguration: Sendable, Hashable {
+@usableFromInline
+package struct ConnectionPoolConfiguration: Sendable, Hashable {
     /// The name in errors, logs and metrics.
-    public var name: String
+    @usableFromInline package var name: String
     /// How many idle connections the pool keeps (radix's `size`). More are
     /// created on demand; returned ones beyond this go to the overflow buffer or are closed.
-    public var idleSize: Int
+    @usableFromInline package var idleSize: Int
     /// A hard cap on open connections (idle, in use, being opened); borrowers
     /// beyond it wait in FIFO order. `nil`: no cap (radix's behaviour).
-    public var maxOpen: Int?
+    @usableFromInline package var maxOpen: Int?
     /// Idle connections to keep warm; ``ConnectionPool/run()`` opens them at most
     /// one per ``warmUpInterval``.
-    public var minIdle: Int
+    @usableFromInline package var minIdle: Int
     /// The pace of warm-up dials.
-    public var warmUpInterval: Duration
+    @usableFromInline package var warmUpInterval: Duration
     /// A token bucket for creating connections (radix's `CreateLimit`).
-    public var createLimit: CreateLimit?
+    @usableFromInline package var createLimit: CreateLimit?
     /// How long a borrower waits for a connection (radix's `GetTimeout`); the
     /// wait only, not the dial. `nil`: as long as it takes.
-    public var getTimeout: Duration?
+    @usableFromInline package var getTimeout: Duration?
     /// Room for returned connections beyond ``idleSize`` (radix's `OnFullBuffer`).
-    public var overflow: OverflowBuffer?
+    @usableFromInline package var overflow: OverflowBuffer?
     /// How often one idle connection is pinged, rotating through them (radix's `PingInterval`).
-    public var pingInterval: PingInterval
+    @usableFromInline package var pingInterval: PingInterval
     /// Connections older than this (±``lifetimeJitter``) are closed instead of reused.
-    public var maxLifetime: Duration?
+    @usableFromInline package var maxLifetime: Duration?
     /// The random spread of ``maxLifetime``, 0 to 1, so connections do not all expire together.
-    public var lifetimeJitter: Double
+    @usableFromInline package var lifetimeJitter: Double
     /// Idle connections unused this long are closed (``minIdle`` of them are kept).
-    public var maxIdleTime: Duration?
+    @usableFromInline package var maxIdleTime: Duration?
 
     /// A pool named `name` keeping `idleSize` idle connections, with every other option off.
-    public init(name: String = "pool", idleSize: Int = 10) {
+    @usableFromInline package init(name: String = "pool", idleSize: Int = 10) {
         self.name = name
         self.idleSize = max(0, idleSize)
         self.maxOpen = nil
@@ -77,7 +78,7 @@ public struct OverflowBuffer: Sendable, Hashable {
 
 /// How idle connections are pinged.
 public enum PingInterval: Sendable, Hashable {
-    /// Every 10 s divided by ``ConnectionPoolConfiguration/idleSize`` (radix's default).
+    /// Every 10 s divided by the number of idle connections the pool keeps.
     case automatic
     /// Never.
     case disabled

@@ -8,19 +8,21 @@ import Foundation
 /// would make `--sanitize=thread` useless. This lock sits on a pthread mutex,
 /// which TSan understands, and costs the same uncontended (8 ns per
 /// lock/unlock pair measured on this machine kind, as `Mutex`).
-public final class Locked<Value: Sendable>: @unchecked Sendable {
+@usableFromInline
+package final class Locked<Value: Sendable>: @unchecked Sendable {
     @usableFromInline let lock = NSLock()
     // Only touched under the lock, so the runtime exclusivity check would only cost time.
     @usableFromInline @exclusivity(unchecked) var value: Value
 
     /// Creates the guarded value.
-    public init(_ value: Value) {
+    @usableFromInline
+    package init(_ value: Value) {
         self.value = value
     }
 
     /// Runs `body` with exclusive access to the value.
     @inlinable
-    public func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+    package func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)

@@ -1,7 +1,7 @@
 /// Lets a background loop sleep until a deadline or until another task wakes
 /// it, whichever comes first. A wake while the loop is busy is remembered, so
 /// the next sleep returns at once (no lost wake-ups).
-public final class LoopWakeup<WakeClock: Clock>: Sendable where WakeClock.Duration == Duration, WakeClock.Instant: Sendable {
+package final class LoopWakeup<WakeClock: Clock>: Sendable where WakeClock.Duration == Duration, WakeClock.Instant: Sendable {
     private struct State {
         var continuation: CheckedContinuation<Void, Never>?
         var pending = false
@@ -11,11 +11,11 @@ public final class LoopWakeup<WakeClock: Clock>: Sendable where WakeClock.Durati
     private let clock: WakeClock
 
     /// A wake-up on `clock`.
-    public init(clock: WakeClock) { self.clock = clock }
+    package init(clock: WakeClock) { self.clock = clock }
 
     /// Sleeps until `deadline` (forever when `nil`) or the next ``wake()``; returns at once
     /// when a wake is pending or the task is cancelled.
-    public func sleep(until deadline: WakeClock.Instant?) async {
+    package func sleep(until deadline: WakeClock.Instant?) async {
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { timer in
                 if let deadline {
@@ -42,7 +42,7 @@ public final class LoopWakeup<WakeClock: Clock>: Sendable where WakeClock.Durati
     }
 
     /// Wakes the sleeping loop, or makes its next sleep return at once.
-    public func wake() {
+    package func wake() {
         let continuation = state.withLock { s -> CheckedContinuation<Void, Never>? in
             guard let c = s.continuation else {
                 s.pending = true

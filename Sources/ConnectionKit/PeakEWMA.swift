@@ -12,31 +12,31 @@ import Foundation
 /// ``estimate(at:)``, an idle average also decays toward zero, so a node that
 /// was avoided after one slow reply is tried again instead of being shunned
 /// until something else measures it.
-public struct PeakEWMA<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration, Instant: Sendable {
+package struct PeakEWMA<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration, Instant: Sendable {
     /// The time constant: after this long, old samples weigh 1/e.
-    public let decay: Duration
+    package let decay: Duration
     /// The least weight a sample below the average gets, however soon it follows the last.
-    public let minimumSampleWeight: Double
+    package let minimumSampleWeight: Double
     /// The average in seconds; `nil` before the first sample.
-    public private(set) var seconds: Double?
+    package private(set) var seconds: Double?
     private var updated: Instant?
 
     /// Creates an empty average.
-    public init(decay: Duration, minimumSampleWeight: Double = 0.05) {
+    package init(decay: Duration, minimumSampleWeight: Double = 0.05) {
         self.decay = decay
         self.minimumSampleWeight = min(max(minimumSampleWeight, 0), 1)
     }
 
     /// The average as of `now`: the last value, decayed toward zero for the
     /// time since the last sample; `nil` before the first sample.
-    public func estimate(at now: Instant) -> Double? {
+    package func estimate(at now: Instant) -> Double? {
         guard let seconds, let updated else { return nil }
         let idle = max(0, updated.duration(to: now).inSeconds)
         return seconds * exp(-idle / max(decay.inSeconds, 1e-9))
     }
 
     /// Adds a round trip that took `sample`, observed at `now`.
-    public mutating func record(_ sample: Duration, at now: Instant) {
+    package mutating func record(_ sample: Duration, at now: Instant) {
         let value = max(0, sample.inSeconds)
         defer { updated = now }
         guard let current = seconds, let updated else {

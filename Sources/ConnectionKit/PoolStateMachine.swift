@@ -1,15 +1,16 @@
 /// A connection owned by a pool, with what the pool knows about it.
-public struct PooledConnection<Connection: Sendable, Instant: InstantProtocol & Sendable>: Sendable {
+@usableFromInline
+package struct PooledConnection<Connection: Sendable, Instant: InstantProtocol & Sendable>: Sendable {
     /// The connection itself.
-    public let connection: Connection
+    @usableFromInline package let connection: Connection
     /// The pool's number for it, unique within the pool.
-    public let id: Int
+    @usableFromInline package let id: Int
     /// When it was opened.
-    public let createdAt: Instant
+    @usableFromInline package let createdAt: Instant
     /// When its lifetime ends, if it has a maximum one.
-    public let expiresAt: Instant?
+    @usableFromInline package let expiresAt: Instant?
     /// When it was last returned to the pool (the pool's bookkeeping).
-    public var lastUsed: Instant
+    @usableFromInline package var lastUsed: Instant
 
     @inlinable
     init(connection: Connection, id: Int, createdAt: Instant, expiresAt: Instant?, lastUsed: Instant) {
@@ -44,11 +45,11 @@ public struct PoolStatistics: Sendable, Hashable, Codable {
     /// Connections closed, by reason.
     public var closed: [String: Int] = [:]
     /// Connections that came back with their session changed (a Redis `MULTI` or `SELECT`)
-    /// and were reset before they were kept (``ConnectionPool/recordReset()``).
+    /// and were reset before they were kept.
     public var resets = 0
 
     /// Creates empty statistics.
-    public init() {}
+    package init() {}
 }
 
 /// The pool's logic without I/O: every event takes `now` and returns what the

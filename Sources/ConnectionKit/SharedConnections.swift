@@ -2,7 +2,7 @@ import Synchronization
 
 /// A connection that can tell it must not be used any more (it saw a
 /// connection-class failure or was closed): what ``SharedConnections`` needs.
-public protocol BreakableConnection: Sendable {
+package protocol BreakableConnection: Sendable {
     /// Whether the connection failed or was closed.
     var isBroken: Bool { get }
 }
@@ -15,9 +15,9 @@ public protocol BreakableConnection: Sendable {
 ///
 /// The pool behind it is reached only through the closures each call passes:
 /// `acquire` borrows (and prepares) a connection, `release` gives one back.
-public final class SharedConnections<Connection: BreakableConnection, Instant: InstantProtocol & Sendable, Failure: Error>: Sendable {
+package final class SharedConnections<Connection: BreakableConnection, Instant: InstantProtocol & Sendable, Failure: Error>: Sendable {
     /// A connection borrowed from the pool.
-    public typealias Lease = PooledConnection<Connection, Instant>
+    package typealias Lease = PooledConnection<Connection, Instant>
 
     @usableFromInline enum SlotState: Sendable {
         case empty
@@ -34,19 +34,19 @@ public final class SharedConnections<Connection: BreakableConnection, Instant: I
     @usableFromInline let closedError: @Sendable () -> Failure
 
     /// `count` shared slots (at least one); `closedError` is what a request gets once they closed.
-    public init(count: Int, closedError: @escaping @Sendable () -> Failure) {
+    package init(count: Int, closedError: @escaping @Sendable () -> Failure) {
         slots = (0..<max(1, count)).map { _ in Locked(.empty) }
         self.closedError = closedError
     }
 
     /// How many connections are shared.
-    public var count: Int { slots.count }
+    package var count: Int { slots.count }
 
     /// The next slot's connection: the ready one without an async call (the usual
     /// case), else one `acquire` borrows for the slot, or the one another task is
     /// borrowing for it. Hand a broken one to ``discard(_:slot:release:)``.
     @inlinable
-    public func lease(
+    package func lease(
         acquire: () async throws(Failure) -> Lease, release: (Lease) async -> Void
     ) async throws(Failure) -> (lease: Lease, slot: Int) {
         let index = turn.add(1, ordering: .relaxed).newValue % slots.count
@@ -161,7 +161,7 @@ public final class SharedConnections<Connection: BreakableConnection, Instant: I
     }
 
     /// Empties `slot` if it still holds `lease` (a connection that broke), and gives it back.
-    public func discard(_ lease: Lease, slot: Int, release: (Lease) async -> Void) async {
+    package func discard(_ lease: Lease, slot: Int, release: (Lease) async -> Void) async {
         let owned = slots[slot].withLock { state -> Bool in
             guard case .ready(let current) = state, current.id == lease.id else { return false }
             state = .empty
@@ -173,7 +173,7 @@ public final class SharedConnections<Connection: BreakableConnection, Instant: I
     /// Gives every ready connection back (a pool asked to empty itself). With
     /// `closing` (a pool that closes), a dial still in flight gives its connection
     /// back too when it finishes, and no slot keeps a connection again.
-    public func releaseAll(closing: Bool = false, release: (Lease) async -> Void) async {
+    package func releaseAll(closing: Bool = false, release: (Lease) async -> Void) async {
         if closing { closed.store(true, ordering: .relaxed) }
         for slot in slots {
             let lease = slot.withLock { state -> Lease? in

@@ -6,18 +6,17 @@ import NIOPosix
 import RESP
 import ServiceLifecycle
 
-/// A pool of ``RedisConnection``s to one server, on ConnectionKit's pool, with
-/// radix's API: a size, a dial hook, `CreateLimit`, `GetTimeout`, `OnFullBuffer`,
-/// `PingInterval` (``RedisPoolOptions``), `Avail` (``available``), `Cmd`
-/// (``send(_:)``, one command on a borrowed connection), `Empty` (``empty()``),
-/// and ``get()``/``put(_:)``/``withConnection(_:)``.
+/// A pool of ``RedisConnection``s to one server: a size, a dial hook, a create
+/// limit, a wait bound and an overflow buffer (``RedisPoolOptions``), the idle
+/// count (``available``), one command on a borrowed connection (``send(_:)``),
+/// a connection borrowed for a body (``withConnection(_:)``) and ``empty()``.
 ///
 /// A connection that saw a connection-class error (timeout, reset, garbage) is
 /// never put back, whoever returns it. Run ``run()`` (a `Service`) for the
 /// timers: get timeouts, create-limit refills, overflow draining, pings.
 public final class RedisPool: Service, RedisCommandRunner {
     /// A borrowed connection; give it back with ``put(_:)``.
-    public typealias Lease = ConnectionPool<RedisConnection, ContinuousClock>.Lease
+    package typealias Lease = ConnectionPool<RedisConnection, ContinuousClock>.Lease
 
     /// The server and how to set up connections.
     public let configuration: RedisConfiguration
@@ -104,7 +103,7 @@ public final class RedisPool: Service, RedisCommandRunner {
 
     /// Borrows a connection: an idle one, a new one, or one freed while waiting
     /// (at most ``RedisPoolOptions/getTimeout``). Connections found broken are dropped, never handed out.
-    public func get() async throws(RedisError) -> Lease {
+    package func get() async throws(RedisError) -> Lease {
         while true {
             let lease: Lease
             do {
@@ -122,7 +121,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     /// or `WATCH` left open, `SELECT`, `CLIENT REPLY`...) is reset first
     /// (``RedisConnection/resetSession()``, counted in `PoolStatistics.resets` and logged
     /// at warning level), or closed when it cannot be (a subscription).
-    public func put(_ lease: Lease) async {
+    package func put(_ lease: Lease) async {
         let connection = lease.connection
         guard !connection.isBroken else { return await pool.release(lease, closing: .broken) }
         guard connection.sessionIsClean else { return await putDirty(lease) }
@@ -210,7 +209,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     /// too (their pending commands fail with ``RedisError/Code/connectionClosed``):
     /// for a server that must not see another command. Returns how many connections it let go.
     @discardableResult
-    public func closeAllConnections() async -> Int {
+    func closeAllConnections() async -> Int {
         await close()
         return await openConnections.closeAll()
     }

@@ -11,7 +11,7 @@ public struct RedisPoolOptions: Sendable {
     /// Creating connections on demand: at most `headroom` at once, then one per `interval` (radix's `CreateLimit`).
     /// `nil`: no limit.
     public var createLimit: CreateLimit?
-    /// How long ``RedisPool/get()`` waits for a connection when none may be created (radix's
+    /// How long a borrower of ``RedisPool`` waits for a connection when none may be created (radix's
     /// `GetTimeout`), then fails with ``RedisError/Code/poolTimeout``. `nil`: no limit. Default 30 s.
     public var getTimeout: Duration?
     /// Room for connections returned while the pool already holds `size` idle ones;
