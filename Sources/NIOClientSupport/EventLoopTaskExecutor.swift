@@ -32,7 +32,7 @@ public final class EventLoopTaskExecutor: TaskExecutor {
     }
 
     /// An executor for `eventLoop`.
-    public init(eventLoop: any EventLoop) {
+    package init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
     }
 

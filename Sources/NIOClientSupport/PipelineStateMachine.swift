@@ -16,24 +16,25 @@ import NIOCore
 /// the write timeout) and re-armed only when it would fire too late, so a
 /// steady stream of requests schedules nothing.
 ///
-/// Public, with its hot paths `@inlinable`, for the package's own clients in
+/// `package`, with its hot paths `@inlinable`, for the package's own clients in
 /// other modules: a generic type used across modules runs unspecialized
 /// otherwise (measured: 0.5 µs more client CPU per pipelined Redis command).
-public struct PipelineStateMachine<Entry, Failure: Error> {
+package struct PipelineStateMachine<Entry, Failure: Error> {
     /// A request written and waiting, with the moment its reply is due.
-    public struct Queued {
-        public var entry: Entry
-        public var deadline: NIODeadline
+    @usableFromInline
+    package struct Queued {
+        package var entry: Entry
+        package var deadline: NIODeadline
 
         @inlinable
-        public init(entry: Entry, deadline: NIODeadline) {
+        package init(entry: Entry, deadline: NIODeadline) {
             self.entry = entry
             self.deadline = deadline
         }
     }
 
     /// Where the connection is.
-    public enum Phase {
+    package enum Phase {
         /// Requests are written and queued. Can transition to: `failed`.
         case open
         /// Ended by this failure, which answers every later request. Final.
@@ -41,7 +42,7 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
     }
 
     /// What the timer found when it fired.
-    public enum TimerOutcome {
+    package enum TimerOutcome {
         /// The head request's reply is overdue: fail the connection (``fail(_:)``) with a read timeout.
         case readTimeout(head: Entry, pendingCount: Int)
         /// The socket accepted nothing for the write timeout: fail the connection with a write timeout.
@@ -52,9 +53,9 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
         case idle
     }
 
-    public internal(set) var phase: Phase = .open
+    package private(set) var phase: Phase = .open
     /// `phase` is `.open`, kept as a flag: the hot path asks on every request.
-    public internal(set) var isOpen = true
+    package private(set) var isOpen = true
     @usableFromInline var queue: CircularBuffer<Queued>
     @usableFromInline let readTimeout: TimeAmount?
     @usableFromInline let writeTimeout: TimeAmount?
@@ -63,46 +64,46 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
     @usableFromInline var timerDeadline: NIODeadline?
 
     /// A machine for a connection with these timeouts (`nil`: none).
-    public init(readTimeout: TimeAmount?, writeTimeout: TimeAmount?, initialCapacity: Int = 16) {
+    package init(readTimeout: TimeAmount?, writeTimeout: TimeAmount?, initialCapacity: Int = 16) {
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
         queue = CircularBuffer(initialCapacity: initialCapacity)
     }
 
     /// The failure that ended the connection, if it has ended.
-    public var failure: Failure? {
+    package var failure: Failure? {
         if case .failed(let failure) = phase { failure } else { nil }
     }
 
     /// How many requests wait for a reply.
-    @inlinable public var pendingCount: Int { queue.count }
+    @inlinable package var pendingCount: Int { queue.count }
 
     /// The request whose reply comes next.
-    @inlinable public var head: Entry? { queue.first?.entry }
+    @inlinable package var head: Entry? { queue.first?.entry }
 
     /// Queues a request just written (the caller checked ``isOpen``); its reply is due a read timeout from `now`
     /// (read only when there is a read timeout).
     @inlinable
-    public mutating func enqueue(_ entry: Entry, now: @autoclosure () -> NIODeadline) {
+    package mutating func enqueue(_ entry: Entry, now: @autoclosure () -> NIODeadline) {
         let deadline = readTimeout.map { now() + $0 } ?? .distantFuture
         queue.append(Queued(entry: entry, deadline: deadline))
     }
 
     /// Replaces the head request (a reply that answers it only in part, such as one `STAT` line).
     @inlinable
-    public mutating func updateHead(_ entry: Entry) {
+    package mutating func updateHead(_ entry: Entry) {
         queue[queue.startIndex].entry = entry
     }
 
     /// Removes the head request: its reply has arrived.
     @inlinable
-    public mutating func popHead() -> Entry? {
+    package mutating func popHead() -> Entry? {
         queue.popFirst()?.entry
     }
 
     /// Ends the connection: the queued requests, to be failed with `error`, or `nil` when it had already ended
     /// (only the first failure counts). The shell cancels its timer and closes the channel.
-    public mutating func fail(_ error: Failure) -> CircularBuffer<Queued>? {
+    package mutating func fail(_ error: Failure) -> CircularBuffer<Queued>? {
         guard isOpen else { return nil }
         phase = .failed(error)
         isOpen = false
@@ -114,7 +115,7 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
     }
 
     /// The socket became writable again or stopped being so; an answer is a moment to arm the timer for.
-    public mutating func writabilityChanged(isWritable: Bool, now: NIODeadline) -> NIODeadline? {
+    package mutating func writabilityChanged(isWritable: Bool, now: NIODeadline) -> NIODeadline? {
         if isWritable {
             unwritableSince = nil
             return nil
@@ -127,7 +128,7 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
     /// The moment to arm the timer for, when it must be (re)scheduled: no timer is armed, or it would fire after
     /// the earliest deadline. `nil`: the armed timer (or none) will do.
     @inlinable
-    public mutating func timerToArm() -> NIODeadline? {
+    package mutating func timerToArm() -> NIODeadline? {
         guard isOpen else { return nil }
         var next: NIODeadline?
         if readTimeout != nil, let head = queue.first { next = head.deadline }
@@ -139,7 +140,7 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
     }
 
     /// The timer fired at `now`.
-    public mutating func timerFired(now: NIODeadline) -> TimerOutcome {
+    package mutating func timerFired(now: NIODeadline) -> TimerOutcome {
         timerDeadline = nil
         guard isOpen else { return .idle }
         if readTimeout != nil, let head = queue.first, head.deadline <= now {
@@ -152,7 +153,7 @@ public struct PipelineStateMachine<Entry, Failure: Error> {
 
 /// A queued request that knows the call that sent it and who waits for its reply, so that a
 /// caller who gives up can be found and answered at once.
-public protocol AbandonableRequest {
+package protocol AbandonableRequest {
     /// Who waits for the reply.
     associatedtype Target
     /// The number of the call that sent the request (a batch's requests share one); 0 for none.
@@ -166,7 +167,7 @@ extension PipelineStateMachine where Entry: AbandonableRequest {
     /// now, in queue order, each replaced by `discard`, so that its reply, when it comes in its
     /// place, goes nowhere (the replies after it still reach their own requests). Empty when every
     /// one was answered already.
-    public mutating func abandon(call id: UInt64, discard: Entry.Target) -> [Entry.Target] {
+    package mutating func abandon(call id: UInt64, discard: Entry.Target) -> [Entry.Target] {
         var abandoned: [Entry.Target] = []
         for index in queue.indices where queue[index].entry.callID == id {
             abandoned.append(queue[index].entry.target)

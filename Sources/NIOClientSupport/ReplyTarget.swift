@@ -3,14 +3,14 @@
 ///
 /// Event-loop confined: ``complete(_:_:)`` is called on the loop of the
 /// connection that wrote the batch, never concurrently.
-public final class BatchReplies<Reply: Sendable, Failure: Error> {
+package final class BatchReplies<Reply: Sendable, Failure: Error> {
     @usableFromInline var results: [Result<Reply, Failure>?]
     @usableFromInline var remaining: Int
     @usableFromInline let continuation: UnsafeContinuation<[Result<Reply, Failure>], Never>
 
     /// A collector for `count` replies (at least one) that resumes `continuation` with all of them.
     @inlinable
-    public init(count: Int, continuation: UnsafeContinuation<[Result<Reply, Failure>], Never>) {
+    package init(count: Int, continuation: UnsafeContinuation<[Result<Reply, Failure>], Never>) {
         precondition(count > 0, "a batch has at least one request")
         results = Array(repeating: nil, count: count)
         remaining = count
@@ -19,7 +19,7 @@ public final class BatchReplies<Reply: Sendable, Failure: Error> {
 
     /// Records the reply of request `index`; the last one resumes the waiting task.
     @inlinable
-    public func complete(_ index: Int, _ result: Result<Reply, Failure>) {
+    package func complete(_ index: Int, _ result: Result<Reply, Failure>) {
         results[index] = result
         remaining -= 1
         if remaining == 0 { continuation.resume(returning: results.map { $0! }) }
@@ -27,7 +27,7 @@ public final class BatchReplies<Reply: Sendable, Failure: Error> {
 }
 
 /// Who waits for a reply: one task, or one place in a pipelined batch.
-public enum ReplyTarget<Reply: Sendable, Failure: Error> {
+package enum ReplyTarget<Reply: Sendable, Failure: Error> {
     /// A task waiting for this reply alone.
     case caller(UnsafeContinuation<Result<Reply, Failure>, Never>)
     /// Request `index` of a batch.
@@ -38,7 +38,7 @@ public enum ReplyTarget<Reply: Sendable, Failure: Error> {
 
     /// Hands `result` to whoever waits for it.
     @inlinable
-    public func complete(_ result: Result<Reply, Failure>) {
+    package func complete(_ result: Result<Reply, Failure>) {
         switch self {
         case .caller(let continuation): continuation.resume(returning: result)
         case .batch(let replies, let index): replies.complete(index, result)
