@@ -19,9 +19,9 @@ public struct RESPDecoderLimits: Sendable, Hashable {
 }
 
 /// A reply that breaks the protocol or the limits; the connection that read it cannot be trusted any more.
-public struct RESPDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct RESPDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What was wrong.
-    public enum Reason: Sendable, Hashable {
+    package enum Reason: Sendable, Hashable {
         /// A type byte RESP does not define.
         case unknownType
         /// A length or count that is negative (other than a null's -1) or not a number.
@@ -43,18 +43,18 @@ public struct RESPDecodingError: Error, Sendable, Hashable, CustomStringConverti
     }
 
     /// What was wrong.
-    public var reason: Reason
+    package var reason: Reason
     /// Details, with the offending bytes shown escaped and cut short.
-    public var message: String
+    package var message: String
 
     /// Creates an error.
-    public init(_ reason: Reason, _ message: String) {
+    package init(_ reason: Reason, _ message: String) {
         self.reason = reason
         self.message = message
     }
 
     /// `RESP <reason>: <message>`.
-    public var description: String { "RESP \(reason): \(message)" }
+    package var description: String { "RESP \(reason): \(message)" }
 }
 
 /// Parses RESP2 and RESP3 values out of a buffer, incrementally and resumably.
@@ -64,9 +64,9 @@ public struct RESPDecodingError: Error, Sendable, Hashable, CustomStringConverti
 /// arrive: the parser keeps the elements read so far and, on the next call,
 /// goes on from the first one missing, so a large reply that arrives in many
 /// reads is parsed once in all (O(n)), never from its start again.
-public struct RESPParser: Sendable {
+package struct RESPParser: Sendable {
     /// The limits applied.
-    public let limits: RESPDecoderLimits
+    package let limits: RESPDecoderLimits
     /// The aggregates begun and not complete yet, outermost first.
     private var open: [Aggregate] = []
     /// An attribute was read and the value it describes has not arrived yet.
@@ -104,19 +104,19 @@ public struct RESPParser: Sendable {
     }
 
     /// Creates a parser.
-    public init(limits: RESPDecoderLimits = .init()) {
+    package init(limits: RESPDecoderLimits = .init()) {
         self.limits = limits
     }
 
     /// Whether part of a value has been consumed and the rest is awaited.
-    public var isInsideValue: Bool { !open.isEmpty || awaitingAttributedValue }
+    package var isInsideValue: Bool { !open.isEmpty || awaitingAttributedValue }
 
     /// The next complete value; `nil` when it has not fully arrived. What has
     /// arrived of it whole (complete elements of an aggregate) is consumed and
     /// kept; the bytes of an incomplete scalar stay in `buffer` for the next
     /// call, which must pass them again with what followed. RESP3 attributes
     /// are read and dropped.
-    public mutating func parse(_ buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
+    package mutating func parse(_ buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
         while true {
             var copy = buffer
             guard let item = try item(&copy) else { return nil }
@@ -326,26 +326,26 @@ public struct RESPParser: Sendable {
 }
 
 /// Decodes RESP values in a channel pipeline.
-public struct RESPDecoder: ByteToMessageDecoder, Sendable {
+package struct RESPDecoder: ByteToMessageDecoder, Sendable {
     /// Each complete value.
-    public typealias InboundOut = RESPValue
+    package typealias InboundOut = RESPValue
 
     private var parser: RESPParser
 
     /// Creates a decoder with `limits`.
-    public init(limits: RESPDecoderLimits = .init()) {
+    package init(limits: RESPDecoderLimits = .init()) {
         self.parser = RESPParser(limits: limits)
     }
 
     /// Passes on the next value once it has fully arrived.
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let value = try parser.parse(&buffer) else { return .needMoreData }
         context.fireChannelRead(Self.wrapInboundOut(value))
         return .continue
     }
 
     /// At the end of the stream: the values that arrived whole, then an error if a reply was cut short.
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if buffer.readableBytes > 0 || parser.isInsideValue, seenEOF {
             let pending = buffer.readableBytes

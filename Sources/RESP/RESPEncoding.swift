@@ -3,26 +3,26 @@ import NIOCore
 extension ByteBuffer {
     /// Writes a command as the server expects it: an array of bulk strings.
     @inlinable
-    public mutating func writeRESPCommand(_ arguments: [ByteBuffer]) {
+    package mutating func writeRESPCommand(_ arguments: [ByteBuffer]) {
         writeRESPArrayHeader(arguments.count)
         for argument in arguments { writeRESPBulk(argument) }
     }
 
     /// Writes the header of an array of `count` elements: `*count\r\n`.
     @inlinable
-    public mutating func writeRESPArrayHeader(_ count: Int) {
+    package mutating func writeRESPArrayHeader(_ count: Int) {
         writeRESPHeader(UInt8(ascii: "*"), count)
     }
 
     /// Writes `bytes` as one bulk string.
     @inlinable
-    public mutating func writeRESPBulk(_ bytes: ByteBuffer) {
+    package mutating func writeRESPBulk(_ bytes: ByteBuffer) {
         bytes.withUnsafeReadableBytes { writeRESPBulk(contiguous: $0) }
     }
 
     /// Writes the UTF-8 bytes of `text` as one bulk string.
     @inlinable
-    public mutating func writeRESPBulk(_ text: String) {
+    package mutating func writeRESPBulk(_ text: String) {
         var text = text
         text.withUTF8 { writeRESPBulk(contiguous: UnsafeRawBufferPointer($0)) }
     }
@@ -44,7 +44,7 @@ extension ByteBuffer {
 
     /// Writes the decimal digits of `value` as one bulk string, as Redis reads integer arguments.
     @inlinable
-    public mutating func writeRESPBulk(decimal value: Int) {
+    package mutating func writeRESPBulk(decimal value: Int) {
         let length = Self.decimalLength(value)
         writeRESPHeader(UInt8(ascii: "$"), length)
         writeWithUnsafeMutableBytes(minimumWritableBytes: length + 2) { raw in
@@ -57,7 +57,7 @@ extension ByteBuffer {
 
     /// Writes the UTF-8 bytes of `text` as one bulk string.
     @inlinable
-    public mutating func writeRESPBulk(_ text: some StringProtocol) {
+    package mutating func writeRESPBulk(_ text: some StringProtocol) {
         writeRESPHeader(UInt8(ascii: "$"), text.utf8.count)
         writeBytes(text.utf8)
         writeCRLF()
@@ -65,7 +65,7 @@ extension ByteBuffer {
 
     /// Writes `bytes` as one bulk string.
     @inlinable
-    public mutating func writeRESPBulk(bytes: some Collection<UInt8>) {
+    package mutating func writeRESPBulk(bytes: some Collection<UInt8>) {
         writeRESPHeader(UInt8(ascii: "$"), bytes.count)
         writeBytes(bytes)
         writeCRLF()
@@ -73,7 +73,7 @@ extension ByteBuffer {
 
     /// Writes `value` in RESP (RESP3 types in their RESP3 form), as a server
     /// would: for fake servers in tests and for tools.
-    public mutating func writeRESPValue(_ value: RESPValue) {
+    package mutating func writeRESPValue(_ value: RESPValue) {
         switch value {
         case .simpleString(let text):
             writeLine(UInt8(ascii: "+"), text)
@@ -176,19 +176,5 @@ extension ByteBuffer {
     @inlinable
     mutating func writeCRLF() {
         writeInteger(UInt16(0x0D0A), endianness: .big)
-    }
-}
-
-/// Encodes commands (arrays of arguments) for a channel pipeline.
-public struct RESPCommandEncoder: MessageToByteEncoder, Sendable {
-    /// A command's arguments, the name first.
-    public typealias OutboundIn = [ByteBuffer]
-
-    /// Creates an encoder.
-    public init() {}
-
-    /// Writes `data` as an array of bulk strings.
-    public func encode(data: [ByteBuffer], out: inout ByteBuffer) throws {
-        out.writeRESPCommand(data)
     }
 }
