@@ -10,7 +10,7 @@ import Foundation
 /// two-core machine) nor on the ``SocketReactor``'s thread; a thread each would
 /// let a storm of cancellations start hundreds. Here at most `maxThreads`
 /// run at once, started on demand and kept; further calls queue in order.
-public final class BlockingCallThreads: Sendable {
+package final class BlockingCallThreads: Sendable {
     private struct State {
         var queue: [@Sendable () -> Void] = []
         var threads = 0
@@ -18,7 +18,7 @@ public final class BlockingCallThreads: Sendable {
     }
 
     /// The process's shared threads (at most 4).
-    public static let shared = BlockingCallThreads(maxThreads: 4, name: "clustersql-blocking")
+    package static let shared = BlockingCallThreads(maxThreads: 4, name: "clustersql-blocking")
 
     private let state = Locked(State())
     private let queued = DispatchSemaphore(value: 0)
@@ -26,13 +26,13 @@ public final class BlockingCallThreads: Sendable {
     private let name: String
 
     /// Threads named `name`, at most `maxThreads` of them.
-    public init(maxThreads: Int, name: String) {
+    package init(maxThreads: Int, name: String) {
         self.maxThreads = max(1, maxThreads)
         self.name = name
     }
 
     /// Queues `work` and returns at once.
-    public func submit(_ work: @escaping @Sendable () -> Void) {
+    package func submit(_ work: @escaping @Sendable () -> Void) {
         let startThread = state.withLock { s -> Bool in
             s.queue.append(work)
             guard s.queue.count > s.idle, s.threads < maxThreads else { return false }
@@ -49,7 +49,7 @@ public final class BlockingCallThreads: Sendable {
 
     /// Runs `work` on one of the threads and returns its result; the caller
     /// is suspended, not blocked. The work runs to its end even if the task is cancelled.
-    public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    package func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<T, Never>) in
             submit { continuation.resume(returning: work()) }
         }

@@ -7,11 +7,11 @@
 /// TCP options that end a connection whose peer died or whose network went dark within a
 /// bound, instead of the system's defaults (keepalives after two hours, retransmissions for
 /// some fifteen minutes). For C clients that take no such setting themselves (Connector/C).
-public enum DeadPeerDetection {
+package enum DeadPeerDetection {
     /// Turns on keepalives (a probe after 10 s idle, every 5 s, 3 unanswered) and, where the
     /// system has it (Linux), `TCP_USER_TIMEOUT` of `userTimeout` on TCP socket `fd`. A socket
     /// that takes no TCP options (a Unix socket) is left as it is.
-    public static func enable(on fd: Int32, userTimeout: Duration) {
+    package static func enable(on fd: Int32, userTimeout: Duration) {
         var on: Int32 = 1
         guard setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else { return }
         #if canImport(Glibc)

@@ -4,11 +4,11 @@ import Foundation
 /// Host name lookups off the cooperative pool: `getaddrinfo` blocks (DNS, a
 /// slow NSS module), so it runs on threads of its own (never the ones that
 /// send cancellations), bounded by the caller's deadline and cancellation.
-public enum HostResolver {
+package enum HostResolver {
     /// Why a name could not be resolved.
-    public struct Failure: Error, Sendable, Equatable {
+    package struct Failure: Error, Sendable, Equatable {
         /// What went wrong.
-        public enum Kind: Sendable, Equatable {
+        package enum Kind: Sendable, Equatable {
             /// The resolver answered that the name has no address (or failed).
             case unresolved
             /// The deadline passed before the resolver answered.
@@ -18,18 +18,18 @@ public enum HostResolver {
         }
 
         /// The name that was looked up.
-        public let host: String
+        package let host: String
         /// What went wrong.
-        public let kind: Kind
+        package let kind: Kind
         /// The resolver's own words (`gai_strerror`), or what ended the wait.
-        public let reason: String
+        package let reason: String
     }
 
     /// The threads lookups run on.
     static let threads = BlockingCallThreads(maxThreads: 4, name: "clustersql-resolver")
 
     /// Whether `host` is already a numeric IPv4 or IPv6 address (nothing to look up).
-    public static func isNumeric(_ host: String) -> Bool {
+    package static func isNumeric(_ host: String) -> Bool {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
@@ -38,13 +38,13 @@ public enum HostResolver {
     /// Whether `host` needs a lookup: a name, not a numeric address, and not
     /// `localhost`, which every system answers from its hosts file and whose
     /// addresses (`::1` before `127.0.0.1`, say) the C clients try in their own order.
-    public static func needsLookup(_ host: String) -> Bool {
+    package static func needsLookup(_ host: String) -> Bool {
         !host.isEmpty && host.lowercased() != "localhost" && !isNumeric(host)
     }
 
     /// Every address of `host` for a TCP connection, as numeric text, in the
     /// resolver's order, without duplicates; a numeric `host` is returned as it is.
-    public static func resolve(_ host: String, until deadline: ContinuousClock.Instant? = nil) async throws(Failure) -> [String] {
+    package static func resolve(_ host: String, until deadline: ContinuousClock.Instant? = nil) async throws(Failure) -> [String] {
         if isNumeric(host) { return [host] }
         let race = Race<Result<[String], Failure>>()
         let timer = deadline.map { deadline in

@@ -12,15 +12,15 @@
 /// notice it: a statement would wait for as long as the server stays stopped. A server that
 /// still runs answers a new connection at once (PostgreSQL's postmaster answers an
 /// `SSLRequest` with one byte; MariaDB greets first), however long the statement itself takes.
-public enum ServerLiveness {
+package enum ServerLiveness {
     /// How long a check may take before the server counts as not answering.
-    public static let checkTimeout: Duration = .seconds(5)
+    package static let checkTimeout: Duration = .seconds(5)
 
     /// Connects to the peer of `socket` (the same address, TCP or Unix), sends `hello` (if any),
     /// and reports whether at least one byte comes back within `timeout`. Never blocks a
     /// thread: the connect and the reads wait on ``SocketReactor``. Any failure (refused, reset,
     /// silent until the deadline, the peer unknown) is `false`.
-    public static func answers(
+    package static func answers(
         peerOf socket: Int32, hello: [UInt8], within timeout: Duration = checkTimeout
     ) async -> Bool {
         let deadline = ContinuousClock.now + timeout

@@ -29,9 +29,9 @@ import Synchronization
 ///     for id in ids { _ = try await connection.query("SELECT … WHERE id = ?", [.integer(id)]) }
 /// }
 /// ```
-public final class SocketReactor: TaskExecutor, Sendable {
+package final class SocketReactor: TaskExecutor, Sendable {
     /// What to wait for.
-    public enum Direction: Sendable {
+    package enum Direction: Sendable {
         /// Data (or end of stream, or an error) can be read.
         case readable
         /// Data can be written.
@@ -42,7 +42,7 @@ public final class SocketReactor: TaskExecutor, Sendable {
     }
 
     /// Why a wait ended without the socket becoming ready.
-    public enum WaitError: Error, Sendable, Equatable {
+    package enum WaitError: Error, Sendable, Equatable {
         /// The deadline passed first.
         case timedOut
         /// The task was cancelled.
@@ -76,7 +76,7 @@ public final class SocketReactor: TaskExecutor, Sendable {
     /// The reactor every backend shares: two threads on a machine of two cores
     /// or more (a client spread over two cores, as `pgbench -j 2` is), started
     /// on first use, living as long as the process.
-    public static let shared = SocketReactor(name: "socket-reactor", threads: min(2, ProcessInfo.processInfo.activeProcessorCount))
+    package static let shared = SocketReactor(name: "socket-reactor", threads: min(2, ProcessInfo.processInfo.activeProcessorCount))
 
     private let state = Locked(State())
     private let poller: any ReadinessPoller
@@ -99,7 +99,7 @@ public final class SocketReactor: TaskExecutor, Sendable {
     var pollerName: String { poller.name }
 
     /// Whether the caller runs on one of the reactor's threads.
-    public var isCurrent: Bool {
+    package var isCurrent: Bool {
         let me = Self.currentThreadID
         return threadIDs.withLock { $0.contains(me) }
     }
@@ -107,7 +107,7 @@ public final class SocketReactor: TaskExecutor, Sendable {
     /// Suspends until `fd` is ready in `direction`, `deadline` passes, or (when
     /// `cancellable`) the task is cancelled. A socket that cannot be watched
     /// (closed, say) counts as ready: the client library's next call reports why.
-    public func wait(
+    package func wait(
         for fd: Int32, _ direction: Direction, until deadline: ContinuousClock.Instant?, cancellable: Bool = true
     ) async throws(WaitError) {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
@@ -162,7 +162,7 @@ public final class SocketReactor: TaskExecutor, Sendable {
     }
 
     /// Runs a job of a task that prefers the reactor on one of its threads (queued in order).
-    public func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let mustWake = state.withLock { s -> Bool in
             s.jobs.append(job)
