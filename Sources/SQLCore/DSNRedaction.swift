@@ -54,17 +54,17 @@ public enum DSNRedaction {
     }
 
     /// What an unparsable DSN without a scheme becomes.
-    public static let unparsable = "<unparsable DSN>"
+    package static let unparsable = "<unparsable DSN>"
 
     /// Whether `key` (a query or keyword key) names a secret.
-    public static func isSecretKey(_ key: some StringProtocol) -> Bool {
+    static func isSecretKey(_ key: some StringProtocol) -> Bool {
         secretKeys.contains(key.lowercased())
     }
 
     private static let secretKeys: Set<String> = ["password", "pass", "pwd", "sslpassword", "sentinel_password", "secret", "token"]
 
     /// The scheme of a URL-form DSN (`postgres`, `mysql`, …), when it has one.
-    public static func scheme(of dsn: String) -> String? {
+    static func scheme(of dsn: String) -> String? {
         guard let separator = dsn.range(of: "://") else { return nil }
         let scheme = dsn[..<separator.lowerBound]
         guard let first = scheme.first, first.isASCII, first.isLetter,

@@ -2,20 +2,20 @@
 /// or nothing, the same in every backend: a transaction of its own when none is
 /// open, else a savepoint inside the caller's transaction, which a failed batch
 /// leaves as it was before the batch.
-public struct SQLBatchFrame: Sendable, Hashable {
+package struct SQLBatchFrame: Sendable, Hashable {
     /// Run before the first row.
-    public let open: String
+    package let open: String
     /// Run after the last row succeeded.
-    public let close: String
+    package let close: String
     /// Run, in order, after a row failed.
-    public let undo: [String]
+    package let undo: [String]
 
     /// The savepoint's name; unlikely to meet one of the caller's.
-    public static let savepoint = "clustersql_batch"
+    package static let savepoint = "clustersql_batch"
 
     /// The frame for a connection that is (`inTransaction`) or is not inside a
     /// transaction; `begin` is the backend's own way to start one (SQLite's `BEGIN IMMEDIATE`).
-    public init(inTransaction: Bool, begin: String = "BEGIN") {
+    package init(inTransaction: Bool, begin: String = "BEGIN") {
         if inTransaction {
             open = "SAVEPOINT \(Self.savepoint)"
             close = "RELEASE SAVEPOINT \(Self.savepoint)"
@@ -30,7 +30,7 @@ public struct SQLBatchFrame: Sendable, Hashable {
     /// Runs `body` inside the frame, with `statement` running the frame's own
     /// statements: committed (released) when it returns, undone when it throws.
     /// The undo statements' own failures are not reported: `body`'s error is.
-    public func around<T>(statement: (String) throws(SQLError) -> Void, _ body: () throws(SQLError) -> T) throws(SQLError) -> T {
+    package func around<T>(statement: (String) throws(SQLError) -> Void, _ body: () throws(SQLError) -> T) throws(SQLError) -> T {
         try statement(open)
         do throws(SQLError) {
             let result = try body()
@@ -43,7 +43,7 @@ public struct SQLBatchFrame: Sendable, Hashable {
     }
 
     /// ``around(statement:_:)`` for backends whose statements are `async`.
-    public func around<T>(
+    package func around<T>(
         statement: (String) async throws(SQLError) -> Void, _ body: () async throws(SQLError) -> T
     ) async throws(SQLError) -> T {
         try await statement(open)
@@ -60,7 +60,7 @@ public struct SQLBatchFrame: Sendable, Hashable {
     /// Runs every row of `rows` through `run` inside the frame; a failing row is
     /// thrown with its ``SQLError/batchRow``, and nothing of the batch remains.
     /// (Not generic: per row, it costs no runtime type lookups.)
-    public func run(
+    package func run(
         _ rows: [[SQLValue]], statement: (String) throws(SQLError) -> Void, row run: ([SQLValue]) throws(SQLError) -> SQLExecution
     ) throws(SQLError) -> [SQLExecution] {
         try around(statement: statement) { () throws(SQLError) -> [SQLExecution] in
@@ -76,7 +76,7 @@ public struct SQLBatchFrame: Sendable, Hashable {
     /// ``run(_:statement:row:)`` for backends whose statements are `async`; `prepare`
     /// runs inside the frame before the first row (a failed prepare must not abort the
     /// caller's transaction, as PostgreSQL's would outside a savepoint).
-    public func run(
+    package func run(
         _ rows: [[SQLValue]], statement: (String) async throws(SQLError) -> Void,
         prepare: () async throws(SQLError) -> Void, row run: ([SQLValue]) async throws(SQLError) -> SQLExecution
     ) async throws(SQLError) -> [SQLExecution] {

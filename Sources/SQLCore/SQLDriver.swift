@@ -39,8 +39,8 @@ extension SQLDriver {
 ///
 /// SQL uses `?` for positional parameters everywhere, in every backend; a
 /// literal `?` outside string literals, quoted identifiers and comments is
-/// written `??` (see ``SQLPlaceholders``). Values are always bound, never
-/// spliced into the SQL text.
+/// written `??` (PostgreSQL's jsonb operators `?`, `?|` and `?&` are written
+/// `??`, `??|` and `??&`). Values are always bound, never spliced into the SQL text.
 ///
 /// A connection runs one statement at a time; concurrent calls on the same
 /// connection are queued in order. Cancelling the calling task cancels its
@@ -145,13 +145,13 @@ extension SQLConnection {
 /// A prepared statement that stays in its connection's statement cache: it
 /// runs the cached server-side statement, and closing it does nothing (the
 /// connection frees its statements when it closes). The network backends use it.
-public struct ConnectionCachedStatement: SQLPreparedStatement {
+package struct ConnectionCachedStatement: SQLPreparedStatement {
     /// The SQL text it was prepared from.
-    public let sql: String
+    package let sql: String
     private let run: @Sendable ([SQLValue]) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution)
 
     /// Creates the statement; `run` executes the cached statement with parameters.
-    public init(
+    package init(
         sql: String, run: @escaping @Sendable ([SQLValue]) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution)
     ) {
         self.sql = sql
@@ -159,15 +159,15 @@ public struct ConnectionCachedStatement: SQLPreparedStatement {
     }
 
     /// Runs the statement and returns its rows.
-    public func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
+    package func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
         try await run(parameters).rows
     }
 
     /// Runs the statement and reports what it changed.
-    public func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
+    package func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
         try await run(parameters).execution
     }
 
     /// Does nothing: the statement lives as long as its connection.
-    public func close() async {}
+    package func close() async {}
 }

@@ -17,7 +17,7 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
         public let defaultKind: Kind
 
         /// Creates a code; prefer the predefined static members.
-        public init(_ name: String, defaultKind: Kind) {
+        package init(_ name: String, defaultKind: Kind) {
             self.name = name
             self.defaultKind = defaultKind
         }
@@ -162,14 +162,14 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
     }
 
     /// A copy of this error attributed to row `index` of a batch.
-    public func at(batchRow index: Int) -> SQLError {
+    package func at(batchRow index: Int) -> SQLError {
         var copy = self
         copy.batchRow = index
         return copy
     }
 
     /// A copy of this error attributed to a cluster node.
-    public func on(node: String) -> SQLError {
+    package func on(node: String) -> SQLError {
         var copy = self
         copy.node = node
         return copy
@@ -181,7 +181,7 @@ extension SQLError {
     /// clients read SQL text as a C string and would run only what comes before
     /// it (`DELETE … WHERE id = 2\0 OR …` would lose its condition's end). Bound
     /// values may hold NULs; they are data.
-    public static func refuseNUL(in sql: String, backend: String) throws(SQLError) {
+    package static func refuseNUL(in sql: String, backend: String) throws(SQLError) {
         if sql.utf8.contains(0) {
             throw SQLError(.syntaxError, message: "the SQL text holds a NUL character", backend: backend)
         }

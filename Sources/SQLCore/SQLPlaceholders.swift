@@ -5,11 +5,11 @@
 /// which leaves alone every `?` inside string literals, quoted identifiers,
 /// dollar-quoted bodies and comments. Where PostgreSQL's own `?` operators are
 /// wanted (jsonb `?`, `?|`, `?&`), write them doubled: `??`, `??|`, `??&`.
-public enum SQLPlaceholders {
+package enum SQLPlaceholders {
     /// Rewrites `?` placeholders to `$1`, `$2`, ... and `??` to a literal `?`,
     /// following PostgreSQL's lexical rules. Returns the new text and the
     /// number of placeholders.
-    public static func numbered(_ sql: String) -> (sql: String, count: Int) {
+    package static func numbered(_ sql: String) -> (sql: String, count: Int) {
         let bytes = Array(sql.utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 8)

@@ -106,7 +106,7 @@ extension SQLError {
 /// The rows a query returned, with their columns.
 ///
 /// The values of all rows are kept in one array, row after row; a ``SQLRow`` is
-/// a view into it. Backends fill it with ``SQLRowsBuilder``.
+/// a view into it.
 public struct SQLRows: Sendable, RandomAccessCollection {
     /// The result's columns (known even when there are no rows).
     public let columns: SQLColumns
@@ -149,24 +149,24 @@ public struct SQLRows: Sendable, RandomAccessCollection {
 
 /// Fills an ``SQLRows`` value by value, row after row, in one array: how a backend
 /// builds a result without an array per row.
-public struct SQLRowsBuilder {
+package struct SQLRowsBuilder {
     /// The result's columns.
-    public let columns: SQLColumns
+    package let columns: SQLColumns
     private var storage: [SQLValue] = []
 
     /// Starts a result of `columns`, with room for `rows` rows when the count is known.
-    public init(columns: SQLColumns, reservingRows rows: Int = 0) {
+    package init(columns: SQLColumns, reservingRows rows: Int = 0) {
         self.columns = columns
         if rows > 0 { storage.reserveCapacity(rows * columns.count) }
     }
 
     /// Appends the next value: the rows' values in order, one per column each.
-    public mutating func append(_ value: SQLValue) {
+    package mutating func append(_ value: SQLValue) {
         storage.append(value)
     }
 
     /// The result; every row must be complete.
-    public func build() -> SQLRows {
+    package func build() -> SQLRows {
         guard columns.count > 0 else { return SQLRows(columns: columns, storage: [], rowCount: 0) }
         precondition(storage.count % columns.count == 0, "SQLRowsBuilder: the last row is incomplete")
         return SQLRows(columns: columns, storage: storage, rowCount: storage.count / columns.count)

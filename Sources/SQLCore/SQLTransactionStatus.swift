@@ -18,5 +18,5 @@ public enum SQLTransactionStatus: UInt8, Sendable, Hashable, Codable {
     case unknown
 
     /// Whether a transaction (open, failed or possible) holds the connection: anything but ``idle``.
-    public var holdsTransaction: Bool { self != .idle }
+    package var holdsTransaction: Bool { self != .idle }
 }

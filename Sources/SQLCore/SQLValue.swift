@@ -30,7 +30,7 @@ public enum SQLValue: Sendable, Hashable {
     }
 
     /// The name of the case, for messages that must not show the value itself.
-    public var typeName: String {
+    var typeName: String {
         switch self {
         case .null: "null"
         case .integer: "integer"
@@ -45,7 +45,7 @@ public enum SQLValue: Sendable, Hashable {
     }
 
     /// Equality that treats two NaN doubles as equal (the synthesized `==` does not).
-    public func isSameValue(as other: SQLValue) -> Bool {
+    package func isSameValue(as other: SQLValue) -> Bool {
         if case .double(let a) = self, case .double(let b) = other, a.isNaN, b.isNaN { return true }
         return self == other
     }

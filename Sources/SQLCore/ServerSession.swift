@@ -11,11 +11,11 @@ import Synchronization
 /// `PostgresConnection` and `MariaDBConnection` stand on it; a driver for
 /// another server would too. The C handle itself stays with the backend: it
 /// is used only inside ``exclusive(cancellable:onCancel:isCancelConfirmation:_:)`` and ``close(_:)``.
-public final class ServerSession: Sendable {
+package final class ServerSession: Sendable {
     private enum Status: Sendable { case open, broken, closed }
 
     /// The backend's name in errors (`postgres`, `mariadb`).
-    public let backend: String
+    package let backend: String
     private let gate = AsyncLock()
     private let status = Locked(Status.open)
     private let transaction = Atomic<UInt8>(SQLTransactionStatus.idle.rawValue)
@@ -24,33 +24,33 @@ public final class ServerSession: Sendable {
     private let password: String?
 
     /// A session for `backend`; `password` is the DSN's, kept only to be scrubbed from messages.
-    public init(backend: String, password: String?) {
+    package init(backend: String, password: String?) {
         self.backend = backend
         self.password = password.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// `false` once closed or after a connection-class error (reads only the
     /// locked status, never the C handle, which a running statement may be changing).
-    public var isValid: Bool { status.withLock { $0 == .open } }
+    package var isValid: Bool { status.withLock { $0 == .open } }
 
     /// What the backend last reported with ``recordTransactionStatus(_:)``;
     /// ``SQLTransactionStatus/unknown`` once broken or closed.
-    public var transactionStatus: SQLTransactionStatus {
+    package var transactionStatus: SQLTransactionStatus {
         guard isValid else { return .unknown }
         return SQLTransactionStatus(rawValue: transaction.load(ordering: .acquiring)) ?? .unknown
     }
 
     /// Keeps what the C client reports after a statement (call it inside
     /// ``exclusive(cancellable:onCancel:isCancelConfirmation:_:)``, where the handle may be read).
-    public func recordTransactionStatus(_ status: SQLTransactionStatus) {
+    package func recordTransactionStatus(_ status: SQLTransactionStatus) {
         transaction.store(status.rawValue, ordering: .releasing)
     }
 
     /// Whether ``close(_:)`` has run (or is running).
-    public var isClosed: Bool { status.withLock { $0 == .closed } }
+    package var isClosed: Bool { status.withLock { $0 == .closed } }
 
     /// Marks an open session broken: it is no longer ``isValid``, and its pool closes it.
-    public func markBroken() {
+    package func markBroken() {
         status.withLock { if $0 == .open { $0 = .broken } }
     }
 
@@ -60,7 +60,7 @@ public final class ServerSession: Sendable {
     /// cancel's own error (`isCancelConfirmation` of ``exclusive(cancellable:onCancel:isCancelConfirmation:_:)``),
     /// the session is marked broken, and its pool closes it. Returns `false` when one is already
     /// on its way for this statement: send no second one (one error could answer only one of them).
-    public func noteCancelRequested() -> Bool {
+    package func noteCancelRequested() -> Bool {
         !cancelRequested.exchange(true, ordering: .acquiringAndReleasing)
     }
 
@@ -71,7 +71,7 @@ public final class ServerSession: Sendable {
     /// when a cancel request went out (``noteCancelRequested()``) and the statement did not
     /// end with the error it gives (`isCancelConfirmation`), and scrubs the password from any
     /// error thrown.
-    public func exclusive<T>(
+    package func exclusive<T>(
         cancellable: Bool, onCancel: (@Sendable () -> Void)? = nil,
         isCancelConfirmation: (SQLError) -> Bool = { $0.code == .cancelled },
         _ body: () async throws(SQLError) -> T
@@ -106,7 +106,7 @@ public final class ServerSession: Sendable {
 
     /// Closes once: waits for the running statement, marks the session closed,
     /// then runs `finish` (the C client's close) if it was not closed before.
-    public func close(_ finish: () async -> Void) async {
+    package func close(_ finish: () async -> Void) async {
         guard await gate.lock(cancellable: false) else { return }
         defer { gate.unlock() }
         let wasOpen = status.withLock { s -> Bool in
@@ -117,7 +117,7 @@ public final class ServerSession: Sendable {
     }
 
     /// `error` with the DSN's password replaced by `***` in its message and detail.
-    public func redacted(_ error: SQLError) -> SQLError { error.redacting(password: password) }
+    package func redacted(_ error: SQLError) -> SQLError { error.redacting(password: password) }
 }
 
 extension SQLError {
@@ -126,7 +126,7 @@ extension SQLError {
     /// A password shorter than ``wholeWordBelow`` characters is replaced only
     /// where it stands alone (not inside a longer word), so that a short one
     /// does not turn every message into asterisks.
-    public func redacting(password: String?) -> SQLError {
+    package func redacting(password: String?) -> SQLError {
         guard let password, !password.isEmpty,
             message.contains(password) || (detail?.contains(password) ?? false)
         else { return self }
@@ -137,7 +137,7 @@ extension SQLError {
     }
 
     /// Passwords shorter than this are replaced only where they stand alone.
-    public static let wholeWordBelow = 8
+    static let wholeWordBelow = 8
 
     private static func scrub(_ text: String, _ password: String) -> String {
         guard password.count < wholeWordBelow else { return text.replacingOccurrences(of: password, with: "***") }
