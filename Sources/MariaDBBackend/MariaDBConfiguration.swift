@@ -76,7 +76,7 @@ public struct MariaDBConfiguration: Sendable {
     public var tcpUserTimeout: Duration? = .seconds(30)
 
     /// `host:port` (or the socket path), for messages.
-    public var address: String { unixSocket ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
+    package var address: String { unixSocket ?? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
 
     /// Parses a DSN in either form.
     ///

@@ -31,7 +31,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     let configuration: MariaDBConfiguration
     let logger: Logger
     /// The server's id for this session, the target of `KILL QUERY`.
-    public let serverThreadID: UInt
+    let serverThreadID: UInt
     var statements: [String: PreparedHandle] = [:]
 
     /// How many statements each connection keeps prepared on the server.
@@ -254,7 +254,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     /// Whether the server accepts writes from this session's user: `@@read_only`
     /// (a replica, or a node set read-only by its operator). Writes then fail
     /// with `SQLError.Code.readOnly`.
-    public func isReadOnly() async throws(SQLError) -> Bool {
+    package func isReadOnly() async throws(SQLError) -> Bool {
         let value = try await query("SELECT @@global.read_only", [])[0][0]
         return value != .integer(0)
     }

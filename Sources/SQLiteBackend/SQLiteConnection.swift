@@ -38,7 +38,7 @@ public final class SQLiteConnection: SQLConnection {
     public var taskExecutor: any TaskExecutor { thread }
 
     /// Opens a connection. The file is opened and checked on the connection's own thread.
-    public static func open(
+    package static func open(
         _ configuration: SQLiteConfiguration,
         logger: Logger = Logger(label: "clustersql.sqlite")
     ) async throws(SQLError) -> SQLiteConnection {
@@ -149,7 +149,7 @@ public final class SQLiteConnection: SQLConnection {
     }
 
     /// How many statements the connection's cache holds now (for diagnostics and tests).
-    public func cachedStatementCount() async throws(SQLError) -> Int {
+    package func cachedStatementCount() async throws(SQLError) -> Int {
         try await perform { $0.cachedStatementCount }
     }
 
@@ -174,9 +174,9 @@ public final class SQLiteConnection: SQLConnection {
 }
 
 /// A statement prepared on a ``SQLiteConnection``.
-public final class SQLitePreparedStatement: SQLPreparedStatement {
+final class SQLitePreparedStatement: SQLPreparedStatement {
     /// The SQL text.
-    public let sql: String
+    let sql: String
     private let connection: SQLiteConnection
     private let id: UInt64
     private let closed = Atomic<Bool>(false)
@@ -194,19 +194,19 @@ public final class SQLitePreparedStatement: SQLPreparedStatement {
     }
 
     /// Runs the statement and returns its rows.
-    public func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
+    func query(_ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
         let id = self.id
         return try await connection.perform { handle throws(SQLError) in try handle.runOwned(id, parameters, collect: true).0 }
     }
 
     /// Runs the statement and reports what it changed.
-    public func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
+    func execute(_ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
         let id = self.id
         return try await connection.perform { handle throws(SQLError) in try handle.runOwned(id, parameters, collect: false).1 }
     }
 
     /// Finalizes the statement.
-    public func close() async {
+    func close() async {
         guard !closed.exchange(true, ordering: .relaxed) else { return }
         let id = self.id
         _ = try? await connection.perform(cancellable: false) { $0.finalizeOwned(id) }
