@@ -35,7 +35,7 @@ public struct ClusterSQLConfiguration: Sendable {
     public var services: [ServiceConfiguration]
 
     /// Creates a configuration.
-    public init(
+    init(
         file: String, defaultCluster: String, dataDirectory: String, clusters: [ClusterConfiguration], services: [ServiceConfiguration] = []
     ) {
         self.file = file
@@ -78,7 +78,7 @@ public struct ClusterConfiguration: Sendable, Equatable {
     public var replicationLimits: ReplicationLimits
 
     /// Creates a cluster.
-    public init(
+    init(
         name: String, driver: String, nodes: [NodeConfiguration], strategy: BalancingStrategy = .latency,
         target: TargetRole = .any, connectionLifetime: Duration? = .seconds(60), replicationLimits: ReplicationLimits = .unlimited
     ) {

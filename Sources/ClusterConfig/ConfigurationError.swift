@@ -41,7 +41,7 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equa
     public var message: String
 
     /// Creates an error.
-    public init(_ reason: Reason, file: String, keyPath: String? = nil, line: Int? = nil, column: Int? = nil, message: String) {
+    init(_ reason: Reason, file: String, keyPath: String? = nil, line: Int? = nil, column: Int? = nil, message: String) {
         self.reason = reason
         self.file = file
         self.keyPath = keyPath

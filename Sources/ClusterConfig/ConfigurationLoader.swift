@@ -6,12 +6,12 @@ import TOMLKit
 /// key, a missing field or a wrong type is a one-line ``ConfigurationError``.
 public enum ConfigurationLoader {
     /// The environment variable that names the configuration file.
-    public static let environmentVariable = "CLUSTERSQL_CONFIG"
+    package static let environmentVariable = "CLUSTERSQL_CONFIG"
     /// The drivers a cluster may name.
-    public static let knownDrivers = ["sqlite", "postgres", "mariadb"]
+    static let knownDrivers = ["sqlite", "postgres", "mariadb"]
 
     /// The file to read: `explicit` (a `--config` option), else `$CLUSTERSQL_CONFIG`, else `./config.toml`.
-    public static func resolvePath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    package static func resolvePath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let explicit, !explicit.isEmpty { return explicit }
         if let fromEnvironment = environment[environmentVariable], !fromEnvironment.isEmpty { return fromEnvironment }
         return "config.toml"

@@ -52,7 +52,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     }
 
     /// The kinds a service may name.
-    public static let kinds = ["sentinel", "redis", "memcached"]
+    static let kinds = ["sentinel", "redis", "memcached"]
 
     /// The service's name (the key under `[services]`).
     public var name: String
@@ -60,7 +60,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     public var kind: Kind
 
     /// Creates a service.
-    public init(name: String, kind: Kind) {
+    init(name: String, kind: Kind) {
         self.name = name
         self.kind = kind
     }

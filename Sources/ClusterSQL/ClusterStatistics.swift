@@ -87,7 +87,7 @@ public struct NodeStatistics: Sendable, Codable, Hashable {
     }
 
     /// A node's figures.
-    public init(
+    init(
         name: String, driver: String, dsn: String, connections: Int, errors: Int, statements: Int, lastSuccess: Date?,
         lastError: Date?, lastErrorMessage: String?, latencyMilliseconds: Double?, connectMilliseconds: Double?, inFlight: Int,
         state: NodeHealth, role: NodeRole, replicationLagSeconds: Double? = nil, bytesBehind: Int64? = nil,

@@ -61,7 +61,7 @@ public struct ReplicationLimits: Sendable, Codable, Hashable {
     public static let unlimited = ReplicationLimits()
 
     /// Whether any limit is set.
-    public var isLimited: Bool { maxLag != nil || maxTransactionsBehind != nil }
+    var isLimited: Bool { maxLag != nil || maxTransactionsBehind != nil }
 
     /// Whether a node that lags by `lag` is within these limits (the hot path's check: no message).
     @inline(__always)
@@ -75,7 +75,7 @@ public struct ReplicationLimits: Sendable, Codable, Hashable {
 
     /// Why a node that lags by `lag` is over these limits, or `nil` when it is within them. A node
     /// not measured yet (`nil`) is within them: the limits hold from the node's first check.
-    public func violation(by lag: ReplicationLag?) -> String? {
+    package func violation(by lag: ReplicationLag?) -> String? {
         guard isLimited, let lag else { return nil }
         if lag.isBehindByUnknown { return "behind by an unknown amount (replication stopped or nothing replayed yet)" }
         if let maxLag, let seconds = lag.seconds, seconds > maxLag.inSeconds {

@@ -26,7 +26,7 @@ public struct ReplicationProbe: Sendable {
     /// Reads the lag of a node of `role` on `connection`. `primaryPosition` is the largest write
     /// position the cluster's checks last read on a primary, if any (PostgreSQL compares a
     /// standby's replayed WAL with it).
-    public let measure:
+    let measure:
         @Sendable (_ connection: any SQLConnection, _ role: NodeRole, _ primaryPosition: Int64?) async throws(SQLError) ->
             ReplicationReading
 

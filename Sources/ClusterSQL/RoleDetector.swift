@@ -7,7 +7,7 @@ import SQLCore
 /// for other backends or conventions.
 public struct RoleDetector: Sendable {
     /// Runs the role queries on `connection`.
-    public let detect: @Sendable (_ connection: any SQLConnection) async throws(SQLError) -> NodeRole
+    let detect: @Sendable (_ connection: any SQLConnection) async throws(SQLError) -> NodeRole
 
     /// Creates a detector from a closure.
     public init(detect: @escaping @Sendable (_ connection: any SQLConnection) async throws(SQLError) -> NodeRole) {
