@@ -127,7 +127,7 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     public var binaryKeys: Bool { client.binaryKeys }
 
     /// Sends one request about `key` to its server through that server's breaker.
-    /// While the server is down: at once, a miss for a read (``MetaCommand/isRead``), ``MemcachedError/Code/unavailable`` otherwise (a touch included).
+    /// While the server is down: at once, a miss for a read, ``MemcachedError/Code/unavailable`` otherwise (a touch included).
     public func send(_ command: MetaCommand, routedBy key: String) async throws(MemcachedError) -> MemcachedReply {
         guard let index = route(key) else { throw MemcachedError(.invalidConfiguration, message: "the client has no server") }
         do {
@@ -172,7 +172,7 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     public func ping() async throws(MemcachedError) {
         for index in client.configuration.servers.indices where isAvailable(server: index) {
             let reply = try await send(.version, throughBreakerOf: index)
-            guard case .response(.version) = reply else {
+            guard case .response(.version) = reply.body else {
                 throw MemcachedError(.protocolViolation, message: "version was not answered VERSION")
             }
         }

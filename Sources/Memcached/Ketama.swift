@@ -10,18 +10,18 @@ import Crypto
 /// the first four bytes of its MD5, little-endian, and belongs to the first
 /// point at or after that value, wrapping around. Adding a server moves only
 /// the keys that now land on its points: about 1/N of them.
-public struct Ketama: Sendable {
+package struct Ketama: Sendable {
     /// One server on the ring.
-    public struct Server: Sendable, Hashable {
+    package struct Server: Sendable, Hashable {
         /// The host as the configuration names it (the name is hashed, not resolved).
-        public var host: String
+        package var host: String
         /// The TCP port.
-        public var port: Int
+        package var port: Int
         /// Its weight: its share of the points, relative to the others. Default 1.
-        public var weight: Int
+        package var weight: Int
 
         /// Creates a server.
-        public init(host: String, port: Int = 11211, weight: Int = 1) {
+        package init(host: String, port: Int = 11211, weight: Int = 1) {
             self.host = host
             self.port = port
             self.weight = max(1, weight)
@@ -32,12 +32,12 @@ public struct Ketama: Sendable {
     }
 
     /// The servers, in the order given; ``server(for:)`` returns an index into it.
-    public let servers: [Server]
+    package let servers: [Server]
     /// The ring: sorted point values and the index of the server each belongs to.
     private let points: [(value: UInt32, server: Int)]
 
     /// Builds the ring for `servers` (an empty list gives an empty ring).
-    public init(servers: [Server]) {
+    package init(servers: [Server]) {
         self.servers = servers
         let totalWeight = servers.reduce(0) { $0 + $1.weight }
         var points: [(value: UInt32, server: Int)] = []
@@ -57,10 +57,10 @@ public struct Ketama: Sendable {
     }
 
     /// How many points the ring has.
-    public var pointCount: Int { points.count }
+    package var pointCount: Int { points.count }
 
     /// The index in ``servers`` of the server `key` belongs to; `nil` when there is none.
-    public func server(for key: some Collection<UInt8>) -> Int? {
+    package func server(for key: some Collection<UInt8>) -> Int? {
         guard !points.isEmpty else { return nil }
         let hash = Self.hash(key)
         var low = 0

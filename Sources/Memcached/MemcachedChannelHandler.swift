@@ -3,11 +3,26 @@ import NIOClientSupport
 import NIOCore
 
 /// What a request receives: one reply, or the `STAT` lines of `stats`.
-public enum MemcachedReply: Sendable, Hashable {
+///
+/// Opaque outside the package: the typed operations of ``MemcachedCommandRunner``
+/// read it.
+public struct MemcachedReply: Sendable, Hashable {
+    /// What came back.
+    package enum Body: Sendable, Hashable {
+        /// One reply.
+        case response(MetaResponse)
+        /// `stats`: name → value.
+        case stats([String: String])
+    }
+
+    /// What came back.
+    package let body: Body
+
     /// One reply.
-    case response(MetaResponse)
+    package static func response(_ response: MetaResponse) -> MemcachedReply { MemcachedReply(body: .response(response)) }
+
     /// `stats`: name → value.
-    case stats([String: String])
+    package static func stats(_ stats: [String: String]) -> MemcachedReply { MemcachedReply(body: .stats(stats)) }
 }
 
 typealias ReplyContinuation = UnsafeContinuation<Result<MemcachedReply, MemcachedError>, Never>

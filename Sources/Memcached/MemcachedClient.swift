@@ -64,7 +64,7 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
     /// The configuration.
     public let configuration: MemcachedClientConfiguration
     /// The ring over the servers, in configuration order.
-    public let ring: Ketama
+    package let ring: Ketama
     /// Runs tasks on the one event loop all of the client's connections use: a task
     /// that prefers it (`withTaskExecutorPreference(client.taskExecutor)`, or
     /// `group.addTask(executorPreference:)`) sends and receives without a thread hop.
@@ -121,7 +121,7 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
     }
 
     /// Sends one request to server `index`: on one of its shared connections, or on a pooled one.
-    public func send(_ command: MetaCommand, toServer index: Int) async throws(MemcachedError) -> MemcachedReply {
+    package func send(_ command: MetaCommand, toServer index: Int) async throws(MemcachedError) -> MemcachedReply {
         if !shared.isEmpty { return try await sendShared(command, toServer: index) }
         return try await withConnection(toServer: index) { connection throws(MemcachedError) in try await connection.send(command) }
     }
@@ -146,7 +146,7 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
     }
 
     /// Runs `body` on a connection to server `index`; a connection-class error closes the connection.
-    public func withConnection<T>(
+    func withConnection<T>(
         toServer index: Int, _ body: (MemcachedConnection) async throws(MemcachedError) -> T
     ) async throws(MemcachedError) -> T {
         let pool = pools[index]
@@ -296,7 +296,7 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
 
     /// Closes server `index`'s shared and idle connections (those from before an outage);
     /// a borrowed one is closed when it comes back broken, or kept if it is sound.
-    public func dropConnections(toServer index: Int) async {
+    func dropConnections(toServer index: Int) async {
         let pool = pools[index]
         if !shared.isEmpty { await shared[index].releaseAll { await pool.release($0, broken: true) } }
         await pool.empty()

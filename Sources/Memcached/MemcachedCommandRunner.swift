@@ -160,7 +160,7 @@ extension MemcachedCommandRunner {
 extension MetaResponse {
     /// The one reply of `command`, which must not be `STAT` lines.
     static func single(_ reply: MemcachedReply, _ command: MetaCommand) throws(MemcachedError) -> MetaResponse {
-        guard case .response(let response) = reply else {
+        guard case .response(let response) = reply.body else {
             throw MemcachedError(.protocolViolation, message: "\(command.name) was answered with STAT lines")
         }
         return response
@@ -205,7 +205,7 @@ extension MemcachedConnection {
 
     /// The server's `stats`: name → value.
     public func stats() async throws(MemcachedError) -> [String: String] {
-        guard case .stats(let stats) = try await send(.stats) else {
+        guard case .stats(let stats) = try await send(.stats).body else {
             throw MemcachedError(.protocolViolation, message: "stats was not answered with STAT lines")
         }
         return stats

@@ -79,7 +79,7 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
     /// (``MemcachedError/Code/cancelled``); a request already written keeps its place in the
     /// stream, its reply dropped when it comes, so that every later request still gets its own
     /// reply and the connection stays usable.
-    public func send(_ command: MetaCommand) async throws(MemcachedError) -> MemcachedReply {
+    package func send(_ command: MetaCommand) async throws(MemcachedError) -> MemcachedReply {
         guard let spans else { return try await unTracedSend(command) }
         return try await spans.span(command.name, errorType: { $0.code.description }) { () async throws(MemcachedError) in
             try await unTracedSend(command)
@@ -125,7 +125,7 @@ public final class MemcachedConnection: MemcachedCommandRunner, BreakableConnect
 
     /// Sends `commands` in one write (one hop to the event loop) and returns each one's reply or error, in order.
     /// A cancelled task gets at once the replies that came and ``MemcachedError/Code/cancelled`` for the others.
-    public func pipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
+    package func pipeline(_ commands: [MetaCommand]) async -> [Result<MemcachedReply, MemcachedError>] {
         guard !commands.isEmpty else { return [] }
         guard let spans else { return await unTracedPipeline(commands) }
         return await spans.span("PIPELINE", extra: { $0["db.operation.batch.size"] = commands.count }) { () async in

@@ -4,14 +4,14 @@ import Foundation
 /// bytes, none of them a space, a control character or DEL. With `binary`,
 /// any bytes go, sent base64-encoded with the meta protocol's `b` flag; the
 /// encoded form then must fit the 250 bytes (at most 186 raw bytes).
-public enum MemcachedKey {
+package enum MemcachedKey {
     /// The longest key memcached accepts.
-    public static let maxLength = 250
+    package static let maxLength = 250
 
     /// Checks `key`; returns the bytes to send and whether they are base64.
     ///
     /// - Throws: ``MemcachedError/Code/malformedKey`` saying why, never showing the key.
-    public static func wire(_ key: some Collection<UInt8>, binary: Bool = false) throws(MemcachedError) -> (bytes: [UInt8], base64: Bool) {
+    package static func wire(_ key: some Collection<UInt8>, binary: Bool = false) throws(MemcachedError) -> (bytes: [UInt8], base64: Bool) {
         guard !key.isEmpty else { throw MemcachedError(.malformedKey, message: "the key is empty") }
         let plain = key.allSatisfy { $0 > 0x20 && $0 != 0x7f }
         if plain {

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// How `ms` stores (`M` flag).
-public enum StoreMode: UInt8, Sendable, Hashable {
+package enum StoreMode: UInt8, Sendable, Hashable {
     /// Store whatever is there (`S`).
     case set = 0x53
     /// Only when the key is absent (`E`).
@@ -16,10 +16,12 @@ public enum StoreMode: UInt8, Sendable, Hashable {
 
 /// One request, encoded once when made: the meta protocol (`mg`, `ms`, `md`,
 /// `ma`, `mn`) for data, the text protocol for `version`, `flush_all` and `stats`.
-/// What the reply looks like is in ``reply``.
+///
+/// Opaque outside the package: the typed operations of ``MemcachedCommandRunner``
+/// build the requests and read their replies.
 public struct MetaCommand: Sendable {
     /// What the server answers to the request.
-    public enum Reply: Sendable, Hashable {
+    package enum Reply: Sendable, Hashable {
         /// One line (with a value for `VA`).
         case one
         /// `STAT name value` lines up to `END`.
@@ -27,13 +29,13 @@ public struct MetaCommand: Sendable {
     }
 
     /// The request's name (`mg`, `ms`, `version`...), for errors; never its key or value.
-    public let name: String
+    package let name: String
     /// The bytes on the wire.
-    public let encoded: ByteBuffer
+    package let encoded: ByteBuffer
     /// What the server answers.
-    public let reply: Reply
+    package let reply: Reply
     /// Whether it only reads an item (`mg` with a value): a miss is a fair answer while its server is down.
-    public let isRead: Bool
+    package let isRead: Bool
 
     private init(_ name: String, reply: Reply = .one, isRead: Bool = false, _ write: (inout ByteBuffer) -> Void) {
         var buffer = ByteBufferAllocator().buffer(capacity: 64)
@@ -45,7 +47,7 @@ public struct MetaCommand: Sendable {
     }
 
     /// `mg key v f c [T ttl]`: the value with its client flags and CAS token (touching it with `ttl`).
-    public static func get(_ key: (bytes: [UInt8], base64: Bool), touch ttl: Int? = nil) -> MetaCommand {
+    package static func get(_ key: (bytes: [UInt8], base64: Bool), touch ttl: Int? = nil) -> MetaCommand {
         MetaCommand("mg", isRead: true) { buffer in
             buffer.writeString("mg ")
             buffer.writeBytes(key.bytes)
@@ -57,7 +59,7 @@ public struct MetaCommand: Sendable {
     }
 
     /// `mg key T ttl`: a touch, no value.
-    public static func touch(_ key: (bytes: [UInt8], base64: Bool), ttl: Int) -> MetaCommand {
+    package static func touch(_ key: (bytes: [UInt8], base64: Bool), ttl: Int) -> MetaCommand {
         MetaCommand("mg") { buffer in
             buffer.writeString("mg ")
             buffer.writeBytes(key.bytes)
@@ -67,7 +69,7 @@ public struct MetaCommand: Sendable {
     }
 
     /// `ms key size F flags T ttl M mode [C cas]`, then the value.
-    public static func store(
+    package static func store(
         _ key: (bytes: [UInt8], base64: Bool), value: ByteBuffer, flags: UInt32, ttl: Int, mode: StoreMode, cas: UInt64? = nil
     ) -> MetaCommand {
         MetaCommand("ms") { buffer in
@@ -87,7 +89,7 @@ public struct MetaCommand: Sendable {
     }
 
     /// `md key [C cas]`.
-    public static func delete(_ key: (bytes: [UInt8], base64: Bool), cas: UInt64? = nil) -> MetaCommand {
+    package static func delete(_ key: (bytes: [UInt8], base64: Bool), cas: UInt64? = nil) -> MetaCommand {
         MetaCommand("md") { buffer in
             buffer.writeString("md ")
             buffer.writeBytes(key.bytes)
@@ -99,7 +101,7 @@ public struct MetaCommand: Sendable {
 
     /// `ma key v D delta M+|M- [N ttl J initial]`: the new value; with `initial`, a
     /// missing key is created with it (autovivify) and lives `ttl` seconds.
-    public static func arithmetic(
+    package static func arithmetic(
         _ key: (bytes: [UInt8], base64: Bool), delta: UInt64, increment: Bool, initial: (value: UInt64, ttl: Int)? = nil
     ) -> MetaCommand {
         MetaCommand("ma") { buffer in
@@ -113,14 +115,14 @@ public struct MetaCommand: Sendable {
     }
 
     /// `mn`: answered `MN` once everything before it is answered.
-    public static let noop = MetaCommand("mn") { $0.writeString("mn\r\n") }
+    package static let noop = MetaCommand("mn") { $0.writeString("mn\r\n") }
     /// `version`.
-    public static let version = MetaCommand("version") { $0.writeString("version\r\n") }
+    package static let version = MetaCommand("version") { $0.writeString("version\r\n") }
     /// `stats`: every `STAT` line up to `END`.
-    public static let stats = MetaCommand("stats", reply: .stats) { $0.writeString("stats\r\n") }
+    package static let stats = MetaCommand("stats", reply: .stats) { $0.writeString("stats\r\n") }
 
     /// `flush_all [delay]`: every item expires (after `delay` seconds).
-    public static func flushAll(delay: Int = 0) -> MetaCommand {
+    package static func flushAll(delay: Int = 0) -> MetaCommand {
         MetaCommand("flush_all") { $0.writeString(delay > 0 ? "flush_all \(delay)\r\n" : "flush_all\r\n") }
     }
 }

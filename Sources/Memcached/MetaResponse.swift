@@ -1,7 +1,7 @@
 import NIOCore
 
 /// One reply line of memcached (with its value, for `VA`).
-public enum MetaResponse: Sendable, Hashable {
+package enum MetaResponse: Sendable, Hashable {
     /// `VA size flags*` and the value's bytes: a hit of `mg v`, or `ma v`'s number.
     case value(ByteBuffer, MetaFlags)
     /// `HD`, `NS`, `EX`, `NF`, `EN` or `MN`, with its flags.
@@ -19,7 +19,7 @@ public enum MetaResponse: Sendable, Hashable {
 }
 
 /// The two-letter status of a meta reply.
-public enum MetaStatus: String, Sendable, Hashable {
+package enum MetaStatus: String, Sendable, Hashable {
     /// Success, no value (`HD`).
     case stored = "HD"
     /// Not stored (`NS`).
@@ -35,7 +35,7 @@ public enum MetaStatus: String, Sendable, Hashable {
 }
 
 /// Which error line the server sent.
-public enum MetaErrorKind: String, Sendable, Hashable {
+package enum MetaErrorKind: String, Sendable, Hashable {
     /// `ERROR`: an unknown command.
     case error = "ERROR"
     /// `CLIENT_ERROR`: a malformed request.
@@ -45,20 +45,20 @@ public enum MetaErrorKind: String, Sendable, Hashable {
 }
 
 /// The flags a meta reply returns: a letter and its token (`f0`, `c1234`, `t-1`, `k...`).
-public struct MetaFlags: Sendable, Hashable {
+package struct MetaFlags: Sendable, Hashable {
     /// Letter → token, as sent.
-    public var tokens: [UInt8: String]
+    package var tokens: [UInt8: String]
 
     /// Flags from tokens.
-    public init(_ tokens: [UInt8: String] = [:]) { self.tokens = tokens }
+    package init(_ tokens: [UInt8: String] = [:]) { self.tokens = tokens }
 
     /// The token of flag `letter` (`"f"`), if sent.
-    public subscript(_ letter: Unicode.Scalar) -> String? { tokens[UInt8(ascii: letter)] }
+    package subscript(_ letter: Unicode.Scalar) -> String? { tokens[UInt8(ascii: letter)] }
 
     /// The client flags (`f`).
-    public var clientFlags: UInt32? { self["f"].flatMap { UInt32($0) } }
+    package var clientFlags: UInt32? { self["f"].flatMap { UInt32($0) } }
     /// The CAS token (`c`).
-    public var cas: UInt64? { self["c"].flatMap { UInt64($0) } }
+    package var cas: UInt64? { self["c"].flatMap { UInt64($0) } }
 }
 
 /// How much a reply may be before the decoder calls it malformed. Every length
@@ -74,28 +74,28 @@ public struct MetaDecoderLimits: Sendable, Hashable {
 }
 
 /// A reply that breaks the protocol or the limits: the connection that read it cannot be trusted any more.
-public struct MetaDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct MetaDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What was wrong, with the offending bytes shown escaped and cut short.
-    public var message: String
+    package var message: String
 
     /// Creates an error.
-    public init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
 
     /// `memcached protocol: <message>`.
-    public var description: String { "memcached protocol: \(message)" }
+    package var description: String { "memcached protocol: \(message)" }
 }
 
 /// Parses replies out of a buffer, incrementally: a reply that has not fully
 /// arrived leaves the buffer untouched, and no length is trusted before it is checked.
-public struct MetaParser: Sendable {
+package struct MetaParser: Sendable {
     /// The limits applied.
-    public let limits: MetaDecoderLimits
+    package let limits: MetaDecoderLimits
 
     /// Creates a parser.
-    public init(limits: MetaDecoderLimits = .init()) { self.limits = limits }
+    package init(limits: MetaDecoderLimits = .init()) { self.limits = limits }
 
     /// The next complete reply, consumed from `buffer`; `nil` (and `buffer` unchanged) when it has not fully arrived.
-    public func parse(_ buffer: inout ByteBuffer) throws(MetaDecodingError) -> MetaResponse? {
+    package func parse(_ buffer: inout ByteBuffer) throws(MetaDecodingError) -> MetaResponse? {
         let view = buffer.readableBytesView
         guard let lineFeed = view.firstIndex(of: UInt8(ascii: "\n")) else {
             guard view.count <= limits.maxLineLength + 1 else {
@@ -170,23 +170,23 @@ public struct MetaParser: Sendable {
 }
 
 /// ``MetaParser`` as a SwiftNIO decoder: reads ``MetaResponse``s off a channel.
-public struct MetaDecoder: ByteToMessageDecoder, Sendable {
+package struct MetaDecoder: ByteToMessageDecoder, Sendable {
     /// What it produces.
-    public typealias InboundOut = MetaResponse
+    package typealias InboundOut = MetaResponse
     private let parser: MetaParser
 
     /// Creates a decoder with `limits`.
-    public init(limits: MetaDecoderLimits = .init()) { parser = MetaParser(limits: limits) }
+    package init(limits: MetaDecoderLimits = .init()) { parser = MetaParser(limits: limits) }
 
     /// Decodes one reply when a whole one is there.
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let response = try parser.parse(&buffer) else { return .needMoreData }
         context.fireChannelRead(Self.wrapInboundOut(response))
         return .continue
     }
 
     /// At the end of the stream, a partial reply is an error.
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if buffer.readableBytes > 0 { throw MetaDecodingError("the connection ended in the middle of a reply") }
         return .needMoreData
