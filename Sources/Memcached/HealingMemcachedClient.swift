@@ -137,34 +137,52 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
         }
     }
 
-    /// Reads many keys (the seed's `GetMulti`): the items found, and `ok`, false when
-    /// a server failed or was down for some of the keys, or a key was malformed
-    /// (those keys are missing from `items`). Servers are asked in parallel, one round trip each.
-    public func getMulti(_ keys: [String]) async -> (items: [String: MemcachedItem], ok: Bool) {
+    /// Reads many keys at once, as ``MemcachedClient/getMany(_:)`` does: grouped by
+    /// server, one pipelined round trip each, the servers asked in parallel, each
+    /// through its breaker. A server that is down is not asked: its keys are missing
+    /// from the items, and the server is in the failures as ``MemcachedError/Code/unavailable``.
+    public func getMany(_ keys: [String]) async -> MemcachedMultiGet {
+        var result = MemcachedMultiGet(items: [:], failures: [:], refused: [:])
         var byServer: [Int: [String]] = [:]
         for key in Set(keys) {
-            guard let index = route(key) else { return ([:], false) }
+            guard let index = route(key) else {
+                result.refused[key] = MemcachedError(.invalidConfiguration, message: "the client has no server")
+                continue
+            }
             byServer[index, default: []].append(key)
         }
-        return await withTaskGroup(of: (items: [String: MemcachedItem], ok: Bool).self) { group in
+        typealias Found = (items: [String: MemcachedItem], refused: [String: MemcachedError])
+        await withTaskGroup(of: (Int, Result<Found, MemcachedError>).self) { group in
             for (index, serverKeys) in byServer {
-                group.addTask {
-                    do {
-                        let client = self.client
-                        let found = try await self.breakers[index].call { try await client.fetch(serverKeys, fromServer: index).get() }
-                        return (found.items, found.refused.isEmpty)
-                    } catch {
-                        if !(error is MemcachedError) { self.shortCircuited[index].increment() }
-                        return ([:], false)
-                    }
+                group.addTask { (index, await self.fetch(serverKeys, throughBreakerOf: index)) }
+            }
+            for await (index, outcome) in group {
+                switch outcome {
+                case .success(let found):
+                    result.items.merge(found.items) { first, _ in first }
+                    result.refused.merge(found.refused) { first, _ in first }
+                case .failure(let error):
+                    result.failures[client.configuration.servers[index].description] = error
                 }
             }
-            var all: (items: [String: MemcachedItem], ok: Bool) = ([:], true)
-            for await part in group {
-                all.items.merge(part.items) { first, _ in first }
-                all.ok = all.ok && part.ok
-            }
-            return all
+        }
+        return result
+    }
+
+    /// Reads `keys` from server `index` if its breaker lets it; ``MemcachedError/Code/unavailable`` at once while it is down.
+    private func fetch(
+        _ keys: [String], throughBreakerOf index: Int
+    ) async -> Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError> {
+        do {
+            let client = self.client
+            return .success(try await breakers[index].call { try await client.fetch(keys, fromServer: index).get() })
+        } catch let error as MemcachedError {
+            return .failure(error)
+        } catch {
+            shortCircuited[index].increment()
+            return .failure(
+                MemcachedError(
+                    .unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description))
         }
     }
 

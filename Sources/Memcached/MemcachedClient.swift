@@ -50,10 +50,13 @@ public struct MemcachedMultiGet: Sendable {
     public var failures: [String: MemcachedError]
     /// Keys refused before any I/O (malformed), with the error.
     public var refused: [String: MemcachedError]
+
+    /// Whether every key was asked and answered (found or missed): no server failed and no key was refused.
+    public var isComplete: Bool { failures.isEmpty && refused.isEmpty }
 }
 
 /// A client of many memcached servers: each key belongs to one server by
-/// libmemcached-compatible weighted ketama (``Ketama``), and each server has a
+/// libmemcached-compatible weighted ketama, and each server has a
 /// small pool of connections on ConnectionKit. The operations of
 /// ``MemcachedCommandRunner`` go to the key's server; ``getMany(_:)`` asks the
 /// servers in parallel, one pipelined round trip each.

@@ -216,17 +216,19 @@ struct HealingMemcachedClientTests {
     }
 
     @Test(
-        "get many with one server down: the rest arrive, ok is false; with redistribution, a down server's keys move to the next and back")
-    func getMultiAndRedistribution() async throws {
+        "get many with one server down: the rest arrive, the server is a failure; with redistribution, a down server's keys move to the next and back"
+    )
+    func getManyAndRedistribution() async throws {
         try await withHealingClient("multi", count: 2) { servers, client in
             let keys = (0..<40).map { "g:\($0)" }
             for key in keys { try await client.set(key, to: ByteBuffer(string: key)) }
-            let all = await client.getMulti(keys)
-            #expect(all.ok && all.items.count == 40)
+            let all = await client.getMany(keys)
+            #expect(all.isComplete && all.items.count == 40)
             try await servers[1].kill()
             for _ in 0..<30 where client.isAvailable(server: 1) { _ = try? await client.get(key(on: 1, of: client)) }
-            let partial = await client.getMulti(keys)
-            #expect(!partial.ok)
+            let partial = await client.getMany(keys)
+            #expect(!partial.isComplete && partial.refused.isEmpty)
+            #expect(partial.failures.count == 1, "the server that was killed")
             #expect(Set(partial.items.keys) == Set(keys.filter { client.client.serverIndex(for: $0) == 0 }))
         }
         try await withHealingClient("redistribute", count: 2, configure: { $0.redistributeWhileDown = true }) { servers, client in

@@ -34,9 +34,9 @@ struct MemcachedTLSTests {
         try await withHealingClient("tls", count: 2, tls: (ServerTLS(certificates: certificates), tls)) { _, client in
             for index in 0..<40 { try await client.set("tls:\(index)", to: ByteBuffer(string: "value \(index)")) }
             #expect(try await client.get("tls:7")?.string == "value 7")
-            let many = await client.getMulti((0..<40).map { "tls:\($0)" })
+            let many = await client.getMany((0..<40).map { "tls:\($0)" })
             #expect(many.items.count == 40)
-            #expect(many.ok)
+            #expect(many.isComplete)
         }
     }
 
