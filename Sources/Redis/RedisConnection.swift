@@ -143,7 +143,7 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     /// `CLIENT REPLY`/`TRACKING` and the like. A pool hands a connection to the next
     /// borrower only when it is (``resetSession()`` makes it so, or the pool closes it).
     /// Commands sent on the raw connection are seen too; the typed helpers change nothing.
-    public var sessionIsClean: Bool { session.load(ordering: .acquiring) == 0 }
+    package var sessionIsClean: Bool { session.load(ordering: .acquiring) == 0 }
 
     /// Takes the session as it is now for a new connection's (what a pool's dial hook set up).
     func markSessionNew() { session.store(0, ordering: .releasing) }
@@ -173,7 +173,7 @@ public final class RedisConnection: Sendable, RedisCommandRunner, BreakableConne
     /// handshake again (authentication, protocol, name, database), in one round trip within
     /// the connect timeout. `false` when it cannot (a subscription, whose messages may still
     /// be on their way; a server without `RESET`; any failure): the connection must be closed.
-    public func resetSession() async -> Bool {
+    package func resetSession() async -> Bool {
         let state = RedisSessionState(rawValue: session.load(ordering: .acquiring))
         if state.isEmpty { return !isBroken }
         guard !state.contains(.subscribed), !isBroken else { return false }

@@ -91,7 +91,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// An error reply, split into its prefix and the rest.
-    public static func serverReply(_ text: String, endpoint: String = "", command: String = "") -> RedisError {
+    package static func serverReply(_ text: String, endpoint: String = "", command: String = "") -> RedisError {
         let prefix = text.prefix { $0 != " " }
         return RedisError(.server, message: text, prefix: String(prefix), endpoint: endpoint, command: command)
     }

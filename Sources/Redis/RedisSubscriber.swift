@@ -13,7 +13,7 @@ public struct RedisPubSubMessage: Sendable, Hashable {
     public var payload: ByteBuffer
 
     /// Creates a message.
-    public init(channel: String, pattern: String? = nil, payload: ByteBuffer) {
+    package init(channel: String, pattern: String? = nil, payload: ByteBuffer) {
         self.channel = channel
         self.pattern = pattern
         self.payload = payload

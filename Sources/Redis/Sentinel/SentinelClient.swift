@@ -7,9 +7,9 @@ import RESP
 import ServiceLifecycle
 
 /// A client of Redis masters and replicas found through Redis Sentinel, that
-/// follows failovers: the radix sentinel seed's API (many master names, a pool
-/// per master, ``getMaster(_:)``/``putMaster(_:)``) done the way the best clients
-/// do it, and more careful than any of them.
+/// follows failovers: many master names, a pool per master, connections
+/// borrowed for a body (``withMaster(_:_:)``) or commands sent to whatever
+/// master is current (``master(_:durable:)``).
 ///
 /// - **Discovery**: every sentinel is asked at once (`SENTINEL MASTER`, a short
 ///   timeout each); the first address that answers `ROLE` as master wins.
@@ -94,10 +94,10 @@ public final class SentinelClient: Service, Sendable {
         SentinelMaster(client: self, name: name, durability: durable ?? configuration.durableWrites)
     }
 
-    /// Borrows a connection to `name`'s master (the seed's `GetMaster`): waits at
-    /// most ``SentinelConfiguration/masterWait`` while no master is verified.
+    /// Borrows a connection to `name`'s master: waits at most
+    /// ``SentinelConfiguration/masterWait`` while no master is verified.
     /// Give it back with ``putMaster(_:)``.
-    public func getMaster(_ name: String) async throws(RedisError) -> SentinelLease {
+    package func getMaster(_ name: String) async throws(RedisError) -> SentinelLease {
         let master = try followed(name)
         var attempts = 0
         while true {
@@ -118,13 +118,16 @@ public final class SentinelClient: Service, Sendable {
         }
     }
 
-    /// Gives back a lease (the seed's `PutMaster`). A lease to a master the client
-    /// has left since is closed, never put into the new master's pool.
-    public func putMaster(_ lease: SentinelLease) async {
+    /// Gives back a lease. A lease to a master the client has left since is
+    /// closed, never put into the new master's pool.
+    package func putMaster(_ lease: SentinelLease) async {
         await lease.pool.put(lease.lease)
     }
 
-    /// Borrows a connection to `name`'s master for `body` and gives it back.
+    /// Borrows a connection to `name`'s master for `body` (waiting at most
+    /// ``SentinelConfiguration/masterWait`` while no master is verified) and gives it
+    /// back: a connection to a master the client has left since is closed, never put
+    /// into the new master's pool.
     public func withMaster<T>(_ name: String, _ body: (SentinelLease) async throws -> T) async throws -> T {
         let lease = try await getMaster(name)
         do {
@@ -139,7 +142,7 @@ public final class SentinelClient: Service, Sendable {
 
     /// Sends one command to `name`'s master.
     @discardableResult
-    public func send(_ command: RedisCommand, toMaster name: String) async throws(RedisError) -> RESPValue {
+    package func send(_ command: RedisCommand, toMaster name: String) async throws(RedisError) -> RESPValue {
         try await sendToMaster(try followed(name), command, durability: configuration.durableWrites)
     }
 

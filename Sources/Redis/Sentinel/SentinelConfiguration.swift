@@ -139,7 +139,7 @@ public struct SentinelAddress: Sendable, Hashable, CustomStringConvertible, Comp
     }
 
     /// Parses `host:port` or `host` (IPv6 in brackets); the port defaults to 26379, the sentinels' port.
-    public init(parsing text: String) throws(RedisError) {
+    package init(parsing text: String) throws(RedisError) {
         guard !text.contains("@"), !text.contains("/") else {
             throw .invalidConfiguration("a sentinel address is host:port, without scheme, credentials or database")
         }

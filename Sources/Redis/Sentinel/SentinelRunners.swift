@@ -49,8 +49,7 @@ public struct SentinelReplicas: RedisCommandRunner {
     }
 }
 
-/// A connection to a master, borrowed with ``SentinelClient/getMaster(_:)`` and
-/// given back with ``SentinelClient/putMaster(_:)``.
+/// A connection to a master, borrowed for the body of ``SentinelClient/withMaster(_:_:)``.
 ///
 /// Commands sent through the lease itself are fenced and watched: once the client
 /// serves another master than the one the lease was borrowed from, a command is refused
