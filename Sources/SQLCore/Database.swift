@@ -17,7 +17,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     /// Idle connections unused this long are closed.
     public var maxIdleTime: Duration?
     /// How long a caller waits for a connection when ``maxOpen`` are in use, then fails with
-    /// `ConnectionKitError.Code.poolTimeout` (with ``Database/run()`` running; without it a
+    /// ``SQLError/Code/poolTimeout`` (with ``Database/run()`` running; without it a
     /// caller that would wait fails at once). `nil`: no limit. Default 30 s.
     public var waitTimeout: Duration?
     /// How often an idle connection is pinged (one at a time).
@@ -143,9 +143,11 @@ public final class Database: Service, Sendable {
 
     /// Runs `body` on a borrowed connection. A connection that saw a
     /// connection-class error, is no longer valid, or still holds a transaction
-    /// when `body` ends is closed, not reused.
+    /// when `body` ends is closed, not reused. Throws what `body` throws, or the
+    /// ``SQLError`` of a connection that could not be had (opening it failed, the wait
+    /// timed out, the pool was closed, the task was cancelled).
     public func withConnection<T>(_ body: (any SQLConnection) async throws -> T) async throws -> T {
-        let lease = try await pool.borrow()
+        let lease = try await borrow()
         let connection = lease.connection
         do {
             let result = try await body(connection)
@@ -161,7 +163,7 @@ public final class Database: Service, Sendable {
     /// returns, rolls back when it throws. The connection goes back to the pool
     /// only in a clean state: when the rollback or commit cannot be confirmed it is discarded.
     public func withTransaction<T: Sendable>(_ body: (any SQLConnection) async throws -> T) async throws -> T {
-        let lease = try await pool.borrow()
+        let lease = try await borrow()
         let connection = lease.connection
         do {
             try await connection.begin()
@@ -188,6 +190,43 @@ public final class Database: Service, Sendable {
         return result
     }
 
+    /// Borrows a pooled connection; what the pool throws becomes an ``SQLError``.
+    private func borrow() async throws(SQLError) -> ConnectionPool<any SQLConnection, AnyClock>.Lease {
+        do {
+            return try await pool.borrow()
+        } catch let error as SQLError {
+            throw error  // the driver's, from opening a connection
+        } catch let error as ConnectionKitError {
+            throw Self.sqlError(error)
+        } catch {
+            throw SQLError(.connectionFailed, message: "could not open a connection: \(error)")
+        }
+    }
+
+    /// The pool's own errors, said in SQLCore's codes.
+    static func sqlError(_ error: ConnectionKitError) -> SQLError {
+        let code: SQLError.Code =
+            switch error.code {
+            case .poolTimeout, .notRunning: .poolTimeout
+            case .cancelled: .cancelled
+            default: .closed  // .shutdown: the pool was closed
+            }
+        return SQLError(code, kind: .statement, message: "\(error.source): \(error.message)", underlying: error)
+    }
+
+    /// Runs `body` on a borrowed connection, with typed errors (`query` and `execute`).
+    private func withPooledConnection<T>(_ body: (any SQLConnection) async throws(SQLError) -> T) async throws(SQLError) -> T {
+        let lease = try await borrow()
+        do {
+            let result = try await body(lease.connection)
+            await giveBack(lease)
+            return result
+        } catch {
+            await giveBack(lease, failedWith: error)
+            throw error
+        }
+    }
+
     /// Returns a borrowed connection to the pool if it is as clean as a new one; closes it when
     /// it is broken (`error` is connection-class, or it is no longer valid) or holds a transaction.
     private func giveBack(_ lease: ConnectionPool<any SQLConnection, AnyClock>.Lease, failedWith error: (any Error)? = nil) async {
@@ -208,19 +247,19 @@ public final class Database: Service, Sendable {
     }
 
     /// Runs a statement on a pooled connection and returns its rows.
-    public func query(_ sql: String, _ parameters: [SQLValue] = []) async throws -> SQLRows {
-        try await withConnection { try await $0.query(sql, parameters) }
+    public func query(_ sql: String, _ parameters: [SQLValue] = []) async throws(SQLError) -> SQLRows {
+        try await withPooledConnection { connection throws(SQLError) in try await connection.query(sql, parameters) }
     }
 
     /// Runs a statement on a pooled connection and reports what it changed.
-    public func execute(_ sql: String, _ parameters: [SQLValue] = []) async throws -> SQLExecution {
-        try await withConnection { try await $0.execute(sql, parameters) }
+    public func execute(_ sql: String, _ parameters: [SQLValue] = []) async throws(SQLError) -> SQLExecution {
+        try await withPooledConnection { connection throws(SQLError) in try await connection.execute(sql, parameters) }
     }
 
     /// Runs `sql` once per row of `batch` on a pooled connection, all or nothing
     /// (``SQLConnection/execute(_:batch:)``), and returns each row's report.
-    public func execute(_ sql: String, batch: [[SQLValue]]) async throws -> [SQLExecution] {
-        try await withConnection { try await $0.execute(sql, batch: batch) }
+    public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
+        try await withPooledConnection { connection throws(SQLError) in try await connection.execute(sql, batch: batch) }
     }
 
     /// Current figures.

@@ -88,6 +88,10 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
         public static let misuse = Code("misuse", defaultKind: .statement)
         /// The server reported an error no other code describes.
         public static let serverError = Code("serverError", defaultKind: .statement)
+        /// No pooled connection became free within `DatabaseConfiguration.waitTimeout`,
+        /// or the caller would have had to wait while the pool's `run()` was not running.
+        /// Nothing was sent.
+        public static let poolTimeout = Code("poolTimeout", defaultKind: .statement)
     }
 
     /// Whether a failure concerns the connection (and its node) or only the statement.

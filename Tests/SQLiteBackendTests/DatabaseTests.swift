@@ -123,14 +123,38 @@ struct DatabaseTests {
             do {
                 try await waiter.value
                 Issue.record("expected a wait timeout")
-            } catch let error as ConnectionKitError {
-                #expect(error.code == .poolTimeout)
+            } catch let error as SQLError {
+                #expect(error.code == .poolTimeout && error.kind == .statement)
                 #expect(error.description.contains("test-db"))
             }
             try await holding.value
             let stats = db.statistics
             #expect(stats.waitCount == 1)
             #expect(stats.waitDuration == bound)
+        }
+    }
+
+    @Test("the pool's own failures are SQLErrors: a wait that times out, a closed database")
+    func poolFailuresAreSQLErrors() async throws {
+        try await withDatabase({
+            $0.maxOpen = 1
+            $0.waitTimeout = .milliseconds(20)
+        }) { db in
+            try await db.withConnection { _ in
+                do throws(SQLError) {
+                    _ = try await db.query("SELECT 1")
+                    Issue.record("a second borrower got a connection past maxOpen = 1")
+                } catch {
+                    #expect(error.code == .poolTimeout && error.kind == .statement)
+                }
+            }
+            await db.close()
+            do {
+                try await db.withConnection { _ in }
+                Issue.record("a closed database lent a connection")
+            } catch let error as SQLError {
+                #expect(error.code == .closed && error.kind == .statement)
+            }
         }
     }
 
