@@ -1,32 +1,33 @@
-/// An error raised by the connection layer itself (not by a connection).
-public struct ConnectionKitError: Error, Sendable, CustomStringConvertible, Hashable {
+/// An error raised by the connection layer itself (not by a connection). Each client
+/// says it in its own error type (`SQLError`, `RedisError`, `MemcachedError`).
+@usableFromInline package struct ConnectionKitError: Error, Sendable, CustomStringConvertible, Hashable {
     /// What went wrong. Extensible.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    @usableFromInline package struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The code's name.
-        public let name: String
+        @usableFromInline package let name: String
         /// Creates a code.
-        package init(_ name: String) { self.name = name }
+        @usableFromInline package init(_ name: String) { self.name = name }
         /// The name.
-        public var description: String { name }
+        @usableFromInline package var description: String { name }
 
         /// The circuit breaker is open: calls fail at once until a probe succeeds.
-        public static let circuitOpen = Code("circuitOpen")
+        @usableFromInline package static let circuitOpen = Code("circuitOpen")
         /// No connection became available within the pool's get timeout.
-        public static let poolTimeout = Code("poolTimeout")
+        @usableFromInline package static let poolTimeout = Code("poolTimeout")
         /// The pool was closed.
-        public static let shutdown = Code("shutdown")
+        @usableFromInline package static let shutdown = Code("shutdown")
         /// The caller would have to wait, but the pool's `run()` is not running to time the wait out.
-        public static let notRunning = Code("notRunning")
+        @usableFromInline package static let notRunning = Code("notRunning")
         /// The waiting task was cancelled.
-        public static let cancelled = Code("cancelled")
+        @usableFromInline package static let cancelled = Code("cancelled")
     }
 
     /// The code.
-    public var code: Code
+    @usableFromInline package var code: Code
     /// The pool or breaker the error concerns.
-    public var source: String
+    @usableFromInline package var source: String
     /// A one-line explanation with the figures that matter.
-    public var message: String
+    @usableFromInline package var message: String
 
     /// Creates an error.
     @usableFromInline package init(_ code: Code, source: String, message: String) {
@@ -36,5 +37,5 @@ public struct ConnectionKitError: Error, Sendable, CustomStringConvertible, Hash
     }
 
     /// `source: code: message`.
-    public var description: String { "\(source): \(code): \(message)" }
+    @usableFromInline package var description: String { "\(source): \(code): \(message)" }
 }
