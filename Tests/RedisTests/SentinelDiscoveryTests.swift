@@ -118,7 +118,7 @@ struct SentinelDiscoveryTests {
     }
 
     @Test(
-        "replica reads, round-robin and latency-weighted: over healthy replicas, a SIGSTOPped one dropped, back on SIGCONT",
+        "replica reads, round-robin and latency-weighted: over healthy replicas, a SIGSTOPped one dropped, back on SIGCONT; durable writes per call",
         arguments: [ReplicaBalancing.roundRobin, .latency])
     func replicaReads(balancing: ReplicaBalancing) async throws {
         try await withTopology("replicas-\(balancing.rawValue)", replicas: 2) { topology in
@@ -127,9 +127,17 @@ struct SentinelDiscoveryTests {
                 {
                     $0.dataNodes.readTimeout = .seconds(1)
                     $0.replicaBalancing = balancing
+                    $0.durableWrites = DurableWrites(replicas: 3, timeout: .milliseconds(100))  // one more than there are
                 }
             ) { client in
                 let name = topology.masterName
+                do {
+                    try await client.master(name).set("configured", to: "value")
+                    Issue.record("a write acknowledged by 3 replicas of 2")
+                } catch let error as RedisError {
+                    #expect(error.code == .notDurable, "\(error)")
+                }
+                try await client.master(name, durable: nil).set("no wait", to: "value")
                 try await client.master(name, durable: DurableWrites(replicas: 2)).set("shared", to: "value")
                 let replicas = client.replicas(name)
                 _ = try await replicas.get("shared")

@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// A client of Redis masters and replicas found through Redis Sentinel, that
 /// follows failovers: many master names, a pool per master, connections
 /// borrowed for a body (``withMaster(_:_:)``) or commands sent to whatever
-/// master is current (``master(_:durable:)``).
+/// master is current (``master(_:)``).
 ///
 /// - **Discovery**: every sentinel is asked at once (`SENTINEL MASTER`, a short
 ///   timeout each); the first address that answers `ROLE` as master wins.
@@ -89,9 +89,16 @@ public final class SentinelClient: Service, Sendable {
     // MARK: the master
 
     /// A runner of commands on `name`'s master (the typed helpers of
-    /// ``RedisCommandRunner``); `durable` overrides ``SentinelConfiguration/durableWrites``.
-    public func master(_ name: String, durable: DurableWrites?? = .none) -> SentinelMaster {
-        SentinelMaster(client: self, name: name, durability: durable ?? configuration.durableWrites)
+    /// ``RedisCommandRunner``), its writes as durable as ``SentinelConfiguration/durableWrites`` says.
+    public func master(_ name: String) -> SentinelMaster {
+        SentinelMaster(client: self, name: name, durability: configuration.durableWrites)
+    }
+
+    /// A runner of commands on `name`'s master whose writes wait for `durable`'s
+    /// acknowledgements, whatever ``SentinelConfiguration/durableWrites`` says;
+    /// `nil`: its writes wait for no replica.
+    public func master(_ name: String, durable: DurableWrites?) -> SentinelMaster {
+        SentinelMaster(client: self, name: name, durability: durable)
     }
 
     /// Borrows a connection to `name`'s master: waits at most

@@ -43,7 +43,7 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
     /// once: an application's writes ride through a failover. Commands that
     /// were sent when the connection broke may have run, and fail. Default on.
     public var waitForFailover: Bool
-    /// When set, every write through ``SentinelClient/master(_:durable:)`` waits for replicas' acknowledgement (`WAIT`).
+    /// When set, every write through ``SentinelClient/master(_:)`` waits for replicas' acknowledgement (`WAIT`).
     public var durableWrites: DurableWrites?
     /// How replica reads pick a replica. Default ``ReplicaBalancing/latency``.
     public var replicaBalancing: ReplicaBalancing

@@ -1,7 +1,7 @@
 import RESP
 
 /// Commands on the current master of one master name, following failovers
-/// (``SentinelClient/master(_:durable:)``); every typed helper of ``RedisCommandRunner`` works on it.
+/// (``SentinelClient/master(_:)``, ``SentinelClient/master(_:durable:)``); every typed helper of ``RedisCommandRunner`` works on it.
 public struct SentinelMaster: RedisCommandRunner {
     let client: SentinelClient
     /// The master name.
