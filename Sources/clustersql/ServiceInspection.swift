@@ -87,8 +87,8 @@ struct ServiceReport: Codable {
             await client.close()
             return (problem, statistics)
         }
-        report.master = statistics?.master
-        report.replicas = statistics?.replicas ?? []
+        report.master = statistics?.master?.description
+        report.replicas = statistics?.replicas.map(\.description) ?? []
         report.sentinels = statistics?.sentinels ?? []
         report.error = report.master == nil ? (problem ?? "no master verified") : nil
         report.statistics = statistics
@@ -123,7 +123,9 @@ struct ServiceReport: Codable {
         if !sentinels.isEmpty {
             let columns = SQLColumns(["sentinel", "names master", "problem"])
             let rows = sentinels.map {
-                SQLRow(columns: columns, values: [.text($0.sentinel), .text($0.names ?? "-"), .text($0.problem ?? "-")])
+                SQLRow(
+                    columns: columns,
+                    values: [.text($0.sentinel.description), .text($0.names?.description ?? "-"), .text($0.problem ?? "-")])
             }
             text += ResultPrinter(json: false).render(SQLRows(columns: columns, rows: rows))
         }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import RESP
 import Testing
@@ -161,6 +162,15 @@ struct MasterTrackerTests {
         #expect(throws: RedisError.self) { try SentinelAddress(parsing: "redis://h:26380/") }
         #expect(throws: RedisError.self) { try SentinelAddress(parsing: "redis://:pw@host:1") }
         #expect(throws: RedisError.self) { try SentinelAddress(parsing: "host:notaport") }
+    }
+
+    @Test("a sentinel address is coded as its host:port text, as statistics show it")
+    func addressCoding() throws {
+        let address = SentinelAddress(host: "::1", port: 26380)
+        let json = try JSONEncoder().encode([address])
+        #expect(String(decoding: json, as: UTF8.self) == #"["[::1]:26380"]"#)
+        #expect(try JSONDecoder().decode([SentinelAddress].self, from: json) == [address])
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([SentinelAddress].self, from: Data(#"["h:x"]"#.utf8)) }
     }
 }
 

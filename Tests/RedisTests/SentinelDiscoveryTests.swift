@@ -20,9 +20,9 @@ struct SentinelDiscoveryTests {
                 }
                 #expect(value == "hello")
                 #expect(try await client.send(RedisCommand("GET", "greeting"), toMaster: name) == .bulkString(.init(string: "hello")))
-                #expect(client.statistics().first?.master == topology.servers[0].sentinelAddress.description)
+                #expect(client.statistics().first?.master == topology.servers[0].sentinelAddress)
                 // Every check hears every sentinel; the dead one is reported, the others name the master.
-                let master = topology.servers[0].sentinelAddress.description
+                let master = topology.servers[0].sentinelAddress
                 try await eventually("every sentinel is reported") {
                     let reports = client.statistics().first?.sentinels ?? []
                     return reports.count == 4 && reports.filter { $0.problem != nil }.count == 1
@@ -147,7 +147,7 @@ struct SentinelDiscoveryTests {
                 await paused.pause()
                 defer { paused.resume() }
                 try await eventually("the paused replica is dropped") {
-                    client.statistics().first?.replicas == [topology.servers[2].sentinelAddress.description]
+                    client.statistics().first?.replicas == [topology.servers[2].sentinelAddress]
                 }
                 for _ in 0..<20 { #expect(try await replicas.getString("shared") == "value") }
                 paused.resume()

@@ -126,8 +126,8 @@ final class FollowedMaster: Sendable {
         let serving = self.serving
         let figures = counters.figures.withLock { $0 }
         return SentinelMasterStatistics(
-            name: name, master: serving?.address.description, generation: serving?.generation ?? 0,
-            replicas: replicas.addresses.map(\.description), failoversFollowed: figures.failovers,
+            name: name, master: serving?.address, generation: serving?.generation ?? 0,
+            replicas: replicas.addresses, failoversFollowed: figures.failovers,
             lastFollowMilliseconds: figures.lastFollow.map {
                 Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000
             },

@@ -126,7 +126,7 @@ public enum ReplicaFallback: String, Sendable, Hashable, CaseIterable {
 }
 
 /// A `host:port` pair named by a sentinel or given in the configuration.
-public struct SentinelAddress: Sendable, Hashable, CustomStringConvertible, Comparable {
+public struct SentinelAddress: Sendable, Hashable, CustomStringConvertible, Comparable, Codable {
     /// The host name or IP address.
     public var host: String
     /// The TCP port.
@@ -153,5 +153,22 @@ public struct SentinelAddress: Sendable, Hashable, CustomStringConvertible, Comp
     /// Ordered by host, then port.
     public static func < (lhs: SentinelAddress, rhs: SentinelAddress) -> Bool {
         (lhs.host, lhs.port) < (rhs.host, rhs.port)
+    }
+
+    /// Decodes the `host:port` text that ``encode(to:)`` writes.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            try self.init(parsing: text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a host:port address: \(error.message)")
+        }
+    }
+
+    /// Encodes the address as its `host:port` text (``description``), as statistics show it.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
     }
 }

@@ -5,12 +5,12 @@ import Metrics
 public struct SentinelMasterStatistics: Sendable, Codable, Hashable {
     /// The master name.
     public var name: String
-    /// `host:port` of the verified master served now; `nil` while none is.
-    public var master: String?
+    /// The verified master served now; `nil` while none is.
+    public var master: SentinelAddress?
     /// How many masters have been served (1 after the first discovery, +1 per switch).
     public var generation: Int
     /// The replicas reads go to now (empty until replica reads are used).
-    public var replicas: [String]
+    public var replicas: [SentinelAddress]
     /// Switches to another master the client made (failovers followed).
     public var failoversFollowed: Int
     /// Milliseconds from the last `+switch-master` announcement received to the new master being served
@@ -30,10 +30,10 @@ public struct SentinelMasterStatistics: Sendable, Codable, Hashable {
 
 /// One sentinel's answer at the last check.
 public struct SentinelReport: Sendable, Codable, Hashable {
-    /// `host:port` of the sentinel.
-    public var sentinel: String
-    /// `host:port` of the master it names; `nil` when it did not name one.
-    public var names: String?
+    /// The sentinel.
+    public var sentinel: SentinelAddress
+    /// The master it names; `nil` when it did not name one.
+    public var names: SentinelAddress?
     /// The config epoch of its view (a higher one is newer); `nil` when it did not name a master.
     public var epoch: Int?
     /// Why it named none (`unknown master`, or the error's code); never a password.
@@ -102,12 +102,12 @@ final class SentinelCounters: Sendable {
         let reports = answers.map { address, answer -> SentinelReport in
             switch answer {
             case .master(let master, let epoch):
-                return SentinelReport(sentinel: address.description, names: master.description, epoch: epoch)
-            case .unknownMaster: return SentinelReport(sentinel: address.description, problem: "unknown master")
+                return SentinelReport(sentinel: address, names: master, epoch: epoch)
+            case .unknownMaster: return SentinelReport(sentinel: address, problem: "unknown master")
             case .failed(let error):
                 failures += 1
                 let problem = error.code == .server ? error.prefix : error.code.name
-                return SentinelReport(sentinel: address.description, problem: problem)
+                return SentinelReport(sentinel: address, problem: problem)
             }
         }
         figures.withLock {
