@@ -7,7 +7,7 @@ import Testing
     "SentinelClient: discovery, credentials and replica reads (real redis-server and redis-sentinel)", .serialized, .timeLimit(.minutes(3)))
 struct SentinelDiscoveryTests {
     @Test(
-        "the first sentinel in the list down at start changes nothing; leases, send and statistics work; an unknown master name is typed and fast"
+        "the first sentinel in the list down at start changes nothing; leases, send and statistics work; an unknown master name is typed, fast and logged once"
     )
     func firstSentinelDownAndUnknownName() async throws {
         try await withTopology("discovery") { topology in
@@ -31,7 +31,8 @@ struct SentinelDiscoveryTests {
             }
             var configuration = sentinelConfiguration(topology)
             configuration.masterNames = ["no-such-master"]
-            let client = try SentinelClient(configuration: configuration)
+            let logs = LogCapture()
+            let client = try SentinelClient(configuration: configuration, logger: logs.logger())
             try await whileRunning(client) {
                 let started = ContinuousClock.now
                 do throws(RedisError) {
@@ -42,6 +43,11 @@ struct SentinelDiscoveryTests {
                     #expect(error.fromSentinel)
                 }
                 #expect(started.duration(to: .now) < .seconds(3), "masterUnknown is said at once, not after the master wait")
+                // The client looks again every 100 ms while no master is found: the state is logged, not each look.
+                try await Task.sleep(for: .seconds(1))
+                let loud = logs.all.filter { !$0.hasPrefix("trace") && !$0.hasPrefix("debug") }
+                #expect(loud.filter { $0.contains("no master found") }.count == 1, "\(loud)")
+                #expect(loud.count <= 3, "\(loud)")
             }
         }
     }

@@ -14,6 +14,8 @@ final class FollowedMaster: Sendable {
         var announcedAt: ContinuousClock.Instant?
         /// When the last switch to another master was made before any announcement of it arrived.
         var untimedSwitchAt: ContinuousClock.Instant?
+        /// Why no master was found, as last logged; `nil` once one is served.
+        var loggedProblem: String?
     }
 
     let name: String
@@ -34,6 +36,15 @@ final class FollowedMaster: Sendable {
 
     /// The master served now, without waiting.
     var serving: Serving? { state.withLock { $0.tracker.serving } }
+
+    /// Keeps why no master was found (`nil`: one is served); returns whether that
+    /// changed, so that a state change is logged and not every poll.
+    func noteProblem(_ problem: String?) -> Bool {
+        state.withLock { state in
+            defer { state.loggedProblem = problem }
+            return state.loggedProblem != problem
+        }
+    }
 
     /// Whether no master is served and the loop should look for one.
     var needsResolution: Bool { state.withLock { $0.tracker.needsResolution } }

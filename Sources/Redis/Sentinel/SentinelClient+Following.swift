@@ -59,7 +59,7 @@ extension SentinelClient {
             guard case .master(let address, let epoch) = answer, tried.withLock({ $0.insert(address).inserted }) else { return false }
             let role = await self.role(of: address)
             guard role == .master else {
-                self.logger.info(
+                self.logger.debug(
                     "the named master is not one", metadata: ["master": "\(master.name)", "address": "\(address)", "role": "\(role)"])
                 return false
             }
@@ -71,7 +71,10 @@ extension SentinelClient {
         master.counters.answers(answers)
         if !found.withLock({ $0 }) {
             let problem = SentinelAnswer.problem(answers, masterName: master.name)
-            logger.info("no master found", metadata: ["master": "\(master.name)", "problem": "\(problem)"])
+            // Once per problem, not once per 100 ms poll while it lasts.
+            if master.noteProblem("\(problem)") {
+                logger.warning("no master found", metadata: ["master": "\(master.name)", "problem": "\(problem)"])
+            }
             _ = await master.apply { $0.resolutionFailed(problem) }
         }
     }
@@ -121,6 +124,7 @@ extension SentinelClient {
             if let from = actions.switched?.from { attributes["clustersql.sentinel.from"] = from.description }
         }
         if let switched = actions.switched {
+            _ = master.noteProblem(nil)
             logger.info(
                 "following a new master",
                 metadata: ["master": "\(master.name)", "from": "\(switched.from.map(\.description) ?? "-")", "to": "\(address)"])
