@@ -56,7 +56,7 @@ public struct HealingConfiguration: Sendable {
 /// Every operation of ``MemcachedCommandRunner`` works on it.
 public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     /// The client it guards.
-    public let client: MemcachedClient
+    package let client: MemcachedClient
     /// The healing settings.
     public let healing: HealingConfiguration
     /// The guarded client's event-loop executor (``MemcachedClient/taskExecutor``):
@@ -184,6 +184,30 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
                 MemcachedError(
                     .unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description))
         }
+    }
+
+    /// The index in the configuration's servers of the server `key` is sent to now: its own,
+    /// or, with ``HealingConfiguration/redistributeWhileDown``, the next one up while its own
+    /// is down. `nil` without servers.
+    public func serverIndex(for key: String) -> Int? { route(key) }
+
+    /// `flush_all` on every server, each through its breaker (a server that is down is not
+    /// asked: ``MemcachedError/Code/unavailable``); the first error is thrown after all were asked.
+    public func flushAll() async throws(MemcachedError) {
+        var firstError: MemcachedError?
+        for index in client.configuration.servers.indices {
+            do throws(MemcachedError) {
+                let reply = try await send(.flushAll(), throughBreakerOf: index)
+                guard case .response(.ok) = reply.body else {
+                    throw MemcachedError(
+                        .protocolViolation, message: "flush_all was not answered OK",
+                        server: client.configuration.servers[index].description)
+                }
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
     }
 
     /// `version` on every server that is up (the seed's `Ping`); throws the first error.

@@ -104,7 +104,7 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
             configuration.sharedConnectionsPerServer.map { count in
                 configuration.servers.map { server in
                     SharedConnections(count: count) {
-                        MemcachedError(.unavailable, message: "the client is closed", server: server.description)
+                        MemcachedError(.clientClosed, message: "the client is closed", server: server.description)
                     }
                 }
             } ?? []
@@ -180,6 +180,8 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
             throw error.at(server)
         } catch let error as ConnectionKitError where error.code == .cancelled {
             throw MemcachedError(.cancelled, message: "the task was cancelled while it waited for a connection", server: server)
+        } catch let error as ConnectionKitError where error.code == .shutdown {
+            throw MemcachedError(.clientClosed, message: "the client is closed", server: server)
         } catch let error as ConnectionKitError {
             throw MemcachedError(.unavailable, message: "\(error.code): \(error.message)", server: server)
         } catch {

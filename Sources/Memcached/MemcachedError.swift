@@ -45,6 +45,8 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
         public static let connectionLost = Code("connectionLost")
         /// The server is taken as down: the call returned at once, without I/O.
         public static let unavailable = Code("unavailable")
+        /// The client was closed (`close()`): the call did not run. Says nothing of the server.
+        public static let clientClosed = Code("clientClosed")
         /// A malformed setting.
         public static let invalidConfiguration = Code("invalidConfiguration")
         /// The calling task was cancelled: the request was not written, or it was and may have

@@ -215,6 +215,32 @@ struct HealingMemcachedClientTests {
         }
     }
 
+    @Test("after close() every call fails clientClosed, a read included (never a miss); flushAll and serverIndex(for:)")
+    func closedClientAndFlush() async throws {
+        try await withHealingClient("closed", count: 2) { _, client in
+            let keys = (0..<8).map { "c:\($0)" }
+            for key in keys { try await client.set(key, to: ByteBuffer(string: key)) }
+            #expect(keys.allSatisfy { client.serverIndex(for: $0) == client.client.serverIndex(for: $0) })
+            #expect(Set(keys.compactMap { client.serverIndex(for: $0) }) == [0, 1], "the keys span both servers")
+            try await client.flushAll()
+            for key in keys { #expect(try await client.get(key) == nil, "flushed on both servers") }
+            await client.close()
+            do throws(MemcachedError) {
+                _ = try await client.get("c:0")
+                Issue.record("a read after close() was answered")
+            } catch {
+                #expect(error.code == .clientClosed && !error.isConnectionError)
+            }
+            do throws(MemcachedError) {
+                try await client.set("c:0", to: ByteBuffer(string: "late"))
+                Issue.record("a write after close() was answered")
+            } catch {
+                #expect(error.code == .clientClosed)
+            }
+            #expect(client.connectionAvailable, "closing is not a server going down")
+        }
+    }
+
     @Test(
         "get many with one server down: the rest arrive, the server is a failure; with redistribution, a down server's keys move to the next and back"
     )
