@@ -1,6 +1,9 @@
 import Logging
 import ServiceLifecycle
 
+// `@usableFromInline` on the type too: without it, its `@inlinable package` members are
+// silently neither inlined nor specialized in the modules that call them (measured: a Redis
+// GET cost 38 % more client CPU, a PostgreSQL point select 30 %).
 /// A pool of connections with every option of radix's pool and the limits of
 /// database/sql and pgxpool (see ``ConnectionPoolConfiguration``).
 ///
@@ -11,10 +14,11 @@ import ServiceLifecycle
 /// get timeouts, token refills, overflow draining, pings, lifetimes, warm-up.
 /// Without `run()`, a borrow that would have to wait fails at once with
 /// ``ConnectionKitError/Code/notRunning`` rather than risk waiting forever.
+@usableFromInline
 package final class ConnectionPool<Connection: Sendable, PoolClock: Clock>: Service, Sendable
 where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// A borrowed connection; give it back with ``release(_:broken:)``.
-    package typealias Lease = PooledConnection<Connection, PoolClock.Instant>
+    @usableFromInline package typealias Lease = PooledConnection<Connection, PoolClock.Instant>
     @usableFromInline typealias Machine = PoolStateMachine<Connection, PoolClock.Instant>
 
     @usableFromInline
@@ -28,7 +32,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     }
 
     /// The configuration.
-    package let configuration: ConnectionPoolConfiguration
+    @usableFromInline package let configuration: ConnectionPoolConfiguration
     @usableFromInline let lifecycle: ConnectionLifecycle<Connection>
     @usableFromInline let clock: PoolClock
     @usableFromInline let observer: any ConnectionObserver
@@ -39,7 +43,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     @usableFromInline let waiters = ParkedWaiters<Machine.WaiterResult>()
 
     /// Creates a pool; nothing is dialed until the first borrow or ``run()``'s warm-up.
-    package init(
+    @usableFromInline package init(
         configuration: ConnectionPoolConfiguration,
         lifecycle: ConnectionLifecycle<Connection>,
         clock: PoolClock,
@@ -131,23 +135,23 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     /// Counts a connection its borrower left in a changed session and that was reset before
     /// it is released (``PoolStatistics/resets``).
-    package func recordReset() {
+    @usableFromInline package func recordReset() {
         state.withLock { $0.machine.statistics.resets += 1 }
     }
 
     // MARK: management
 
     /// Whether ``run()`` is active (waits can be timed out).
-    package var isRunning: Bool { state.withLock { $0.running } }
+    @usableFromInline package var isRunning: Bool { state.withLock { $0.running } }
 
     /// Idle connections ready to borrow (radix's `Avail`).
-    package var available: Int { state.withLock { $0.machine.available } }
+    @usableFromInline package var available: Int { state.withLock { $0.machine.available } }
 
     /// Current figures and totals.
-    package var statistics: PoolStatistics { state.withLock { $0.machine.stats } }
+    @usableFromInline package var statistics: PoolStatistics { state.withLock { $0.machine.stats } }
 
     /// Closes every idle connection; the pool stays usable (radix's `Empty`). Safe to call repeatedly.
-    package func empty() async {
+    @usableFromInline package func empty() async {
         let actions = state.withLock { $0.machine.empty() }
         await perform(actions)
     }
@@ -155,14 +159,14 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// Shuts the pool down: waiters fail with ``ConnectionKitError/Code/shutdown``,
     /// idle connections close now and borrowed ones when returned, ``run()`` returns.
     /// Safe to call repeatedly.
-    package func close() async {
+    @usableFromInline package func close() async {
         let actions = state.withLock { $0.machine.shutdown() }
         wakeLoop()
         await perform(actions)
     }
 
     /// Drives the pool's timers until ``close()``, graceful shutdown or cancellation.
-    package func run() async throws {
+    @usableFromInline package func run() async throws {
         let alreadyRunning = state.withLock { s -> Bool in
             defer { s.running = true }
             return s.running
@@ -286,7 +290,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
 extension ConnectionPool where PoolClock == ContinuousClock {
     /// Creates a pool on the continuous clock.
-    package convenience init(
+    @usableFromInline package convenience init(
         configuration: ConnectionPoolConfiguration,
         lifecycle: ConnectionLifecycle<Connection>,
         observer: any ConnectionObserver = SilentObserver(),

@@ -2,7 +2,7 @@ import Synchronization
 
 /// A connection that can tell it must not be used any more (it saw a
 /// connection-class failure or was closed): what ``SharedConnections`` needs.
-package protocol BreakableConnection: Sendable {
+@usableFromInline package protocol BreakableConnection: Sendable {
     /// Whether the connection failed or was closed.
     var isBroken: Bool { get }
 }
@@ -15,9 +15,10 @@ package protocol BreakableConnection: Sendable {
 ///
 /// The pool behind it is reached only through the closures each call passes:
 /// `acquire` borrows (and prepares) a connection, `release` gives one back.
+@usableFromInline
 package final class SharedConnections<Connection: BreakableConnection, Instant: InstantProtocol & Sendable, Failure: Error>: Sendable {
     /// A connection borrowed from the pool.
-    package typealias Lease = PooledConnection<Connection, Instant>
+    @usableFromInline package typealias Lease = PooledConnection<Connection, Instant>
 
     @usableFromInline enum SlotState: Sendable {
         case empty
@@ -34,13 +35,13 @@ package final class SharedConnections<Connection: BreakableConnection, Instant: 
     @usableFromInline let closedError: @Sendable () -> Failure
 
     /// `count` shared slots (at least one); `closedError` is what a request gets once they closed.
-    package init(count: Int, closedError: @escaping @Sendable () -> Failure) {
+    @usableFromInline package init(count: Int, closedError: @escaping @Sendable () -> Failure) {
         slots = (0..<max(1, count)).map { _ in Locked(.empty) }
         self.closedError = closedError
     }
 
     /// How many connections are shared.
-    package var count: Int { slots.count }
+    @usableFromInline package var count: Int { slots.count }
 
     /// The next slot's connection: the ready one without an async call (the usual
     /// case), else one `acquire` borrows for the slot, or the one another task is
@@ -161,7 +162,7 @@ package final class SharedConnections<Connection: BreakableConnection, Instant: 
     }
 
     /// Empties `slot` if it still holds `lease` (a connection that broke), and gives it back.
-    package func discard(_ lease: Lease, slot: Int, release: (Lease) async -> Void) async {
+    @usableFromInline package func discard(_ lease: Lease, slot: Int, release: (Lease) async -> Void) async {
         let owned = slots[slot].withLock { state -> Bool in
             guard case .ready(let current) = state, current.id == lease.id else { return false }
             state = .empty
@@ -173,7 +174,7 @@ package final class SharedConnections<Connection: BreakableConnection, Instant: 
     /// Gives every ready connection back (a pool asked to empty itself). With
     /// `closing` (a pool that closes), a dial still in flight gives its connection
     /// back too when it finishes, and no slot keeps a connection again.
-    package func releaseAll(closing: Bool = false, release: (Lease) async -> Void) async {
+    @usableFromInline package func releaseAll(closing: Bool = false, release: (Lease) async -> Void) async {
         if closing { closed.store(true, ordering: .relaxed) }
         for slot in slots {
             let lease = slot.withLock { state -> Lease? in

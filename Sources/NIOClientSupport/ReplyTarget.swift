@@ -3,6 +3,7 @@
 ///
 /// Event-loop confined: ``complete(_:_:)`` is called on the loop of the
 /// connection that wrote the batch, never concurrently.
+@usableFromInline
 package final class BatchReplies<Reply: Sendable, Failure: Error> {
     @usableFromInline var results: [Result<Reply, Failure>?]
     @usableFromInline var remaining: Int
@@ -27,6 +28,7 @@ package final class BatchReplies<Reply: Sendable, Failure: Error> {
 }
 
 /// Who waits for a reply: one task, or one place in a pipelined batch.
+@usableFromInline
 package enum ReplyTarget<Reply: Sendable, Failure: Error> {
     /// A task waiting for this reply alone.
     case caller(UnsafeContinuation<Result<Reply, Failure>, Never>)
