@@ -1,8 +1,9 @@
 import ConnectionKit
 import Foundation
 
-/// A snapshot of a cluster's figures (``ClusterDriver/statistics()``), with
-/// the clustersql seed's expvar names as its JSON keys.
+/// A snapshot of a cluster's figures (``ClusterDriver/statistics()``); its JSON
+/// keys are stable names (`Connections`, `Errors`, `LastSuccess`...) that
+/// dashboards may rely on.
 public struct ClusterStatistics: Sendable, Codable, Hashable {
     /// The cluster's name.
     public var cluster: String
@@ -157,7 +158,7 @@ public struct NodeStatistics: Sendable, Codable, Hashable {
         isBehindByUnknown = try container.decodeIfPresent(Bool.self, forKey: .isBehindByUnknown) ?? false
     }
 
-    /// Encodes every key, absent values as `null`, as the seed's expvar output has them.
+    /// Encodes every key, absent values as `null`, so that every snapshot has the same keys.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(name, forKey: .name)

@@ -3,7 +3,7 @@
 /// Without compounding (the default), the n-th delay is
 /// `min(initial · multiplierⁿ, maximum)` scaled by a random factor in
 /// `[1 − jitter, 1 + jitter]` and capped at `maximum` again. With compounding
-/// (go-kit's `conn.Manager`), each delay is the previous one times
+/// each delay is the previous one times
 /// `multiplier · U[1 − jitter, 1 + jitter]`, capped, so the jitter carries forward.
 public struct BackoffPolicy: Sendable, Hashable {
     /// The base of the first delay.

@@ -22,7 +22,7 @@ package struct PooledConnection<Connection: Sendable, Instant: InstantProtocol &
     }
 }
 
-/// Counters and gauges of a pool, in the spirit of Go's `sql.DBStats`.
+/// Counters and gauges of a pool: what is open, in use and waiting now, and totals since it started.
 public struct PoolStatistics: Sendable, Hashable, Codable {
     /// Connections open now: idle, overflow, in use and being pinged.
     public var open = 0

@@ -6,7 +6,7 @@ import SQLCore
 /// Two DSN forms are accepted:
 /// - a URL: `mysql://user:password@host:port/db?tls=true` (also `mariadb://`;
 ///   user and password may be percent-encoded; `[::1]` for IPv6);
-/// - the Go-MySQL form the clustersql seed uses:
+/// - the form of Go's MySQL driver:
 ///   `user:password@tcp(host:port)/db?param=value` or `user@unix(/path/to.sock)/db`.
 ///
 /// Parameters (both forms): `tls` (`false` the default, `preferred`,

@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// How a ``HealingMemcachedClient`` decides that a server is down and takes it back.
 public struct HealingConfiguration: Sendable {
     /// Connection-class failures (timeouts, refused, reset, garbage) within ``failureWindow``
-    /// that take a server down; a success clears the count. Default 10, the seed's.
+    /// that take a server down; a success clears the count. Default 10.
     public var failureThreshold: Int
     /// The window the failures are counted in. Default 10 s.
     public var failureWindow: Duration
@@ -40,7 +40,7 @@ public struct HealingConfiguration: Sendable {
     }
 }
 
-/// The self-healing client of the reconnectingmemcached seed, kept honest, per server.
+/// A memcached client that fails fast while a server is down and takes it back when it heals.
 ///
 /// Each server has a circuit breaker (ConnectionKit's `CircuitBreaker`): after
 /// ``HealingConfiguration/failureThreshold`` connection-class failures it is down,
@@ -114,7 +114,7 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
         }
     }
 
-    /// Whether every server is up (the seed's `connectionAvailable`).
+    /// Whether every server is up.
     public var connectionAvailable: Bool { down.withLock { $0.indices.isEmpty } }
 
     /// Whether server `index` (of the configuration's servers) is up.
@@ -210,7 +210,7 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
         if let firstError { throw firstError }
     }
 
-    /// `version` on every server that is up (the seed's `Ping`); throws the first error.
+    /// `version` on every server that is up; throws the first error.
     public func ping() async throws(MemcachedError) {
         for index in client.configuration.servers.indices where isAvailable(server: index) {
             let reply = try await send(.version, throughBreakerOf: index)

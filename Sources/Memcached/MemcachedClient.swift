@@ -9,21 +9,18 @@ import ServiceLifecycle
 public struct MemcachedClientConfiguration: Sendable {
     /// The servers, with their timeouts and ketama weights.
     public var servers: [MemcachedServerConfiguration]
-    /// Idle connections kept per server (gomemcache's `MaxIdleConns`); more are opened on demand,
-    /// and those beyond it are closed when returned. Default 8: with gomemcache's 2, eight
-    /// concurrent callers opened and closed a connection on most calls (measured: 124 µs of
-    /// client CPU per call against 53 µs with 8).
+    /// Idle connections kept per server; more are opened on demand, and those beyond it are
+    /// closed when returned. Default 8: with fewer, eight concurrent callers open and close a
+    /// connection on most calls (see the Benchmarks article).
     public var idleConnectionsPerServer: Int
     /// Keys with spaces or control characters are allowed, sent base64-encoded (meta protocol `b` flag). Default off.
     public var binaryKeys: Bool
-    /// Connections per server that every task shares, single requests pipelined on them
-    /// (spymemcached's design): requests that tasks send together leave in one write and
-    /// their replies arrive in one read. `nil`: each request borrows a connection of its
-    /// own from the pool (gomemcache's design). Pipelined batches (``MemcachedClient/getMany(_:)``)
-    /// always borrow one. Default 1, spymemcached's choice: measured with 8 tasks (`make
-    /// bench-memcached`), one shared connection a server cost about half the client CPU per
-    /// call of a connection borrowed per call, and clearly less than two shared ones (whose
-    /// writes and reads each carry half as many requests).
+    /// Connections per server that every task shares, single requests pipelined on them:
+    /// requests that tasks send together leave in one write and their replies arrive in
+    /// one read. `nil`: each request borrows a connection of its own from the pool. Pipelined
+    /// batches (``MemcachedClient/getMany(_:)``) always borrow one. Default 1: one shared
+    /// connection a server costs less client CPU per call than a connection borrowed per
+    /// call, or than two shared ones (see the Benchmarks article).
     public var sharedConnectionsPerServer: Int?
 
     /// A configuration for `servers`.
@@ -261,7 +258,7 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
         }
     }
 
-    /// `version` on every server (gomemcache's `Ping`): by `host:port`, the version or the error.
+    /// `version` on every server: by `host:port`, the version or the error.
     public func versions() async -> [String: Result<String, MemcachedError>] {
         await withTaskGroup(of: (String, Result<String, MemcachedError>).self) { group in
             for index in configuration.servers.indices {

@@ -9,7 +9,7 @@ public struct MemcachedServerConfiguration: Sendable, Hashable, CustomStringConv
     public var port: Int
     /// The server's share of the keys relative to the others (ketama weight). Default 1.
     public var weight: Int
-    /// The longest wait for the TCP connection. Default 500 ms (gomemcache's).
+    /// The longest wait for the TCP connection. Default 500 ms.
     public var connectTimeout: Duration
     /// The longest wait for a reply, counted from the request's write; when it passes
     /// the connection is closed and every pending request fails. Default 500 ms.

@@ -77,8 +77,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public var endpoint: String
     /// The name of the command that failed (`GET`, `AUTH`...), when known; never its arguments.
     public var command: String
-    /// Whether the error came from talking to Sentinel rather than to a data node
-    /// (the radix sentinel seed's `ClientError.SentinelErr`).
+    /// Whether the error came from talking to Sentinel rather than to a data node.
     public var fromSentinel: Bool = false
 
     /// Creates an error.

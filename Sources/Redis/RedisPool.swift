@@ -32,7 +32,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     private let logger: Logger
 
     /// A pool of `size` idle connections to the server of `configuration`
-    /// (more are created on demand, as in radix).
+    /// (more are created on demand).
     public init(
         configuration: RedisConfiguration,
         size: Int,
@@ -94,7 +94,7 @@ public final class RedisPool: Service, RedisCommandRunner {
         }
     }
 
-    /// A pool for `address` (`host:port` or a `redis://` URL), radix's `NewPool(network, addr, size)`.
+    /// A pool of `size` idle connections to `address` (`host:port` or a `redis://` URL).
     public convenience init(address: String, size: Int, options: RedisPoolOptions = RedisPoolOptions()) throws(RedisError) {
         self.init(configuration: try RedisConfiguration(url: address), size: size, options: options)
     }
@@ -155,7 +155,7 @@ public final class RedisPool: Service, RedisCommandRunner {
         }
     }
 
-    /// Sends one command (radix's `Cmd`): on a borrowed connection, or, with
+    /// Sends one command: on a borrowed connection, or, with
     /// ``RedisPoolOptions/autoPipelining``, on a shared one together with other tasks' commands.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
         // The endpoint is formatted only for an error, never per command.
@@ -186,14 +186,14 @@ public final class RedisPool: Service, RedisCommandRunner {
 
     // MARK: management
 
-    /// Idle connections ready to borrow (radix's `Avail`).
+    /// Idle connections ready to borrow.
     public var available: Int { pool.available }
 
     /// Figures and totals: open, in use, idle, waits, timeouts, opened, closed by reason.
     public var statistics: PoolStatistics { pool.statistics }
 
     /// Closes every idle connection and lets go of the shared ones of automatic
-    /// pipelining; the pool stays usable (radix's `Empty`). Safe to call repeatedly.
+    /// pipelining; the pool stays usable. Safe to call repeatedly.
     public func empty() async {
         await shared?.releaseAll(release: put)
         await pool.empty()

@@ -1,26 +1,26 @@
 import ConnectionKit
 
-/// The options of a ``RedisPool``, named after radix's pool options.
+/// The options of a ``RedisPool``.
 public struct RedisPoolOptions: Sendable {
-    /// Opens one connection for the pool (radix's `PoolConnFunc`): the place for
+    /// Opens one connection for the pool: the place for
     /// AUTH, SELECT or anything else a new connection needs. `nil`: ``RedisConnection/connect(_:on:logger:)``
     /// with the pool's configuration (which already sends AUTH, SELECT and SETNAME).
     /// The session the hook leaves is what "clean" means for the pool's connections; one
     /// a borrower changes is closed rather than reset (only the hook knows how to redo it).
     public var dial: (@Sendable (RedisConfiguration) async throws -> RedisConnection)?
-    /// Creating connections on demand: at most `headroom` at once, then one per `interval` (radix's `CreateLimit`).
+    /// Creating connections on demand: at most `headroom` at once, then one per `interval`.
     /// `nil`: no limit.
     public var createLimit: CreateLimit?
-    /// How long a borrower of ``RedisPool`` waits for a connection when none may be created (radix's
-    /// `GetTimeout`), then fails with ``RedisError/Code/poolTimeout``. `nil`: no limit. Default 30 s.
+    /// How long a borrower of ``RedisPool`` waits for a connection when none may be created,
+    /// then fails with ``RedisError/Code/poolTimeout``. `nil`: no limit. Default 30 s.
     public var getTimeout: Duration?
     /// Room for connections returned while the pool already holds `size` idle ones;
-    /// one of them is closed per drain interval (radix's `OnFullBuffer`). `nil`: such connections are closed at once.
+    /// one of them is closed per drain interval. `nil`: such connections are closed at once.
     public var onFullBuffer: OverflowBuffer?
     /// One idle connection is PINGed per interval, so a dead one is found before a caller
-    /// borrows it (radix's `PingInterval`; the default, 10 s divided by the size).
+    /// borrows it (the default: every 10 s divided by the size).
     public var pingInterval: PingInterval
-    /// A hard cap on open connections; borrowers beyond it wait. `nil`: none (radix's behaviour).
+    /// A hard cap on open connections; borrowers beyond it wait. `nil`: none.
     public var maxOpen: Int?
     /// Commands sent through ``RedisPool/send(_:)`` share a few connections,
     /// and commands from many tasks go out together in one write. `nil`: each command borrows a connection.

@@ -2,7 +2,7 @@ import ConnectionKit
 import Logging
 import ServiceLifecycle
 
-/// Pool settings of a ``Database``, named as in Go's database/sql.
+/// Pool settings of a ``Database``.
 public struct DatabaseConfiguration: Sendable, Hashable {
     /// The name in errors, logs and metrics.
     public var name: String
@@ -23,7 +23,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     /// How often an idle connection is pinged (one at a time).
     public var pingInterval: PingInterval
 
-    /// Go's defaults (no open limit, 2 idle, no lifetimes, no pings), but a wait of at most 30 s.
+    /// No open limit, 2 idle connections, no lifetimes, no pings, and a wait of at most 30 s.
     public init(name: String = "database") {
         self.name = name
         self.maxOpen = nil
@@ -45,7 +45,7 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     }
 }
 
-/// Figures like Go's `sql.DBStats`.
+/// What a ``Database``'s pool holds now, and what it did since it started.
 public struct DatabaseStatistics: Sendable, Hashable, Codable {
     /// Connections open (in use and idle).
     public var openConnections: Int

@@ -1,7 +1,7 @@
 import ConnectionKit
 
-/// Drivers registered under names, to open connections by driver name (the
-/// idea of Go's `sql.Register`), safe to use from any number of tasks.
+/// Drivers registered under names, to open connections by driver name (as a
+/// configuration file names them), safe to use from any number of tasks.
 ///
 /// There is no process-wide registry: an application makes one, registers
 /// the backends it links, and passes it where it is needed.
@@ -13,8 +13,8 @@ public final class SQLDriverRegistry: Sendable {
 
     /// Registers `driver` under `name`.
     ///
-    /// - Throws: ``SQLError/Code/duplicateDriver`` when the name is taken (Go's
-    ///   `sql.Register` panics there), ``SQLError/Code/invalidConfiguration``
+    /// - Throws: ``SQLError/Code/duplicateDriver`` when the name is taken,
+    ///   ``SQLError/Code/invalidConfiguration``
     ///   for an empty name.
     public func register(_ driver: any SQLDriver, as name: String) throws(SQLError) {
         guard !name.isEmpty else {

@@ -37,9 +37,7 @@ import ServiceLifecycle
 ///     group.addTask { try await client.run() }
 ///     let master = client.master("mymaster")
 ///     try await master.set("greeting", to: "hello")
-///     let lease = try await client.getMaster("mymaster")    // the seed's GetMaster
-///     _ = try await lease.send("INCR", "visits")
-///     await client.putMaster(lease)                         // the seed's PutMaster
+///     try await client.withMaster("mymaster") { lease in _ = try await lease.send("INCR", "visits") }
 ///     await client.close()
 /// }
 /// ```

@@ -19,7 +19,7 @@ public struct SentinelConfiguration: Sendable, CustomStringConvertible {
     /// client name, protocol, timeouts and TLS. Its host and port are ignored: the sentinels name them
     /// (so with TLS, the certificates must name the addresses the sentinels announce, or set the TLS server name).
     public var dataNodes: RedisConfiguration
-    /// Idle connections kept per master (and per replica), radix's pool size. Default 10.
+    /// Idle connections kept per master (and per replica). Default 10.
     public var poolSize: Int
     /// The options of each master's and replica's ``RedisPool`` (their name gets the node's address appended).
     public var poolOptions: RedisPoolOptions
