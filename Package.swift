@@ -128,13 +128,14 @@ let package = Package(
                 "ConnectionKit", "NIOClientSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: callerExecutorSettings),
         .target(
             name: "ClusterConfig",
             dependencies: [
-                "SQLCore", "ClusterSQL", "Redis", "Memcached", .product(name: "TOMLKit", package: "TOMLKit"),
+                "SQLCore", "ClusterSQL", "Redis", "Memcached", "NIOClientSupport", .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -154,7 +155,9 @@ let package = Package(
         .target(name: "BenchSupport", dependencies: ["SQLCore", "ConnectionKit"]),
         .executableTarget(
             name: "sql-bench",
-            dependencies: ["BenchSupport", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "TestServers"],
+            dependencies: [
+                "BenchSupport", "ConnectionKit", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "TestServers",
+            ],
             exclude: ["peers"]),
         .executableTarget(
             name: "redis-bench",
@@ -172,9 +175,14 @@ let package = Package(
             name: "sentinel-bench",
             dependencies: [
                 "BenchSupport", "ConnectionKit", "Redis", "RESP", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
-            name: "cluster-bench", dependencies: ["BenchSupport", "ClusterSQL", "SQLCore", "MariaDBBackend", "TestServers"]),
+            name: "cluster-bench",
+            dependencies: [
+                "BenchSupport", "ClusterSQL", "ConnectionKit", "SQLCore", "MariaDBBackend", "TestServers",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // libFuzzer targets for every parser of outside input (scripts/fuzz.sh; a replay tool in a plain build).
         .executableTarget(
             name: "fuzz-parsers",
@@ -186,7 +194,7 @@ let package = Package(
             name: "clustersql",
             dependencies: [
                 "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ClusterSQL", "FaultInjection", "ClusterConfig",
-                "ConnectionKit", "Redis", "Memcached",
+                "ConnectionKit", "Redis", "RESP", "Memcached",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -196,20 +204,24 @@ let package = Package(
         .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore", "ConnectionKit", "TestServers"]),
         .testTarget(
             name: "ConnectionKitTests",
-            dependencies: ["ConnectionKit", "TestServers", .product(name: "MetricsTestKit", package: "swift-metrics")]),
+            dependencies: [
+                "ConnectionKit", "TestServers", .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
         .testTarget(
             name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "SQLTestSupport", "ConnectionKit", "TestServers"]),
         .testTarget(
             name: "ClusterSQLTests",
             dependencies: [
                 "ClusterSQL", "ClusterConfig", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend",
-                "ConnectionKit",
+                "ConnectionKit", .product(name: "Metrics", package: "swift-metrics"),
                 "TestServers", "SQLTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "SQLCore", "Redis", "Memcached", "NIOClientSupport"]),
+        .testTarget(
+            name: "ClusterConfigTests", dependencies: ["ClusterConfig", "ClusterSQL", "SQLCore", "Redis", "Memcached", "NIOClientSupport"]),
         // Issue-14 hardening across modules: secrets in every output (property-based), clients pointed at the wrong server.
         .testTarget(
             name: "HardeningTests",
@@ -233,7 +245,7 @@ let package = Package(
         .testTarget(
             name: "MemcachedTests",
             dependencies: [
-                "Memcached", "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                "Memcached", "ConnectionKit", "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
@@ -249,7 +261,10 @@ let package = Package(
             ]),
         .testTarget(
             name: "NIOClientSupportTests",
-            dependencies: ["NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: [
+                "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
         .testTarget(name: "SocketReadinessTests", dependencies: ["SocketReadiness", "ConnectionKit"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
@@ -259,3 +274,10 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Every Swift target: a member is visible only through a module the file imports
+// (SE-0444), and existential types are spelled `any` (SE-0335).
+for target in package.targets where [.regular, .executable, .test].contains(target.type) {
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [.enableUpcomingFeature("MemberImportVisibility"), .enableUpcomingFeature("ExistentialAny")]
+}

@@ -1,4 +1,5 @@
 import ConnectionKit
+import Logging
 import SQLCore
 
 extension ClusterConnection {

@@ -1,3 +1,4 @@
+import Foundation
 import SQLCore
 
 /// The retry rule of ``ClusterConnection``, as a pure function.

@@ -1,5 +1,6 @@
 import CMariaDB
 import Foundation
+import Logging
 import SQLCore
 import SocketReadiness
 

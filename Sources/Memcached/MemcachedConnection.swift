@@ -3,6 +3,7 @@ import NIOClientSupport
 import NIOCore
 import NIOPosix
 import Synchronization
+import Tracing
 
 /// One connection to a memcached server, safe to share between tasks: requests
 /// sent concurrently are written at once (pipelining), and each caller gets its

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import RESP
 import Synchronization
+import Tracing
 
 /// One connection to a Redis server, safe to share between tasks.
 ///

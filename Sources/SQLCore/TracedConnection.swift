@@ -1,4 +1,5 @@
 import ConnectionKit
+import Foundation
 
 /// A connection whose statements each run in a client span (OpenTelemetry's database
 /// conventions: `db.system.name`, `db.namespace`, `db.operation.name` (the statement's first

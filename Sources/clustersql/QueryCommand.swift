@@ -1,4 +1,6 @@
 import ArgumentParser
+import ClusterConfig
+import ClusterSQL
 import SQLCore
 
 /// `clustersql query`: one statement on a node the cluster picks for its target.

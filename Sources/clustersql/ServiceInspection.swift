@@ -3,6 +3,7 @@ import ClusterConfig
 import Foundation
 import Logging
 import Memcached
+import RESP
 import Redis
 import SQLCore
 

@@ -1,4 +1,5 @@
 import BenchSupport
+import ConnectionKit
 import Foundation
 import MariaDBBackend
 import PostgresBackend

@@ -1,4 +1,5 @@
 import BenchSupport
+import ConnectionKit
 import Foundation
 import SQLCore
 import SQLiteBackend

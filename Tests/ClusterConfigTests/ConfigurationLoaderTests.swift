@@ -1,7 +1,9 @@
 import ClusterConfig
 import ClusterSQL
 import Foundation
+import Memcached
 import NIOClientSupport
+import Redis
 import Testing
 
 @Suite("config.toml parsing", .timeLimit(.minutes(2)))

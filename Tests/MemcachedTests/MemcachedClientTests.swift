@@ -1,4 +1,5 @@
 import Memcached
+import NIOClientSupport
 import NIOCore
 import TestServers
 import Testing

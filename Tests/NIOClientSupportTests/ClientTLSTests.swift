@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import TestServers
 import Testing
 

@@ -1,4 +1,5 @@
 import ConnectionKit
+import NIOClientSupport
 import NIOCore
 import RESP
 import Redis

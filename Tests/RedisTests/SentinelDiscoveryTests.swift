@@ -1,3 +1,4 @@
+import NIOCore
 import RESP
 import Redis
 import TestServers

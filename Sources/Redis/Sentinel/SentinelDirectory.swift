@@ -1,4 +1,5 @@
 import ConnectionKit
+import Foundation
 import Logging
 import NIOCore
 import RESP

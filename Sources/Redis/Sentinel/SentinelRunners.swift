@@ -1,3 +1,4 @@
+import ConnectionKit
 import RESP
 
 /// Commands on the current master of one master name, following failovers
