@@ -142,37 +142,13 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
     /// through its breaker. A server that is down is not asked: its keys are missing
     /// from the items, and the server is in the failures as ``MemcachedError/Code/unavailable``.
     public func getMany(_ keys: [String]) async -> MemcachedMultiGet {
-        var result = MemcachedMultiGet(items: [:], failures: [:], refused: [:])
-        var byServer: [Int: [String]] = [:]
-        for key in Set(keys) {
-            guard let index = route(key) else {
-                result.refused[key] = MemcachedError(.invalidConfiguration, message: "the client has no server")
-                continue
-            }
-            byServer[index, default: []].append(key)
+        await MemcachedMultiGet.gather(keys, servers: client.configuration.servers, route: route) { keys, index in
+            await self.fetch(keys, throughBreakerOf: index)
         }
-        typealias Found = (items: [String: MemcachedItem], refused: [String: MemcachedError])
-        await withTaskGroup(of: (Int, Result<Found, MemcachedError>).self) { group in
-            for (index, serverKeys) in byServer {
-                group.addTask { (index, await self.fetch(serverKeys, throughBreakerOf: index)) }
-            }
-            for await (index, outcome) in group {
-                switch outcome {
-                case .success(let found):
-                    result.items.merge(found.items) { first, _ in first }
-                    result.refused.merge(found.refused) { first, _ in first }
-                case .failure(let error):
-                    result.failures[client.configuration.servers[index].description] = error
-                }
-            }
-        }
-        return result
     }
 
     /// Reads `keys` from server `index` if its breaker lets it; ``MemcachedError/Code/unavailable`` at once while it is down.
-    private func fetch(
-        _ keys: [String], throughBreakerOf index: Int
-    ) async -> Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError> {
+    private func fetch(_ keys: [String], throughBreakerOf index: Int) async -> Result<MemcachedMultiGet.ServerItems, MemcachedError> {
         do {
             let client = self.client
             return .success(try await breakers[index].call { try await client.fetch(keys, fromServer: index).get() })

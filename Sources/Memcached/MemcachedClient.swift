@@ -50,6 +50,41 @@ public struct MemcachedMultiGet: Sendable {
 
     /// Whether every key was asked and answered (found or missed): no server failed and no key was refused.
     public var isComplete: Bool { failures.isEmpty && refused.isEmpty }
+
+    /// What one server gave for its keys: the items found, and the keys refused before any I/O.
+    typealias ServerItems = (items: [String: MemcachedItem], refused: [String: MemcachedError])
+
+    /// Reads `keys` grouped by the server `route` gives each (`nil`: refused, no server), one
+    /// `fetch` per server, the servers asked in parallel; a failed server is named by `servers`.
+    static func gather(
+        _ keys: [String], servers: [MemcachedServerConfiguration], route: (String) -> Int?,
+        fetch: @escaping @Sendable (_ keys: [String], _ server: Int) async -> Result<ServerItems, MemcachedError>
+    ) async -> MemcachedMultiGet {
+        var result = MemcachedMultiGet(items: [:], failures: [:], refused: [:])
+        var groups: [Int: [String]] = [:]
+        for key in Set(keys) {
+            if let index = route(key) {
+                groups[index, default: []].append(key)
+            } else {
+                result.refused[key] = MemcachedError(.invalidConfiguration, message: "the client has no server")
+            }
+        }
+        await withTaskGroup(of: (Int, Result<ServerItems, MemcachedError>).self) { group in
+            for (index, keys) in groups {
+                group.addTask { (index, await fetch(keys, index)) }
+            }
+            for await (index, outcome) in group {
+                switch outcome {
+                case .success(let found):
+                    result.items.merge(found.items) { first, _ in first }
+                    result.refused.merge(found.refused) { first, _ in first }
+                case .failure(let error):
+                    result.failures[servers[index].description] = error
+                }
+            }
+        }
+        return result
+    }
 }
 
 /// A client of many memcached servers: each key belongs to one server by
@@ -195,39 +230,14 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
     /// Reads many keys at once: grouped by server, each group one pipelined round
     /// trip, the servers asked in parallel. Returns what it got and, per server, what failed.
     public func getMany(_ keys: [String]) async -> MemcachedMultiGet {
-        var refused: [String: MemcachedError] = [:]
-        var groups: [Int: [String]] = [:]
-        for key in Set(keys) {
-            if let index = serverIndex(for: key) {
-                groups[index, default: []].append(key)
-            } else {
-                refused[key] = MemcachedError(.invalidConfiguration, message: "the client has no server")
-            }
+        await MemcachedMultiGet.gather(keys, servers: configuration.servers, route: serverIndex(for:)) { keys, index in
+            await self.fetch(keys, fromServer: index)
         }
-        var result = MemcachedMultiGet(items: [:], failures: [:], refused: refused)
-        await withTaskGroup(of: (Int, Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError>).self) {
-            group in
-            for (index, keys) in groups {
-                group.addTask { (index, await self.fetch(keys, fromServer: index)) }
-            }
-            for await (index, outcome) in group {
-                switch outcome {
-                case .success(let found):
-                    result.items.merge(found.items) { first, _ in first }
-                    result.refused.merge(found.refused) { first, _ in first }
-                case .failure(let error):
-                    result.failures[configuration.servers[index].description] = error
-                }
-            }
-        }
-        return result
     }
 
     /// Reads `keys` from server `index` in one pipelined round trip: the items found,
     /// and the keys refused before any I/O; a server or connection failure fails the whole.
-    func fetch(
-        _ keys: [String], fromServer index: Int
-    ) async -> Result<(items: [String: MemcachedItem], refused: [String: MemcachedError]), MemcachedError> {
+    func fetch(_ keys: [String], fromServer index: Int) async -> Result<MemcachedMultiGet.ServerItems, MemcachedError> {
         var refused: [String: MemcachedError] = [:]
         var requests: [(key: String, command: MetaCommand)] = []
         for key in keys {
