@@ -38,34 +38,37 @@ extension ClusterConnection {
 
     /// Polls the position `binding`'s node has applied until it reaches `position` or the timeout
     /// passes: whether it did (a backend without positions counts as done), and the last read.
+    /// The timeout is checked between reads, so a read in flight when it passes finishes and the
+    /// connection stays usable (a cancelled statement gives its connection up); a read still
+    /// unanswered `checkTimeout` later (a silent node) is cancelled and fails the statement.
     private func poll(_ binding: NodeBinding, until position: Int64) async throws(SQLError) -> (done: Bool, last: Int64?) {
         let clock = cluster.clock
         let timeout = cluster.configuration.readYourWritesTimeout
-        let last = Locked<Int64?>(nil)
-        do throws(SQLError) {
-            return try await withDeadline(timeout, on: clock, what: "waiting for node \(binding.node.name) to apply the session's writes") {
-                () async throws(SQLError) -> (done: Bool, last: Int64?) in
-                var pause = Duration.milliseconds(1)
-                while true {
-                    let read: Int64?
-                    do throws(SQLError) {
-                        read = try await binding.node.readAppliedPosition(on: binding.connection)
-                    } catch  where !error.isConnectionError {
-                        return (false, nil)  // cannot tell here (a privilege): not done
-                    }
-                    guard let read else { return (true, nil) }
-                    last.withLock { $0 = read }
-                    if read >= position { return (true, read) }
-                    do {
-                        try await clock.sleep(for: pause)
-                    } catch {
-                        throw SQLError(.cancelled, message: "cancelled while waiting for the node to apply the session's writes")
-                    }
-                    pause = min(pause * 2, .milliseconds(20))
+        let deadline = clock.now.advanced(by: timeout)
+        let bound = timeout + cluster.configuration.checkTimeout
+        return try await withDeadline(bound, on: clock, what: "waiting for node \(binding.node.name) to apply the session's writes") {
+            () async throws(SQLError) -> (done: Bool, last: Int64?) in
+            var pause = Duration.milliseconds(1)
+            var last: Int64?
+            while true {
+                let read: Int64?
+                do throws(SQLError) {
+                    read = try await binding.node.readAppliedPosition(on: binding.connection)
+                } catch  where !error.isConnectionError && error.code != .cancelled {
+                    return (false, last)  // cannot tell here (a privilege): not done
                 }
+                guard let read else { return (true, nil) }
+                last = read
+                if read >= position { return (true, read) }
+                let left = clock.now.duration(to: deadline)
+                if left <= .zero { return (false, read) }
+                do {
+                    try await clock.sleep(for: min(pause, left))
+                } catch {
+                    throw SQLError(.cancelled, message: "cancelled while waiting for the node to apply the session's writes")
+                }
+                pause = min(pause * 2, .milliseconds(20))
             }
-        } catch  where error.code == .timeout && binding.connection.isValid {
-            return (false, last.withLock { $0 })
         }
     }
 

@@ -46,7 +46,9 @@ public struct ClusterDriverConfiguration: Sendable, Hashable {
     /// `max_transactions_behind=10`). Default: no limit.
     public var replicationLimits: ReplicationLimits = .unlimited
     /// How long a statement in a ``ReadYourWritesSession`` waits for its node to apply the
-    /// session's writes before it moves to a primary. Default 1 s.
+    /// session's writes before it moves to a primary. Default 1 s. It is checked between reads
+    /// of the node's position: a read in flight when it passes finishes first, and one still
+    /// unanswered ``checkTimeout`` later (a silent node) fails the statement with `timeout`.
     public var readYourWritesTimeout: Duration = .seconds(1)
     /// How many nodes one statement may be tried on. Default 3.
     public var maxAttempts: Int = 3

@@ -191,6 +191,17 @@ struct PostgresClusterTests {
         #expect(
             try await reads.query("SELECT count(*) FROM seen WHERE id = 1000")[0][0] == .integer(0),
             "outside the session: the stale standby")
+        // A timeout shorter than one read of the position: the read in flight is not cancelled
+        // (that would give the connection up and fail the statement); the primary serves.
+        let hasty = try makeCluster(servers) { $0.readYourWritesTimeout = .microseconds(20) }
+        let hastyReads = Database(driver: hasty, dsn: "standby")
+        try await ClusterDriver.readingYourWrites(ReadYourWritesSession(after: carried.token)) {
+            for _ in 1...5 {
+                let row = try await hastyReads.query("SELECT pg_is_in_recovery(), count(*) FROM seen WHERE id = 1000")[0]
+                #expect(row.values == [.bool(false), .integer(1)])
+            }
+        }
+        await hastyReads.close()
         _ = try await direct.query("SELECT pg_wal_replay_resume()")
         await direct.close()
         await reads.close()
