@@ -32,10 +32,10 @@ fuzz-smoke: setup
 
 # The code keeps the style of .swift-format (swift-format, part of the toolchain): make format rewrites, make lint checks.
 format:
-	swift format format --in-place --recursive --parallel Sources Tests Package.swift
+	swift format format --in-place --recursive --parallel Sources Tests Benchmarks Fuzz Package.swift
 
 lint:
-	swift format lint --strict --recursive --parallel Sources Tests Package.swift
+	swift format lint --strict --recursive --parallel Sources Tests Benchmarks Fuzz Package.swift
 
 # The DocC catalogs of every library product (Sources/*/Documentation.docc), built with no warning
 # (an unresolved symbol link, an undocumented parameter); the archives land in .build/plugins/Swift-DocC/outputs.

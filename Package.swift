@@ -143,53 +143,53 @@ let package = Package(
             dependencies: [
                 "ConnectionKit", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-            ]),
-        .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"]),
+            ], path: "Tests/TestServers"),
+        .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"], path: "Benchmarks/connectionkit-bench"),
         .executableTarget(
             name: "tracing-bench",
             dependencies: [
                 "BenchSupport", "ConnectionKit", "SQLCore", "PostgresBackend", "Redis", "TestServers",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
-            ]),
-        .target(name: "BenchSupport", dependencies: ["SQLCore", "ConnectionKit"]),
+            ], path: "Benchmarks/tracing-bench"),
+        .target(name: "BenchSupport", dependencies: ["SQLCore", "ConnectionKit"], path: "Benchmarks/BenchSupport"),
         .executableTarget(
             name: "sql-bench",
             dependencies: [
                 "BenchSupport", "ConnectionKit", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "TestServers",
             ],
-            exclude: ["peers"]),
+            path: "Benchmarks/sql-bench", exclude: ["peers"]),
         .executableTarget(
             name: "redis-bench",
             dependencies: [
                 "BenchSupport", "ConnectionKit", "NIOClientSupport", "Redis", "TestServers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]),
+            ], path: "Benchmarks/redis-bench"),
         .executableTarget(
             name: "memcached-bench",
             dependencies: [
                 "BenchSupport", "ConnectionKit", "Memcached", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
-            ]),
+            ], path: "Benchmarks/memcached-bench"),
         .executableTarget(
             name: "sentinel-bench",
             dependencies: [
                 "BenchSupport", "ConnectionKit", "Redis", "RESP", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ], path: "Benchmarks/sentinel-bench"),
         .executableTarget(
             name: "cluster-bench",
             dependencies: [
                 "BenchSupport", "ClusterSQL", "ConnectionKit", "SQLCore", "MariaDBBackend", "TestServers",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ], path: "Benchmarks/cluster-bench"),
         // libFuzzer targets for every parser of outside input (scripts/fuzz.sh; a replay tool in a plain build).
         .executableTarget(
             name: "fuzz-parsers",
             dependencies: [
                 "ClusterConfig", "ClusterSQL", "MariaDBBackend", "Memcached", "PostgresBackend", "RESP", "Redis", "SQLCore",
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]),
+            ], path: "Fuzz/fuzz-parsers"),
         .executableTarget(
             name: "clustersql",
             dependencies: [

@@ -11,7 +11,7 @@ if [ "$status" != 0 ]; then
   cat "$log"
   exit "$status"
 fi
-if grep -E "^($(pwd)/)?(Sources|Tests)/[^:]*:[0-9]+:[0-9]+: warning:" "$log"; then
+if grep -E "^($(pwd)/)?(Sources|Tests|Benchmarks|Fuzz)/[^:]*:[0-9]+:[0-9]+: warning:" "$log"; then
   echo "build-without-warnings: the compiler warned about the files above" >&2
   exit 1
 fi

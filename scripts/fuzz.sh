@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input with libFuzzer and AddressSanitizer
-# (Sources/fuzz-parsers): RESP, memcached meta, config.toml, the PostgreSQL,
+# (Fuzz/fuzz-parsers): RESP, memcached meta, config.toml, the PostgreSQL,
 # MariaDB and Redis DSN parsers, DSN redaction, the placeholder rewriter and
 # the stats JSON round trip.
 #
