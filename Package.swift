@@ -64,9 +64,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]),
-        // epoll and eventfd for SocketReadiness (Glibc's module lacks them).
+        // epoll and eventfd for SocketReactor (Glibc's module lacks them).
         .systemLibrary(name: "CEpoll"),
-        .target(name: "SocketReadiness", dependencies: ["ConnectionKit", "CEpoll"], swiftSettings: callerExecutorSettings),
+        .target(name: "SocketReactor", dependencies: ["ConnectionKit", "CEpoll"], swiftSettings: callerExecutorSettings),
         .target(
             name: "SQLCore",
             dependencies: [
@@ -82,14 +82,14 @@ let package = Package(
         .target(
             name: "PostgresBackend",
             dependencies: [
-                "SQLCore", "ConnectionKit", "SocketReadiness", "CLibPQ",
+                "SQLCore", "ConnectionKit", "SocketReactor", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: callerExecutorSettings),
         .target(
             name: "MariaDBBackend",
             dependencies: [
-                "SQLCore", "ConnectionKit", "SocketReadiness", "CMariaDB",
+                "SQLCore", "ConnectionKit", "SocketReactor", "CMariaDB",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: callerExecutorSettings),
@@ -265,7 +265,7 @@ let package = Package(
                 "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
-        .testTarget(name: "SocketReadinessTests", dependencies: ["SocketReadiness", "ConnectionKit"]),
+        .testTarget(name: "SocketReactorTests", dependencies: ["SocketReactor", "ConnectionKit"]),
         .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
         .testTarget(

@@ -3,7 +3,7 @@ import ConnectionKit
 import Foundation
 import Logging
 import SQLCore
-import SocketReadiness
+import SocketReactor
 
 /// A connection to MariaDB or MySQL over Connector/C's non-blocking API.
 ///

@@ -1,7 +1,7 @@
 import ConnectionKit
 import Logging
 import SQLCore
-import SocketReadiness
+import SocketReactor
 
 /// The MariaDB / MySQL backend of `SQLDriver` (Connector/C, non-blocking).
 public struct MariaDBDriver: SQLDriver {

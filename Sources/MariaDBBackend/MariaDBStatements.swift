@@ -2,7 +2,7 @@ import CMariaDB
 import Foundation
 import Logging
 import SQLCore
-import SocketReadiness
+import SocketReactor
 
 /// A `MYSQL_STMT` prepared on the server, how many `?` it has, and the
 /// result layout of its last execution (column names and result buffers,

@@ -1,6 +1,6 @@
 import CMariaDB
 import Foundation
-import SocketReadiness
+import SocketReactor
 
 /// The time a run of Connector/C calls may take, and how a cancelled task ends it.
 struct CallBudget {

@@ -1,7 +1,7 @@
 import CLibPQ
 import Foundation
 import SQLCore
-import SocketReadiness
+import SocketReactor
 
 /// How to reach one PostgreSQL server.
 ///
@@ -12,7 +12,7 @@ import SocketReadiness
 /// replaces ``connectTimeout``, and bounds the whole connect (TCP, TLS and the
 /// server's first words), so a port that accepts but never speaks PostgreSQL
 /// fails in that time. Host names are resolved before libpq sees them, off
-/// Swift's cooperative pool (`SocketReadiness.HostResolver`), and passed as `hostaddr`.
+/// Swift's cooperative pool (`HostResolver`, in the SocketReactor module), and passed as `hostaddr`.
 public struct PostgresConfiguration: Sendable {
     /// The libpq DSN.
     public var dsn: String

@@ -1,7 +1,7 @@
 import ConnectionKit
 import Logging
 import SQLCore
-import SocketReadiness
+import SocketReactor
 
 /// The PostgreSQL backend of `SQLDriver` (libpq, non-blocking).
 public struct PostgresDriver: SQLDriver {

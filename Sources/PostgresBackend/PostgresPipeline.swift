@@ -1,6 +1,6 @@
 import CLibPQ
 import SQLCore
-import SocketReadiness
+import SocketReactor
 
 extension PostgresConnection {
     /// How many rows of a batch are sent ahead of the results read back: enough

@@ -2,7 +2,7 @@ import ConnectionKit
 import Foundation
 import Testing
 
-@testable import SocketReadiness
+@testable import SocketReactor
 
 /// The reactor on real sockets (a Unix socket pair): readiness, deadlines,
 /// cancellation, and tasks that run on its thread.
