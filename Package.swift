@@ -138,10 +138,15 @@ let package = Package(
                 "SQLCore", "ClusterSQL", "Redis", "Memcached", "NIOClientSupport", .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Test support that starts nothing (bounded waits, time scaling, a log capture), and the
+        // real servers the integration tests start.
+        .target(
+            name: "TestSupport", dependencies: ["ConnectionKit", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"),
         .target(
             name: "TestServers",
             dependencies: [
-                "ConnectionKit", .product(name: "Logging", package: "swift-log"),
+                "ConnectionKit", "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ], path: "Tests/TestServers"),
         .executableTarget(name: "connectionkit-bench", dependencies: ["ConnectionKit"], path: "Benchmarks/connectionkit-bench"),
@@ -205,17 +210,18 @@ let package = Package(
         .testTarget(
             name: "ConnectionKitTests",
             dependencies: [
-                "ConnectionKit", "TestServers", .product(name: "Metrics", package: "swift-metrics"),
+                "ConnectionKit", "TestServers", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(
-            name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "SQLTestSupport", "ConnectionKit", "TestServers"]),
+            name: "SQLiteBackendTests",
+            dependencies: ["SQLiteBackend", "SQLCore", "SQLTestSupport", "ConnectionKit", "TestServers", "TestSupport"]),
         .testTarget(
             name: "ClusterSQLTests",
             dependencies: [
                 "ClusterSQL", "ClusterConfig", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend",
                 "ConnectionKit", .product(name: "Metrics", package: "swift-metrics"),
-                "TestServers", "SQLTestSupport",
+                "TestServers", "TestSupport", "SQLTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -238,14 +244,16 @@ let package = Package(
         .testTarget(
             name: "RedisTests",
             dependencies: [
-                "Redis", "RESP", "ConnectionKit", "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                "Redis", "RESP", "ConnectionKit", "NIOClientSupport", "TestServers", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(
             name: "MemcachedTests",
             dependencies: [
-                "Memcached", "ConnectionKit", "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                "Memcached", "ConnectionKit", "NIOClientSupport", "TestServers", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
@@ -266,11 +274,13 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         .testTarget(name: "SocketReactorTests", dependencies: ["SocketReactor", "ConnectionKit"]),
-        .testTarget(name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
-        .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers"]),
+        .testTarget(
+            name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers", "TestSupport"]),
+        .testTarget(
+            name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers", "TestSupport"]),
         .testTarget(
             name: "SQLConformanceTests",
-            dependencies: ["SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "SQLTestSupport", "TestServers"]),
+            dependencies: ["SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "SQLTestSupport", "TestServers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

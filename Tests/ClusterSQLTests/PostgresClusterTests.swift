@@ -6,6 +6,7 @@ import PostgresBackend
 import SQLCore
 import SQLTestSupport
 import TestServers
+import TestSupport
 import Testing
 
 /// ClusterDriver over a real PostgreSQL primary and streaming standby (its own

@@ -1,5 +1,6 @@
 import Synchronization
 import TestServers
+import TestSupport
 import Testing
 
 @testable import ConnectionKit

@@ -3,6 +3,7 @@ import Metrics
 import MetricsTestKit
 import Synchronization
 import TestServers
+import TestSupport
 import Testing
 
 /// A connection the tests can count: it knows whether it is in use or closed.

@@ -1,6 +1,7 @@
 import ConnectionKit
 import Synchronization
 import TestServers
+import TestSupport
 import Testing
 
 /// An in-memory connection that can be broken on purpose.

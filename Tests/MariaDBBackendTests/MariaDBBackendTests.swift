@@ -3,6 +3,7 @@ import MariaDBBackend
 import SQLCore
 import SQLTestSupport
 import TestServers
+import TestSupport
 import Testing
 
 /// The clustersql seed's scenario list: drop, create, empty select, insert with

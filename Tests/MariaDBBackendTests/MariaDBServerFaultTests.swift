@@ -3,6 +3,7 @@ import MariaDBBackend
 import SQLCore
 import SQLTestSupport
 import TestServers
+import TestSupport
 import Testing
 
 /// Users, TLS, read-only and connection limits, each on a server of its own.

@@ -3,6 +3,7 @@ import Memcached
 import NIOClientSupport
 import NIOCore
 import TestServers
+import TestSupport
 import Testing
 
 /// `count` servers and a healing client over them (quick probes), running while `body` runs.

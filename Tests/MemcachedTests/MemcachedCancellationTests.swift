@@ -2,6 +2,7 @@ import ConnectionKit
 import Memcached
 import NIOCore
 import TestServers
+import TestSupport
 import Testing
 
 @Suite("Cancellation: a cancelled memcached request returns at once, and every other request keeps its own reply", .timeLimit(.minutes(1)))

@@ -1,6 +1,7 @@
 import Memcached
 import NIOCore
 import TestServers
+import TestSupport
 import Testing
 
 /// A server of this test process's own, with `body` run against a fresh connection to it.

@@ -4,6 +4,7 @@ import RESP
 import Redis
 import ServiceLifecycle
 import TestServers
+import TestSupport
 import Testing
 
 /// Runs `body` with a private server that it may kill or stop, destroyed afterwards.

@@ -4,6 +4,7 @@ import NIOCore
 import RESP
 import Redis
 import TestServers
+import TestSupport
 import Testing
 
 /// A pool on a private server, with `configure` applied to its options.

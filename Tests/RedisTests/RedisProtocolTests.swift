@@ -2,6 +2,7 @@ import NIOCore
 import RESP
 import Redis
 import TestServers
+import TestSupport
 import Testing
 
 @Suite("A server that breaks the protocol: a typed error, never a crash or a hang")

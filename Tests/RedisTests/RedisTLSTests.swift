@@ -3,6 +3,7 @@ import NIOClientSupport
 import RESP
 import Redis
 import TestServers
+import TestSupport
 import Testing
 
 /// A redis-server that speaks only TLS with the shared test certificates, started once per test process.

@@ -2,6 +2,7 @@ import NIOCore
 import RESP
 import Redis
 import TestServers
+import TestSupport
 import Testing
 
 @Suite(

@@ -2,6 +2,7 @@ import NIOClientSupport
 import RESP
 import Redis
 import TestServers
+import TestSupport
 import Testing
 
 @Suite("SentinelClient over TLS: sentinels and data nodes that speak only TLS and require client certificates", .timeLimit(.minutes(2)))

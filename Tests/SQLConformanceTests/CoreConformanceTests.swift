@@ -2,6 +2,7 @@ import Foundation
 import SQLCore
 import SQLTestSupport
 import TestServers
+import TestSupport
 import Testing
 
 /// What every connection does alike, whatever its backend: the statement and

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import SQLCore
 import TestServers
+import TestSupport
 import Testing
 
 @testable import SQLiteBackend

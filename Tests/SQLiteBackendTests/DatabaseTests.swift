@@ -3,6 +3,7 @@ import Foundation
 import SQLCore
 import SQLiteBackend
 import TestServers
+import TestSupport
 import Testing
 
 /// `Database` (the pooled handle of SQLCore) against real SQLite files.

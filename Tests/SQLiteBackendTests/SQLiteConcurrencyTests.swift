@@ -4,6 +4,7 @@ import SQLTestSupport
 import SQLiteBackend
 import Synchronization
 import TestServers
+import TestSupport
 import Testing
 
 @Suite("SQLite: concurrency and cancellation", .timeLimit(.minutes(2)))

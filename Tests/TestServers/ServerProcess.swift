@@ -1,5 +1,6 @@
 import ConnectionKit
 import Foundation
+import TestSupport
 
 /// What every test server shares: its name, port, folders and log, and the
 /// process it runs as, with the faults done to it by pid (kill, pause, resume).
