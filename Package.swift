@@ -257,7 +257,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
-        .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers"]),
+        .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers", "TestSupport"]),
         .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
         .testTarget(
             name: "TracingTests",

@@ -8,6 +8,7 @@ import SQLCore
 import SQLTestSupport
 import SQLiteBackend
 import TestServers
+import TestSupport
 import Testing
 
 @Suite("ClusterDriver: balancing, statistics and metrics", .timeLimit(.minutes(2)))
@@ -15,7 +16,7 @@ struct ClusterStatisticsTests {
     @Test("stats: the seed's names in JSON, per-node figures, no password anywhere")
     func statisticsJSON() async throws {
         let local = try LocalCluster(nodes: ["n1"])
-        let closedPort = try Commands.freePort()
+        let closedPort = try LoopbackPorts.free()
         try local.cluster.addNode(
             name: "pg", driver: PostgresDriver(),
             dsn: "postgres://app:hunter2-secret@127.0.0.1:\(closedPort)/db?connect_timeout=2")

@@ -1,5 +1,6 @@
 import Foundation
 import TestServers
+import TestSupport
 import Testing
 
 @Suite("clustersql check and stats --service against a real Sentinel deployment", .timeLimit(.minutes(2)))
@@ -22,7 +23,7 @@ struct ServiceCommandTests {
                 password = "tool-data-pw"
                 [services.nowhere]
                 kind = "sentinel"
-                sentinels = ["127.0.0.1:\(try Commands.freePort())"]
+                sentinels = ["127.0.0.1:\(try LoopbackPorts.free())"]
                 master_name = "toolmaster"
                 sentinel_password = "tool-sentinel-pw"
                 """)

@@ -154,7 +154,7 @@ struct MariaDBBackendTests {
         let capture = LogCapture()
         let driver = MariaDBDriver(logger: capture.logger())
         let server = try await MariaDBServer.shared()
-        let closedPort = try Commands.freePort()
+        let closedPort = try LoopbackPorts.free()
         _ = try? await driver.connect(to: "test:hunter2-secret@tcp(127.0.0.1:\(server.port))/test")
         _ = try? await driver.connect(to: "mysql://app:hunter2-secret@127.0.0.1:\(closedPort)/test")
         let db = try await driver.connect(to: server.dsn)
@@ -171,7 +171,7 @@ struct MariaDBBackendTests {
     @Test("bad inputs are typed errors, and a password never shows")
     func badInputs() async throws {
         await expectSQLError(.invalidConfiguration) { _ = try await MariaDBDriver().connect(to: "mysql://u:p@h:x/db") }
-        let closedPort = try Commands.freePort()
+        let closedPort = try LoopbackPorts.free()
         let refused = await expectSQLError(.connectionFailed) {
             _ = try await MariaDBDriver().connect(to: "app:hunter2-secret@tcp(127.0.0.1:\(closedPort))/test")
         }

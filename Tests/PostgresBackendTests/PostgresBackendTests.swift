@@ -90,7 +90,7 @@ struct PostgresBackendTests {
         _ = try await db.execute("DO $$ BEGIN RAISE NOTICE 'hello from plpgsql'; END $$")
         #expect(capture.all.contains { $0.contains("postgres notice") && $0.contains("hello from plpgsql") })
         await db.close()
-        let closedPort = try Commands.freePort()
+        let closedPort = try LoopbackPorts.free()
         _ = try? await driver.connect(to: "host=127.0.0.1 port=\(closedPort) user=app password=hunter2-secret")
         _ = try? await driver.connect(to: "postgres://app:hunter2-secret@127.0.0.1:\(closedPort)/db")
         #expect(capture.all.filter { $0.contains("connect failed") }.count == 2)
@@ -101,7 +101,7 @@ struct PostgresBackendTests {
     func badInputs() async throws {
         await expectSQLError(.invalidConfiguration) { _ = try await PostgresDriver().connect(to: "host=127.0.0.1 bogus_key=1") }
         await expectSQLError(.invalidConfiguration) { _ = try await PostgresDriver().connect(to: "postgres://[broken") }
-        let closedPort = try Commands.freePort()
+        let closedPort = try LoopbackPorts.free()
         let refused = await expectSQLError(.connectionFailed) {
             _ = try await PostgresDriver().connect(to: "host=127.0.0.1 port=\(closedPort) user=app password=hunter2-secret")
         }

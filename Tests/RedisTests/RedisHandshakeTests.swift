@@ -2,6 +2,7 @@ import NIOCore
 import RESP
 import Redis
 import TestServers
+import TestSupport
 import Testing
 
 /// A server that wants a password, and an ACL user `alice`, shared by these tests.
@@ -132,7 +133,7 @@ struct RedisHandshakeTests {
 
     @Test("a refused port and an unknown host fail fast with connectFailed")
     func refused() async throws {
-        let port = try Commands.freePort()
+        let port = try LoopbackPorts.free()
         let started = ContinuousClock.now
         await #expect { try await RedisConnection.connect(RedisConfiguration(port: port)) } throws: { error in
             (error as? RedisError)?.code == .connectFailed

@@ -1,6 +1,7 @@
 import Metrics
 import Redis
 import TestServers
+import TestSupport
 import Testing
 
 /// Starts a topology for `body` and tears it down afterwards, by pid.
@@ -51,7 +52,7 @@ func eventually(
 
 /// An address on 127.0.0.1 where nothing listens.
 func deadAddress() throws -> String {
-    "127.0.0.1:\(try Commands.freePort())"
+    "127.0.0.1:\(try LoopbackPorts.free())"
 }
 
 extension RedisServer {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A real three-node MariaDB Galera cluster on 127.0.0.1 (13 to 16 s to start:
 /// each joiner copies the data by rsync).
@@ -19,14 +20,14 @@ public final class GaleraCluster: Sendable {
         var gcommPorts: [Int] = []
         for index in 1...3 {
             nodes.append(try await MariaDBServer.make(name: "galera-\(index)"))
-            gcommPorts.append(try Commands.freePort())
+            gcommPorts.append(try LoopbackPorts.free())
         }
         let addresses = gcommPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",")
         do {
             for (index, node) in nodes.enumerated() {
                 let gcomm = gcommPorts[index]
                 let options = [
-                    "base_host=127.0.0.1", "base_port=\(gcomm)", "ist.recv_addr=127.0.0.1:\(try Commands.freePort())",
+                    "base_host=127.0.0.1", "base_port=\(gcomm)", "ist.recv_addr=127.0.0.1:\(try LoopbackPorts.free())",
                     "gcache.size=32M", "evs.keepalive_period=PT0.5S", "evs.inactive_check_period=PT0.5S",
                     "evs.suspect_timeout=PT3S", "evs.inactive_timeout=PT5S", "evs.install_timeout=PT5S", "gmcast.peer_timeout=PT3S",
                 ].joined(separator: ";")
@@ -41,7 +42,7 @@ public final class GaleraCluster: Sendable {
                         wsrep_cluster_address=gcomm://\(addresses)
                         wsrep_node_address=127.0.0.1:\(gcomm)
                         wsrep_sst_method=rsync
-                        wsrep_sst_receive_address=127.0.0.1:\(try Commands.freePort())
+                        wsrep_sst_receive_address=127.0.0.1:\(try LoopbackPorts.free())
                         wsrep_provider_options="\(options)"
                         """)
             }

@@ -1,5 +1,6 @@
 import ConnectionKit
 import Foundation
+import TestSupport
 
 /// One real standalone MariaDB server on 127.0.0.1, in its own temporary folder.
 ///
@@ -72,7 +73,7 @@ public final class MariaDBServer: ProcessBackedServer {
         let owner = Commands.isRoot ? serviceUser : nil
         let data = try await Commands.makeFolder("clustersql-mariadb-\(name)", owner: owner)
         let run = try await Commands.makeFolder("clustersql-mariadbrun-\(name)", owner: owner)
-        return MariaDBServer(name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: run)
+        return MariaDBServer(name: name, port: try LoopbackPorts.free(), dataDirectory: data, runDirectory: run)
     }
 
     func writeConfiguration(maxConnections: Int, extra: String) throws {

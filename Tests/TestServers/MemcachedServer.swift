@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// One real memcached on 127.0.0.1 (`-U 0`: no UDP), as user `memcache` when
 /// the tests run as root (memcached refuses root), in its own temporary folder.
@@ -24,7 +25,7 @@ public final class MemcachedServer: ProcessBackedServer {
         name: String = "memcached", memoryMegabytes: Int = 64, maxItemSize: Int? = nil, tls: ServerTLS? = nil
     ) async throws -> MemcachedServer {
         let folder = try await Commands.makeFolder("clustersql-memcached-\(name)", owner: Commands.isRoot ? "memcache" : nil)
-        let port = try Commands.freePort()
+        let port = try LoopbackPorts.free()
         let process = ServerProcess(name: name, port: port, dataDirectory: folder, runDirectory: folder, logFile: folder + "/memcached.log")
         var arguments = ["-p", String(port), "-U", "0", "-l", "127.0.0.1", "-m", String(memoryMegabytes), "-c", "1024"]
         if Commands.isRoot { arguments += ["-u", "memcache"] }

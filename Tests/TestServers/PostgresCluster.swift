@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A real PostgreSQL primary with streaming standbys, for the integration suites.
 ///
@@ -87,7 +88,7 @@ public final class PostgresCluster: Sendable {
         let data = try await Commands.makeFolder("clustersql-pg-\(name)", owner: PostgresServer.serviceUser)
         let run = try await Commands.makeFolder("clustersql-pgrun-\(name)", owner: PostgresServer.serviceUser)
         try await Commands.run("/bin/chmod", ["700", data], as: PostgresServer.serviceUser)
-        return PostgresServer(name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: run)
+        return PostgresServer(name: name, port: try LoopbackPorts.free(), dataDirectory: data, runDirectory: run)
     }
 
     /// The cluster shared by the suites of this test process, started on first use.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// One real redis-sentinel (`redis-server FILE --sentinel`) on 127.0.0.1, in
 /// its own temporary folder with its own writable configuration file (a
@@ -32,7 +33,7 @@ public final class RedisSentinelServer: RedisProcess {
     ) async throws -> RedisSentinelServer {
         let folder = try await Commands.makeFolder("clustersql-sentinel-\(name)", owner: nil)
         let process = ServerProcess(
-            name: name, port: try Commands.freePort(), dataDirectory: folder, runDirectory: folder,
+            name: name, port: try LoopbackPorts.free(), dataDirectory: folder, runDirectory: folder,
             logFile: folder + "/sentinel.log")
         let sentinel = RedisSentinelServer(process: process, password: password, tls: tls)
         var lines =

@@ -1,5 +1,6 @@
 import ConnectionKit
 import Foundation
+import TestSupport
 
 /// One real redis-server on 127.0.0.1, in its own temporary folder, with
 /// nothing persisted (`save ""`, `appendonly no`).
@@ -39,7 +40,7 @@ public final class RedisServer: RedisProcess {
     ) async throws -> RedisServer {
         let data = try await Commands.makeFolder("clustersql-redis-\(name)", owner: nil)
         let process = ServerProcess(
-            name: name, port: try Commands.freePort(), dataDirectory: data, runDirectory: data,
+            name: name, port: try LoopbackPorts.free(), dataDirectory: data, runDirectory: data,
             logFile: data + "/redis.log")
         let server = RedisServer(process: process, password: password, tls: tls)
         var lines =

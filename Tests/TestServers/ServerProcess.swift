@@ -153,6 +153,6 @@ public final class ServerProcess: Sendable {
 
     /// Whether something accepts TCP connections on 127.0.0.1:`port`.
     static func accepts(port: Int) -> Bool {
-        Commands.withLoopbackSocket(port: port) { fd, address, length in connect(fd, address, length) == 0 }
+        LoopbackPorts.withSocket(port: port) { fd, address, length in connect(fd, address, length) == 0 }
     }
 }
