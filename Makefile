@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: setup build demo test docs test-tsan test-asan format lint fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-redis-tls bench-sentinel bench-memcached bench-tracing clean
+.PHONY: setup build demo test unit docs test-tsan test-asan format lint fuzz fuzz-smoke check-compose bench bench-sql bench-cluster bench-redis bench-redis-tls bench-sentinel bench-memcached bench-tracing clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,11 @@ test: build check-compose lint docs
 	$(MAKE) test-tsan
 	$(MAKE) test-asan
 	$(MAKE) fuzz-smoke
+
+# The unit tests alone: the targets that start no server and no other process (every test target
+# whose name does not end in IntegrationTests), in about 20 seconds after a build.
+unit: build
+	swift test --skip-build --skip 'IntegrationTests\.'
 
 # Every parser of outside input under libFuzzer and AddressSanitizer, FUZZ_SECONDS per target (scripts/fuzz.sh).
 FUZZ_SECONDS ?= 60

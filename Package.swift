@@ -141,7 +141,11 @@ let package = Package(
         // Test support that starts nothing (bounded waits, time scaling, a log capture), and the
         // real servers the integration tests start.
         .target(
-            name: "TestSupport", dependencies: ["ConnectionKit", .product(name: "Logging", package: "swift-log")],
+            name: "TestSupport",
+            dependencies: [
+                "ConnectionKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/TestSupport"),
         .target(
             name: "TestServers",
@@ -205,82 +209,96 @@ let package = Package(
             ]),
 
         .target(name: "SQLTestSupport", dependencies: ["SQLCore"], path: "Tests/SQLTestSupport"),
+        // Unit tests: they start no server and no other process (make unit).
         .testTarget(name: "CBindingsTests", dependencies: ["CSQLite3", "CLibPQ", "CMariaDB"]),
-        .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore", "ConnectionKit", "TestServers"]),
         .testTarget(
             name: "ConnectionKitTests",
             dependencies: [
-                "ConnectionKit", "TestServers", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
+                "ConnectionKit", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
+        .testTarget(name: "SQLCoreTests", dependencies: ["SQLCore", "ConnectionKit"]),
         .testTarget(
-            name: "SQLiteBackendTests",
-            dependencies: ["SQLiteBackend", "SQLCore", "SQLTestSupport", "ConnectionKit", "TestServers", "TestSupport"]),
+            name: "SQLiteBackendTests", dependencies: ["SQLiteBackend", "SQLCore", "SQLTestSupport", "ConnectionKit", "TestSupport"]),
+        .testTarget(name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore"]),
         .testTarget(
             name: "ClusterSQLTests",
             dependencies: [
-                "ClusterSQL", "ClusterConfig", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend",
-                "ConnectionKit", .product(name: "Metrics", package: "swift-metrics"),
-                "TestServers", "TestSupport", "SQLTestSupport",
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
+                "ClusterSQL", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "ConnectionKit",
+                "SQLTestSupport", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(
-            name: "ClusterConfigTests", dependencies: ["ClusterConfig", "ClusterSQL", "SQLCore", "Redis", "Memcached", "NIOClientSupport"]),
-        // Issue-14 hardening across modules: secrets in every output (property-based), clients pointed at the wrong server.
-        .testTarget(
-            name: "HardeningTests",
-            dependencies: [
-                "SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "Memcached", "NIOClientSupport", "ClusterConfig",
-                "TestServers", .product(name: "PropertyBased", package: "swift-property-based"),
-            ]),
+        .testTarget(name: "ClusterConfigTests", dependencies: ["ClusterConfig", "ClusterSQL", "Redis", "Memcached", "NIOClientSupport"]),
         .testTarget(
             name: "RESPTests",
             dependencies: [
                 "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
-        .testTarget(
-            name: "RedisTests",
-            dependencies: [
-                "Redis", "RESP", "ConnectionKit", "NIOClientSupport", "TestServers", "TestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Metrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
-            ]),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "RESP", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "MemcachedTests",
             dependencies: [
-                "Memcached", "ConnectionKit", "NIOClientSupport", "TestServers", "TestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                "Memcached", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
-        .testTarget(name: "ClusterSQLToolTests", dependencies: ["clustersql", "TestServers", "TestSupport"]),
-        .testTarget(name: "TestServersTests", dependencies: ["TestServers"]),
+        .testTarget(name: "NIOClientSupportTests", dependencies: ["NIOClientSupport", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "SocketReactorTests", dependencies: ["SocketReactor", "ConnectionKit"]),
         .testTarget(
-            name: "TracingTests",
+            name: "HardeningTests",
+            dependencies: [
+                "SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "ClusterConfig",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        // Integration tests: they start real servers on 127.0.0.1 (TestServers), or the tool.
+        .testTarget(
+            name: "SQLConformanceIntegrationTests",
+            dependencies: ["SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "SQLTestSupport", "TestServers", "TestSupport"]),
+        .testTarget(
+            name: "PostgresBackendIntegrationTests",
+            dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers", "TestSupport"]),
+        .testTarget(
+            name: "MariaDBBackendIntegrationTests",
+            dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers", "TestSupport"]),
+        .testTarget(
+            name: "ClusterSQLIntegrationTests",
+            dependencies: [
+                "ClusterSQL", "ClusterConfig", "FaultInjection", "SQLCore", "PostgresBackend", "MariaDBBackend", "ConnectionKit",
+                "SQLTestSupport", "TestServers", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "RedisIntegrationTests",
+            dependencies: [
+                "Redis", "RESP", "ConnectionKit", "NIOClientSupport", "TestServers", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
+        .testTarget(
+            name: "MemcachedIntegrationTests",
+            dependencies: [
+                "Memcached", "ConnectionKit", "NIOClientSupport", "TestServers", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "NIOClientSupportIntegrationTests",
+            dependencies: [
+                "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
+        .testTarget(
+            name: "HardeningIntegrationTests",
+            dependencies: ["SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "Memcached", "NIOClientSupport", "TestServers"]),
+        .testTarget(
+            name: "TracingIntegrationTests",
             dependencies: [
                 "ClusterSQL", "ConnectionKit", "FaultInjection", "SQLCore", "SQLiteBackend", "PostgresBackend", "Redis", "Memcached",
                 "TestServers", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]),
-        .testTarget(
-            name: "NIOClientSupportTests",
-            dependencies: [
-                "NIOClientSupport", "TestServers", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]),
-        .testTarget(name: "SocketReactorTests", dependencies: ["SocketReactor", "ConnectionKit"]),
-        .testTarget(
-            name: "PostgresBackendTests", dependencies: ["PostgresBackend", "SQLCore", "SQLTestSupport", "TestServers", "TestSupport"]),
-        .testTarget(
-            name: "MariaDBBackendTests", dependencies: ["MariaDBBackend", "SQLCore", "SQLTestSupport", "TestServers", "TestSupport"]),
-        .testTarget(
-            name: "SQLConformanceTests",
-            dependencies: ["SQLCore", "SQLiteBackend", "PostgresBackend", "MariaDBBackend", "SQLTestSupport", "TestServers", "TestSupport"]),
+        .testTarget(name: "ClusterSQLToolIntegrationTests", dependencies: ["clustersql", "TestServers", "TestSupport"]),
+        .testTarget(name: "TestServersIntegrationTests", dependencies: ["TestServers"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -36,9 +36,9 @@ case "$sanitizer" in
 esac
 mkdir -p "$scratch"
 log="$scratch/test-output.log"
-backends='PostgresBackendTests|MariaDBBackendTests|SQLConformanceTests'
-cluster='ClusterSQLTests\.|ClusterSQLToolTests\.'
-services='RedisTests\.|MemcachedTests\.|ServiceCommandTests|SecretOutputTests'
+backends='PostgresBackendIntegrationTests|MariaDBBackendIntegrationTests|SQLConformanceIntegrationTests'
+cluster='ClusterSQLTests\.|ClusterSQLIntegrationTests\.|ClusterSQLToolIntegrationTests\.'
+services='Redis(Integration)?Tests\.|Memcached(Integration)?Tests\.|ServiceCommandTests|SecretOutputTests'
 # The TLS suites start servers of their own and do handshakes in instrumented BoringSSL: beside the
 # other service suites they loaded the pass enough for an unrelated 1 s bound to be missed.
 tls='TLSTests'
@@ -54,8 +54,8 @@ run_pass() {
     --skip "$backends|$cluster|$services|$tls" --skip LatencyBalancing
   run_pass "the PostgreSQL and MariaDB backends" --filter "$backends"
   run_pass "ClusterDriver and the tool" --filter "$cluster" --skip "$services" --skip LatencyBalancing
-  run_pass "the Redis client" --filter 'RedisTests\.' --skip 'RedisTests\.Sentinel' --skip "$tls" --skip cancelOnStoppedServer
-  run_pass "the Sentinel and memcached clients, the tool's services" --filter "$services" --skip 'RedisTests\.(Redis|MasterTracker|ReplicaChooser)' \
+  run_pass "the Redis client" --filter 'Redis(Integration)?Tests\.' --skip 'RedisIntegrationTests\.Sentinel' --skip "$tls" --skip cancelOnStoppedServer
+  run_pass "the Sentinel and memcached clients, the tool's services" --filter "$services" --skip 'Redis(Integration)?Tests\.(Redis|MasterTracker|ReplicaChooser)' \
     --skip "$tls" --skip cancelOnStoppedServer
   run_pass "a cancelled Redis GET and memcached get return at once" --filter cancelOnStoppedServer
   run_pass "TLS for Redis, Sentinel and memcached" --filter "$tls"

@@ -17,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .build
 log=.build/test-output.log
-redis_suites='RedisTests\.|MemcachedTests\.|ServiceCommandTests|SecretOutputTests'
+redis_suites='RedisIntegrationTests\.|MemcachedIntegrationTests\.|ServiceCommandTests|SecretOutputTests'
 prompt_cancels='cancelOnStoppedServer'
 cancel_race='cancelRacingStatementEnd'
 {
@@ -33,7 +33,7 @@ cancel_race='cancelRacingStatementEnd'
     CLUSTERSQL_CANCEL_RACE_ROUNDS=1000 swift test --skip-build --filter "$cancel_race"
     fourth=$?
     echo "==== fifth pass: the SQL conformance suite on poll(2), the readiness path of macOS ===="
-    CLUSTERSQL_SOCKET_POLLER=poll swift test --skip-build --filter 'SQLConformanceTests\.|SocketReactorTests' --skip "$cancel_race"
+    CLUSTERSQL_SOCKET_POLLER=poll swift test --skip-build --filter 'SQLConformanceIntegrationTests\.|SocketReactorTests' --skip "$cancel_race"
     fifth=$?
     for status in $first $second $third $fourth $fifth; do
         if [ "$status" -ne 0 ]; then exit "$status"; fi

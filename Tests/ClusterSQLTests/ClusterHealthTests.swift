@@ -4,7 +4,7 @@ import FaultInjection
 import Foundation
 import SQLCore
 import SQLTestSupport
-import TestServers
+import TestSupport
 import Testing
 
 @Suite("ClusterDriver: ejection, re-admission, retries and removal", .timeLimit(.minutes(2)))

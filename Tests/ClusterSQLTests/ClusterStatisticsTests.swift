@@ -7,7 +7,6 @@ import PostgresBackend
 import SQLCore
 import SQLTestSupport
 import SQLiteBackend
-import TestServers
 import TestSupport
 import Testing
 

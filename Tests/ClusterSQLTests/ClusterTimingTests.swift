@@ -3,6 +3,7 @@ import ConnectionKit
 import FaultInjection
 import SQLCore
 import SQLTestSupport
+import TestSupport
 import Testing
 
 /// Waits until `clock` has exactly `count` sleepers (tasks parked on it): the tasks under test have reached

@@ -1,5 +1,4 @@
 import Synchronization
-import TestServers
 import TestSupport
 import Testing
 

@@ -2,7 +2,6 @@ import ConnectionKit
 import Metrics
 import MetricsTestKit
 import Synchronization
-import TestServers
 import TestSupport
 import Testing
 

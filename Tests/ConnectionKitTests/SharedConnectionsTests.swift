@@ -1,6 +1,5 @@
 import ConnectionKit
 import Synchronization
-import TestServers
 import TestSupport
 import Testing
 

@@ -2,7 +2,6 @@ import ConnectionKit
 import Foundation
 import SQLCore
 import Synchronization
-import TestServers
 import Testing
 
 @Suite("placeholders, errors, registry, DSN redaction", .timeLimit(.minutes(2)))

@@ -2,7 +2,6 @@ import ConnectionKit
 import Dispatch
 import Foundation
 import SQLCore
-import TestServers
 import TestSupport
 import Testing
 

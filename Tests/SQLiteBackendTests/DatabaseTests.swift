@@ -2,7 +2,6 @@ import ConnectionKit
 import Foundation
 import SQLCore
 import SQLiteBackend
-import TestServers
 import TestSupport
 import Testing
 

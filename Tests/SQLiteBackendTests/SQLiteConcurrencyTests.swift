@@ -3,7 +3,6 @@ import SQLCore
 import SQLTestSupport
 import SQLiteBackend
 import Synchronization
-import TestServers
 import TestSupport
 import Testing
 

@@ -17,3 +17,13 @@ public func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condit
         try await Task.sleep(for: .microseconds(200))
     }
 }
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes; returns whether it held.
+public func eventually(within limit: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}

@@ -4,6 +4,7 @@ import MariaDBBackend
 import PostgresBackend
 import SQLCore
 import TestServers
+import TestSupport
 import Testing
 
 /// ClusterDriver on a deployment that stays up: TestServers' shared servers,

@@ -4,6 +4,7 @@ import Foundation
 import MariaDBBackend
 import SQLCore
 import TestServers
+import TestSupport
 import Testing
 
 extension GaleraClusterTests {

@@ -5,6 +5,7 @@ import Logging
 import MariaDBBackend
 import SQLCore
 import TestServers
+import TestSupport
 import Testing
 
 /// ClusterDriver over a real three-node Galera cluster of its own (the tests kill and stop nodes).
@@ -14,7 +15,8 @@ struct GaleraClusterTests {
 
     func makeCluster(_ servers: GaleraCluster, strategy: BalancingStrategy = .latency) throws -> ClusterDriver {
         let nodes = servers.nodes.enumerated().map { Deployment.Node(name: "node-\($0.offset + 1)", dsn: $0.element.dsn + "?timeout=2s") }
-        return try ClusterSQLTests.makeCluster("galera", nodes: nodes, driver: MariaDBDriver(queryTimeout: .seconds(3)), strategy: strategy)
+        return try ClusterSQLIntegrationTests.makeCluster(
+            "galera", nodes: nodes, driver: MariaDBDriver(queryTimeout: .seconds(3)), strategy: strategy)
     }
 
     @Test("SIGKILL of a node during a read stream: every read outside a transaction succeeds; the node rejoins")
