@@ -1,5 +1,6 @@
 import ConnectionKit
 import Foundation
+import SQLCore
 
 /// A snapshot of a cluster's figures (``ClusterDriver/statistics()``); its JSON
 /// keys are stable names (`Connections`, `Errors`, `LastSuccess`...) that
@@ -67,14 +68,14 @@ public struct NodeStatistics: Sendable, Codable, Hashable {
     public var state: NodeHealth
     /// The role last detected.
     public var role: NodeRole
-    /// Seconds behind the cluster's writes at the last check (``ReplicationLag/seconds``); `nil`
+    /// Seconds behind the cluster's writes at the last check (`ReplicationLag.seconds`); `nil`
     /// when not measured (not checked yet, or a backend that does not measure time).
     public var replicationLagSeconds: Double?
     /// WAL bytes not replayed yet at the last check (PostgreSQL standbys).
     public var bytesBehind: Int64?
     /// Write sets received and not applied at the last check (Galera).
     public var transactionsBehind: Int?
-    /// Behind by an amount the node could not tell at the last check (``ReplicationLag/isBehindByUnknown``).
+    /// Behind by an amount the node could not tell at the last check (`ReplicationLag.isBehindByUnknown`).
     public var isBehindByUnknown: Bool
 
     /// The replication lag these figures hold, or `nil` when it was not measured.

@@ -1,21 +1,4 @@
-/// What a node can serve, as last detected.
-public enum NodeRole: String, Sendable, Codable, Hashable, CaseIterable {
-    /// Not checked yet, or the last check failed.
-    case unknown
-    /// Accepts writes: a PostgreSQL primary, a MariaDB server without
-    /// `read_only`, a synced Galera node, a SQLite file opened for writing.
-    case primary
-    /// A primary whose sessions are read-only (PostgreSQL
-    /// `default_transaction_read_only`, SQLite `mode=ro` or `query_only`).
-    case readOnlyPrimary = "read-only-primary"
-    /// A replica: a PostgreSQL hot standby, a MariaDB server with `read_only`.
-    case standby
-    /// Up but not serving: a Galera node that is not Synced or not ready.
-    case notReady = "not-ready"
-
-    /// Whether the node accepts writes.
-    public var isWritable: Bool { self == .primary }
-}
+import SQLCore
 
 /// The kind of node an open asks for, with libpq's `target_session_attrs` names.
 public enum TargetRole: String, Sendable, Codable, Hashable, CaseIterable, CustomStringConvertible {
@@ -32,7 +15,7 @@ public enum TargetRole: String, Sendable, Codable, Hashable, CaseIterable, Custo
     /// A standby when one is serving, otherwise any serving node.
     case preferStandby = "prefer-standby"
 
-    /// Whether a node with `role` can serve this target. ``NodeRole/unknown``
+    /// Whether a node with `role` can serve this target. `NodeRole.unknown`
     /// is accepted by ``any`` and ``preferStandby`` only; for the other targets
     /// an open checks the role on the new connection before using it.
     public func accepts(_ role: NodeRole) -> Bool {

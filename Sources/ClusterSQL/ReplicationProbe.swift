@@ -1,21 +1,5 @@
 import SQLCore
 
-/// What a ``ReplicationProbe`` read on a node.
-public struct ReplicationReading: Sendable, Hashable {
-    /// The node's replication position: a primary's write position (PostgreSQL: its WAL LSN as
-    /// a byte offset), a standby's replayed position; `nil` when the backend has none.
-    public var position: Int64?
-    /// How far the node is behind (``ReplicationLag/caughtUp`` for a primary); `nil` when the node does
-    /// not replicate (SQLite), which statistics show as no figure at all.
-    public var lag: ReplicationLag?
-
-    /// A reading of these figures.
-    public init(position: Int64? = nil, lag: ReplicationLag?) {
-        self.position = position
-        self.lag = lag
-    }
-}
-
 /// Measures a node's replication lag over one of its connections, in the background checks,
 /// after its role was read.
 ///
@@ -46,7 +30,7 @@ public struct ReplicationProbe: Sendable {
     /// standby that has replayed all the WAL it received lags by nothing, and one that has not by
     /// the age of the last transaction it replayed (`pg_last_xact_replay_timestamp()`).
     ///
-    /// Asked with the role ``NodeRole/unknown`` (read-your-writes asks so, for a position only), it
+    /// Asked with the role `NodeRole.unknown` (read-your-writes asks so, for a position only), it
     /// lets the server say: the insert position `pg_current_wal_insert_lsn()` on a primary (at or
     /// past every commit it acknowledged, whatever `synchronous_commit` says), the replayed one on
     /// a standby.

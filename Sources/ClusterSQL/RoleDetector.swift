@@ -23,7 +23,7 @@ public struct RoleDetector: Sendable {
 
     /// MariaDB and MySQL: `read_only` makes a standby; on a Galera node
     /// (`wsrep_on`), anything but `wsrep_local_state = 4` (Synced) with
-    /// `wsrep_ready = ON` is ``NodeRole/notReady``. Only `SHOW` statements are
+    /// `wsrep_ready = ON` is `NodeRole.notReady`. Only `SHOW` statements are
     /// used, which a Galera node outside the primary component still answers.
     public static let mariadb = RoleDetector { connection throws(SQLError) in
         let variables = try await settings(connection, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'wsrep_on')")

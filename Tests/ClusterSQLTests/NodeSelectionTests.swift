@@ -1,3 +1,4 @@
+import SQLCore
 import Testing
 
 @testable import ClusterSQL
