@@ -118,7 +118,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
         let nodeDriver = try registry.driver(named: driver)
         for node in nodes {
             try cluster.addNode(
-                name: node.name, driver: wrapping(node, nodeDriver), dsn: node.dsn, roleDetector: .forDriver(named: driver))
+                name: node.name, driver: wrapping(node, nodeDriver), dsn: node.dsn, roleDetector: RoleDetector(for: nodeDriver),
+                replicationProbe: ReplicationProbe(for: nodeDriver))
         }
         return cluster
     }

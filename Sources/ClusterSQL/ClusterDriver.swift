@@ -101,8 +101,8 @@ public final class ClusterDriver: SQLDriver, Service {
     // MARK: nodes
 
     /// Adds a node. Its role is found out with `roleDetector` and its replication lag measured
-    /// with `replicationProbe` (by default the ones for the driver's name, see
-    /// ``RoleDetector/forDriver(named:)`` and ``ReplicationProbe/forDriver(named:)``).
+    /// with `replicationProbe` (by default the driver's own, when it adopts `SQLReplicationDialect`:
+    /// see ``RoleDetector/init(for:)`` and ``ReplicationProbe/init(for:)``).
     ///
     /// - Throws: `SQLError.Code.invalidConfiguration` for an empty or taken name.
     public func addNode(
@@ -111,8 +111,8 @@ public final class ClusterDriver: SQLDriver, Service {
     ) throws(SQLError) {
         guard !name.isEmpty else { throw SQLError(.invalidConfiguration, message: "a node name must not be empty") }
         let node = ClusterNode(
-            name: name, driver: driver, dsn: dsn, roleDetector: roleDetector ?? .forDriver(named: driver.name),
-            replicationProbe: replicationProbe ?? .forDriver(named: driver.name), configuration: configuration, clock: clock,
+            name: name, driver: driver, dsn: dsn, roleDetector: roleDetector ?? RoleDetector(for: driver),
+            replicationProbe: replicationProbe ?? ReplicationProbe(for: driver), configuration: configuration, clock: clock,
             metrics: NodeMetrics(cluster: configuration.name, node: name, factory: metricsFactory),
             logger: logger)
         let inserted = state.withLock { state -> Bool in

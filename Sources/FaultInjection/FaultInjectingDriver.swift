@@ -7,7 +7,7 @@ import SQLCore
 ///
 /// Faults apply from the next call on, to new and open connections alike.
 public final class FaultInjectingDriver: SQLDriver {
-    private let inner: any SQLDriver
+    let inner: any SQLDriver
     private let current = Locked(Faults())
     private let open = Locked(0)
     private let busy = Locked(0)
@@ -20,7 +20,7 @@ public final class FaultInjectingDriver: SQLDriver {
         self.clock = clock
     }
 
-    /// The wrapped driver's name, so that role detection and stats treat it as the real backend.
+    /// The wrapped driver's name, so that statistics name the real backend.
     public var name: String { inner.name }
 
     /// The wrapped driver's executor.

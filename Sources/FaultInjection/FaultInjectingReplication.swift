@@ -1,0 +1,21 @@
+import SQLCore
+
+extension FaultInjectingDriver: SQLReplicationDialect {
+    /// The wrapped driver's role detection, run on `connection` (so through its faults); a
+    /// primary when the wrapped driver does not adopt `SQLReplicationDialect`.
+    public func readRole(on connection: any SQLConnection) async throws(SQLError) -> NodeRole {
+        guard let dialect = inner as? any SQLReplicationDialect else { return .primary }
+        return try await dialect.readRole(on: connection)
+    }
+
+    /// The wrapped driver's replication reading, run on `connection` (so through its faults); no
+    /// figure when the wrapped driver does not adopt `SQLReplicationDialect`.
+    public func readReplication(
+        on connection: any SQLConnection, role: NodeRole, primaryPosition: Int64?
+    ) async throws(SQLError)
+        -> ReplicationReading
+    {
+        guard let dialect = inner as? any SQLReplicationDialect else { return ReplicationReading(lag: nil) }
+        return try await dialect.readReplication(on: connection, role: role, primaryPosition: primaryPosition)
+    }
+}
