@@ -80,14 +80,9 @@ extension ClusterConnection {
             throw SQLError(.cancelled, message: "cancelled while moving to a primary")
         }
         defer { rebinding.unlock() }
-        let swapped = state.withLock { state -> Bool in
-            guard !state.closed, state.binding?.connection === old.connection else { return false }
-            state.binding = primary
-            return true
-        }
-        guard swapped else {
+        guard machine.withLock({ $0.moved(from: old, to: primary) }) else {
             await primary.connection.close()
-            guard let current = state.withLock({ $0.closed ? nil : $0.binding }) else {
+            guard let current = machine.withLock({ $0.binding }) else {
                 throw SQLError(.closed, message: "the cluster connection is closed")
             }
             return current

@@ -15,17 +15,7 @@ import Tracing
 /// nothing is retried or moved: the transaction stays on its connection for as
 /// long as that connection works, even when its node is ejected meanwhile.
 final class ClusterConnection: SQLConnection {
-    struct State: Sendable {
-        var binding: NodeBinding?
-        /// Between ``begin()`` and its commit or rollback.
-        var inTransaction = false
-        /// The backend reported a transaction open after the last statement (a `BEGIN` sent as SQL).
-        var serverTransaction = false
-        var closed = false
-
-        /// Whether a transaction holds the connection, however it was begun.
-        var holdsTransaction: Bool { inTransaction || serverTransaction }
-    }
+    typealias StateMachine = ClusterConnectionStateMachine<NodeBinding>
 
     /// What a statement does to the data, for read-your-writes.
     enum Effect {
@@ -39,30 +29,30 @@ final class ClusterConnection: SQLConnection {
 
     let cluster: ClusterDriver
     let request: OpenRequest
-    let state: Locked<State>
+    let machine: Locked<StateMachine>
     let rebinding = AsyncLock()
 
     init(cluster: ClusterDriver, request: OpenRequest, binding: NodeBinding) {
         self.cluster = cluster
         self.request = request
-        self.state = Locked(State(binding: binding))
+        self.machine = Locked(StateMachine(binding: binding))
     }
 
     /// The node the connection is on now.
-    var nodeName: String? { state.withLock { $0.binding?.node.name } }
+    var nodeName: String? { machine.withLock { $0.binding?.node.name } }
 
     var isValid: Bool {
-        let (binding, inTransaction) = state.withLock { ($0.closed ? nil : $0.binding, $0.holdsTransaction) }
-        guard let binding else { return false }
-        return binding.connection.isValid && (inTransaction || binding.node.serves(request))
+        guard case .bound(let binding, let transaction) = machine.withLock({ $0.state }) else { return false }
+        return binding.connection.isValid && (transaction.holds || binding.node.serves(request))
     }
 
     var transactionStatus: SQLTransactionStatus {
-        let (binding, closed, inTransaction) = state.withLock { ($0.binding, $0.closed, $0.holdsTransaction) }
-        if closed { return .unknown }
-        // No binding: the last node's connection was dropped, and the next statement opens a new one.
-        guard let binding else { return inTransaction ? .unknown : .idle }
-        return binding.connection.transactionStatus
+        switch machine.withLock({ $0.state }) {
+        case .closed: .unknown
+        // The last node's connection was dropped: the next statement opens a new one, unless a transaction was lost with it.
+        case .unbound(let lostTransaction): lostTransaction ? .unknown : .idle
+        case .bound(let binding, _): binding.connection.transactionStatus
+        }
     }
 
     func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows {
@@ -95,16 +85,16 @@ final class ClusterConnection: SQLConnection {
     func begin() async throws(SQLError) {
         // Nothing is open before BEGIN: it can always move to another node.
         try await perform(idempotent: true) { connection throws(SQLError) in try await connection.begin() }
-        state.withLock { $0.inTransaction = true }
+        machine.withLock { $0.began() }
     }
 
     func commit() async throws(SQLError) {
-        defer { state.withLock { $0.inTransaction = false } }
+        defer { machine.withLock { $0.ended() } }
         try await perform(idempotent: false, effect: .commit) { connection throws(SQLError) in try await connection.commit() }
     }
 
     func rollback() async throws(SQLError) {
-        defer { state.withLock { $0.inTransaction = false } }
+        defer { machine.withLock { $0.ended() } }
         try await perform(idempotent: false) { connection throws(SQLError) in try await connection.rollback() }
     }
 
@@ -113,11 +103,7 @@ final class ClusterConnection: SQLConnection {
     }
 
     func close() async {
-        let binding = state.withLock { state -> NodeBinding? in
-            state.closed = true
-            defer { state.binding = nil }
-            return state.binding
-        }
+        let binding = machine.withLock { $0.close() }
         await binding?.connection.close()
     }
 
@@ -135,8 +121,7 @@ final class ClusterConnection: SQLConnection {
         var retrySpan: (any Span)?
         defer { retrySpan?.end() }
         while true {
-            var binding = try await usableBinding(excluding: excluded)
-            let inTransaction = state.withLock { $0.holdsTransaction }
+            var (binding, inTransaction) = try await usableBinding(excluding: excluded)
             do throws(SQLError) {
                 // Outside a session this costs nothing: no lock, no scan of the statement's text.
                 if let session, let position = session.position(for: cluster.configuration.name), !inTransaction {
@@ -146,28 +131,23 @@ final class ClusterConnection: SQLConnection {
                 do throws(SQLError) {
                     result = try await binding.node.measure { () async throws(SQLError) -> T in try await body(binding.connection) }
                 } catch {
-                    if !error.isConnectionError { noteTransactionStatus(of: binding) }
+                    if !error.isConnectionError { statementEnded(on: binding) }
                     throw error
                 }
-                noteTransactionStatus(of: binding)
+                statementEnded(on: binding)
                 if let session, case let effect = effect(),
-                    effect == .commit || (effect == .write && !state.withLock({ $0.holdsTransaction }))
+                    effect == .commit || (effect == .write && !machine.withLock({ $0.holdsTransaction }))
                 {
                     await recordWrite(on: binding, into: session)
                 }
                 return result
             } catch {
                 if error.code == .readOnly { binding.node.checkSoon() }
-                guard error.isConnectionError else {
-                    if let retrySpan { ClientSpans.recordFailure(on: retrySpan, type: error.code.description) }
-                    throw error.on(node: binding.node.name)
-                }
-                await drop(binding)
-                let retry = StatementRetry.mayRetry(
-                    after: error, attempt: attempt, maxAttempts: cluster.configuration.maxAttempts,
-                    inTransaction: inTransaction,
-                    idempotent: idempotent() || ClusterDriver.statementsAreIdempotent)
-                guard retry else {
+                let plan = StateMachine.planAfterFailure(
+                    error, attempt: attempt, maxAttempts: cluster.configuration.maxAttempts, inTransaction: inTransaction,
+                    idempotent: error.isConnectionError && (idempotent() || ClusterDriver.statementsAreIdempotent))
+                if plan != .surface { await drop(binding) }
+                guard plan == .dropAndRetryElsewhere else {
                     if let retrySpan { ClientSpans.recordFailure(on: retrySpan, type: error.code.description) }
                     throw error.on(node: binding.node.name)
                 }
@@ -191,57 +171,45 @@ final class ClusterConnection: SQLConnection {
         }
     }
 
-    /// Keeps whether the backend reports a transaction open after a statement on `binding`
-    /// (a statement that failed connection-class leaves the last known answer).
-    private func noteTransactionStatus(of binding: NodeBinding) {
+    /// Keeps whether the backend reports a transaction open after a statement on `binding`.
+    private func statementEnded(on binding: NodeBinding) {
         let status = binding.connection.transactionStatus
-        guard status != .unknown else { return }
-        state.withLock { $0.serverTransaction = status != .idle }
+        machine.withLock { $0.statementEnded(on: binding, status: status) }
     }
 
-    /// The current binding if its node still serves the target, else (outside
-    /// a transaction) a new one on another node.
-    private func usableBinding(excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
-        let (current, closed, inTransaction) = state.withLock { ($0.binding, $0.closed, $0.holdsTransaction) }
-        if closed { throw SQLError(.closed, message: "the cluster connection is closed") }
-        // A transaction stays on its connection while the connection works: a node ejected by a
-        // check or by another connection's failure, lagging, removed, or on a primary a
-        // read-your-writes statement moved to, still finishes the work it has under way.
-        if let current, current.connection.isValid, inTransaction || current.node.serves(request) {
-            return current
-        }
-        if inTransaction {
-            let node = current?.node.name ?? "none"
-            throw SQLError(
-                .nodeChanged, message: "the connection to the node failed during the transaction; it is lost", node: node)
+    /// The connection the next statement runs on, and whether a transaction holds it: the
+    /// current one, or (outside a transaction, when its node no longer serves the open) a new one
+    /// on another node.
+    private func usableBinding(excluding excluded: Set<String>) async throws(SQLError) -> (NodeBinding, inTransaction: Bool) {
+        switch plan() {
+        case .run(let binding, let inTransaction): return (binding, inTransaction)
+        case .fail(let error): throw error
+        case .rebind: break
         }
         guard await rebinding.lock() else { throw SQLError(.cancelled, message: "cancelled while moving to another node") }
         defer { rebinding.unlock() }
-        // Another caller may have moved the connection meanwhile.
-        let again = state.withLock { $0.binding }
-        if let again, again.connection.isValid, again.node.serves(request) { return again }
-        if let again { await drop(again) }
-        let fresh = try await cluster.open(request, excluding: excluded)
-        let kept = state.withLock { state -> Bool in
-            guard !state.closed else { return false }
-            state.binding = fresh
-            state.serverTransaction = false
-            return true
+        // Another caller may have moved the connection meanwhile: plan again under the lock.
+        switch plan() {
+        case .run(let binding, let inTransaction): return (binding, inTransaction)
+        case .fail(let error): throw error
+        case .rebind(let stale): if let stale { await drop(stale) }
         }
-        guard kept else {
+        let fresh = try await cluster.open(request, excluding: excluded)
+        guard machine.withLock({ $0.rebound(to: fresh) }) else {
             await fresh.connection.close()
             throw SQLError(.closed, message: "the cluster connection is closed")
         }
-        return fresh
+        return (fresh, false)
+    }
+
+    /// The state machine's plan for the next statement, from the connection's and its node's state now.
+    private func plan() -> StateMachine.StatementPlan {
+        let machine = machine.withLock { $0 }
+        return machine.planStatement(
+            isValid: { $0.connection.isValid }, serves: { [request] in $0.node.serves(request) })
     }
 
     private func drop(_ binding: NodeBinding) async {
-        let dropped = state.withLock { state -> Bool in
-            guard state.binding?.connection === binding.connection else { return false }
-            state.binding = nil
-            state.serverTransaction = false  // it ended with its connection
-            return true
-        }
-        if dropped { await binding.connection.close() }
+        if machine.withLock({ $0.dropped(binding) }) { await binding.connection.close() }
     }
 }
