@@ -248,7 +248,7 @@ let package = Package(
         .testTarget(
             name: "HardeningTests",
             dependencies: [
-                "SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "ClusterConfig",
+                "SQLCore", "PostgresBackend", "MariaDBBackend", "Redis", "Memcached", "ClusterConfig",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         // Integration tests: they start real servers on 127.0.0.1 (TestServers), or the tool.

@@ -1,3 +1,5 @@
+import ConnectionKit
+
 /// An error from a SQL driver, a connection or a statement.
 ///
 /// Every backend maps its native failures onto one `SQLError`: the portable
@@ -13,22 +15,27 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The code's stable name, used in descriptions and metrics.
         public let name: String
-        /// The kind an error with this code has unless a backend says otherwise.
+        /// The kind an error with this code has unless a backend says otherwise: every code
+        /// says its kind where it is defined.
         public let defaultKind: Kind
+        /// The code's own identity: equal codes are the same code.
+        private let identity: UInt32
 
-        /// Creates a code; prefer the predefined static members.
+        /// Creates a code, distinct from every other (even one of the same name); prefer the
+        /// predefined static members.
         package init(_ name: String, defaultKind: Kind) {
             self.name = name
             self.defaultKind = defaultKind
+            self.identity = ErrorCodeIdentity.next()
         }
 
         /// The code's name.
         public var description: String { name }
 
-        /// Compares by name only.
-        public static func == (lhs: Code, rhs: Code) -> Bool { lhs.name == rhs.name }
-        /// Hashes the name only.
-        public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+        /// Compares by identity: the same predefined code.
+        public static func == (lhs: Code, rhs: Code) -> Bool { lhs.identity == rhs.identity }
+        /// Hashes the identity.
+        public func hash(into hasher: inout Hasher) { hasher.combine(identity) }
 
         // MARK: connection-class
         /// The connection could not be established (refused, unreachable, unknown host).

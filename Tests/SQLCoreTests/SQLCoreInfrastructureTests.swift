@@ -30,7 +30,10 @@ struct SQLCoreInfrastructureTests {
         #expect(error.kind == .statement)
         #expect(SQLError(.connectionLost, message: "reset").isConnectionError)
         #expect(SQLError(.busy, kind: .connection, message: "x").kind == .connection)
-        #expect(SQLError.Code("custom", defaultKind: .connection) == SQLError.Code("custom", defaultKind: .statement))
+        // Codes compare by identity: a code made again under a taken name is another code.
+        #expect(SQLError.Code("custom", defaultKind: .connection) != SQLError.Code("custom", defaultKind: .connection))
+        #expect(SQLError.Code("timeout", defaultKind: .connection) != .timeout)
+        #expect(Set([SQLError.Code.timeout, .timeout, .closed]).count == 2)
     }
 
     @Test("DSN redaction hides passwords in every DSN form")
