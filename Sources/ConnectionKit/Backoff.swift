@@ -97,17 +97,10 @@ extension Duration {
     /// instead of trapping when a large policy is scaled.
     @inlinable
     func scaled(by factor: Double) -> Duration {
-        let seconds = Double(components.seconds) + Double(components.attoseconds) / 1e18
-        let nanoseconds = (seconds * factor * 1e9).rounded()
+        let nanoseconds = (inSeconds * factor * 1e9).rounded()
         guard nanoseconds.isFinite, abs(nanoseconds) < 9.2e18 else {
             return .nanoseconds(nanoseconds < 0 ? -Int64(9.2e18) : Int64(9.2e18))
         }
         return .nanoseconds(Int64(nanoseconds))
-    }
-
-    /// The duration in seconds, as a double.
-    @inlinable
-    package var inSeconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

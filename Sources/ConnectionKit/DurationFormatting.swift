@@ -2,6 +2,6 @@
 /// (timeouts in errors and logs, whichever client says them).
 @inlinable
 package func formatted(_ duration: Duration) -> String {
-    let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    let ms = duration.wholeMilliseconds
     return ms < 10_000 ? "\(ms) ms" : "\(ms / 1000) s"
 }

@@ -1,3 +1,4 @@
+import ConnectionKit
 import NIOCore
 import RESP
 
@@ -43,9 +44,7 @@ extension RedisCommandRunner {
     public func set(_ key: some RedisArgument, to value: some RedisArgument, expiresIn: Duration? = nil) async throws(RedisError) {
         let command =
             if let expiresIn {
-                RedisCommand(
-                    "SET", key, value, "PX",
-                    Int(expiresIn.components.seconds * 1000 + expiresIn.components.attoseconds / 1_000_000_000_000_000))
+                RedisCommand("SET", key, value, "PX", Int(expiresIn.wholeMilliseconds))
             } else {
                 RedisCommand("SET", key, value)
             }

@@ -1,4 +1,5 @@
 import CSQLite3
+import ConnectionKit
 import SQLCore
 import Synchronization
 
@@ -62,9 +63,7 @@ final class SQLiteHandle: @unchecked Sendable {
         do throws(SQLError) {
             sqlite3_busy_timeout(
                 handle,
-                Int32(
-                    clamping: configuration.busyTimeout.components.seconds * 1000
-                        + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000))
+                Int32(clamping: configuration.busyTimeout.wholeMilliseconds))
             // Reading the schema proves the file is a database (SQLITE_NOTADB otherwise).
             try runPragma("PRAGMA schema_version")
             if let journal = configuration.journalMode, configuration.mode != .readOnly, !configuration.isInMemory {

@@ -1,3 +1,5 @@
+import ConnectionKit
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -19,8 +21,7 @@ package enum DeadPeerDetection {
                 var value = Int32(value)
                 _ = setsockopt(fd, Int32(IPPROTO_TCP), option, &value, socklen_t(MemoryLayout<Int32>.size))
             }
-            let components = userTimeout.components
-            var milliseconds = UInt32(clamping: components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)
+            var milliseconds = UInt32(clamping: userTimeout.wholeMilliseconds)
             _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &milliseconds, socklen_t(MemoryLayout<UInt32>.size))
         #endif
     }

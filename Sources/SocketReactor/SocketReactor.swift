@@ -214,8 +214,7 @@ package final class SocketReactor: TaskExecutor, Sendable {
                 let earliest = min(s.waiters.values.lazy.compactMap(\.deadline).min() ?? cap, cap)
                 s.sleepers += 1
                 s.sleepingUntil = earliest
-                let remaining = now.duration(to: earliest).components
-                let ms = remaining.seconds * 1000 + remaining.attoseconds / 1_000_000_000_000_000 + 1
+                let ms = now.duration(to: earliest).wholeMilliseconds + 1
                 return (Int32(clamping: max(0, ms)), true)
             }
             let count = tags.withUnsafeMutableBufferPointer { poller.wait(into: $0, timeout: timeout) }

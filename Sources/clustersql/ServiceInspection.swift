@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClusterConfig
+import ConnectionKit
 import Foundation
 import Logging
 import Memcached
@@ -193,7 +194,7 @@ struct MemcachedServerReport: Codable {
             let started = ContinuousClock.now
             _ = try await connection.version()
             let elapsed = started.duration(to: .now)
-            report.latencyMilliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            report.latencyMilliseconds = elapsed.inMilliseconds
             let stats = try await connection.stats()
             report.items = stats["curr_items"].flatMap { Int($0) }
             if let hits = stats["get_hits"].flatMap({ Double($0) }), let misses = stats["get_misses"].flatMap({ Double($0) }),

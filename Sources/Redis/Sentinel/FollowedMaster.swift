@@ -139,9 +139,7 @@ final class FollowedMaster: Sendable {
         return SentinelMasterStatistics(
             name: name, master: serving?.address, generation: serving?.generation ?? 0,
             replicas: replicas.addresses, failoversFollowed: figures.failovers,
-            lastFollowMilliseconds: figures.lastFollow.map {
-                Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000
-            },
+            lastFollowMilliseconds: figures.lastFollow.map(\.inMilliseconds),
             readOnlyReplies: figures.readOnly, oldMasterConnectionsClosed: figures.oldClosed, sentinelErrors: figures.sentinelErrors,
             sentinels: figures.reports, pool: serving?.pool.statistics)
     }

@@ -221,8 +221,7 @@ public final class SentinelClient: Service, Sendable {
         } catch {
             return .failure(error)
         }
-        let milliseconds = Int(
-            durability.timeout.components.seconds * 1000 + durability.timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int(durability.timeout.wholeMilliseconds)
         let replies = await lease.connection.pipeline([command, RedisCommand("WAIT", durability.replicas, max(1, milliseconds))])
         await pool.put(lease)
         guard case .success = replies[0] else { return replies[0] }
