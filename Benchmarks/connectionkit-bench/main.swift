@@ -13,7 +13,7 @@ func cpuSeconds() -> Double {
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
-func makePool(idle: Int, maxOpen: Int?) -> ConnectionPool<Token, ContinuousClock> {
+func makePool(idle: Int, maxOpen: Int?) -> ConnectionPool<Token, ContinuousClock, Never> {
     var config = ConnectionPoolConfiguration(name: "bench", idleSize: idle)
     config.maxOpen = maxOpen
     config.pingInterval = .disabled

@@ -16,17 +16,19 @@ extension ClusterNode {
         await inFlight { () async -> Result<any SQLConnection, SQLError> in
             let started = clock.now
             let connection: any SQLConnection
-            do {
-                connection = try await breaker.call { try await driver.connect(to: dsn) }
-            } catch let error as SQLError {
-                if error.code == .cancelled || Task.isCancelled {
+            do throws(ManagedFailure<SQLError>) {
+                connection = try await breaker.call { () async throws(SQLError) in try await driver.connect(to: dsn) }
+            } catch {
+                switch error {
+                case .refused(let refusal):
+                    return .failure(SQLError(.noEligibleNode, message: "ejected: \(refusal)", node: name, underlying: refusal))
+                case .failed(let error) where error.code == .cancelled || Task.isCancelled:
                     recordStall(started.duration(to: clock.now))
                     return .failure(error.on(node: name))
+                case .failed(let error):
+                    recordFailure(error, countForHealth: false)  // the breaker counted it
+                    return .failure(error.on(node: name))
                 }
-                recordFailure(error, countForHealth: false)  // the breaker counted it
-                return .failure(error.on(node: name))
-            } catch {
-                return .failure(SQLError(.noEligibleNode, message: "ejected: \(error)", node: name, underlying: error))
             }
             if verify || target.needsKnownRole || role == .unknown {
                 do throws(SQLError) {

@@ -72,32 +72,35 @@ where BreakerClock.Duration == Duration, BreakerClock.Instant: Sendable {
     }
 
     /// Runs `body` if the breaker allows it, and counts its failure when `isFailure` says so.
-    package func call<T>(_ body: () async throws -> T) async throws -> T {
+    /// Throws ``ManagedFailure/refused(_:)`` (``ConnectionKitError/Code/circuitOpen``) when the
+    /// breaker is open, and `body`'s own error as ``ManagedFailure/failed(_:)``.
+    package func call<T, Failure: Error>(_ body: () async throws(Failure) -> T) async throws(ManagedFailure<Failure>) -> T {
         let now = clock.now
         let admission = machine.withLock { $0.admit(now: now, proberRunning: proberRunning.load(ordering: .relaxed)) }
         switch admission {
         case .reject(let since):
-            throw ConnectionKitError(
-                .circuitOpen, source: name,
-                message: "open for \(formatted(since.duration(to: now))) after repeated connection failures; failing fast")
+            throw .refused(
+                ConnectionKitError(
+                    .circuitOpen, source: name,
+                    message: "open for \(formatted(since.duration(to: now))) after repeated connection failures; failing fast"))
         case .allowTrial:
             transitioned(from: .open, to: .halfOpen)
-            do {
+            do throws(Failure) {
                 let result = try await body()
                 finishProbe(success: true)
                 return result
             } catch {
                 finishProbe(success: !isFailure(error))
-                throw error
+                throw .failed(error)
             }
         case .allow:
-            do {
+            do throws(Failure) {
                 let result = try await body()
                 if resetsOnSuccess { machine.withLock { $0.recordSuccess() } }
                 return result
             } catch {
                 if isFailure(error) { recordFailure() }
-                throw error
+                throw .failed(error)
             }
         }
     }

@@ -39,3 +39,30 @@
     /// `source: code: message`.
     @usableFromInline package var description: String { "\(source): \(code): \(message)" }
 }
+
+/// How work run through the connection layer failed (a ``CircuitBreaker``'s call, a
+/// ``ConnectionPool``'s borrow): the layer refused it and it did not run, or it ran and failed
+/// with the client's own error. Each client says both in its own error type, with no cast.
+@usableFromInline package enum ManagedFailure<Failure: Error>: Error {
+    /// The layer refused: a breaker open, a pool closed, timed out or not running, the waiting
+    /// task cancelled. The work did not run.
+    case refused(ConnectionKitError)
+    /// The work failed: a dial, or the body of a call.
+    case failed(Failure)
+}
+
+extension ManagedFailure {
+    /// The layer's refusal, when it refused.
+    package var refusal: ConnectionKitError? {
+        if case .refused(let error) = self { return error }
+        return nil
+    }
+
+    /// The work's own error, when it ran and failed.
+    package var failure: Failure? {
+        if case .failed(let error) = self { return error }
+        return nil
+    }
+}
+
+extension ManagedFailure: Equatable where Failure: Equatable {}

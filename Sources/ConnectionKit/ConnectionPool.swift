@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// Without `run()`, a borrow that would have to wait fails at once with
 /// ``ConnectionKitError/Code/notRunning`` rather than risk waiting forever.
 @usableFromInline
-package final class ConnectionPool<Connection: Sendable, PoolClock: Clock>: Service, Sendable
+package final class ConnectionPool<Connection: Sendable, PoolClock: Clock, DialFailure: Error>: Service, Sendable
 where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// A borrowed connection; give it back with ``release(_:broken:)``.
     @usableFromInline package typealias Lease = PooledConnection<Connection, PoolClock.Instant>
@@ -33,7 +33,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     /// The configuration.
     @usableFromInline package let configuration: ConnectionPoolConfiguration
-    @usableFromInline let lifecycle: ConnectionLifecycle<Connection>
+    @usableFromInline let lifecycle: ConnectionLifecycle<Connection, DialFailure>
     @usableFromInline let clock: PoolClock
     @usableFromInline let observer: any ConnectionObserver
     private let logger: Logger
@@ -45,7 +45,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
     /// Creates a pool; nothing is dialed until the first borrow or ``run()``'s warm-up.
     @usableFromInline package init(
         configuration: ConnectionPoolConfiguration,
-        lifecycle: ConnectionLifecycle<Connection>,
+        lifecycle: ConnectionLifecycle<Connection, DialFailure>,
         clock: PoolClock,
         observer: any ConnectionObserver = SilentObserver(),
         logger: Logger = Logger(label: "clustersql.pool"),
@@ -62,27 +62,28 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     // MARK: borrowing
 
-    /// Borrows a connection, runs `body`, and returns it; a connection-class
-    /// error (per `isBroken`) drops the connection instead of returning it.
+    /// Borrows a connection, runs `body`, and returns it; an error for which `isBroken` holds
+    /// drops the connection instead of returning it.
     @inlinable
     package func withConnection<T>(
-        isBroken: (any Error) -> Bool = { _ in true },
-        _ body: (Connection) async throws -> T
-    ) async throws -> T {
+        isBroken: (DialFailure) -> Bool = { _ in true },
+        _ body: (Connection) async throws(DialFailure) -> T
+    ) async throws(ManagedFailure<DialFailure>) -> T {
         let lease = try await borrow()
-        do {
+        do throws(DialFailure) {
             let result = try await body(lease.connection)
             await release(lease, broken: false)
             return result
         } catch {
             await release(lease, broken: isBroken(error))
-            throw error
+            throw .failed(error)
         }
     }
 
-    /// Borrows a connection: an idle one, a new one, or one handed over after a wait.
+    /// Borrows a connection: an idle one, a new one, or one handed over after a wait. Throws the
+    /// pool's refusal (closed, timed out, not running, cancelled) or the dial's own error.
     @inlinable
-    package func borrow() async throws -> Lease {
+    package func borrow() async throws(ManagedFailure<DialFailure>) -> Lease {
         let started = clock.now
         var closing: [(entry: Lease, reason: CloseReason)] = []
         let (decision, wake) = state.withLock { s in
@@ -96,7 +97,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         case .create:
             return try await dialForCaller(started: started)
         case .fail(let error):
-            throw error
+            throw .refused(error)
         case .wait(let waiter):
             if wake { wakeLoop() }
             let result = await waitForTurn(waiter)
@@ -108,7 +109,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
                 return try await dialForCaller(started: started)
             case .failure(let error):
                 if error.code == .poolTimeout { observer.timedOut() }
-                throw error
+                throw .refused(error)
             }
         }
     }
@@ -230,15 +231,15 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         for (waiter, result) in results { waiters.resume(waiter, with: result) }
     }
 
-    @usableFromInline func dialForCaller(started: PoolClock.Instant) async throws -> Lease {
+    @usableFromInline func dialForCaller(started: PoolClock.Instant) async throws(ManagedFailure<DialFailure>) -> Lease {
         let connection: Connection
-        do {
+        do throws(DialFailure) {
             connection = try await lifecycle.dial()
         } catch {
             observer.dialFailed(error)
             let actions = state.withLock { $0.machine.dialFailed(forCaller: true, now: clock.now) }
             await perform(actions)
-            throw error
+            throw .failed(error)
         }
         observer.opened()
         let now = clock.now
@@ -292,7 +293,7 @@ extension ConnectionPool where PoolClock == ContinuousClock {
     /// Creates a pool on the continuous clock.
     @usableFromInline package convenience init(
         configuration: ConnectionPoolConfiguration,
-        lifecycle: ConnectionLifecycle<Connection>,
+        lifecycle: ConnectionLifecycle<Connection, DialFailure>,
         observer: any ConnectionObserver = SilentObserver(),
         logger: Logger = Logger(label: "clustersql.pool")
     ) {

@@ -149,16 +149,15 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
 
     /// Reads `keys` from server `index` if its breaker lets it; ``MemcachedError/Code/unavailable`` at once while it is down.
     private func fetch(_ keys: [String], throughBreakerOf index: Int) async -> Result<MemcachedMultiGet.ServerItems, MemcachedError> {
-        do {
-            let client = self.client
-            return .success(try await breakers[index].call { try await client.fetch(keys, fromServer: index).get() })
-        } catch let error as MemcachedError {
-            return .failure(error)
+        let client = self.client
+        do throws(ManagedFailure<MemcachedError>) {
+            return .success(
+                try await breakers[index].call { () async throws(MemcachedError) in try await client.fetch(keys, fromServer: index).get() })
         } catch {
-            shortCircuited[index].increment()
-            return .failure(
-                MemcachedError(
-                    .unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description))
+            switch error {
+            case .failed(let error): return .failure(error)
+            case .refused: return .failure(failingFast(index))
+            }
         }
     }
 
@@ -198,16 +197,22 @@ public final class HealingMemcachedClient: MemcachedCommandRunner, Service {
 
     /// Sends `command` to server `index` if its breaker lets it; ``MemcachedError/Code/unavailable`` at once while it is down.
     private func send(_ command: MetaCommand, throughBreakerOf index: Int) async throws(MemcachedError) -> MemcachedReply {
-        do {
-            let client = self.client
-            return try await breakers[index].call { try await client.send(command, toServer: index) }
-        } catch let error as MemcachedError {
-            throw error
+        let client = self.client
+        do throws(ManagedFailure<MemcachedError>) {
+            return try await breakers[index].call { () async throws(MemcachedError) in try await client.send(command, toServer: index) }
         } catch {
-            shortCircuited[index].increment()
-            throw MemcachedError(
-                .unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description)
+            switch error {
+            case .failed(let error): throw error
+            case .refused: throw failingFast(index)
+            }
         }
+    }
+
+    /// The error of a call that server `index`'s open breaker refused (counted as short-circuited).
+    private func failingFast(_ index: Int) -> MemcachedError {
+        shortCircuited[index].increment()
+        return MemcachedError(
+            .unavailable, message: "the server is down; failing fast", server: client.configuration.servers[index].description)
     }
 
     /// The server for `key`: its own, or with redistribution on, the next live one while it is down.

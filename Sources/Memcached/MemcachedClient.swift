@@ -105,7 +105,7 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
     /// `group.addTask(executorPreference:)`) sends and receives without a thread hop.
     /// Only for code that does not block.
     public let taskExecutor: EventLoopTaskExecutor
-    let pools: [ConnectionPool<MemcachedConnection, ContinuousClock>]
+    let pools: [ConnectionPool<MemcachedConnection, ContinuousClock, MemcachedError>]
     /// Per server, its shared connections (``MemcachedClientConfiguration/sharedConnectionsPerServer``).
     private let shared: [SharedConnections<MemcachedConnection, ContinuousClock.Instant, MemcachedError>]
 
@@ -126,8 +126,8 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
         pools = configuration.servers.map { server in
             var settings = ConnectionPoolConfiguration(name: "memcached \(server)", idleSize: configuration.idleConnectionsPerServer)
             settings.pingInterval = .every(.seconds(10))
-            let lifecycle = ConnectionLifecycle<MemcachedConnection>(
-                dial: { try await MemcachedConnection.connect(server, on: loop) },
+            let lifecycle = ConnectionLifecycle<MemcachedConnection, MemcachedError>(
+                dial: { () async throws(MemcachedError) in try await MemcachedConnection.connect(server, on: loop) },
                 close: { await $0.close() },
                 ping: { _ = try await $0.version() })
             return ConnectionPool(configuration: settings, lifecycle: lifecycle, observer: observer, logger: logger)
@@ -163,11 +163,11 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
 
     private func sendShared(_ command: MetaCommand, toServer index: Int) async throws(MemcachedError) -> MemcachedReply {
         let pool = pools[index]
-        let release = { (lease: ConnectionPool<MemcachedConnection, ContinuousClock>.Lease) async in
+        let release = { (lease: ConnectionPool<MemcachedConnection, ContinuousClock, MemcachedError>.Lease) async in
             await pool.release(lease, broken: true)  // given back only when it broke, or when the client empties
         }
         let (lease, slot) = try await shared[index].lease(
-            acquire: { () async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock>.Lease in
+            acquire: { () async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock, MemcachedError>.Lease in
                 let lease = try await borrow(toServer: index)
                 await lease.connection.coalesceFlushes()
                 return lease
@@ -199,25 +199,28 @@ public final class MemcachedClient: MemcachedCommandRunner, Service {
     /// Borrows a connection to server `index`, never one that broke while idle (it is
     /// closed and the next taken, as `RedisPool.get()` does); the pool's errors become
     /// typed ones naming the server.
-    private func borrow(toServer index: Int) async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock>.Lease {
+    private func borrow(
+        toServer index: Int
+    ) async throws(MemcachedError) -> ConnectionPool<MemcachedConnection, ContinuousClock, MemcachedError>.Lease {
         // The server's name is made only for an error: it is not free, and calls that succeed never need it.
         var server: String { configuration.servers[index].description }
-        do {
+        do throws(ManagedFailure<MemcachedError>) {
             while true {
                 let lease = try await pools[index].borrow()
                 if !lease.connection.isBroken { return lease }
                 await pools[index].release(lease, broken: true)
             }
-        } catch let error as MemcachedError {
-            throw error.at(server)
-        } catch let error as ConnectionKitError where error.code == .cancelled {
-            throw MemcachedError(.cancelled, message: "the task was cancelled while it waited for a connection", server: server)
-        } catch let error as ConnectionKitError where error.code == .shutdown {
-            throw MemcachedError(.clientClosed, message: "the client is closed", server: server)
-        } catch let error as ConnectionKitError {
-            throw MemcachedError(.unavailable, message: "\(error.code): \(error.message)", server: server)
         } catch {
-            throw MemcachedError(.connectFailed, message: "\(error)", server: server)
+            switch error {
+            case .failed(let error):
+                throw error.at(server)
+            case .refused(let error) where error.code == .cancelled:
+                throw MemcachedError(.cancelled, message: "the task was cancelled while it waited for a connection", server: server)
+            case .refused(let error) where error.code == .shutdown:
+                throw MemcachedError(.clientClosed, message: "the client is closed", server: server)
+            case .refused(let error):
+                throw MemcachedError(.unavailable, message: "\(error.code): \(error.message)", server: server)
+            }
         }
     }
 

@@ -16,7 +16,7 @@ import ServiceLifecycle
 /// timers: get timeouts, create-limit refills, overflow draining, pings.
 public final class RedisPool: Service, RedisCommandRunner {
     /// A borrowed connection; give it back with ``put(_:)``.
-    package typealias Lease = ConnectionPool<RedisConnection, ContinuousClock>.Lease
+    package typealias Lease = ConnectionPool<RedisConnection, ContinuousClock, RedisError>.Lease
 
     /// The server and how to set up connections.
     public let configuration: RedisConfiguration
@@ -26,7 +26,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     /// that prefers it (`withTaskExecutorPreference(pool.taskExecutor)`, or
     /// `group.addTask(executorPreference:)`) sends and receives without a thread hop.
     public let taskExecutor: EventLoopTaskExecutor
-    let pool: ConnectionPool<RedisConnection, ContinuousClock>
+    let pool: ConnectionPool<RedisConnection, ContinuousClock, RedisError>
     private let shared: SharedConnections<RedisConnection, ContinuousClock.Instant, RedisError>?
     private let openConnections = OpenConnections()
     private let logger: Logger
@@ -57,8 +57,8 @@ public final class RedisPool: Service, RedisCommandRunner {
         let loop = eventLoopGroup.next()
         taskExecutor = EventLoopTaskExecutor(eventLoop: loop)
         let openConnections = self.openConnections
-        let lifecycle = ConnectionLifecycle<RedisConnection>(
-            dial: {
+        let lifecycle = ConnectionLifecycle<RedisConnection, RedisError>(
+            dial: { () async throws(RedisError) -> RedisConnection in
                 do {
                     let connection: RedisConnection
                     if let dial {
@@ -106,7 +106,7 @@ public final class RedisPool: Service, RedisCommandRunner {
     package func get() async throws(RedisError) -> Lease {
         while true {
             let lease: Lease
-            do {
+            do throws(ManagedFailure<RedisError>) {
                 lease = try await pool.borrow()
             } catch {
                 throw Self.redisError(error, endpoint: configuration.endpoint)
@@ -230,16 +230,14 @@ public final class RedisPool: Service, RedisCommandRunner {
             endpoint: endpoint(), command: command.name)
     }
 
-    static func redisError(_ error: any Error, endpoint: String) -> RedisError {
+    static func redisError(_ error: ManagedFailure<RedisError>, endpoint: String) -> RedisError {
         switch error {
-        case let error as RedisError:
+        case .failed(let error):
             return error
-        case let error as ConnectionKitError where error.code == .poolTimeout:
+        case .refused(let error) where error.code == .poolTimeout:
             return RedisError(.poolTimeout, message: error.message, endpoint: endpoint)
-        case let error as ConnectionKitError:
+        case .refused(let error):
             return RedisError(.poolUnavailable, message: "\(error.code): \(error.message)", endpoint: endpoint)
-        default:
-            return RedisError(.connectFailed, message: "\(error)", endpoint: endpoint)
         }
     }
 }

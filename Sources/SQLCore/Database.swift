@@ -84,7 +84,7 @@ public struct DatabaseStatistics: Sendable, Hashable, Codable {
 public final class Database: Service, Sendable {
     /// The configuration.
     public let configuration: DatabaseConfiguration
-    private let pool: ConnectionPool<any SQLConnection, AnyClock>
+    private let pool: ConnectionPool<any SQLConnection, AnyClock, SQLError>
     private let logger: Logger
 
     /// The driver's ``SQLDriver/taskExecutor``: tasks that prefer it run each
@@ -120,8 +120,8 @@ public final class Database: Service, Sendable {
         self.taskExecutor = driver.taskExecutor
         self.configuration = configuration
         self.logger = logger
-        let lifecycle = ConnectionLifecycle<any SQLConnection>(
-            dial: { try await driver.connect(to: dsn) },
+        let lifecycle = ConnectionLifecycle<any SQLConnection, SQLError>(
+            dial: { () async throws(SQLError) in try await driver.connect(to: dsn) },
             close: { await $0.close() },
             ping: { try await $0.ping() })
         pool = ConnectionPool(
@@ -191,15 +191,14 @@ public final class Database: Service, Sendable {
     }
 
     /// Borrows a pooled connection; what the pool throws becomes an ``SQLError``.
-    private func borrow() async throws(SQLError) -> ConnectionPool<any SQLConnection, AnyClock>.Lease {
-        do {
+    private func borrow() async throws(SQLError) -> ConnectionPool<any SQLConnection, AnyClock, SQLError>.Lease {
+        do throws(ManagedFailure<SQLError>) {
             return try await pool.borrow()
-        } catch let error as SQLError {
-            throw error  // the driver's, from opening a connection
-        } catch let error as ConnectionKitError {
-            throw Self.sqlError(error)
         } catch {
-            throw SQLError(.connectionFailed, message: "could not open a connection: \(error)")
+            switch error {
+            case .failed(let error): throw error  // the driver's, from opening a connection
+            case .refused(let error): throw Self.sqlError(error)
+            }
         }
     }
 
@@ -229,7 +228,8 @@ public final class Database: Service, Sendable {
 
     /// Returns a borrowed connection to the pool if it is as clean as a new one; closes it when
     /// it is broken (`error` is connection-class, or it is no longer valid) or holds a transaction.
-    private func giveBack(_ lease: ConnectionPool<any SQLConnection, AnyClock>.Lease, failedWith error: (any Error)? = nil) async {
+    private func giveBack(_ lease: ConnectionPool<any SQLConnection, AnyClock, SQLError>.Lease, failedWith error: (any Error)? = nil) async
+    {
         let connection = lease.connection
         if (error as? SQLError)?.isConnectionError == true || !connection.isValid {
             await pool.release(lease, closing: .broken)

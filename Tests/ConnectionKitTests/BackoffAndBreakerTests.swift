@@ -137,7 +137,7 @@ struct CircuitBreakerTests {
         #expect(r14 == .reject(openSince: Self.at(2)))
     }
 
-    struct Refused: Error {}
+    struct Refused: Error, Equatable {}
     struct SyntaxError: Error {}
 
     @Test("the breaker fails fast in microseconds, ignores statement errors, and its one prober closes it")
@@ -155,19 +155,24 @@ struct CircuitBreakerTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await breaker.run() }
             for _ in 0..<10 {
-                await #expect(throws: SyntaxError.self) { try await breaker.call { throw SyntaxError() } }
+                let error = await #expect(throws: ManagedFailure<SyntaxError>.self) {
+                    try await breaker.call { () throws(SyntaxError) in throw SyntaxError() }
+                }
+                #expect(error?.failure != nil)
             }
             #expect(breaker.state == .closed)
             for _ in 0..<3 {
-                await #expect(throws: Refused.self) { try await breaker.call { throw Refused() } }
+                await #expect(throws: ManagedFailure<Refused>.failed(Refused())) {
+                    try await breaker.call { () throws(Refused) in throw Refused() }
+                }
             }
             #expect(breaker.state == .open)
             let started = ContinuousClock.now
             for _ in 0..<1000 {
-                do {
+                do throws(ManagedFailure<Never>) {
                     _ = try await breaker.call { Issue.record("an open breaker ran the call") }
-                } catch let error as ConnectionKitError {
-                    #expect(error.code == .circuitOpen)
+                } catch {
+                    #expect(error.refusal?.code == .circuitOpen)
                 }
             }
             let perCall = (ContinuousClock.now - started) / 1000
@@ -190,7 +195,7 @@ struct CircuitBreakerTests {
 
 @Suite("CircuitBreaker: a prober that starts during a trial call")
 struct BreakerProberStartTests {
-    struct Refused: Error {}
+    struct Refused: Error, Equatable {}
 
     @Test("a trial call that fails after the prober started still gets the breaker probed, and closed once the dependency is back")
     func proberStartedDuringTrial() async throws {
@@ -203,14 +208,16 @@ struct BreakerProberStartTests {
             name: "late-prober", configuration: configuration, clock: clock, seed: 1,
             isFailure: { $0 is Refused },
             probe: { if !healthy.load(ordering: .relaxed) { throw Refused() } })
-        await #expect(throws: Refused.self) { try await breaker.call { throw Refused() } }
+        await #expect(throws: ManagedFailure<Refused>.failed(Refused())) {
+            try await breaker.call { () throws(Refused) in throw Refused() }
+        }
         #expect(breaker.state == .open)
         clock.advance(by: .milliseconds(150))  // no prober yet: the next call is the trial
         let releaseTrial = AsyncStream<Void>.makeStream()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                await #expect(throws: Refused.self) {
-                    try await breaker.call {
+                await #expect(throws: ManagedFailure<Refused>.failed(Refused())) {
+                    try await breaker.call { () async throws(Refused) in
                         for await _ in releaseTrial.stream {}
                         throw Refused()
                     }

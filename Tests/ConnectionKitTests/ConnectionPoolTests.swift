@@ -29,9 +29,9 @@ final class TestDialer: Sendable {
 
     init(failEvery: Int = 0) { self.failEvery = failEvery }
 
-    var lifecycle: ConnectionLifecycle<TestConnection> {
+    var lifecycle: ConnectionLifecycle<TestConnection, DialRefused> {
         ConnectionLifecycle(
-            dial: {
+            dial: { () async throws(DialRefused) -> TestConnection in
                 let n = self.dials.add(1, ordering: .relaxed).newValue
                 await Task.yield()
                 if self.failEvery > 0, n % self.failEvery == 0 { throw DialRefused() }
@@ -51,9 +51,12 @@ final class TestDialer: Sendable {
     }
 }
 
+/// The pool's refusal in what a borrow (in a task) threw, if it refused.
+func refusal(_ error: any Error) -> ConnectionKitError? { (error as? ManagedFailure<TestDialer.DialRefused>)?.refusal }
+
 /// Runs `body` while the pool's `run()` runs, then closes the pool and checks run() returned.
 func withRunningPool<T>(
-    _ pool: ConnectionPool<TestConnection, ContinuousClock>, _ body: () async throws -> T
+    _ pool: ConnectionPool<TestConnection, ContinuousClock, TestDialer.DialRefused>, _ body: () async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await pool.run() }
@@ -112,11 +115,13 @@ struct ConnectionPoolTests {
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<300 {
                     group.addTask {
-                        do {
+                        do throws(ManagedFailure<TestDialer.DialRefused>) {
                             // Breaking every connection forces a dial for nearly every borrow.
-                            try await pool.withConnection(isBroken: { _ in true }) { _ in throw TestDialer.DialRefused() }
+                            try await pool.withConnection(isBroken: { _ in true }) { _ throws(TestDialer.DialRefused) in
+                                throw TestDialer.DialRefused()
+                            }
                         } catch {
-                            if error is TestDialer.DialRefused { failures.value.add(1, ordering: .relaxed) }
+                            if error.failure != nil { failures.value.add(1, ordering: .relaxed) }
                         }
                     }
                 }
@@ -144,8 +149,8 @@ struct ConnectionPoolTests {
             do {
                 _ = try await waiter.value
                 Issue.record("the cancelled waiter got a connection")
-            } catch let error as ConnectionKitError {
-                #expect(error.code == .cancelled)
+            } catch {
+                #expect(refusal(error)?.code == .cancelled)
             }
             #expect(ContinuousClock.now - started < .seconds(2))  // the held connection is never returned: only the cancel ends the wait
             #expect(pool.statistics.waiting == 0)
@@ -163,13 +168,13 @@ struct ConnectionPoolTests {
         let pool = ConnectionPool(configuration: config, lifecycle: dialer.lifecycle)
         try await withRunningPool(pool) {
             let held = try await pool.borrow()
-            do {
+            do throws(ManagedFailure<TestDialer.DialRefused>) {
                 _ = try await pool.borrow()
                 Issue.record("expected a timeout")
-            } catch let error as ConnectionKitError {
-                #expect(error.code == .poolTimeout)
-                #expect(error.description.contains("orders-db"))
-                #expect(error.description.contains("in use 1, idle 0, opening 0, waiting 0, cap 1"))
+            } catch {
+                #expect(error.refusal?.code == .poolTimeout)
+                #expect(error.refusal?.description.contains("orders-db") == true)
+                #expect(error.refusal?.description.contains("in use 1, idle 0, opening 0, waiting 0, cap 1") == true)
             }
             await pool.release(held)
         }
@@ -192,8 +197,8 @@ struct ConnectionPoolTests {
                 do {
                     _ = try await waiter.value
                     Issue.record("a waiter got a connection after shutdown")
-                } catch let error as ConnectionKitError {
-                    #expect(error.code == .shutdown)
+                } catch {
+                    #expect(refusal(error)?.code == .shutdown)
                 }
             }
             #expect(dialer.live.load(ordering: .relaxed) == 1)
@@ -211,7 +216,8 @@ struct ConnectionPoolTests {
         config.maxOpen = 1
         let pool = ConnectionPool(configuration: config, lifecycle: dialer.lifecycle)
         let held = try await pool.borrow()
-        await #expect(throws: ConnectionKitError.self) { try await pool.borrow() }
+        let refused = await #expect(throws: ManagedFailure<TestDialer.DialRefused>.self) { try await pool.borrow() }
+        #expect(refused?.refusal?.code == .notRunning)
         await pool.release(held)
         let again = try await pool.borrow()
         #expect(again.connection.id == held.connection.id)

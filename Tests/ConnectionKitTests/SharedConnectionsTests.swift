@@ -25,16 +25,16 @@ final class DialState: Sendable {
 final class SharedTestPool: Sendable {
     let state = DialState()
     var dials: Int { state.dials.load(ordering: .relaxed) }
-    let pool: ConnectionPool<BreakableTestConnection, ContinuousClock>
+    let pool: ConnectionPool<BreakableTestConnection, ContinuousClock, DialFailed>
 
     init(dialDelay: Duration = .zero) {
         let state = self.state
         pool = ConnectionPool(
             configuration: ConnectionPoolConfiguration(name: "shared-test", idleSize: 4),
             lifecycle: ConnectionLifecycle(
-                dial: {
+                dial: { () async throws(DialFailed) -> BreakableTestConnection in
                     let attempt = state.dials.add(1, ordering: .relaxed).newValue
-                    if dialDelay > .zero { try await Task.sleep(for: dialDelay) }
+                    if dialDelay > .zero { try? await Task.sleep(for: dialDelay) }
                     if state.failing.load(ordering: .relaxed) { throw DialFailed(attempt: attempt) }
                     return BreakableTestConnection(id: attempt)
                 },
@@ -42,10 +42,10 @@ final class SharedTestPool: Sendable {
                 ping: { _ in }))
     }
 
-    typealias Lease = ConnectionPool<BreakableTestConnection, ContinuousClock>.Lease
+    typealias Lease = ConnectionPool<BreakableTestConnection, ContinuousClock, DialFailed>.Lease
 
     func acquire() async throws(DialFailed) -> Lease {
-        do { return try await pool.borrow() } catch let error as DialFailed { throw error } catch { throw DialFailed(attempt: -1) }
+        do { return try await pool.borrow() } catch { throw error.failure ?? DialFailed(attempt: -1) }
     }
 
     func release(_ lease: Lease) async { await pool.release(lease, broken: lease.connection.isBroken) }
