@@ -16,18 +16,23 @@ let package = Package(
     name: "ClusterSQL",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "ConnectionKit", targets: ["ConnectionKit"]),
+        // SQL: the core (Database, SQLValue, SQLError) and one product per backend.
         .library(name: "SQLCore", targets: ["SQLCore"]),
         .library(name: "SQLiteBackend", targets: ["SQLiteBackend"]),
         .library(name: "PostgresBackend", targets: ["PostgresBackend"]),
         .library(name: "MariaDBBackend", targets: ["MariaDBBackend"]),
+        // Clusters: the cluster driver, and config.toml read into it.
         .library(name: "ClusterSQL", targets: ["ClusterSQL"]),
-        .library(name: "FaultInjection", targets: ["FaultInjection"]),
         .library(name: "ClusterConfig", targets: ["ClusterConfig"]),
-        .library(name: "RESP", targets: ["RESP"]),
+        // Redis (RESP: the values its commands return) and memcached.
         .library(name: "Redis", targets: ["Redis"]),
+        .library(name: "RESP", targets: ["RESP"]),
         .library(name: "Memcached", targets: ["Memcached"]),
+        // The settings every client shares: pools, breakers, observers, clocks; TLS for Redis and memcached.
+        .library(name: "ConnectionKit", targets: ["ConnectionKit"]),
         .library(name: "NIOClientSupport", targets: ["NIOClientSupport"]),
+        // Testing: faults injected into any SQL driver.
+        .library(name: "FaultInjection", targets: ["FaultInjection"]),
         .executable(name: "clustersql", targets: ["clustersql"]),
     ],
     dependencies: [
