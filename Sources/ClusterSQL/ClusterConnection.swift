@@ -82,9 +82,9 @@ final class ClusterConnection: SQLConnection {
         ClusterPreparedStatement(connection: self, sql: sql)
     }
 
-    func begin() async throws(SQLError) {
+    func begin(_ options: SQLTransactionOptions) async throws(SQLError) {
         // Nothing is open before BEGIN: it can always move to another node.
-        try await perform(idempotent: true) { connection throws(SQLError) in try await connection.begin() }
+        try await perform(idempotent: true) { connection throws(SQLError) in try await connection.begin(options) }
         machine.withLock { $0.began() }
     }
 

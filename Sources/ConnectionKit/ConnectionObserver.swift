@@ -36,6 +36,10 @@ public protocol ConnectionObserver: Sendable {
     func timedOut()
     /// A circuit breaker changed state.
     func breakerChanged(from: CircuitState, to: CircuitState)
+    /// A transaction that lost a conflict (or its connection, before `COMMIT`) runs again.
+    func transactionRetried()
+    /// A `COMMIT` was sent and its answer lost: the transaction may or may not be committed.
+    func commitOutcomeUnknown()
 }
 
 extension ConnectionObserver {
@@ -51,6 +55,10 @@ extension ConnectionObserver {
     public func timedOut() {}
     /// Does nothing.
     public func breakerChanged(from: CircuitState, to: CircuitState) {}
+    /// Does nothing.
+    public func transactionRetried() {}
+    /// Does nothing.
+    public func commitOutcomeUnknown() {}
 }
 
 /// An observer that ignores everything (the default).
@@ -64,8 +72,9 @@ public struct SilentObserver: ConnectionObserver {
 /// Metrics: `clustersql_connections_opened_total`, `clustersql_connections_closed_total`
 /// (with `reason`), `clustersql_dial_failures_total`, `clustersql_borrows_total`,
 /// `clustersql_borrow_wait_seconds` (a timer, waits only), `clustersql_borrow_timeouts_total`,
-/// `clustersql_breaker_state` (0 closed, 1 half-open, 2 open) and
-/// `clustersql_breaker_transitions_total` (with `to`).
+/// `clustersql_breaker_state` (0 closed, 1 half-open, 2 open),
+/// `clustersql_breaker_transitions_total` (with `to`), `clustersql_transaction_retries_total`
+/// and `clustersql_commit_outcome_unknown_total`.
 public struct MetricsObserver: ConnectionObserver {
     private let openedCounter: Counter
     private let closedCounters: [CloseReason: Counter]
@@ -75,6 +84,8 @@ public struct MetricsObserver: ConnectionObserver {
     private let timeouts: Counter
     private let breakerState: Gauge
     private let transitions: [CircuitState: Counter]
+    private let retries: Counter
+    private let unknownCommits: Counter
 
     /// Creates the metrics for `source` through `factory` (never the global one implicitly).
     public init(source: String, factory: any MetricsFactory) {
@@ -97,6 +108,8 @@ public struct MetricsObserver: ConnectionObserver {
                 label: "clustersql_breaker_transitions_total", dimensions: dims + [("to", state.rawValue)], factory: factory)
         }
         transitions = byState
+        retries = Counter(label: "clustersql_transaction_retries_total", dimensions: dims, factory: factory)
+        unknownCommits = Counter(label: "clustersql_commit_outcome_unknown_total", dimensions: dims, factory: factory)
     }
 
     /// Counts an opened connection.
@@ -117,4 +130,8 @@ public struct MetricsObserver: ConnectionObserver {
         breakerState.record(to == .closed ? 0 : to == .halfOpen ? 1 : 2)
         transitions[to]?.increment()
     }
+    /// Counts a transaction run again.
+    public func transactionRetried() { retries.increment() }
+    /// Counts a commit whose outcome is unknown.
+    public func commitOutcomeUnknown() { unknownCommits.increment() }
 }

@@ -119,7 +119,9 @@ final class FaultInjectingConnection: SQLConnection {
         return FaultInjectingStatement(inner: statement, connection: self)
     }
 
-    func begin() async throws(SQLError) { try await faulty { () async throws(SQLError) in try await inner.begin() } }
+    func begin(_ options: SQLTransactionOptions) async throws(SQLError) {
+        try await faulty { () async throws(SQLError) in try await inner.begin(options) }
+    }
     func commit() async throws(SQLError) { try await faulty { () async throws(SQLError) in try await inner.commit() } }
     func rollback() async throws(SQLError) { try await faulty { () async throws(SQLError) in try await inner.rollback() } }
     func ping() async throws(SQLError) { try await faulty { () async throws(SQLError) in try await inner.ping() } }

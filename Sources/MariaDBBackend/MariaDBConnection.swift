@@ -193,7 +193,8 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
                             // Only a row's own fault is worth a row-by-row run to name it: a cancelled
                             // task, a broken connection or a deadlock (which ended the caller's
                             // transaction) is reported as it is.
-                            if Task.isCancelled || error.code == .cancelled || error.isConnectionError || error.nativeCode == 1213 {
+                            if Task.isCancelled || error.code == .cancelled || error.isConnectionError || error.code == .transactionConflict
+                            {
                                 throw error
                             }
                             bulkError = error
@@ -232,7 +233,12 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
     }
 
     /// `BEGIN`.
-    public func begin() async throws(SQLError) { _ = try await run("BEGIN", []) }
+    public func begin(_ options: SQLTransactionOptions) async throws(SQLError) {
+        if let isolation = options.isolation {
+            _ = try await run("SET TRANSACTION ISOLATION LEVEL " + isolation.sql, [])  // the next transaction only
+        }
+        _ = try await run(options.readOnly ? "START TRANSACTION READ ONLY" : "BEGIN", [])
+    }
     /// `COMMIT`.
     public func commit() async throws(SQLError) { _ = try await run("COMMIT", []) }
     /// `ROLLBACK`, run even for a cancelled task.

@@ -160,7 +160,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     }
 
     /// `BEGIN`.
-    public func begin() async throws(SQLError) { _ = try await run("BEGIN", []) }
+    public func begin(_ options: SQLTransactionOptions) async throws(SQLError) { _ = try await run(options.postgresBegin, []) }
     /// `COMMIT`.
     public func commit() async throws(SQLError) { _ = try await run("COMMIT", []) }
     /// `ROLLBACK`, run even for a cancelled task.

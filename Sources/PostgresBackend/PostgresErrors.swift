@@ -54,7 +54,8 @@ enum PostgresErrors {
         case "57P03": return .nodeNotReady
         case "25006": return .readOnly
         case "28P01", "28000": return .authenticationFailed
-        case "40001", "40P01", "55P03": return .busy
+        case "40001", "40P01": return .transactionConflict
+        case "55P03": return .busy
         default: break
         }
         switch state.prefix(2) {

@@ -1,6 +1,7 @@
 import ConnectionKit
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Pool settings of a ``Database``.
 public struct DatabaseConfiguration: Sendable, Hashable {
@@ -68,6 +69,10 @@ public struct DatabaseStatistics: Sendable, Hashable, Codable {
     /// Connections closed because they came back holding a transaction (a body that began one
     /// and threw, `SET autocommit = 0`): never handed to the next borrower.
     public var dirtyClosed: Int
+    /// Transactions run again by `withTransaction` (``SQLTransactionRetry``).
+    public var transactionRetries: Int
+    /// Commits whose answer was lost (``SQLError/Code/commitOutcomeUnknown``).
+    public var commitOutcomesUnknown: Int
 }
 
 /// A pooled handle over any ``SQLDriver``: borrow a connection per call, or
@@ -86,6 +91,9 @@ public final class Database: Service, Sendable {
     public let configuration: DatabaseConfiguration
     private let pool: ConnectionPool<any SQLConnection, AnyClock, SQLError>
     private let logger: Logger
+    private let observer: any ConnectionObserver
+    /// Transactions run again, and commits whose answer was lost.
+    private let transactionCounts = Mutex<(retries: Int, unknownCommits: Int)>((0, 0))
 
     /// The driver's ``SQLDriver/taskExecutor``: tasks that prefer it run each
     /// statement on the threads that wait for the sockets, with no thread switch.
@@ -120,6 +128,7 @@ public final class Database: Service, Sendable {
         self.taskExecutor = driver.taskExecutor
         self.configuration = configuration
         self.logger = logger
+        self.observer = observer
         let lifecycle = ConnectionLifecycle<any SQLConnection, SQLError>(
             dial: { () async throws(SQLError) in try await driver.connect(to: dsn) },
             close: { await $0.close() },
@@ -160,34 +169,51 @@ public final class Database: Service, Sendable {
     }
 
     /// Runs `body` in a transaction on one pinned connection: commits when it
-    /// returns, rolls back when it throws. The connection goes back to the pool
-    /// only in a clean state: when the rollback or commit cannot be confirmed it is discarded.
-    public func withTransaction<T: Sendable>(_ body: (any SQLConnection) async throws -> T) async throws -> T {
-        let lease = try await borrow()
-        let connection = lease.connection
-        do {
-            try await connection.begin()
-        } catch {
-            await giveBack(lease, failedWith: error)
-            throw error
+    /// returns, rolls back when it throws, and runs it again, on a connection borrowed
+    /// anew, after a conflict the database undid or a connection lost before `COMMIT`
+    /// (``SQLTransactionRetry`` says exactly when; each new run is counted in
+    /// ``DatabaseStatistics/transactionRetries``). Through a cluster driver the new
+    /// connection may be on another node.
+    ///
+    /// A commit whose answer was lost throws ``SQLError/Code/commitOutcomeUnknown``
+    /// (counted in ``DatabaseStatistics/commitOutcomesUnknown``) and is never run
+    /// again. The connection goes back to the pool only in a clean state: when the
+    /// rollback or commit cannot be confirmed it is discarded.
+    ///
+    /// - Parameters:
+    ///   - options: the isolation level, read-only, deferrable.
+    ///   - retry: how often and with what pauses the transaction runs again.
+    ///   - body: the transaction's work, on the pinned connection; it may run more
+    ///     than once. A `withTransaction` on that connection inside it is a savepoint.
+    public func withTransaction<T: Sendable>(
+        _ options: SQLTransactionOptions = SQLTransactionOptions(),
+        retry: SQLTransactionRetry = .standard,
+        _ body: (any SQLConnection) async throws -> T
+    ) async throws -> T {
+        try await retry.run(reconnects: true, retried: { _ in transactionRetried() }) { () async throws -> T in
+            let lease = try await borrow()
+            do throws(TransactionFailure) {
+                let result = try await TransactionAttempt.run(on: lease.connection, options: options, body)
+                await giveBack(lease)
+                return result
+            } catch {
+                if (error.error as? SQLError)?.code == .commitOutcomeUnknown { commitOutcomeWasLost() }
+                await giveBack(lease, failedWith: error.error)
+                throw error
+            }
         }
-        let result: T
-        do {
-            result = try await body(connection)
-        } catch {
-            try? await connection.rollback()
-            await giveBack(lease)
-            throw error
-        }
-        do {
-            try await connection.commit()
-        } catch {
-            try? await connection.rollback()
-            await giveBack(lease, failedWith: error)
-            throw error
-        }
-        await giveBack(lease)
-        return result
+    }
+
+    /// Counts a transaction run again, here and in the observer.
+    private func transactionRetried() {
+        transactionCounts.withLock { $0.retries += 1 }
+        observer.transactionRetried()
+    }
+
+    /// Counts a commit whose answer was lost, here and in the observer.
+    private func commitOutcomeWasLost() {
+        transactionCounts.withLock { $0.unknownCommits += 1 }
+        observer.commitOutcomeUnknown()
     }
 
     /// Borrows a pooled connection; what the pool throws becomes an ``SQLError``.
@@ -265,12 +291,14 @@ public final class Database: Service, Sendable {
     /// Current figures.
     public var statistics: DatabaseStatistics {
         let s = pool.statistics
+        let transactions = transactionCounts.withLock { $0 }
         return DatabaseStatistics(
             openConnections: s.open, inUse: s.inUse, idle: s.idle, waitCount: s.waitCount, waitDuration: s.waitDuration,
             maxIdleClosed: s.closed[CloseReason.overflow.rawValue, default: 0],
             maxIdleTimeClosed: s.closed[CloseReason.maxIdleTime.rawValue, default: 0],
             maxLifetimeClosed: s.closed[CloseReason.maxLifetime.rawValue, default: 0],
             errorClosed: s.closed[CloseReason.broken.rawValue, default: 0],
-            dirtyClosed: s.closed[CloseReason.dirty.rawValue, default: 0])
+            dirtyClosed: s.closed[CloseReason.dirty.rawValue, default: 0],
+            transactionRetries: transactions.retries, commitOutcomesUnknown: transactions.unknownCommits)
     }
 }

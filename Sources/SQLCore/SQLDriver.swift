@@ -69,8 +69,9 @@ public protocol SQLConnection: AnyObject, Sendable {
     /// Prepares a statement once for repeated execution with different parameters.
     func prepare(_ sql: String) async throws(SQLError) -> any SQLPreparedStatement
 
-    /// Starts a transaction.
-    func begin() async throws(SQLError)
+    /// Starts a transaction with `options` (``SQLTransactionOptions``: isolation,
+    /// read-only, deferrable); ``begin()`` starts one with the defaults.
+    func begin(_ options: SQLTransactionOptions) async throws(SQLError)
     /// Commits the current transaction.
     func commit() async throws(SQLError)
     /// Rolls back the current transaction. It runs even when the calling task
@@ -116,29 +117,38 @@ extension SQLConnection {
         try await execute(sql, [])
     }
 
+    /// Starts a transaction with the default options (a bare `BEGIN`).
+    public func begin() async throws(SQLError) {
+        try await begin(SQLTransactionOptions())
+    }
+
     /// Runs `body` inside a transaction: commits when it returns, rolls back when
-    /// it throws (or when the commit itself fails, as SQLite's may with `busy`).
+    /// it throws, and runs it again after a conflict the database undid (``SQLTransactionRetry``
+    /// says exactly when).
     ///
-    /// A failed rollback after a connection-class error is not reported
-    /// separately: the body's error is rethrown and the connection is invalid.
+    /// Inside a transaction already open on this connection, it is a savepoint
+    /// instead: released when `body` returns, rolled back to when it throws (the
+    /// outer transaction goes on); it takes no options and never retries.
+    ///
+    /// A commit whose answer was lost throws ``SQLError/Code/commitOutcomeUnknown``.
+    /// A failed rollback after a connection-class error is not reported separately:
+    /// the error that ended the transaction is thrown and the connection is invalid.
+    ///
+    /// - Parameters:
+    ///   - options: the isolation level, read-only, deferrable.
+    ///   - retry: how often and with what pauses a conflicted transaction runs again.
+    ///   - body: the transaction's work; it may run more than once.
     public func withTransaction<T: Sendable>(
+        _ options: SQLTransactionOptions = SQLTransactionOptions(),
+        retry: SQLTransactionRetry = .standard,
         _ body: (any SQLConnection) async throws -> T
     ) async throws -> T {
-        try await begin()
-        let result: T
-        do {
-            result = try await body(self)
-        } catch {
-            try? await rollback()
-            throw error
+        if transactionStatus == .inTransaction || transactionStatus == .failed {
+            return try await TransactionAttempt.nested(on: self, options: options, body)
         }
-        do {
-            try await commit()
-        } catch {
-            try? await rollback()
-            throw error
+        return try await retry.run(reconnects: false, retried: { _ in }) { () async throws -> T in
+            try await TransactionAttempt.run(on: self, options: options, body)
         }
-        return result
     }
 }
 

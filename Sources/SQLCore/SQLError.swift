@@ -93,6 +93,16 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
         public static let tooManyParameters = Code("tooManyParameters", defaultKind: .statement)
         /// The API was used in a way the backend forbids (for example a statement after close).
         public static let misuse = Code("misuse", defaultKind: .statement)
+        /// The transaction lost a conflict with another one and the server undid
+        /// it: nothing it did was committed, and running it again may succeed
+        /// (PostgreSQL's serialization failure 40001 and deadlock 40P01, MariaDB's
+        /// deadlock 1213, which is also Galera's certification failure, and 1020).
+        /// `withTransaction` runs the transaction again (``SQLTransactionRetry``).
+        public static let transactionConflict = Code("transactionConflict", defaultKind: .statement)
+        /// The connection was lost, or the call cancelled, while `COMMIT` was on its
+        /// way: the transaction may or may not have been committed. Never retried;
+        /// the ``SQLError/underlying`` error says what happened.
+        public static let commitOutcomeUnknown = Code("commitOutcomeUnknown", defaultKind: .connection)
         /// The server reported an error no other code describes.
         public static let serverError = Code("serverError", defaultKind: .statement)
         /// No pooled connection became free within `DatabaseConfiguration.waitTimeout`,

@@ -65,7 +65,9 @@ package final class TracedConnection: SQLConnection {
         return TracedStatement(inner: statement, connection: self, operation: Self.operation(of: sql))
     }
 
-    package func begin() async throws(SQLError) { try await traced("BEGIN") { () async throws(SQLError) in try await inner.begin() } }
+    package func begin(_ options: SQLTransactionOptions) async throws(SQLError) {
+        try await traced("BEGIN") { () async throws(SQLError) in try await inner.begin(options) }
+    }
     package func commit() async throws(SQLError) { try await traced("COMMIT") { () async throws(SQLError) in try await inner.commit() } }
     package func rollback() async throws(SQLError) {
         try await traced("ROLLBACK") { () async throws(SQLError) in try await inner.rollback() }

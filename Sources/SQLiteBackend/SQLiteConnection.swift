@@ -86,8 +86,13 @@ public final class SQLiteConnection: SQLConnection {
         do throws(SQLError) {
             return try await thread.run(interrupt: interrupt) { [self] () throws(SQLError) -> T in
                 handle.startJob()
-                defer { inTransaction.store(handle.isInTransaction, ordering: .releasing) }
-                return cancellable ? try handle.watchingCancellation { () throws(SQLError) in try body(handle) } : try body(handle)
+                let result = Result { () throws(SQLError) -> T in
+                    cancellable ? try handle.watchingCancellation { () throws(SQLError) in try body(handle) } : try body(handle)
+                }
+                let ended = Result { () throws(SQLError) in try handle.endReadOnlyTransactionIfOver() }
+                inTransaction.store(handle.isInTransaction, ordering: .releasing)
+                try ended.get()
+                return try result.get()
             }
         } catch {
             if error.isConnectionError {
@@ -124,9 +129,11 @@ public final class SQLiteConnection: SQLConnection {
         return SQLitePreparedStatement(connection: self, id: id, sql: sql)
     }
 
-    /// `BEGIN` with the configured ``SQLiteConfiguration/transactionMode``.
-    public func begin() async throws(SQLError) {
-        _ = try await perform { handle throws(SQLError) in try handle.run(handle.beginStatement, [], collect: false) }
+    /// `BEGIN` with the configured ``SQLiteConfiguration/transactionMode``; a read-only transaction
+    /// is `BEGIN DEFERRED` with `PRAGMA query_only` on until it ends. SQLite's transactions are
+    /// always serializable, which meets every isolation level.
+    public func begin(_ options: SQLTransactionOptions) async throws(SQLError) {
+        _ = try await perform { handle throws(SQLError) in try handle.begin(options) }
     }
 
     /// `COMMIT`.

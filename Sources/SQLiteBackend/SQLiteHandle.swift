@@ -210,6 +210,35 @@ final class SQLiteHandle: @unchecked Sendable {
     /// `BEGIN` with the configured ``SQLiteConfiguration/transactionMode``.
     var beginStatement: String { "BEGIN \(configuration.transactionMode.rawValue.uppercased())" }
 
+    /// Whether `PRAGMA query_only` is on for the read-only transaction open now.
+    private var queryOnlyForTransaction = false
+
+    /// Starts a transaction: a read-only one is `BEGIN DEFERRED` (it never takes the write lock)
+    /// with `query_only` on until it ends; the others `BEGIN` with the configured mode. SQLite's
+    /// transactions are serializable: every isolation level is met as it is.
+    func begin(_ options: SQLTransactionOptions) throws(SQLError) {
+        guard options.readOnly else {
+            _ = try run(beginStatement, [], collect: false)
+            return
+        }
+        _ = try run("BEGIN DEFERRED", [], collect: false)
+        do {
+            _ = try run("PRAGMA query_only = 1", [], collect: false)
+            queryOnlyForTransaction = true
+        } catch {
+            _ = try? run("ROLLBACK", [], collect: false)
+            throw error
+        }
+    }
+
+    /// Turns `query_only` off once the read-only transaction that turned it on has ended, however
+    /// it ended (a commit, a rollback, the caller's own `COMMIT`), so that the connection is as a new one.
+    func endReadOnlyTransactionIfOver() throws(SQLError) {
+        guard queryOnlyForTransaction, !isInTransaction else { return }
+        _ = try run("PRAGMA query_only = 0", [], collect: false)
+        queryOnlyForTransaction = false
+    }
+
     // MARK: internals
 
     private func openDB() throws(SQLError) -> OpaquePointer {

@@ -106,6 +106,76 @@ extension GaleraClusterTests {
         }
     }
 
+    /// Eight tasks move money between ten accounts through a cluster driver that opens
+    /// round robin, so that writes land on all three nodes and lose certification
+    /// conflicts (1213 at COMMIT) to each other: `withTransaction` runs each loser
+    /// again, no transfer fails, and every node ends with the opening total.
+    @Test("bank with retry: 8 tasks, writes on all three nodes; every transfer succeeds, conflicts are retried, totals hold")
+    func bankWithRetry() async throws {
+        let servers = try await Self.servers.value()
+        try await servers.waitUntilSynced(size: 3)
+        let cluster = try makeCluster(servers, strategy: .roundRobin)
+        let accounts = 10
+        let opening: Int64 = 1_000
+        var configuration = DatabaseConfiguration(name: "bank-retry")
+        configuration.maxOpen = 9
+        configuration.maxLifetime = .milliseconds(300)  // new connections keep moving round the nodes
+        let database = Database(driver: cluster, dsn: "read-write", configuration: configuration)
+        let retry = SQLTransactionRetry(
+            maxAttempts: 30, backoff: BackoffPolicy(initial: .milliseconds(2), multiplier: 2, maximum: .milliseconds(200), jitter: 0.9))
+        try await whileRunning(cluster, database) {
+            _ = try await database.execute("DROP TABLE IF EXISTS bank_retry_accounts")
+            _ = try await database.execute("CREATE TABLE bank_retry_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)")
+            try await waitForTables(["bank_retry_accounts"], onNodes: servers.nodes.map(\.dsn))
+            for id in 1...accounts {
+                _ = try await database.execute("INSERT INTO bank_retry_accounts VALUES (?, ?)", [.integer(Int64(id)), .integer(opening)])
+            }
+            let failures = Locked<[String]>([])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        for _ in 0..<40 {
+                            let source = Int64.random(in: 1...Int64(accounts))
+                            var target = Int64.random(in: 1...Int64(accounts - 1))
+                            if target >= source { target += 1 }
+                            let amount = Int64.random(in: 1...50)
+                            do {
+                                try await database.withTransaction(retry: retry) { connection in
+                                    _ = try await connection.execute(
+                                        "UPDATE bank_retry_accounts SET balance = balance - ? WHERE id = ?",
+                                        [.integer(amount), .integer(source)])
+                                    _ = try await connection.execute(
+                                        "UPDATE bank_retry_accounts SET balance = balance + ? WHERE id = ?",
+                                        [.integer(amount), .integer(target)])
+                                }
+                            } catch {
+                                failures.withLock { $0.append("\(error)") }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let statistics = database.statistics
+            let nodes = try await cluster.statistics().nodes
+            await database.close()
+            #expect(failures.withLock { $0 }.isEmpty, "failed transfers: \(failures.withLock { $0.prefix(5) })")
+            #expect(nodes.allSatisfy { $0.statements > 0 }, "writes reached only \(nodes.filter { $0.statements > 0 }.map(\.name))")
+            #expect(statistics.commitOutcomesUnknown == 0)
+            try await servers.waitUntilSynced(size: 3)
+            for node in servers.nodes {
+                let direct = try await MariaDBDriver().connect(to: node.dsn)
+                _ = try await direct.execute("SET SESSION wsrep_sync_wait = 1")
+                let total = try await causalRead(direct, node: node.name, "SELECT SUM(balance) FROM bank_retry_accounts")[0][0]
+                #expect(
+                    total == .decimal(SQLDecimal("\(Int64(accounts) * opening)")!) || total == .integer(Int64(accounts) * opening),
+                    "\(node.name): total \(total)")
+                await direct.close()
+            }
+            print("bank with retry: 320 transfers, \(statistics.transactionRetries) retries")
+        }
+    }
+
     /// A read under `wsrep_sync_wait`: the node first applies every commit the cluster had when the read
     /// began. When that takes longer than Galera's `repl.causal_read_timeout` (30 s; a node that just
     /// rejoined, on a loaded 2-core machine), the read fails with 1205 "Lock wait timeout exceeded"
