@@ -160,6 +160,7 @@ where Instant.Duration == Duration {
         if isShutdown { return .fail(shutdownError()) }
         if waiters.isEmpty, let entry = takeIdle(now: now, closing: &closing) {
             inUse += 1
+            requestWarmUpIfNeeded(now: now)
             return .use(entry)
         }
         if waiters.isEmpty, reserveCreation(now: now) { return .create }
@@ -275,6 +276,14 @@ where Instant.Duration == Duration {
         guard let candidate else { return }
         if loopScheduled, let wakesAt = loopWakesAt, wakesAt <= candidate { return }
         wakeRequested = true
+    }
+
+    /// Wakes the timer loop for a warm-up dial when a borrow or a close left fewer than
+    /// ``ConnectionPoolConfiguration/minIdle`` connections idle or on their way. (Not after a
+    /// failed dial: a server that is down is not dialed again every warm-up interval.)
+    @inlinable mutating func requestWarmUpIfNeeded(now: Instant) {
+        guard configuration.minIdle > 0, warmUpNeeded else { return }
+        requestWake(before: max(nextWarmUp, now))
     }
 
     /// The earliest timer an idle `entry` brings: its lifetime, its idle time, the next ping.
@@ -417,6 +426,7 @@ where Instant.Duration == Duration {
         if let reason {
             close(entry, reason, into: &actions)
             serveWaitersWithCapacity(now: now, into: &actions)
+            requestWarmUpIfNeeded(now: now)
             return
         }
         if let waiter = waiters.first {

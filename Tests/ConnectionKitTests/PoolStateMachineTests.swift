@@ -348,6 +348,47 @@ struct PoolStateMachineTests {
         #expect(v12.actions.dials == 0)
     }
 
+    @Test("a borrow or a close that leaves fewer than minIdle wakes the sleeping loop for a warm-up dial; a failed dial does not")
+    func warmUpAfterBorrowAndClose() throws {
+        var woken = false
+        var dials = 0
+        var h = Harness {
+            $0.minIdle = 2
+            $0.warmUpInterval = .milliseconds(50)
+        }
+        _ = h.tick(at: 0)
+        _ = h.machine.dialSucceeded("w1", forCaller: false, now: h.at(1))
+        _ = h.tick(at: 50)
+        _ = h.machine.dialSucceeded("w2", forCaller: false, now: h.at(51))
+        let warm = h.tick(at: 100)
+        #expect(warm.actions.dials == 0 && warm.next == nil)  // the loop sleeps until woken
+        _ = h.machine.takeWakeRequest()
+        let borrowed = try h.must(at: 200)
+        woken = h.machine.takeWakeRequest()
+        #expect(woken)
+        dials = h.tick(at: 200).actions.dials
+        #expect(dials == 1)
+        _ = h.machine.dialSucceeded("w3", forCaller: false, now: h.at(210))
+        let sleeps300 = h.tick(at: 300).next
+        #expect(sleeps300 == nil)
+        _ = h.machine.takeWakeRequest()
+        _ = h.release(borrowed, at: 400, broken: true)
+        #expect(h.machine.available == 2)
+        woken = h.machine.takeWakeRequest()
+        #expect(!woken, "two idle: enough")
+        let again = try h.must(at: 500)
+        woken = h.machine.takeWakeRequest()
+        #expect(woken)
+        dials = h.tick(at: 500).actions.dials
+        #expect(dials == 1)
+        _ = h.machine.dialFailed(forCaller: false, now: h.at(510))
+        woken = h.machine.takeWakeRequest()
+        #expect(!woken, "a server that is down is not dialed again at once")
+        _ = h.release(again, at: 600, broken: true)
+        woken = h.machine.takeWakeRequest()
+        #expect(woken)
+    }
+
     @Test("shutdown fails every waiter, closes idle connections, and closes borrowed ones when returned")
     func shutdown() throws {
         var h = Harness { $0.maxOpen = 2 }
