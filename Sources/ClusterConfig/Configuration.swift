@@ -76,12 +76,20 @@ public struct ClusterConfiguration: Sendable, Equatable {
     public var connectionLifetime: Duration?
     /// How far behind a node may be and still be chosen (`max_replication_lag_ms`, `max_transactions_behind`).
     public var replicationLimits: ReplicationLimits
+    /// Statements run on every connection to any of its nodes before its first use (`session_sql`).
+    public var sessionSQL: [String]
+    /// The pool settings of a `Database` over the cluster: its name, and `min_idle`, `max_open`
+    /// and `leak_threshold_ms` when the file sets them (the rest `DatabaseConfiguration`'s defaults).
+    public var databaseConfiguration: DatabaseConfiguration
 
     /// Creates a cluster.
     init(
         name: String, driver: String, nodes: [NodeConfiguration], strategy: BalancingStrategy = .latency,
-        target: TargetRole = .any, connectionLifetime: Duration? = .seconds(60), replicationLimits: ReplicationLimits = .unlimited
+        target: TargetRole = .any, connectionLifetime: Duration? = .seconds(60), replicationLimits: ReplicationLimits = .unlimited,
+        sessionSQL: [String] = [], databaseConfiguration: DatabaseConfiguration? = nil
     ) {
+        self.sessionSQL = sessionSQL
+        self.databaseConfiguration = databaseConfiguration ?? DatabaseConfiguration(name: name)
         self.name = name
         self.driver = driver
         self.nodes = nodes
@@ -104,7 +112,8 @@ public struct ClusterConfiguration: Sendable, Equatable {
     /// A `ClusterDriver` over the nodes, each opened with the driver `registry` has under ``driver``.
     ///
     /// `configure` adjusts the driver settings first; `wrapping` may put each
-    /// node's driver behind another (a fault injector in the demo).
+    /// node's driver behind another (a fault injector in the demo). The cluster's
+    /// and each node's ``sessionSQL`` run on every connection the node opens for users.
     ///
     /// - Throws: `SQLError` with `SQLError.Code.invalidConfiguration` when the registry lacks the driver.
     public func makeClusterDriver(
@@ -117,8 +126,11 @@ public struct ClusterConfiguration: Sendable, Equatable {
         let cluster = ClusterDriver(configuration: settings, logger: logger)
         let nodeDriver = try registry.driver(named: driver)
         for node in nodes {
+            let statements = sessionSQL + node.sessionSQL
+            let wrapped = wrapping(node, nodeDriver)
             try cluster.addNode(
-                name: node.name, driver: wrapping(node, nodeDriver), dsn: node.dsn, roleDetector: RoleDetector(for: nodeDriver),
+                name: node.name, driver: statements.isEmpty ? wrapped : wrapped.onConnect(SQLSessionSetup(statements)), dsn: node.dsn,
+                roleDetector: RoleDetector(for: nodeDriver),
                 replicationProbe: ReplicationProbe(for: nodeDriver))
         }
         return cluster
@@ -131,11 +143,15 @@ public struct NodeConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var name: String
     /// The DSN handed to the driver (SQLite paths already resolved against the data folder).
     public var dsn: String
+    /// Statements run on every connection to the node before its first use, after the
+    /// cluster's (`session_sql`).
+    public var sessionSQL: [String]
 
     /// Creates a node.
-    public init(name: String, dsn: String) {
+    public init(name: String, dsn: String, sessionSQL: [String] = []) {
         self.name = name
         self.dsn = dsn
+        self.sessionSQL = sessionSQL
     }
 
     /// The node's name and its DSN with any password replaced by `***`.

@@ -1,5 +1,6 @@
 import ClusterSQL
 import Foundation
+import SQLCore
 import TOMLKit
 
 /// Reads `config.toml` into a ``ClusterSQLConfiguration``, strictly: an unknown
@@ -114,12 +115,15 @@ public enum ConfigurationLoader {
             guard behind >= 0 else { throw reader.error(.invalidValue, key: "max_transactions_behind", "must be 0 or more") }
             limits.maxTransactionsBehind = behind
         }
+        let clusterSessionSQL = try sessionSQL(&reader)
+        let pool = try databaseConfiguration(named: name, &reader)
         let clusterTLS = try SQLTLS.read(&reader, baseDirectory: baseDirectory)
         var nodes: [NodeConfiguration] = []
         for var nodeReader in try reader.arrayOfTables("nodes") {
             let nodeName = try nodeReader.string("name")!
             var dsn = try nodeReader.string("dsn")!
             let nodeTLS = try SQLTLS.read(&nodeReader, baseDirectory: baseDirectory)
+            let nodeSessionSQL = try sessionSQL(&nodeReader)
             try nodeReader.finish()
             if let tls = nodeTLS ?? clusterTLS {
                 switch tls.apply(to: dsn, driver: driver) {
@@ -133,13 +137,46 @@ public enum ConfigurationLoader {
                 throw nodeReader.error(.invalidValue, key: "name", "repeats the name of another node in this cluster")
             }
             if driver == "sqlite" { dsn = sqliteDSN(dsn, dataDirectory: dataDirectory) }
-            nodes.append(NodeConfiguration(name: nodeName, dsn: dsn))
+            nodes.append(NodeConfiguration(name: nodeName, dsn: dsn, sessionSQL: nodeSessionSQL))
         }
         try reader.finish()
         guard !nodes.isEmpty else { throw reader.error(.invalidValue, key: "nodes", "lists no node") }
         return ClusterConfiguration(
             name: name, driver: driver, nodes: nodes, strategy: strategy, target: target,
-            connectionLifetime: lifetime == 0 ? nil : .seconds(lifetime), replicationLimits: limits)
+            connectionLifetime: lifetime == 0 ? nil : .seconds(lifetime), replicationLimits: limits, sessionSQL: clusterSessionSQL,
+            databaseConfiguration: pool)
+    }
+
+    /// A `Database`'s pool settings: `min_idle`, `max_open`, `leak_threshold_ms`.
+    private static func databaseConfiguration(
+        named name: String, _ reader: inout TableReader
+    ) throws(ConfigurationError) -> DatabaseConfiguration {
+        var pool = DatabaseConfiguration(name: name)
+        if let minIdle = try reader.integer("min_idle", required: false) {
+            guard minIdle >= 0 else { throw reader.error(.invalidValue, key: "min_idle", "must be 0 or more") }
+            pool.minIdle = minIdle
+        }
+        if let maxOpen = try reader.integer("max_open", required: false) {
+            guard maxOpen >= 1 else { throw reader.error(.invalidValue, key: "max_open", "must be 1 or more") }
+            pool.maxOpen = maxOpen
+        }
+        if let leak = try reader.integer("leak_threshold_ms", required: false) {
+            guard leak >= 1 else { throw reader.error(.invalidValue, key: "leak_threshold_ms", "must be 1 or more") }
+            pool.leakThreshold = .milliseconds(leak)
+        }
+        if let maxOpen = pool.maxOpen, pool.minIdle > maxOpen {
+            throw reader.error(.invalidValue, key: "min_idle", "must not exceed max_open (\(maxOpen))")
+        }
+        return pool
+    }
+
+    /// `session_sql`: statements, none of them empty.
+    private static func sessionSQL(_ reader: inout TableReader) throws(ConfigurationError) -> [String] {
+        let statements = try reader.strings("session_sql", required: false) ?? []
+        guard statements.allSatisfy({ !$0.allSatisfy(\.isWhitespace) }) else {
+            throw reader.error(.invalidValue, key: "session_sql", "holds an empty statement")
+        }
+        return statements
     }
 
     /// Relative SQLite paths live under the data folder; `:memory:`, `file:` URIs and absolute paths stay as they are.

@@ -22,7 +22,7 @@ extension ClusterConnection {
         }
         let primary: NodeBinding
         do throws(SQLError) {
-            primary = try await cluster.open(OpenRequest(target: .readWrite), excluding: [binding.node.name])
+            primary = try await cluster.open(OpenRequest(target: .readWrite), excluding: [binding.node.name], sessionSetup: sessionSetup)
         } catch  where error.code != .cancelled {
             cluster.logger.warning(
                 "read-your-writes: the node is behind and no primary can take the statement; serving on the node",

@@ -32,9 +32,13 @@ final class ClusterConnection: SQLConnection {
     let machine: Locked<StateMachine>
     let rebinding = AsyncLock()
 
-    init(cluster: ClusterDriver, request: OpenRequest, binding: NodeBinding) {
+    /// What runs on each node connection this one binds to (`connect(to:onConnect:)`).
+    let sessionSetup: SQLSessionSetup?
+
+    init(cluster: ClusterDriver, request: OpenRequest, binding: NodeBinding, sessionSetup: SQLSessionSetup? = nil) {
         self.cluster = cluster
         self.request = request
+        self.sessionSetup = sessionSetup
         self.machine = Locked(StateMachine(binding: binding))
     }
 
@@ -194,7 +198,7 @@ final class ClusterConnection: SQLConnection {
         case .fail(let error): throw error
         case .rebind(let stale): if let stale { await drop(stale) }
         }
-        let fresh = try await cluster.open(request, excluding: excluded)
+        let fresh = try await cluster.open(request, excluding: excluded, sessionSetup: sessionSetup)
         guard machine.withLock({ $0.rebound(to: fresh) }) else {
             await fresh.connection.close()
             throw SQLError(.closed, message: "the cluster connection is closed")

@@ -110,8 +110,13 @@ public final class ClusterDriver: SQLDriver, Service {
         replicationProbe: ReplicationProbe? = nil
     ) throws(SQLError) {
         guard !name.isEmpty else { throw SQLError(.invalidConfiguration, message: "a node name must not be empty") }
+        // A driver with a session setup (`onConnect`): the node runs the setup on the connections
+        // it opens for users, and its health checks use the driver underneath, so that a failing
+        // setup never counts against the node.
+        let sessioned = driver as? SessionSetupDriver
+        let driver = sessioned?.inner ?? driver
         let node = ClusterNode(
-            name: name, driver: driver, dsn: dsn, roleDetector: roleDetector ?? RoleDetector(for: driver),
+            name: name, driver: driver, dsn: dsn, sessionSetup: sessioned?.setup, roleDetector: roleDetector ?? RoleDetector(for: driver),
             replicationProbe: replicationProbe ?? ReplicationProbe(for: driver), configuration: configuration, clock: clock,
             metrics: NodeMetrics(cluster: configuration.name, node: name, factory: metricsFactory),
             logger: logger)
@@ -165,9 +170,19 @@ public final class ClusterDriver: SQLDriver, Service {
     /// - Throws: `SQLError.Code.invalidConfiguration` for a DSN it cannot read,
     ///   `SQLError.Code.noEligibleNode` when no node can serve the request now.
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
+        try await connect(to: dsn, sessionSetup: nil)
+    }
+
+    /// Opens a connection as ``connect(to:)`` does; `setup` runs on its node connection
+    /// before its first use, and again on each node connection it moves to later.
+    public func connect(to dsn: String, onConnect setup: SQLSessionSetup) async throws(SQLError) -> any SQLConnection {
+        try await connect(to: dsn, sessionSetup: setup)
+    }
+
+    private func connect(to dsn: String, sessionSetup: SQLSessionSetup?) async throws(SQLError) -> any SQLConnection {
         let request = try OpenRequest(dsn: dsn, defaults: configuration)
-        let binding = try await open(request, excluding: [])
-        return ClusterConnection(cluster: self, request: request, binding: binding)
+        let binding = try await open(request, excluding: [], sessionSetup: sessionSetup)
+        return ClusterConnection(cluster: self, request: request, binding: binding, sessionSetup: sessionSetup)
     }
 
     /// The newest write position the checks read on a primary.
@@ -185,8 +200,24 @@ public final class ClusterDriver: SQLDriver, Service {
         return state.withLock { $0.writePositions.lag(ofReplayed: replayed, at: now) }
     }
 
+    /// Opens a node connection for `request`, on a node outside `excluded`, and runs
+    /// `sessionSetup` on it (a failure closes it and is thrown, counting against no node).
+    func open(
+        _ request: OpenRequest, excluding excluded: Set<String>, sessionSetup: SQLSessionSetup?
+    ) async throws(SQLError) -> NodeBinding {
+        let binding = try await open(request, excluding: excluded)
+        guard let sessionSetup else { return binding }
+        do throws(SQLError) {
+            try await sessionSetup.run(on: binding.connection)
+        } catch {
+            await binding.connection.close()
+            throw error.on(node: binding.node.name)
+        }
+        return binding
+    }
+
     /// Opens a node connection for `request`, on a node outside `excluded`.
-    func open(_ request: OpenRequest, excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
+    private func open(_ request: OpenRequest, excluding excluded: Set<String>) async throws(SQLError) -> NodeBinding {
         let target = request.target
         let all = sortedNodes
         guard !all.isEmpty else { throw SQLError(.noNodes, message: "cluster \(configuration.name) has no nodes") }

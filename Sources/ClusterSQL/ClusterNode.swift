@@ -28,6 +28,8 @@ final class ClusterNode: Sendable {
     let name: String
     let driver: any SQLDriver
     let dsn: String
+    /// What runs on each connection the node opens for users (not on its health checks).
+    let sessionSetup: SQLSessionSetup?
     let roleDetector: RoleDetector
     let replicationProbe: ReplicationProbe
     let breaker: CircuitBreaker<AnyClock>
@@ -44,13 +46,15 @@ final class ClusterNode: Sendable {
     private let retire: AsyncStream<Void>.Continuation
 
     init(
-        name: String, driver: any SQLDriver, dsn: String, roleDetector: RoleDetector, replicationProbe: ReplicationProbe,
+        name: String, driver: any SQLDriver, dsn: String, sessionSetup: SQLSessionSetup? = nil, roleDetector: RoleDetector,
+        replicationProbe: ReplicationProbe,
         configuration: ClusterDriverConfiguration, clock: AnyClock, metrics: NodeMetrics, logger: Logger
     ) {
         self.clock = clock
         self.name = name
         self.driver = driver
         self.dsn = dsn
+        self.sessionSetup = sessionSetup
         self.roleDetector = roleDetector
         self.replicationProbe = replicationProbe
         self.metrics = metrics

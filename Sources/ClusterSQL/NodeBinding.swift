@@ -47,6 +47,15 @@ extension ClusterNode {
                 }
             }
             recordConnect(started.duration(to: clock.now))
+            if let sessionSetup {
+                do throws(SQLError) {
+                    try await sessionSetup.run(on: connection)
+                } catch {
+                    await connection.close()
+                    if error.isConnectionError, error.code != .cancelled { recordFailure(error) }
+                    return .failure(error.on(node: name))
+                }
+            }
             return .success(connection)
         }
     }

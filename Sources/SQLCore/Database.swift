@@ -23,10 +23,20 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     public var waitTimeout: Duration?
     /// How often an idle connection is pinged (one at a time).
     public var pingInterval: PingInterval
+    /// Idle connections kept open and ready while ``Database/run()`` runs: opened at start
+    /// (one every 10 ms) and again whenever lifetimes, idle times or errors took some away.
+    /// ``maxIdle`` is raised to it when lower. Default 0.
+    public var minIdle: Int
+    /// A connection held by one `withConnection` or `withTransaction` longer than this is
+    /// logged once, at warning level, with the file and line that borrowed it (while
+    /// ``Database/run()`` runs). `nil` (the default): no leak detection.
+    public var leakThreshold: Duration?
 
     /// No open limit, 2 idle connections, no lifetimes, no pings, and a wait of at most 30 s.
     public init(name: String = "database") {
         self.name = name
+        self.minIdle = 0
+        self.leakThreshold = nil
         self.maxOpen = nil
         self.maxIdle = 2
         self.maxLifetime = nil
@@ -36,7 +46,8 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     }
 
     var poolConfiguration: ConnectionPoolConfiguration {
-        var pool = ConnectionPoolConfiguration(name: name, idleSize: maxIdle)
+        var pool = ConnectionPoolConfiguration(name: name, idleSize: max(maxIdle, minIdle))
+        pool.minIdle = max(0, minIdle)
         pool.maxOpen = maxOpen
         pool.maxLifetime = maxLifetime
         pool.maxIdleTime = maxIdleTime
@@ -92,6 +103,8 @@ public final class Database: Service, Sendable {
     private let pool: ConnectionPool<any SQLConnection, AnyClock, SQLError>
     private let logger: Logger
     private let observer: any ConnectionObserver
+    /// Present when ``DatabaseConfiguration/leakThreshold`` is set.
+    private let leaks: LeakDetector?
     /// Transactions run again, and commits whose answer was lost.
     private let transactionCounts = Mutex<(retries: Int, unknownCommits: Int)>((0, 0))
 
@@ -111,6 +124,8 @@ public final class Database: Service, Sendable {
     ///   - driver: opens the connections.
     ///   - dsn: what the driver connects to (for a cluster driver, the target role).
     ///   - configuration: the pool's limits, lifetimes and timeouts.
+    ///   - onConnect: what runs on every new connection before its first use (``SQLSessionSetup``);
+    ///     a failing one fails that open with its error.
     ///   - observer: told of every dial, close and wait (`MetricsObserver` counts them).
     ///   - logger: where the pool logs.
     ///   - clock: the clock of the wait timeout, lifetimes, idle times and pings (the process's
@@ -119,6 +134,7 @@ public final class Database: Service, Sendable {
         driver: any SQLDriver,
         dsn: String,
         configuration: DatabaseConfiguration = .init(),
+        onConnect: SQLSessionSetup? = nil,
         observer: any ConnectionObserver = SilentObserver(),
         logger: Logger = Logger(label: "clustersql.database"),
         clock: AnyClock = .continuous
@@ -129,8 +145,14 @@ public final class Database: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.observer = observer
+        self.leaks = configuration.leakThreshold.map {
+            LeakDetector(threshold: $0, clock: clock, logger: logger, database: configuration.name)
+        }
         let lifecycle = ConnectionLifecycle<any SQLConnection, SQLError>(
-            dial: { () async throws(SQLError) in try await driver.connect(to: dsn) },
+            dial: { () async throws(SQLError) in
+                guard let onConnect else { return try await driver.connect(to: dsn) }
+                return try await driver.connect(to: dsn, onConnect: onConnect)
+            },
             close: { await $0.close() },
             ping: { try await $0.ping() })
         pool = ConnectionPool(
@@ -139,7 +161,15 @@ public final class Database: Service, Sendable {
 
     /// Drives the pool's timers until ``close()`` or shutdown.
     public func run() async throws {
-        try await pool.run()
+        guard let leaks else {
+            try await pool.run()
+            return
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await leaks.watch() }
+            defer { group.cancelAll() }
+            try await pool.run()
+        }
     }
 
     /// Whether ``run()`` is active.
@@ -154,9 +184,12 @@ public final class Database: Service, Sendable {
     /// connection-class error, is no longer valid, or still holds a transaction
     /// when `body` ends is closed, not reused. Throws what `body` throws, or the
     /// ``SQLError`` of a connection that could not be had (opening it failed, the wait
-    /// timed out, the pool was closed, the task was cancelled).
-    public func withConnection<T>(_ body: (any SQLConnection) async throws -> T) async throws -> T {
-        let lease = try await borrow()
+    /// timed out, the pool was closed, the task was cancelled). `file` and `line` name the
+    /// caller in a leak report (``DatabaseConfiguration/leakThreshold``).
+    public func withConnection<T>(
+        file: StaticString = #fileID, line: UInt = #line, _ body: (any SQLConnection) async throws -> T
+    ) async throws -> T {
+        let lease = try await borrow(file: file, line: line)
         let connection = lease.connection
         do {
             let result = try await body(connection)
@@ -183,15 +216,18 @@ public final class Database: Service, Sendable {
     /// - Parameters:
     ///   - options: the isolation level, read-only, deferrable.
     ///   - retry: how often and with what pauses the transaction runs again.
+    ///   - file: where the connection is borrowed, for leak reports (``DatabaseConfiguration/leakThreshold``).
+    ///   - line: the line of `file`.
     ///   - body: the transaction's work, on the pinned connection; it may run more
     ///     than once. A `withTransaction` on that connection inside it is a savepoint.
     public func withTransaction<T: Sendable>(
         _ options: SQLTransactionOptions = SQLTransactionOptions(),
         retry: SQLTransactionRetry = .standard,
+        file: StaticString = #fileID, line: UInt = #line,
         _ body: (any SQLConnection) async throws -> T
     ) async throws -> T {
         try await retry.run(reconnects: true, retried: { _ in transactionRetried() }) { () async throws -> T in
-            let lease = try await borrow()
+            let lease = try await borrow(file: file, line: line)
             do throws(TransactionFailure) {
                 let result = try await TransactionAttempt.run(on: lease.connection, options: options, body)
                 await giveBack(lease)
@@ -217,9 +253,13 @@ public final class Database: Service, Sendable {
     }
 
     /// Borrows a pooled connection; what the pool throws becomes an ``SQLError``.
-    private func borrow() async throws(SQLError) -> ConnectionPool<any SQLConnection, AnyClock, SQLError>.Lease {
+    private func borrow(
+        file: StaticString = #fileID, line: UInt = #line
+    ) async throws(SQLError) -> ConnectionPool<any SQLConnection, AnyClock, SQLError>.Lease {
         do throws(ManagedFailure<SQLError>) {
-            return try await pool.borrow()
+            let lease = try await pool.borrow()
+            leaks?.borrowed(lease.connection, file: file, line: line)
+            return lease
         } catch {
             switch error {
             case .failed(let error): throw error  // the driver's, from opening a connection
@@ -257,6 +297,7 @@ public final class Database: Service, Sendable {
     private func giveBack(_ lease: ConnectionPool<any SQLConnection, AnyClock, SQLError>.Lease, failedWith error: (any Error)? = nil) async
     {
         let connection = lease.connection
+        leaks?.returned(connection)
         if (error as? SQLError)?.isConnectionError == true || !connection.isValid {
             await pool.release(lease, closing: .broken)
             return

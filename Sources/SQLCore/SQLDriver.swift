@@ -14,6 +14,12 @@ public protocol SQLDriver: Sendable {
     ///   reached or opened, ``SQLError/Code/cancelled`` when the task is cancelled.
     func connect(to dsn: String) async throws(SQLError) -> any SQLConnection
 
+    /// Opens a connection described by `dsn` and runs `setup` on it before
+    /// returning it. A driver whose connections move between servers (a cluster
+    /// driver) runs it on every server connection they move to. The default opens
+    /// with ``connect(to:)``, then runs the setup, closing the connection when it fails.
+    func connect(to dsn: String, onConnect setup: SQLSessionSetup) async throws(SQLError) -> any SQLConnection
+
     /// How long a pool should keep one of this driver's connections when its
     /// own configuration sets no lifetime; `nil`: as long as it works. A
     /// cluster driver sets one, so that pooled traffic rebalances over time.

@@ -4,6 +4,7 @@ import Foundation
 import Memcached
 import NIOClientSupport
 import Redis
+import SQLCore
 import Testing
 
 @Suite("config.toml parsing", .timeLimit(.minutes(2)))
@@ -67,6 +68,43 @@ struct ConfigurationLoaderTests {
         let galera = try config.cluster(named: "galera")
         #expect(galera.nodes[0].dsn == "app:secret@tcp(127.0.0.1:3306)/app")
         #expect(!galera.nodes[0].description.contains("secret"))
+    }
+
+    @Test("session_sql per cluster and node; min_idle, max_open and leak_threshold_ms make the Database settings")
+    func sessionAndPool() throws {
+        let config = try parse(
+            """
+            [clusters.pg]
+            driver = "postgres"
+            session_sql = ["SET TIME ZONE 'UTC'", "SET search_path TO app"]
+            min_idle = 2
+            max_open = 8
+            leak_threshold_ms = 1500
+            [[clusters.pg.nodes]]
+            name = "a"
+            dsn = "host=a"
+            session_sql = ["SET statement_timeout = '5s'"]
+            [[clusters.pg.nodes]]
+            name = "b"
+            dsn = "host=b"
+            """)
+        let pg = try config.cluster(named: "pg")
+        #expect(pg.sessionSQL == ["SET TIME ZONE 'UTC'", "SET search_path TO app"])
+        #expect(pg.nodes.map(\.sessionSQL) == [["SET statement_timeout = '5s'"], []])
+        #expect(pg.databaseConfiguration.name == "pg")
+        #expect(pg.databaseConfiguration.minIdle == 2)
+        #expect(pg.databaseConfiguration.maxOpen == 8)
+        #expect(pg.databaseConfiguration.leakThreshold == .milliseconds(1500))
+        let plain = try parse("[clusters.x]\ndriver = \"sqlite\"\n[[clusters.x.nodes]]\nname = \"a\"\ndsn = \":memory:\"")
+        let x = try plain.cluster(named: "x")
+        #expect(x.sessionSQL.isEmpty && x.databaseConfiguration.minIdle == 0 && x.databaseConfiguration.leakThreshold == nil)
+        let node = "\n[[clusters.x.nodes]]\nname = \"a\"\ndsn = \":memory:\""
+        expectError(.invalidValue, keyPath: "clusters.x.session_sql", "[clusters.x]\ndriver = \"sqlite\"\nsession_sql = [\" \"]" + node)
+        expectError(.wrongType, keyPath: "clusters.x.session_sql", "[clusters.x]\ndriver = \"sqlite\"\nsession_sql = \"SET x\"" + node)
+        expectError(.invalidValue, keyPath: "clusters.x.min_idle", "[clusters.x]\ndriver = \"sqlite\"\nmin_idle = -1" + node)
+        expectError(.invalidValue, keyPath: "clusters.x.min_idle", "[clusters.x]\ndriver = \"sqlite\"\nmin_idle = 5\nmax_open = 2" + node)
+        expectError(
+            .invalidValue, keyPath: "clusters.x.leak_threshold_ms", "[clusters.x]\ndriver = \"sqlite\"\nleak_threshold_ms = 0" + node)
     }
 
     @Test("the path comes from --config, else CLUSTERSQL_CONFIG, else ./config.toml")
