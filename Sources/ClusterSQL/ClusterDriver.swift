@@ -284,7 +284,7 @@ public final class ClusterDriver: SQLDriver, Service {
                 guard let connect = node.connectLatency else { return .hedge(hedgeDelay) }
                 return .hedge(min(max(.seconds(connect * 3), .milliseconds(5)), hedgeDelay))
             },
-            timeout: configuration.openTimeout, clock: clock)
+            timeout: SQLDeadline.remaining(within: configuration.openTimeout) ?? configuration.openTimeout, clock: clock)
         guard let tracer else { return try await race.run() }
         return try await traceOpen(race, target: target, tracer: tracer)
     }

@@ -82,12 +82,13 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
 
     /// Borrows a connection: an idle one, a new one, or one handed over after a wait. Throws the
     /// pool's refusal (closed, timed out, not running, cancelled) or the dial's own error.
+    /// `limit` shortens the configured wait for this borrow (a caller's deadline).
     @inlinable
-    package func borrow() async throws(ManagedFailure<DialFailure>) -> Lease {
+    package func borrow(waitingAtMost limit: Duration? = nil) async throws(ManagedFailure<DialFailure>) -> Lease {
         let started = clock.now
         var closing: [(entry: Lease, reason: CloseReason)] = []
         let (decision, wake) = state.withLock { s in
-            (s.machine.borrow(now: started, canWait: s.running, closing: &closing), s.machine.takeWakeRequest())
+            (s.machine.borrow(now: started, canWait: s.running, waitingAtMost: limit, closing: &closing), s.machine.takeWakeRequest())
         }
         if !closing.isEmpty { await closeAll(closing) }
         switch decision {

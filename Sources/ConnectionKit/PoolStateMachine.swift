@@ -155,7 +155,7 @@ where Instant.Duration == Duration {
     /// A borrower asks for a connection. `canWait` is false when nobody runs
     /// the timer loop that would time the wait out.
     @inlinable mutating func borrow(
-        now: Instant, canWait: Bool, closing: inout [(entry: Entry, reason: CloseReason)]
+        now: Instant, canWait: Bool, waitingAtMost limit: Duration? = nil, closing: inout [(entry: Entry, reason: CloseReason)]
     ) -> BorrowDecision {
         if isShutdown { return .fail(shutdownError()) }
         if waiters.isEmpty, let entry = takeIdle(now: now, closing: &closing) {
@@ -171,7 +171,8 @@ where Instant.Duration == Duration {
                     message: "no connection is free and the pool's run() is not running to time a wait out (\(figures))"))
         }
         nextWaiterID += 1
-        waiters.append(Waiter(id: nextWaiterID, enqueued: now, deadline: configuration.getTimeout.map { now.advanced(by: $0) }))
+        let wait = limit.map { limit in configuration.getTimeout.map { min($0, limit) } ?? limit } ?? configuration.getTimeout
+        waiters.append(Waiter(id: nextWaiterID, enqueued: now, deadline: wait.map { now.advanced(by: $0) }))
         wakeRequested = true
         statistics.waitCount += 1
         return .wait(waiter: nextWaiterID)

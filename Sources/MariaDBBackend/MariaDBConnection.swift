@@ -59,7 +59,7 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         guard MariaDBLibrary.isInitialized else {
             throw SQLError(.misuse, message: "mysql_library_init failed", backend: "mariadb")
         }
-        let deadline = ContinuousClock.now + configuration.connectTimeout
+        let deadline = SQLDeadline.earliest(ContinuousClock.now + configuration.connectTimeout) ?? .now  // the task's deadline too
         let c = configuration
         var hosts: [String?] = [c.unixSocket == nil ? c.host : nil]
         if let name = c.unixSocket == nil ? c.host : nil, c.tls != .verifyIdentity, HostResolver.needsLookup(name) {
@@ -168,9 +168,11 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             // frame's own statements (BEGIN, COMMIT, the undo) run even for a cancelled task.
             let cancelGrace = budget.cancelGrace
             func fresh(cancellable: Bool = true) -> CallBudget {
-                CallBudget(
+                var budget = CallBudget(
                     deadline: queryTimeout.map { .now + $0 }, cancelGrace: cancellable ? cancelGrace : nil,
                     livenessCheckAfter: self.configuration.livenessCheckAfter)
+                self.watchTaskDeadline(&budget)
+                return budget
             }
             func inTransaction() -> Bool { self.mysql.pointee.server_status & UInt32(SERVER_STATUS_IN_TRANS) != 0 }
             // Decided once: a re-run after an undone bulk attempt must find the connection as the batch did.
@@ -311,8 +313,17 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
             var budget = CallBudget(
                 deadline: queryTimeout.map { ContinuousClock.now + $0 }, cancelGrace: cancelGrace,
                 livenessCheckAfter: configuration.livenessCheckAfter)
+            watchTaskDeadline(&budget)
             return try await body(&budget)
         }
+    }
+
+    /// Makes a statement's budget honour the task's deadline (`SQLDeadline`): when it passes, the
+    /// statement is stopped with `KILL QUERY` as for a cancelled task.
+    func watchTaskDeadline(_ budget: inout CallBudget) {
+        guard let grace = budget.cancelGrace, grace > .zero, let deadline = SQLDeadline.current else { return }
+        budget.softDeadline = deadline
+        budget.onSoftDeadline = { if self.session.noteCancelRequested() { self.requestKill() } }
     }
 
     /// The server's view of the session after the last reply (`server_status`, no I/O): a

@@ -15,9 +15,22 @@ struct CallBudget {
     /// How long the server may stay silent before a new connection asks whether it still
     /// answers (``ServerLiveness``); `nil`: never.
     var livenessCheckAfter: Duration?
+    /// The task's deadline (`SQLDeadline`): when it passes, ``onSoftDeadline`` asks the server to
+    /// stop the statement and the run goes on as for a cancelled task (within ``cancelGrace``).
+    var softDeadline: ContinuousClock.Instant? = nil
+    /// Sends the server the request to stop the statement.
+    var onSoftDeadline: (@Sendable () -> Void)? = nil
 
     /// The earlier of the deadlines.
-    var earliest: ContinuousClock.Instant? { [deadline, cancelDeadline].compactMap { $0 }.min() }
+    var earliest: ContinuousClock.Instant? {
+        [deadline, cancelDeadline, cancelDeadline == nil ? softDeadline : nil].compactMap { $0 }.min()
+    }
+
+    /// Whether the task's deadline has passed and the statement is not being stopped yet.
+    var softDeadlinePassed: Bool {
+        guard cancelDeadline == nil, cancelGrace != nil, let softDeadline else { return false }
+        return softDeadline <= .now
+    }
 }
 
 /// Why a non-blocking call stopped before it finished; the handle was abandoned.
@@ -44,6 +57,10 @@ func runNonBlocking(
     var heard = ContinuousClock.now  // the last sign of life from the server
     while waiting != 0 {
         if let grace = budget.cancelGrace, budget.cancelDeadline == nil, Task.isCancelled {
+            budget.cancelDeadline = .now + grace
+        }
+        if budget.softDeadlinePassed, let grace = budget.cancelGrace {
+            budget.onSoftDeadline?()
             budget.cancelDeadline = .now + grace
         }
         let libraryTimeout: ContinuousClock.Instant? =
@@ -79,6 +96,8 @@ func runNonBlocking(
             }
             if error == .timedOut, let libraryTimeout, ours.map({ libraryTimeout < $0 }) ?? true {
                 ready = MYSQL_WAIT_TIMEOUT
+            } else if error == .timedOut, budget.softDeadlinePassed {
+                continue  // the task's deadline: stop the statement at the top of the loop, and wait on
             } else {
                 abandon(mysql, resume: resume)
                 let cancelled = error == .cancelled || budget.cancelDeadline.map { $0 <= .now } == true

@@ -46,7 +46,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     /// Connects without blocking a thread, within ``PostgresConfiguration/connectTimeout``.
     static func connect(_ configuration: PostgresConfiguration, logger: Logger) async throws(SQLError) -> PostgresConnection {
-        let deadline = ContinuousClock.now + configuration.connectTimeout
+        let deadline = SQLDeadline.earliest(ContinuousClock.now + configuration.connectTimeout) ?? .now  // the task's deadline too
         // Before the DSN, so that its own settings win: a dead peer or a black-holed network is
         // noticed within 30 s (ClusterSQL's defaults; libpq leaves both to the system's hours).
         var keywords = Self.deadPeerDefaults.map(\.keyword) + ["dbname", "client_encoding"]
@@ -256,6 +256,8 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// stays in step; if no answer comes within 5 s it is given up as broken.
     func receive(cancellable: Bool) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         let queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
+        // The task's deadline (SQLDeadline): when it passes, the statement is cancelled as for a cancelled task.
+        let taskDeadline = cancellable ? SQLDeadline.current : nil
         var cancelDeadline: ContinuousClock.Instant?
         var heard = ContinuousClock.now  // the last sign of life from the server
         var outcome: Result<(SQLRows, SQLExecution), SQLError> = .success(
@@ -265,15 +267,20 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             do throws(SQLError) {
                 while true {
                     if cancellable, Task.isCancelled, cancelDeadline == nil { cancelDeadline = ContinuousClock.now + .seconds(5) }
+                    if let taskDeadline, cancelDeadline == nil, taskDeadline <= .now {
+                        requestCancel()
+                        cancelDeadline = ContinuousClock.now + .seconds(5)
+                    }
                     let deadline = cancelDeadline.map { cancel in queryDeadline.map { min($0, cancel) } ?? cancel } ?? queryDeadline
+                    let soft = cancelDeadline == nil ? taskDeadline : nil
                     let flushed = PQflush(conn)
                     if flushed < 0 { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     if flushed == 1 {
-                        try await waitForSocket(.writable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
+                        try await waitForSocket(.writable, deadline: deadline, soft: soft, cancelled: cancelDeadline != nil, heard: &heard)
                         continue
                     }
                     if PQisBusy(conn) == 1 {
-                        try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
+                        try await waitForSocket(.readable, deadline: deadline, soft: soft, cancelled: cancelDeadline != nil, heard: &heard)
                         guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                         heard = .now
                         continue
@@ -318,9 +325,13 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// asks whether it still answers (``ServerLiveness``): if it does, the statement is only slow
     /// and the wait goes on; if not, the server stopped answering (SIGSTOP, a wedged host) and the
     /// statement fails connection-class, instead of waiting for as long as the server stays stopped.
+    /// Reaching `soft` (the task's deadline) only returns, so that the caller can cancel the statement.
     func waitForSocket(
-        _ direction: SocketReactor.Direction, deadline: ContinuousClock.Instant?, cancelled: Bool, heard: inout ContinuousClock.Instant
+        _ direction: SocketReactor.Direction, deadline hard: ContinuousClock.Instant?, soft: ContinuousClock.Instant? = nil,
+        cancelled: Bool, heard: inout ContinuousClock.Instant
     ) async throws(SQLError) {
+        let softFirst = soft.map { soft in hard.map { soft < $0 } ?? true } ?? false
+        let deadline = softFirst ? soft : hard
         while true {
             let check = configuration.livenessCheckAfter.map { heard + $0 }
             let checkFirst = check.map { check in deadline.map { check < $0 } ?? true } ?? false
@@ -329,6 +340,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
                     for: PQsocket(conn), direction, until: checkFirst ? check : deadline, cancellable: false)
                 return
             } catch {
+                if softFirst, !checkFirst { return }
                 if checkFirst, let interval = configuration.livenessCheckAfter {
                     if await ServerLiveness.answers(peerOf: PQsocket(conn), hello: Self.sslRequest) {
                         heard = .now

@@ -59,6 +59,7 @@ extension PostgresConnection {
         var cancelDeadline: ContinuousClock.Instant?
         // The query timeout counts from the last answer: a long batch that keeps answering never times out.
         var queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
+        let taskDeadline = SQLDeadline.current  // when it passes, the batch is cancelled as for a cancelled task
         var heard = ContinuousClock.now  // the last sign of life from the server
 
         /// Keeps the failure of the lowest row: a row sent earlier may fail on the server
@@ -81,7 +82,13 @@ extension PostgresConnection {
                     cancelDeadline = .now + .seconds(5)
                     failure = SQLError(.cancelled, message: "cancelled during a batch", backend: "postgres")
                 }
+                if let taskDeadline, cancelDeadline == nil, taskDeadline <= .now {
+                    requestCancel()
+                    cancelDeadline = .now + .seconds(5)
+                    failure = SQLError(.cancelled, message: "the deadline passed during a batch", backend: "postgres")
+                }
                 let deadline = cancelDeadline.map { cancel in queryDeadline.map { min($0, cancel) } ?? cancel } ?? queryDeadline
+                let soft = cancelDeadline == nil ? taskDeadline : nil
                 // Send ahead, up to the window; stop sending at the first failure.
                 while !synced, failure == nil, sent < batch.count, sent - answering < Self.pipelineWindow,
                     bytesInFlight < Self.pipelineWindowBytes
@@ -121,13 +128,14 @@ extension PostgresConnection {
                 if flushed < 0 { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                 if flushed == 1 {
                     // Keep reading while the writes wait: the server may be waiting for us to read.
-                    try await waitForSocket(.readableOrWritable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
+                    try await waitForSocket(
+                        .readableOrWritable, deadline: deadline, soft: soft, cancelled: cancelDeadline != nil, heard: &heard)
                     guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     heard = .now
                     continue
                 }
                 if PQisBusy(conn) == 1 {
-                    try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
+                    try await waitForSocket(.readable, deadline: deadline, soft: soft, cancelled: cancelDeadline != nil, heard: &heard)
                     guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     heard = .now
                     continue
@@ -144,7 +152,7 @@ extension PostgresConnection {
                     // Every row sent is answered and more may be sent: send them.
                     if answering >= sent, !synced, failure == nil { continue }
                     // The answers (or the sync) are still on their way.
-                    try await waitForSocket(.readable, deadline: deadline, cancelled: cancelDeadline != nil, heard: &heard)
+                    try await waitForSocket(.readable, deadline: deadline, soft: soft, cancelled: cancelDeadline != nil, heard: &heard)
                     guard PQconsumeInput(conn) == 1 else { throw PostgresErrors.connectionError(conn, whileConnecting: false) }
                     heard = .now
                     continue

@@ -32,9 +32,15 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     /// ``Database/run()`` runs). `nil` (the default): no leak detection.
     public var leakThreshold: Duration?
 
+    /// The time limit of each call (`query`, `execute`, `withConnection`, `withTransaction`) that
+    /// names none: the pool wait, the open and every statement inside it end by then
+    /// (``SQLDeadline``), with ``SQLError/Code/timeout``. `nil` (the default): none.
+    public var defaultTimeout: Duration?
+
     /// No open limit, 2 idle connections, no lifetimes, no pings, and a wait of at most 30 s.
     public init(name: String = "database") {
         self.name = name
+        self.defaultTimeout = nil
         self.minIdle = 0
         self.leakThreshold = nil
         self.maxOpen = nil
@@ -184,11 +190,19 @@ public final class Database: Service, Sendable {
     /// connection-class error, is no longer valid, or still holds a transaction
     /// when `body` ends is closed, not reused. Throws what `body` throws, or the
     /// ``SQLError`` of a connection that could not be had (opening it failed, the wait
-    /// timed out, the pool was closed, the task was cancelled). `file` and `line` name the
-    /// caller in a leak report (``DatabaseConfiguration/leakThreshold``).
+    /// timed out, the pool was closed, the task was cancelled). `timeout` bounds the whole call
+    /// (``SQLDeadline``; `nil`: ``DatabaseConfiguration/defaultTimeout``); `file` and `line` name
+    /// the caller in a leak report (``DatabaseConfiguration/leakThreshold``).
     public func withConnection<T>(
-        file: StaticString = #fileID, line: UInt = #line, _ body: (any SQLConnection) async throws -> T
+        timeout: Duration? = nil, file: StaticString = #fileID, line: UInt = #line, _ body: (any SQLConnection) async throws -> T
     ) async throws -> T {
+        try await SQLDeadline.within(timeout ?? configuration.defaultTimeout) { () async throws -> T in
+            try await withBorrowed(file: file, line: line, body)
+        }
+    }
+
+    /// ``withConnection(timeout:file:line:_:)``'s work, under the deadline in force.
+    private func withBorrowed<T>(file: StaticString, line: UInt, _ body: (any SQLConnection) async throws -> T) async throws -> T {
         let lease = try await borrow(file: file, line: line)
         let connection = lease.connection
         do {
@@ -216,6 +230,8 @@ public final class Database: Service, Sendable {
     /// - Parameters:
     ///   - options: the isolation level, read-only, deferrable.
     ///   - retry: how often and with what pauses the transaction runs again.
+    ///   - timeout: the time limit of the whole call, retries included (``SQLDeadline``);
+    ///     `nil`: ``DatabaseConfiguration/defaultTimeout``.
     ///   - file: where the connection is borrowed, for leak reports (``DatabaseConfiguration/leakThreshold``).
     ///   - line: the line of `file`.
     ///   - body: the transaction's work, on the pinned connection; it may run more
@@ -223,7 +239,18 @@ public final class Database: Service, Sendable {
     public func withTransaction<T: Sendable>(
         _ options: SQLTransactionOptions = SQLTransactionOptions(),
         retry: SQLTransactionRetry = .standard,
+        timeout: Duration? = nil,
         file: StaticString = #fileID, line: UInt = #line,
+        _ body: (any SQLConnection) async throws -> T
+    ) async throws -> T {
+        try await SQLDeadline.within(timeout ?? configuration.defaultTimeout) { () async throws -> T in
+            try await runTransaction(options, retry: retry, file: file, line: line, body)
+        }
+    }
+
+    /// ``withTransaction(_:retry:timeout:file:line:_:)``'s work, under the deadline in force.
+    private func runTransaction<T: Sendable>(
+        _ options: SQLTransactionOptions, retry: SQLTransactionRetry, file: StaticString, line: UInt,
         _ body: (any SQLConnection) async throws -> T
     ) async throws -> T {
         try await retry.run(reconnects: true, retried: { _ in transactionRetried() }) { () async throws -> T in
@@ -257,12 +284,16 @@ public final class Database: Service, Sendable {
         file: StaticString = #fileID, line: UInt = #line
     ) async throws(SQLError) -> ConnectionPool<any SQLConnection, AnyClock, SQLError>.Lease {
         do throws(ManagedFailure<SQLError>) {
-            let lease = try await pool.borrow()
+            let lease = try await pool.borrow(waitingAtMost: SQLDeadline.remaining(within: nil))
             leaks?.borrowed(lease.connection, file: file, line: line)
             return lease
         } catch {
             switch error {
             case .failed(let error): throw error  // the driver's, from opening a connection
+            case .refused(let error) where error.code == .poolTimeout && SQLDeadline.hasPassed:
+                throw SQLError(
+                    .timeout, kind: .statement, message: "the deadline passed while waiting for a pooled connection (\(error.message))",
+                    underlying: error)
             case .refused(let error): throw Self.sqlError(error)
             }
         }
@@ -280,6 +311,14 @@ public final class Database: Service, Sendable {
     }
 
     /// Runs `body` on a borrowed connection, with typed errors (`query` and `execute`).
+    private func withPooledConnection<T>(
+        _ timeout: Duration?, _ body: (any SQLConnection) async throws(SQLError) -> T
+    ) async throws(SQLError) -> T {
+        guard let limit = timeout ?? configuration.defaultTimeout else { return try await withPooledConnection(body) }
+        return try await SQLDeadline.within(limit) { () async throws(SQLError) -> T in try await withPooledConnection(body) }
+    }
+
+    /// Runs `body` on a borrowed connection, with typed errors, under the deadline in force.
     private func withPooledConnection<T>(_ body: (any SQLConnection) async throws(SQLError) -> T) async throws(SQLError) -> T {
         let lease = try await borrow()
         do {
@@ -314,19 +353,24 @@ public final class Database: Service, Sendable {
     }
 
     /// Runs a statement on a pooled connection and returns its rows.
-    public func query(_ sql: String, _ parameters: [SQLValue] = []) async throws(SQLError) -> SQLRows {
-        try await withPooledConnection { connection throws(SQLError) in try await connection.query(sql, parameters) }
+    /// `timeout` bounds the pool wait, the open and the statement (``SQLDeadline``; `nil`:
+    /// ``DatabaseConfiguration/defaultTimeout``).
+    public func query(_ sql: String, _ parameters: [SQLValue] = [], timeout: Duration? = nil) async throws(SQLError) -> SQLRows {
+        try await withPooledConnection(timeout) { connection throws(SQLError) in try await connection.query(sql, parameters) }
     }
 
     /// Runs a statement on a pooled connection and reports what it changed.
-    public func execute(_ sql: String, _ parameters: [SQLValue] = []) async throws(SQLError) -> SQLExecution {
-        try await withPooledConnection { connection throws(SQLError) in try await connection.execute(sql, parameters) }
+    /// `timeout` bounds the pool wait, the open and the statement (``SQLDeadline``; `nil`:
+    /// ``DatabaseConfiguration/defaultTimeout``).
+    public func execute(_ sql: String, _ parameters: [SQLValue] = [], timeout: Duration? = nil) async throws(SQLError) -> SQLExecution {
+        try await withPooledConnection(timeout) { connection throws(SQLError) in try await connection.execute(sql, parameters) }
     }
 
     /// Runs `sql` once per row of `batch` on a pooled connection, all or nothing
     /// (``SQLConnection/execute(_:batch:)``), and returns each row's report.
-    public func execute(_ sql: String, batch: [[SQLValue]]) async throws(SQLError) -> [SQLExecution] {
-        try await withPooledConnection { connection throws(SQLError) in try await connection.execute(sql, batch: batch) }
+    /// `timeout` bounds the whole batch (``SQLDeadline``; `nil`: ``DatabaseConfiguration/defaultTimeout``).
+    public func execute(_ sql: String, batch: [[SQLValue]], timeout: Duration? = nil) async throws(SQLError) -> [SQLExecution] {
+        try await withPooledConnection(timeout) { connection throws(SQLError) in try await connection.execute(sql, batch: batch) }
     }
 
     /// Current figures.

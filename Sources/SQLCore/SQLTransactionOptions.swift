@@ -70,7 +70,7 @@ public struct SQLTransactionOptions: Sendable, Hashable {
 ///   the server undid the whole transaction);
 /// - `BEGIN` failed with ``SQLError/Code/busy`` (SQLite's `BEGIN IMMEDIATE`
 ///   while another connection writes);
-/// - on ``Database/withTransaction(_:retry:file:line:_:)`` only, the connection was lost
+/// - on ``Database/withTransaction(_:retry:timeout:file:line:_:)`` only, the connection was lost
 ///   before `COMMIT` was sent (the server rolls back a transaction whose
 ///   connection ends; the next try runs on another pooled connection, which a
 ///   cluster driver may open on another node).

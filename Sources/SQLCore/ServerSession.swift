@@ -100,7 +100,7 @@ package final class ServerSession: Sendable {
             return try outcome.get()
         } catch {
             if error.isConnectionError { markBroken() }
-            throw redacted(error)
+            throw redacted(SQLDeadline.relabel(error))
         }
     }
 

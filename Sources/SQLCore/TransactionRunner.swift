@@ -60,7 +60,7 @@ extension SQLTransactionRetry {
             do {
                 return try await attempt()
             } catch let failure as TransactionFailure {
-                guard attempts < maxAttempts, !Task.isCancelled,
+                guard attempts < maxAttempts, !Task.isCancelled, !SQLDeadline.hasPassed,
                     Self.allowsRetry(after: failure.error, in: failure.phase, reconnects: reconnects)
                 else { throw failure.error }
                 do {

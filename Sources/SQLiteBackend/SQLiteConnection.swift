@@ -83,9 +83,10 @@ public final class SQLiteConnection: SQLConnection {
         }
         let handle = self.handle
         let interrupt: (@Sendable () -> Void)? = cancellable ? { @Sendable in handle.interrupt() } : nil
+        let deadline = cancellable ? SQLDeadline.current : nil
         do throws(SQLError) {
             return try await thread.run(interrupt: interrupt) { [self] () throws(SQLError) -> T in
-                handle.startJob()
+                handle.startJob(deadline: deadline)
                 let result = Result { () throws(SQLError) -> T in
                     cancellable ? try handle.watchingCancellation { () throws(SQLError) in try body(handle) } : try body(handle)
                 }
@@ -98,7 +99,7 @@ public final class SQLiteConnection: SQLConnection {
             if error.isConnectionError {
                 _ = status.compareExchange(expected: .open, desired: .broken, ordering: .acquiringAndReleasing)
             }
-            throw error
+            throw SQLDeadline.relabel(error)
         }
     }
 

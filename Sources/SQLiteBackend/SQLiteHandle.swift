@@ -97,8 +97,16 @@ final class SQLiteHandle: @unchecked Sendable {
         if let db { sqlite3_interrupt(db) }
     }
 
-    /// Called as a job starts: an interrupt meant for an earlier job is forgotten.
-    func startJob() { interruptRequested.store(false, ordering: .relaxed) }
+    /// The calling task's deadline (`SQLDeadline`) for the job under way: the progress handler
+    /// interrupts the statement when it passes.
+    private var jobDeadline: ContinuousClock.Instant?
+
+    /// Called as a job starts: an interrupt meant for an earlier job is forgotten; `deadline`
+    /// is the calling task's, if any.
+    func startJob(deadline: ContinuousClock.Instant? = nil) {
+        interruptRequested.store(false, ordering: .relaxed)
+        jobDeadline = deadline
+    }
 
     /// Throws `SQLError.Code.cancelled` when this job was interrupted.
     func checkInterrupted() throws(SQLError) {
@@ -110,6 +118,7 @@ final class SQLiteHandle: @unchecked Sendable {
     /// An interrupt arrived for this job, or the task running in place was cancelled.
     private var isCancellationRequested: Bool {
         interruptRequested.load(ordering: .relaxed) || watchedTask?.isCancelled == true
+            || jobDeadline.map { $0 <= .now } == true
     }
 
     /// Runs `body` with the current task watched for cancellation: a task that runs on the
