@@ -65,6 +65,12 @@ final class ClusterConnection: SQLConnection {
         }
     }
 
+    func queryAll(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> [SQLRows] {
+        try await perform(idempotent: self.isRetryableRead(sql), effect: StatementKind.isPlainRead(sql) ? .read : .write) {
+            connection throws(SQLError) in try await connection.queryAll(sql, parameters)
+        }
+    }
+
     /// Whether `sql` may be retried after it was sent: a plain read, when the cluster retries reads.
     func isRetryableRead(_ sql: String) -> Bool {
         cluster.configuration.retryReads && StatementKind.isPlainRead(sql)

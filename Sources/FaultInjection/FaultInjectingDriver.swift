@@ -106,6 +106,10 @@ final class FaultInjectingConnection: SQLConnection {
         try await faulty { () async throws(SQLError) in try await inner.query(sql, parameters) }
     }
 
+    func queryAll(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> [SQLRows] {
+        try await faulty { () async throws(SQLError) in try await inner.queryAll(sql, parameters) }
+    }
+
     func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
         try await faulty { () async throws(SQLError) in try await inner.execute(sql, parameters) }
     }

@@ -144,6 +144,14 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
         try await run(sql, parameters).rows
     }
 
+    /// Runs a statement (or, without parameters, a script) and returns every result set, in
+    /// order: each of a `CALL`'s, each `SELECT` of a script.
+    public func queryAll(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> [SQLRows] {
+        let sets = SQLResultSets()
+        _ = try await run(sql, parameters, script: parameters.isEmpty, collecting: sets)
+        return sets.sets
+    }
+
     /// Runs a statement (or, without parameters, a script) and reports what it changed.
     public func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
         try await run(sql, parameters, script: parameters.isEmpty).execution

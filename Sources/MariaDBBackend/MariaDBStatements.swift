@@ -13,9 +13,15 @@ final class PreparedHandle {
     private var columns: SQLColumns?
     private var resultBinds: BindSet?
 
-    /// The columns and bound result buffers for the result just stored.
-    func resultLayout() throws(SQLError) -> (SQLColumns, BindSet) {
+    /// The columns and bound result buffers for the result just stored. A `later` result set of a
+    /// `CALL` gets its own, which are not kept: the cache holds the first result's layout.
+    func resultLayout(later: Bool = false) throws(SQLError) -> (SQLColumns, BindSet) {
         let fields = UnsafeBufferPointer(start: statement.pointee.fields, count: Int(mysql_stmt_field_count(statement)))
+        if later {
+            let binds = BindSet.results(fields)
+            guard mysql_stmt_bind_result(statement, binds.binds) == 0 else { throw MariaDBErrors.error(statement) }
+            return (SQLColumns(fields.map { String(cString: $0.name) }), binds)
+        }
         if let columns, let resultBinds, columns.count == fields.count, resultBinds.fits(fields) {
             guard mysql_stmt_bind_result(statement, resultBinds.binds) == 0 else { throw MariaDBErrors.error(statement) }
             return (columns, resultBinds)
@@ -44,21 +50,22 @@ extension MariaDBConnection {
     /// `script`: an `execute` without parameters, where several statements are allowed on purpose
     /// (the server takes them for that call only, unless ``MariaDBConfiguration/multiStatements``).
     func run(
-        _ sql: String, _ parameters: [SQLValue], cancellable: Bool = true, alwaysPrepared: Bool = false, script: Bool = false
+        _ sql: String, _ parameters: [SQLValue], cancellable: Bool = true, alwaysPrepared: Bool = false, script: Bool = false,
+        collecting sets: SQLResultSets? = nil
     ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         try await exclusive(cancelGrace: cancellable ? Self.cancelGrace : nil) { (budget: inout CallBudget) async throws(SQLError) in
             if parameters.isEmpty, !alwaysPrepared {
                 guard script, !self.configuration.multiStatements, Self.mayHoldSeveralStatements(sql) else {
-                    return try await self.runText(sql, budget: &budget)
+                    return try await self.runText(sql, budget: &budget, collecting: sets)
                 }
-                return try await self.runScript(sql, budget: &budget)
+                return try await self.runScript(sql, budget: &budget, collecting: sets)
             }
             let (handle, cached) = try await self.preparedHandle(for: sql, budget: &budget, force: alwaysPrepared)
             guard cached else {
                 // Past the cache's capacity: prepare, run, close.
                 let outcome: Result<(rows: SQLRows, execution: SQLExecution), SQLError>
                 do throws(SQLError) {
-                    outcome = .success(try await self.runPrepared(handle, parameters, budget: &budget))
+                    outcome = .success(try await self.runPrepared(handle, parameters, budget: &budget, collecting: sets))
                 } catch {
                     outcome = .failure(error)
                 }
@@ -70,7 +77,7 @@ extension MariaDBConnection {
                 }
                 return try outcome.get()
             }
-            return try await self.runPrepared(handle, parameters, budget: &budget)
+            return try await self.runPrepared(handle, parameters, budget: &budget, collecting: sets)
         }
     }
 
@@ -108,7 +115,7 @@ extension MariaDBConnection {
 
     /// Binds, executes, stores and decodes a prepared statement's result.
     func runPrepared(
-        _ handle: PreparedHandle, _ parameters: [SQLValue], budget: inout CallBudget
+        _ handle: PreparedHandle, _ parameters: [SQLValue], budget: inout CallBudget, collecting sets: SQLResultSets? = nil
     ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         guard parameters.count == handle.parameterCount else {
             throw SQLError(
@@ -131,6 +138,7 @@ extension MariaDBConnection {
         if mysql_stmt_field_count(statement) > 0 {
             try await storeResult(statement, budget: &budget)
             rows = try Self.fetchAll(handle)
+            sets?.append(rows)
         }
         let execution = SQLExecution(
             rowsAffected: Self.count(mysql_stmt_affected_rows(statement)), lastInsertID: Self.insertID(mysql_stmt_insert_id(statement)))
@@ -145,7 +153,12 @@ extension MariaDBConnection {
             if result < 0 { break }
             if mysql_stmt_field_count(statement) > 0 {
                 try await storeResult(statement, budget: &budget)
-                mysql_stmt_free_result(statement)
+                if let sets {
+                    // Each result set of a CALL has columns of its own.
+                    sets.append(try Self.fetchAll(handle, later: true))
+                } else {
+                    mysql_stmt_free_result(statement)
+                }
             }
         }
         return (rows, execution)
@@ -162,10 +175,10 @@ extension MariaDBConnection {
     }
 
     /// Decodes every stored row (no I/O: the result is already in memory).
-    private static func fetchAll(_ handle: PreparedHandle) throws(SQLError) -> SQLRows {
+    private static func fetchAll(_ handle: PreparedHandle, later: Bool = false) throws(SQLError) -> SQLRows {
         let statement = handle.statement
         defer { mysql_stmt_free_result(statement) }
-        let (columns, binds) = try handle.resultLayout()
+        let (columns, binds) = try handle.resultLayout(later: later)
         var rows = SQLRowsBuilder(columns: columns, reservingRows: Int(clamping: mysql_stmt_num_rows(statement)))
         while true {
             let fetched = mysql_stmt_fetch(statement)
@@ -188,11 +201,13 @@ extension MariaDBConnection {
     /// A script run on purpose: several statements are allowed for this call alone
     /// (`mysql_set_server_option`), then refused again; a connection that cannot be set back
     /// is given up.
-    private func runScript(_ sql: String, budget: inout CallBudget) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
+    private func runScript(
+        _ sql: String, budget: inout CallBudget, collecting sets: SQLResultSets? = nil
+    ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         try await setMultiStatements(true, budget: &budget)
         let outcome: Result<(rows: SQLRows, execution: SQLExecution), SQLError>
         do throws(SQLError) {
-            outcome = .success(try await runText(sql, budget: &budget))
+            outcome = .success(try await runText(sql, budget: &budget, collecting: sets))
         } catch {
             outcome = .failure(error)
         }
@@ -216,7 +231,9 @@ extension MariaDBConnection {
     }
 
     /// A plain query: every result of a multi-statement script is read; the last one answers.
-    func runText(_ sql: String, budget: inout CallBudget) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
+    func runText(
+        _ sql: String, budget: inout CallBudget, collecting sets: SQLResultSets? = nil
+    ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         try SQLError.refuseNUL(in: sql, backend: "mariadb")
         let text = CText(sql)
         defer { text.free() }
@@ -240,6 +257,7 @@ extension MariaDBConnection {
                 guard let stored else { throw MariaDBErrors.error(mysql, connecting: false) }
                 rows = Self.rows(of: stored)
                 mysql_free_result(stored)
+                sets?.append(rows)
                 execution = SQLExecution(rowsAffected: rows.count, lastInsertID: nil)
             } else {
                 rows = SQLRows(columns: SQLColumns([]), rows: [])

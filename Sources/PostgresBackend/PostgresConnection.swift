@@ -123,6 +123,13 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         try await run(sql, parameters).rows
     }
 
+    /// Runs a statement (or, without parameters, a script) and returns every result set, in order.
+    public func queryAll(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> [SQLRows] {
+        let sets = SQLResultSets()
+        _ = try await run(sql, parameters, collecting: sets)
+        return sets.sets
+    }
+
     /// Runs a statement (or, without parameters, a script) and reports the rows it affected.
     public func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
         try await run(sql, parameters).execution
@@ -189,7 +196,8 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     // MARK: running statements
 
     func run(
-        _ sql: String, _ parameters: [SQLValue], prepared name: PreparedName? = nil, cancellable: Bool = true
+        _ sql: String, _ parameters: [SQLValue], prepared name: PreparedName? = nil, cancellable: Bool = true,
+        collecting sets: SQLResultSets? = nil
     ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         try await exclusive(cancellable: cancellable) { () throws(SQLError) in
             var statement = name
@@ -197,7 +205,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
                 statement = try await self.preparedName(for: sql, force: false)
             }
             try self.send(sql, parameters, prepared: statement)
-            return try await self.receive(cancellable: cancellable)
+            return try await self.receive(cancellable: cancellable, collecting: sets)
         }
     }
 
@@ -254,7 +262,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Socket waits ignore cancellation: a cancelled task sends a cancel request
     /// and keeps reading until the server answers (57014), so the connection
     /// stays in step; if no answer comes within 5 s it is given up as broken.
-    func receive(cancellable: Bool) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
+    func receive(
+        cancellable: Bool, collecting sets: SQLResultSets? = nil
+    ) async throws(SQLError) -> (rows: SQLRows, execution: SQLExecution) {
         let queryDeadline = configuration.queryTimeout.map { ContinuousClock.now + $0 }
         // The task's deadline (SQLDeadline): when it passes, the statement is cancelled as for a cancelled task.
         let taskDeadline = cancellable ? SQLDeadline.current : nil
@@ -290,8 +300,9 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
                     switch PQresultStatus(result) {
                     case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
                         if !failed {
-                            outcome = .success(
-                                (self.rows(of: result), SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil)))
+                            let rows = self.rows(of: result)
+                            sets?.append(rows)
+                            outcome = .success((rows, SQLExecution(rowsAffected: Self.affected(result), lastInsertID: nil)))
                         }
                     case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
                         if !failed {

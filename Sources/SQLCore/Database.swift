@@ -359,6 +359,13 @@ public final class Database: Service, Sendable {
         try await withPooledConnection(timeout) { connection throws(SQLError) in try await connection.query(sql, parameters) }
     }
 
+    /// Runs a statement (or, without parameters, a script) on a pooled connection and returns
+    /// every result set, in order (``SQLConnection/queryAll(_:_:)``). `timeout` bounds the
+    /// call (``SQLDeadline``; `nil`: ``DatabaseConfiguration/defaultTimeout``).
+    public func queryAll(_ sql: String, _ parameters: [SQLValue] = [], timeout: Duration? = nil) async throws(SQLError) -> [SQLRows] {
+        try await withPooledConnection(timeout) { connection throws(SQLError) in try await connection.queryAll(sql, parameters) }
+    }
+
     /// Runs a statement on a pooled connection and reports what it changed.
     /// `timeout` bounds the pool wait, the open and the statement (``SQLDeadline``; `nil`:
     /// ``DatabaseConfiguration/defaultTimeout``).

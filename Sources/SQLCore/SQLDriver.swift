@@ -56,6 +56,13 @@ public protocol SQLConnection: AnyObject, Sendable {
     /// Runs a statement and returns all its rows.
     func query(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLRows
 
+    /// Runs a statement, or without parameters a script, and returns every result set
+    /// it produced, in order: one per statement that returns rows (a PostgreSQL script's
+    /// `SELECT`s, each result set of a MariaDB `CALL`, each `SELECT` of an SQLite script).
+    /// Statements that return no rows (`INSERT`, `SET`, a `CALL`'s closing status) give
+    /// none; ``query(_:_:)`` gives one result only (the last of a script).
+    func queryAll(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> [SQLRows]
+
     /// Runs a statement that changes data and returns what it affected.
     ///
     /// With no parameters, `sql` may hold several statements separated by
@@ -121,6 +128,18 @@ extension SQLConnection {
     /// Runs a statement (or, without parameters, a script) and reports what it changed.
     public func execute(_ sql: String) async throws(SQLError) -> SQLExecution {
         try await execute(sql, [])
+    }
+
+    /// Runs a statement and returns its result set, if it has one: a driver that reads
+    /// one result per statement gives no more.
+    public func queryAll(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> [SQLRows] {
+        let rows = try await query(sql, parameters)
+        return rows.columns.count > 0 ? [rows] : []
+    }
+
+    /// Runs a statement or script without parameters and returns every result set it produced.
+    public func queryAll(_ sql: String) async throws(SQLError) -> [SQLRows] {
+        try await queryAll(sql, [])
     }
 
     /// Starts a transaction with the default options (a bare `BEGIN`).

@@ -52,6 +52,10 @@ package final class TracedConnection: SQLConnection {
         try await traced(Self.operation(of: sql)) { () async throws(SQLError) in try await inner.query(sql, parameters) }
     }
 
+    package func queryAll(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> [SQLRows] {
+        try await traced(Self.operation(of: sql)) { () async throws(SQLError) in try await inner.queryAll(sql, parameters) }
+    }
+
     package func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
         try await traced(Self.operation(of: sql)) { () async throws(SQLError) in try await inner.execute(sql, parameters) }
     }

@@ -111,7 +111,18 @@ public final class SQLiteConnection: SQLConnection {
     /// Runs a statement, or without parameters a script of several, and reports what it changed.
     public func execute(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> SQLExecution {
         try await perform { handle throws(SQLError) in
-            parameters.isEmpty ? try handle.runScript(sql) : try handle.run(sql, parameters, collect: false).1
+            parameters.isEmpty ? try handle.runScript(sql).0 : try handle.run(sql, parameters, collect: false).1
+        }
+    }
+
+    /// Runs a statement, or without parameters a script, and returns every result set, in order.
+    public func queryAll(_ sql: String, _ parameters: [SQLValue]) async throws(SQLError) -> [SQLRows] {
+        try await perform { handle throws(SQLError) in
+            guard parameters.isEmpty else {
+                let rows = try handle.run(sql, parameters, collect: true).0
+                return rows.columns.count > 0 ? [rows] : []
+            }
+            return try handle.runScript(sql, collecting: true).1
         }
     }
 

@@ -151,11 +151,13 @@ final class SQLiteHandle: @unchecked Sendable {
         return try run(statement, parameters, collect: collect)
     }
 
-    /// Runs every statement of a parameterless script in order.
-    func runScript(_ sql: String) throws(SQLError) -> SQLExecution {
+    /// Runs every statement of a parameterless script in order; returns the last one's report
+    /// and, when `collecting`, every result set (each statement's rows, when it has columns).
+    func runScript(_ sql: String, collecting: Bool = false) throws(SQLError) -> (SQLExecution, [SQLRows]) {
         let db = try openDB()
         try SQLError.refuseNUL(in: sql, backend: "sqlite")
         var last = SQLExecution(rowsAffected: 0, lastInsertID: nil)
+        var sets: [SQLRows] = []
         let failure: SQLError? = sql.withCString { start -> SQLError? in
             var cursor: UnsafePointer<CChar>? = start
             while let current = cursor, current.pointee != 0 {
@@ -167,7 +169,9 @@ final class SQLiteHandle: @unchecked Sendable {
                 guard let statement else { continue }  // only whitespace or a comment
                 defer { sqlite3_finalize(statement) }
                 do throws(SQLError) {
-                    last = try run(statement, [], collect: false).1
+                    let (rows, execution) = try run(statement, [], collect: collecting)
+                    last = execution
+                    if collecting, rows.columns.count > 0 { sets.append(rows) }
                 } catch {
                     return error
                 }
@@ -175,7 +179,7 @@ final class SQLiteHandle: @unchecked Sendable {
             return nil
         }
         if let failure { throw failure }
-        return last
+        return (last, sets)
     }
 
     /// Runs `sql` once per row, all or nothing (`SQLBatchFrame`). The frame's own

@@ -18,7 +18,7 @@ public struct SQLiteStatements: ~Copyable {
     @discardableResult
     public func execute(_ sql: String, _ parameters: [SQLValue] = []) throws(SQLError) -> SQLExecution {
         try handle.checkInterrupted()
-        return parameters.isEmpty ? try handle.runScript(sql) : try handle.run(sql, parameters, collect: false).1
+        return parameters.isEmpty ? try handle.runScript(sql).0 : try handle.run(sql, parameters, collect: false).1
     }
 
     /// Runs `sql` once per row of `batch`, all or nothing (`SQLConnection.execute(_:batch:)`).
