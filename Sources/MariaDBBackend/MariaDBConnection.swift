@@ -244,10 +244,23 @@ public final class MariaDBConnection: SQLConnection, @unchecked Sendable {
 
     /// `BEGIN`.
     public func begin(_ options: SQLTransactionOptions) async throws(SQLError) {
-        if let isolation = options.isolation {
-            _ = try await run("SET TRANSACTION ISOLATION LEVEL " + isolation.sql, [])  // the next transaction only
+        let start = options.readOnly ? "START TRANSACTION READ ONLY" : "BEGIN"
+        guard let isolation = options.isolation else {
+            _ = try await run(start, [])
+            return
         }
-        _ = try await run(options.readOnly ? "START TRANSACTION READ ONLY" : "BEGIN", [])
+        // Both in one turn on the connection. `SET TRANSACTION` holds for the next transaction only:
+        // when BEGIN then fails, the level would be left pending for the pool's next borrower, so
+        // the connection is given up instead.
+        try await exclusive(cancelGrace: Self.cancelGrace) { (budget: inout CallBudget) async throws(SQLError) in
+            _ = try await self.runText("SET TRANSACTION ISOLATION LEVEL " + isolation.sql, budget: &budget)
+            do throws(SQLError) {
+                _ = try await self.runText(start, budget: &budget)
+            } catch {
+                self.session.markBroken()
+                throw error
+            }
+        }
     }
     /// `COMMIT`.
     public func commit() async throws(SQLError) { _ = try await run("COMMIT", []) }

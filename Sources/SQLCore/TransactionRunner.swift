@@ -63,8 +63,11 @@ extension SQLTransactionRetry {
                 guard attempts < maxAttempts, !Task.isCancelled, !SQLDeadline.hasPassed,
                     Self.allowsRetry(after: failure.error, in: failure.phase, reconnects: reconnects)
                 else { throw failure.error }
+                let pause = delays.next()
+                // A pause that would outlast the deadline only postpones its timeout: the failure stands.
+                if let left = SQLDeadline.remaining(within: nil), left <= pause { throw failure.error }
                 do {
-                    try await Task.sleep(for: delays.next())
+                    try await Task.sleep(for: pause)
                 } catch {
                     throw failure.error  // cancelled while pausing: the failure stands
                 }
@@ -94,7 +97,7 @@ package enum TransactionAttempt {
         let result: T
         do {
             result = try await body(connection)
-            if Task.isCancelled { throw SQLError(.cancelled, message: "the task was cancelled before COMMIT; rolled back") }
+            try Self.checkBeforeCommit(connection)
         } catch {
             try? await connection.rollback()
             throw TransactionFailure(error: error, phase: .body)
@@ -107,6 +110,32 @@ package enum TransactionAttempt {
             throw TransactionFailure(error: outcome, phase: .commit)
         }
         return result
+    }
+
+    /// Refuses to send `COMMIT` when it could not commit what the closure did, or should not be
+    /// sent at all: the task was cancelled or its deadline passed (a clean rollback beats an
+    /// unknown outcome); the transaction failed (PostgreSQL would answer `COMMIT` with a silent
+    /// rollback); or it is gone (MariaDB undid it after a deadlock the closure swallowed, or the
+    /// closure ended it itself: what ran after that committed on its own).
+    private static func checkBeforeCommit(_ connection: any SQLConnection) throws(SQLError) {
+        if Task.isCancelled { throw SQLError(.cancelled, message: "the task was cancelled before COMMIT; rolled back") }
+        if SQLDeadline.hasPassed {
+            throw SQLError(.timeout, kind: .statement, message: "the deadline passed before COMMIT; rolled back")
+        }
+        switch connection.transactionStatus {
+        case .failed:
+            throw SQLError(
+                .misuse,
+                message: "a statement in the transaction failed and its error was not rethrown (nor undone by a savepoint); rolled back")
+        case .idle:
+            throw SQLError(
+                .misuse,
+                message:
+                    "the transaction ended before COMMIT (the server undid it after an error the closure did not rethrow, or the closure ended it); what ran after that ran on its own"
+            )
+        case .inTransaction, .unknown:
+            return
+        }
     }
 
     /// What a failed `COMMIT` tells the caller: a refusal from the server (a conflict, a deferred

@@ -236,6 +236,9 @@ final class SQLiteHandle: @unchecked Sendable {
         }
         _ = try run("BEGIN DEFERRED", [], collect: false)
         do {
+            // A session already read-only (a session setup's `PRAGMA query_only = 1`) stays as it is.
+            let already = try run("PRAGMA query_only", [], collect: true).0.first?[0] == .integer(1)
+            guard !already else { return }
             _ = try run("PRAGMA query_only = 1", [], collect: false)
             queryOnlyForTransaction = true
         } catch {
@@ -245,10 +248,19 @@ final class SQLiteHandle: @unchecked Sendable {
     }
 
     /// Turns `query_only` off once the read-only transaction that turned it on has ended, however
-    /// it ended (a commit, a rollback, the caller's own `COMMIT`), so that the connection is as a new one.
+    /// it ended (a commit, a rollback, the caller's own `COMMIT`), so that the connection is as a
+    /// new one. When that fails the connection is not: the error is connection-class, and its pool
+    /// closes it.
     func endReadOnlyTransactionIfOver() throws(SQLError) {
         guard queryOnlyForTransaction, !isInTransaction else { return }
-        _ = try run("PRAGMA query_only = 0", [], collect: false)
+        do throws(SQLError) {
+            _ = try run("PRAGMA query_only = 0", [], collect: false)
+        } catch {
+            throw SQLError(
+                .misuse, kind: .connection,
+                message: "could not turn query_only off after a read-only transaction: \(error.message)", backend: "sqlite",
+                underlying: error)
+        }
         queryOnlyForTransaction = false
     }
 

@@ -51,6 +51,46 @@ struct TransactionConformanceTests {
         await db.close()
     }
 
+    @Test(
+        "COMMIT is not sent for a transaction the closure ended or, on PostgreSQL, let fail: misuse, nothing committed",
+        arguments: Backend.allCases)
+    func noBlindCommit(backend: Backend) async throws {
+        let db = try await backend.connect()
+        let table = try await freshTable(on: db, "tx_blind")
+        await expectSQLError(.misuse) {
+            try await db.withTransaction { tx in
+                _ = try await tx.execute("INSERT INTO \(table) (id, name) VALUES (1, 'committed by the closure')")
+                _ = try await tx.execute("COMMIT")
+            }
+        }
+        if backend == .postgres {
+            // A failed statement whose error the closure swallowed: PostgreSQL would turn COMMIT into a rollback.
+            await expectSQLError(.misuse) {
+                try await db.withTransaction { tx in
+                    _ = try await tx.execute("INSERT INTO \(table) (id, name) VALUES (2, 'lost')")
+                    _ = try? await tx.execute("SELEKT 1")
+                }
+            }
+        }
+        #expect(try await db.query("SELECT id FROM \(table) ORDER BY id").map { $0[0] } == [1])
+        #expect(db.transactionStatus == .idle)
+        _ = try await db.execute("DROP TABLE \(table)")
+        await db.close()
+    }
+
+    @Test("SQLite: a read-only transaction on a session already read-only leaves it read-only")
+    func sqliteQueryOnlySession() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tx-ro-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let setup = try await SQLiteDriver().connect(to: file)
+        _ = try await setup.execute("CREATE TABLE t (id INTEGER)")
+        await setup.close()
+        let db = try await SQLiteDriver().onConnect(SQLSessionSetup(["PRAGMA query_only = 1"])).connect(to: file)
+        try await db.withTransaction(SQLTransactionOptions(readOnly: true)) { tx in _ = try await tx.query("SELECT count(*) FROM t") }
+        await expectSQLError(.readOnly) { try await db.execute("INSERT INTO t VALUES (1)") }
+        await db.close()
+    }
+
     @Test("a read-only transaction refuses writes, and the connection writes again after it", arguments: Backend.allCases)
     func readOnly(backend: Backend) async throws {
         let db = try await backend.connect()
@@ -58,7 +98,10 @@ struct TransactionConformanceTests {
         try await db.withTransaction(SQLTransactionOptions(readOnly: true)) { tx in
             let rows = try await count(table, on: tx)
             #expect(rows == 0)
-            await expectSQLError(.readOnly) { try await tx.execute("INSERT INTO \(table) (id, name) VALUES (1, 'no')") }
+            // In a savepoint: on PostgreSQL the refused write fails the transaction unless undone.
+            await expectSQLError(.readOnly) {
+                try await tx.withTransaction { inner in _ = try await inner.execute("INSERT INTO \(table) (id, name) VALUES (1, 'no')") }
+            }
         }
         _ = try await db.execute("INSERT INTO \(table) (id, name) VALUES (2, 'yes')")
         // The same after a read-only transaction that threw.
