@@ -91,7 +91,8 @@ final class ClusterNode: Sendable {
     /// Whether an error says the node (not the statement) failed.
     static func isNodeFailure(_ error: any Error) -> Bool {
         guard let error = error as? SQLError else { return false }
-        return error.isConnectionError && error.code != .cancelled && error.code != .roleMismatch
+        // A caller's deadline (SQLDeadline) that ended the open is the caller's limit, not the node's fault.
+        return error.isConnectionError && error.code != .cancelled && error.code != .roleMismatch && !SQLDeadline.hasPassed
     }
 
     // MARK: reading

@@ -91,6 +91,7 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
             (s.machine.borrow(now: started, canWait: s.running, waitingAtMost: limit, closing: &closing), s.machine.takeWakeRequest())
         }
         if !closing.isEmpty { await closeAll(closing) }
+        if wake { wakeLoop() }  // a wait to time out, or a warm-up dial (minIdle) the borrow made due
         switch decision {
         case .use(let lease):
             observer.borrowed(waited: .zero)
@@ -100,7 +101,6 @@ where PoolClock.Duration == Duration, PoolClock.Instant: Sendable {
         case .fail(let error):
             throw .refused(error)
         case .wait(let waiter):
-            if wake { wakeLoop() }
             let result = await waitForTurn(waiter)
             switch result {
             case .connection(let lease):

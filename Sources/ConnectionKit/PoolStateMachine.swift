@@ -468,14 +468,15 @@ where Instant.Duration == Duration {
     }
 
     @inlinable mutating func timeOutWaiters(now: Instant, into actions: inout Actions) {
-        guard let timeout = configuration.getTimeout else { return }
+        // A waiter's deadline comes from the get timeout or from the borrower's own limit (a deadline).
         while let waiter = waiters.first(where: { $0.deadline.map { $0 <= now } == true }) {
             waiters.removeAll { $0.id == waiter.id }
             statistics.timeouts += 1
-            statistics.waitDuration += waiter.enqueued.duration(to: now)
+            let waited = waiter.enqueued.duration(to: now)
+            statistics.waitDuration += waited
             let error = ConnectionKitError(
                 .poolTimeout, source: configuration.name,
-                message: "no connection within \(formatted(timeout)) (\(figures))")
+                message: "no connection within \(formatted(waited)) (\(figures))")
             actions.resume.append((waiter.id, .failure(error)))
         }
     }

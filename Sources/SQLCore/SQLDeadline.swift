@@ -15,6 +15,12 @@
 /// that reaches it fails with the same code. Nested scopes keep the earlier
 /// deadline. A ``Database`` call's `timeout:` (or its configuration's
 /// ``DatabaseConfiguration/defaultTimeout``) opens such a scope around the call.
+///
+/// The deadline is a task-local value: child tasks and unstructured `Task { }`s started
+/// inside the scope carry it too (a detached task does not). Two waits it does not cut
+/// short: SQLite's `busy_timeout` inside the C library, and a statement's turn on a
+/// connection that another statement of the same caller is using (a connection runs one
+/// statement at a time); a statement that gets its turn after the deadline is not sent.
 public enum SQLDeadline {
     @TaskLocal static var instant: ContinuousClock.Instant?
 

@@ -81,6 +81,9 @@ package final class ServerSession: Sendable {
         }
         defer { gate.unlock() }
         guard status.withLock({ $0 }) != .closed else { throw SQLError(.closed, message: "the connection is closed", backend: backend) }
+        if cancellable, SQLDeadline.hasPassed {
+            throw SQLError(.timeout, kind: .statement, message: "the deadline passed before the statement was sent", backend: backend)
+        }
         let outcome: Result<T, SQLError>
         if let onCancel {
             outcome = await withTaskCancellationHandler {

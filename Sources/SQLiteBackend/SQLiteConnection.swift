@@ -84,6 +84,9 @@ public final class SQLiteConnection: SQLConnection {
         let handle = self.handle
         let interrupt: (@Sendable () -> Void)? = cancellable ? { @Sendable in handle.interrupt() } : nil
         let deadline = cancellable ? SQLDeadline.current : nil
+        if let deadline, deadline <= .now {
+            throw SQLError(.timeout, kind: .statement, message: "the deadline passed before the statement ran", backend: "sqlite")
+        }
         do throws(SQLError) {
             return try await thread.run(interrupt: interrupt) { [self] () throws(SQLError) -> T in
                 handle.startJob(deadline: deadline)

@@ -70,7 +70,7 @@ struct DeadlineConformanceTests {
         let (driver, dsn) = try await backend.driverAndDSN()
         var configuration = DatabaseConfiguration(name: "one")
         configuration.maxOpen = 1
-        configuration.waitTimeout = .seconds(30)
+        configuration.waitTimeout = nil  // the deadline alone bounds the wait
         let database = Database(driver: driver, dsn: dsn, configuration: configuration)
         try await whileRunning(database) {
             let holding = AsyncGate(parties: 2)
@@ -89,6 +89,22 @@ struct DeadlineConformanceTests {
             _ = await holder.result
         }
         await database.close()
+    }
+
+    @Test("a statement whose deadline passed before it was sent is not sent", arguments: Backend.allCases)
+    func passedBeforeSending(backend: Backend) async throws {
+        let db = try await backend.connect()
+        let table = try await freshTable(on: db, "deadline_unsent")
+        let error = await expectSQLError(.timeout) {
+            try await SQLDeadline.withDeadline(.now - .seconds(1)) {
+                try await db.execute("INSERT INTO \(table) (id, name) VALUES (1, 'never')")
+            }
+        }
+        #expect(error?.kind == .statement)
+        #expect(db.isValid)
+        #expect(try await count(table, on: db) == 0)
+        _ = try await db.execute("DROP TABLE \(table)")
+        await db.close()
     }
 
     @Test("a deadline during an open to a server that never answers ends it", arguments: Backend.network)
