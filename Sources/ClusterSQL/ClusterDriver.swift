@@ -208,12 +208,10 @@ public final class ClusterDriver: SQLDriver, Service {
         let binding = try await open(request, excluding: excluded)
         guard let sessionSetup else { return binding }
         do throws(SQLError) {
-            try await sessionSetup.run(on: binding.connection)
+            return NodeBinding(node: binding.node, connection: try await sessionSetup.prepare(binding.connection))
         } catch {
-            await binding.connection.close()
             throw error.on(node: binding.node.name)
         }
-        return binding
     }
 
     /// Opens a node connection for `request`, on a node outside `excluded`.

@@ -22,7 +22,7 @@ extension ClusterNode {
                 switch error {
                 case .refused(let refusal):
                     return .failure(SQLError(.noEligibleNode, message: "ejected: \(refusal)", node: name, underlying: refusal))
-                case .failed(let error) where error.code == .cancelled || Task.isCancelled:
+                case .failed(let error) where error.code == .cancelled || Task.isCancelled || SQLDeadline.hasPassed:
                     recordStall(started.duration(to: clock.now))
                     return .failure(error.on(node: name))
                 case .failed(let error):
@@ -47,16 +47,13 @@ extension ClusterNode {
                 }
             }
             recordConnect(started.duration(to: clock.now))
-            if let sessionSetup {
-                do throws(SQLError) {
-                    try await sessionSetup.run(on: connection)
-                } catch {
-                    await connection.close()
-                    if error.isConnectionError, error.code != .cancelled { recordFailure(error) }
-                    return .failure(error.on(node: name))
-                }
+            guard let sessionSetup else { return .success(connection) }
+            // A failing setup counts against no node (it is the caller's SQL, or the caller's deadline).
+            do throws(SQLError) {
+                return .success(try await sessionSetup.prepare(connection))
+            } catch {
+                return .failure(error.on(node: name))
             }
-            return .success(connection)
         }
     }
 }

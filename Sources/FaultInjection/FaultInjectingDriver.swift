@@ -41,10 +41,19 @@ public final class FaultInjectingDriver: SQLDriver {
 
     /// Opens a connection through the wrapped driver, after the faults for a connect.
     public func connect(to dsn: String) async throws(SQLError) -> any SQLConnection {
+        try await connect { () async throws(SQLError) in try await inner.connect(to: dsn) }
+    }
+
+    /// Opens a connection through the wrapped driver with `setup` (so that a wrapped cluster
+    /// driver runs it on every node connection), after the faults for a connect.
+    public func connect(to dsn: String, onConnect setup: SQLSessionSetup) async throws(SQLError) -> any SQLConnection {
+        try await connect { () async throws(SQLError) in try await inner.connect(to: dsn, onConnect: setup) }
+    }
+
+    private func connect(_ open: () async throws(SQLError) -> any SQLConnection) async throws(SQLError) -> any SQLConnection {
         try await beforeCall(connecting: true)
-        let connection = FaultInjectingConnection(
-            inner: try await passing { () async throws(SQLError) in try await inner.connect(to: dsn) }, driver: self)
-        open.withLock { $0 += 1 }
+        let connection = FaultInjectingConnection(inner: try await passing(open), driver: self)
+        self.open.withLock { $0 += 1 }
         return connection
     }
 

@@ -4,8 +4,7 @@ extension FaultInjectingDriver: SQLReplicationDialect {
     /// The wrapped driver's role detection, run on `connection` (so through its faults); a
     /// primary when the wrapped driver does not adopt `SQLReplicationDialect`.
     public func readRole(on connection: any SQLConnection) async throws(SQLError) -> NodeRole {
-        guard let dialect = inner as? any SQLReplicationDialect else { return .primary }
-        return try await dialect.readRole(on: connection)
+        try await inner.dialectRole(on: connection)
     }
 
     /// The wrapped driver's replication reading, run on `connection` (so through its faults); no
@@ -15,7 +14,6 @@ extension FaultInjectingDriver: SQLReplicationDialect {
     ) async throws(SQLError)
         -> ReplicationReading
     {
-        guard let dialect = inner as? any SQLReplicationDialect else { return ReplicationReading(lag: nil) }
-        return try await dialect.readReplication(on: connection, role: role, primaryPosition: primaryPosition)
+        try await inner.dialectReplication(on: connection, role: role, primaryPosition: primaryPosition)
     }
 }

@@ -28,8 +28,9 @@ public struct DatabaseConfiguration: Sendable, Hashable {
     /// ``maxIdle`` is raised to it when lower. Default 0.
     public var minIdle: Int
     /// A connection held by one `withConnection` or `withTransaction` longer than this is
-    /// logged once, at warning level, with the file and line that borrowed it (while
-    /// ``Database/run()`` runs). `nil` (the default): no leak detection.
+    /// logged once, at warning level, with the file and line that borrowed it: while it is
+    /// still held (``Database/run()`` looks every half threshold), or when it comes back if
+    /// that look came late. `nil` (the default): no leak detection.
     public var leakThreshold: Duration?
 
     /// The time limit of each call (`query`, `execute`, `withConnection`, `withTransaction`) that

@@ -38,9 +38,12 @@ package final class LeakDetector: Sendable {
         borrows.withLock { $0[ObjectIdentifier(connection)] = borrow }
     }
 
-    /// Notes that `connection` came back.
+    /// Notes that `connection` came back; one held past the threshold that the watcher had not
+    /// reported yet (a busy machine may run it late) is reported now.
     package func returned(_ connection: AnyObject) {
-        _ = borrows.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }
+        guard let borrow = borrows.withLock({ $0.removeValue(forKey: ObjectIdentifier(connection)) }), !borrow.reported else { return }
+        let held = borrow.since.duration(to: clock.now)
+        if held >= threshold { report(borrow, held: held, stillHeld: false) }
     }
 
     /// The borrows held past the threshold and not yet reported, now marked reported.
@@ -67,14 +70,19 @@ package final class LeakDetector: Sendable {
                 return
             }
             let now = clock.now
-            for borrow in overdue() {
-                logger.warning(
-                    "a connection was held longer than the leak threshold; not returned yet",
-                    metadata: [
-                        "database": "\(database)", "borrowed_at": "\(borrow.file):\(borrow.line)",
-                        "held": "\(borrow.since.duration(to: now))", "threshold": "\(threshold)",
-                    ])
-            }
+            for borrow in overdue() { report(borrow, held: borrow.since.duration(to: now), stillHeld: true) }
         }
+    }
+
+    /// Logs one borrow held past the threshold, at warning level, with where it was borrowed.
+    private func report(_ borrow: Borrow, held: Duration, stillHeld: Bool) {
+        logger.warning(
+            stillHeld
+                ? "a connection was held longer than the leak threshold; not returned yet"
+                : "a connection was held longer than the leak threshold before it was returned",
+            metadata: [
+                "database": "\(database)", "borrowed_at": "\(borrow.file):\(borrow.line)", "held": "\(held)",
+                "threshold": "\(threshold)",
+            ])
     }
 }

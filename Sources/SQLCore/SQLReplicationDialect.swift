@@ -34,6 +34,24 @@ extension SQLReplicationDialect {
     }
 }
 
+extension SQLDriver {
+    /// The role this driver's dialect reads on `connection`, or a primary when it adopts no
+    /// ``SQLReplicationDialect``: how a driver that wraps another forwards the protocol.
+    package func dialectRole(on connection: any SQLConnection) async throws(SQLError) -> NodeRole {
+        guard let dialect = self as? any SQLReplicationDialect else { return .primary }
+        return try await dialect.readRole(on: connection)
+    }
+
+    /// The replication reading of this driver's dialect on `connection`, or no figure when it
+    /// adopts no ``SQLReplicationDialect``.
+    package func dialectReplication(
+        on connection: any SQLConnection, role: NodeRole, primaryPosition: Int64?
+    ) async throws(SQLError) -> ReplicationReading {
+        guard let dialect = self as? any SQLReplicationDialect else { return ReplicationReading(lag: nil) }
+        return try await dialect.readReplication(on: connection, role: role, primaryPosition: primaryPosition)
+    }
+}
+
 extension SQLValue {
     /// Whether a server setting reads as on (`ON`, `1`, `true`, `t`, `yes`, a true boolean).
     package var isOn: Bool {

@@ -109,15 +109,13 @@ package struct SessionSetupDriver: SQLReplicationDialect {
 
     /// The wrapped driver's reading, or a primary when it does not adopt the protocol.
     package func readRole(on connection: any SQLConnection) async throws(SQLError) -> NodeRole {
-        guard let dialect = inner as? any SQLReplicationDialect else { return .primary }
-        return try await dialect.readRole(on: connection)
+        try await inner.dialectRole(on: connection)
     }
 
     /// The wrapped driver's reading, or no figure when it does not adopt the protocol.
     package func readReplication(
         on connection: any SQLConnection, role: NodeRole, primaryPosition: Int64?
     ) async throws(SQLError) -> ReplicationReading {
-        guard let dialect = inner as? any SQLReplicationDialect else { return ReplicationReading(lag: nil) }
-        return try await dialect.readReplication(on: connection, role: role, primaryPosition: primaryPosition)
+        try await inner.dialectReplication(on: connection, role: role, primaryPosition: primaryPosition)
     }
 }

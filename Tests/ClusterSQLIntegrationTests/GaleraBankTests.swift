@@ -157,7 +157,7 @@ extension GaleraClusterTests {
                 try await group.waitForAll()
             }
             let statistics = database.statistics
-            let nodes = try await cluster.statistics().nodes
+            let nodes = cluster.statistics().nodes
             await database.close()
             #expect(failures.withLock { $0 }.isEmpty, "failed transfers: \(failures.withLock { $0.prefix(5) })")
             #expect(nodes.allSatisfy { $0.statements > 0 }, "writes reached only \(nodes.filter { $0.statements > 0 }.map(\.name))")

@@ -40,7 +40,7 @@ extension GaleraClusterTests {
             }
             #expect(seen.count == 6)
             #expect(seen.allSatisfy { $0 == ["+07:00", "ANSI_QUOTES"] }, "\(seen)")
-            let nodes = try await cluster.statistics().nodes
+            let nodes = cluster.statistics().nodes
             #expect(nodes.allSatisfy { $0.state == .up }, "\(nodes.map { "\($0.name) \($0.state)" })")
             #expect(nodes.first { $0.name == "node-3" }?.statements == 0)
         }
