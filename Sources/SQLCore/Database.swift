@@ -1,7 +1,6 @@
 import ConnectionKit
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 /// Pool settings of a ``Database``.
 public struct DatabaseConfiguration: Sendable, Hashable {
@@ -113,7 +112,7 @@ public final class Database: Service, Sendable {
     /// Present when ``DatabaseConfiguration/leakThreshold`` is set.
     private let leaks: LeakDetector?
     /// Transactions run again, and commits whose answer was lost.
-    private let transactionCounts = Mutex<(retries: Int, unknownCommits: Int)>((0, 0))
+    private let transactionCounts = Locked<(retries: Int, unknownCommits: Int)>((0, 0))
 
     /// The driver's ``SQLDriver/taskExecutor``: tasks that prefer it run each
     /// statement on the threads that wait for the sockets, with no thread switch.

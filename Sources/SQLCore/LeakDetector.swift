@@ -1,6 +1,5 @@
 import ConnectionKit
 import Logging
-import Synchronization
 
 /// Notices connections held past a threshold (``DatabaseConfiguration/leakThreshold``) and
 /// logs each once, at warning level, with the file and line that borrowed it.
@@ -23,7 +22,7 @@ package final class LeakDetector: Sendable {
     private let clock: AnyClock
     private let logger: Logger
     private let database: String
-    private let borrows = Mutex<[ObjectIdentifier: Borrow]>([:])
+    private let borrows = Locked<[ObjectIdentifier: Borrow]>([:])
 
     package init(threshold: Duration, clock: AnyClock, logger: Logger, database: String) {
         self.threshold = threshold

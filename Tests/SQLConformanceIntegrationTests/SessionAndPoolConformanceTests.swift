@@ -1,3 +1,4 @@
+import ConnectionKit
 import Foundation
 import SQLCore
 import SQLTestSupport
@@ -104,12 +105,12 @@ struct SessionAndPoolConformanceTests {
 
 /// Lets `parties` tasks through once all of them arrived.
 final class AsyncGate: Sendable {
-    private let state: Mutex<(arrived: Int, waiters: [CheckedContinuation<Void, Never>])>
+    private let state: Locked<(arrived: Int, waiters: [CheckedContinuation<Void, Never>])>
     private let parties: Int
 
     init(parties: Int) {
         self.parties = parties
-        state = Mutex((0, []))
+        state = Locked((0, []))
     }
 
     func arrive() async {
