@@ -121,20 +121,9 @@ struct PostgresBackendTests {
 extension PostgresBackendTests {
     @Test("a DSN's connect_timeout bounds a connect to a port that accepts but never speaks; names resolve before libpq sees them")
     func connectTimeoutAndNames() async throws {
-        // A listening socket that never accepts: the kernel completes the handshake, nobody speaks.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0
-            }
-        }
-        #expect(bound && listen(listener, 8) == 0)
-        let port = UInt16(bigEndian: address.sin_port)
+        let listener = try SilentListener()  // the kernel completes the handshake, nobody speaks
+        defer { withExtendedLifetime(listener) {} }  // listening until the test ends
+        let port = listener.port
         let started = ContinuousClock.now
         await expectSQLError(.timeout) {
             _ = try await PostgresDriver(connectTimeout: .seconds(10)).connect(to: "host=127.0.0.1 port=\(port) user=app connect_timeout=2")

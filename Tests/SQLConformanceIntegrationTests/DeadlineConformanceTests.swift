@@ -6,10 +6,6 @@ import SQLTestSupport
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Deadlines (`SQLDeadline`, a call's `timeout:`, a `Database`'s default) on every backend:
 /// they end statements, pool waits and opens with `.timeout`.
 @Suite("Deadlines on every backend", .timeLimit(.minutes(3)))
@@ -109,20 +105,9 @@ struct DeadlineConformanceTests {
 
     @Test("a deadline during an open to a server that never answers ends it", arguments: Backend.network)
     func duringOpen(backend: Backend) async throws {
-        // A listening socket that never accepts: the kernel completes the handshake, nobody speaks.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0
-            }
-        }
-        #expect(bound && listen(listener, 8) == 0)
-        let port = UInt16(bigEndian: address.sin_port)
+        let listener = try SilentListener()  // the kernel completes the handshake, nobody speaks
+        defer { withExtendedLifetime(listener) {} }  // listening until the test ends
+        let port = listener.port
         let started = ContinuousClock.now
         await expectSQLError(oneOf: [.timeout, .connectionFailed]) {
             try await SQLDeadline.withTimeout(.milliseconds(300)) {
