@@ -16,21 +16,16 @@ public struct MemcachedError: Error, Sendable, Hashable, CustomStringConvertible
         /// it is defined.
         let isConnectionClass: Bool
         /// The code's own identity: equal codes are the same code.
-        private let identity: UInt32
+        private let identity: ErrorCodeIdentity
 
         init(_ name: String, connectionClass: Bool) {
             self.name = name
             self.isConnectionClass = connectionClass
-            self.identity = ErrorCodeIdentity.next()
+            self.identity = ErrorCodeIdentity()
         }
 
         /// The name.
         public var description: String { name }
-
-        /// Compares by identity: the same predefined code.
-        public static func == (lhs: Code, rhs: Code) -> Bool { lhs.identity == rhs.identity }
-        /// Hashes the identity.
-        public func hash(into hasher: inout Hasher) { hasher.combine(identity) }
 
         /// A conditional store did not happen (`NS`: add of an existing key, replace or append of a missing one).
         public static let notStored = Code("notStored", connectionClass: false)

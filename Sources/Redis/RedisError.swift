@@ -17,21 +17,16 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         /// it is defined.
         let isConnectionClass: Bool
         /// The code's own identity: equal codes are the same code.
-        private let identity: UInt32
+        private let identity: ErrorCodeIdentity
 
         init(_ name: String, connectionClass: Bool) {
             self.name = name
             self.isConnectionClass = connectionClass
-            self.identity = ErrorCodeIdentity.next()
+            self.identity = ErrorCodeIdentity()
         }
 
         /// The name.
         public var description: String { name }
-
-        /// Compares by identity: the same predefined code.
-        public static func == (lhs: Code, rhs: Code) -> Bool { lhs.identity == rhs.identity }
-        /// Hashes the identity.
-        public func hash(into hasher: inout Hasher) { hasher.combine(identity) }
 
         /// The server answered with an error reply; ``RedisError/prefix`` holds its first word.
         public static let server = Code("server", connectionClass: false)

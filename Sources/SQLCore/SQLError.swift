@@ -19,23 +19,18 @@ public struct SQLError: Error, Sendable, CustomStringConvertible {
         /// says its kind where it is defined.
         public let defaultKind: Kind
         /// The code's own identity: equal codes are the same code.
-        private let identity: UInt32
+        private let identity: ErrorCodeIdentity
 
         /// Creates a code, distinct from every other (even one of the same name); prefer the
         /// predefined static members.
         package init(_ name: String, defaultKind: Kind) {
             self.name = name
             self.defaultKind = defaultKind
-            self.identity = ErrorCodeIdentity.next()
+            self.identity = ErrorCodeIdentity()
         }
 
         /// The code's name.
         public var description: String { name }
-
-        /// Compares by identity: the same predefined code.
-        public static func == (lhs: Code, rhs: Code) -> Bool { lhs.identity == rhs.identity }
-        /// Hashes the identity.
-        public func hash(into hasher: inout Hasher) { hasher.combine(identity) }
 
         // MARK: connection-class
         /// The connection could not be established (refused, unreachable, unknown host).
