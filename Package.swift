@@ -249,7 +249,7 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
         .testTarget(name: "NIOClientSupportTests", dependencies: ["NIOClientSupport", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "SocketReactorTests", dependencies: ["SocketReactor", "ConnectionKit"]),
+        .testTarget(name: "SocketReactorTests", dependencies: ["SocketReactor", "ConnectionKit", "TestSupport"]),
         .testTarget(
             name: "HardeningTests",
             dependencies: [
