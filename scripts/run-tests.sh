@@ -5,7 +5,9 @@
 # processes or thousands of concurrent commands and start many servers, which
 # would starve the cluster suites' timing bounds); then the two tests that
 # bound a cancelled Redis and memcached request by 50 ms (beside the other
-# suites the scheduler alone took longer); then the race of 1,000 cancels
+# suites the scheduler alone took longer), and MariaDB's cancellation test,
+# whose KILL QUERY twice went unconfirmed within its 5 s grace in the loaded
+# first pass; then the race of 1,000 cancels
 # against statement ends on each network backend, alone (its cancel requests
 # would hold up every other suite's on the few shared helper threads); then the
 # SQL conformance suite and the reactor's tests again with poll(2) in place of
@@ -18,15 +20,15 @@ cd "$(dirname "$0")/.."
 mkdir -p .build
 log=.build/test-output.log
 redis_suites='RedisIntegrationTests\.|MemcachedIntegrationTests\.|ServiceCommandTests|SecretOutputTests'
-prompt_cancels='cancelOnStoppedServer'
+prompt_cancels='cancelOnStoppedServer|MariaDBBackendTests/cancellation'
 cancel_race='cancelRacingStatementEnd'
 {
-    swift test --skip "$redis_suites" --skip "$cancel_race"
+    swift test --skip "$redis_suites" --skip "$cancel_race" --skip "$prompt_cancels"
     first=$?
     echo "==== second pass: the Redis, Sentinel and memcached suites ===="
     swift test --skip-build --filter "$redis_suites" --skip "$prompt_cancels"
     second=$?
-    echo "==== third pass: a cancelled Redis GET and memcached get return within 50 ms ===="
+    echo "==== third pass: a cancelled Redis GET and memcached get return within 50 ms; MariaDB's KILL QUERY confirmed ===="
     swift test --skip-build --filter "$prompt_cancels"
     third=$?
     echo "==== fourth pass: 1,000 cancels racing statement ends, on PostgreSQL and on MariaDB ===="

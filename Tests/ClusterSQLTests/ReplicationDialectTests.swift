@@ -42,7 +42,10 @@ struct ReplicationDialectTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         func dsn(_ node: String) -> String { folder.appendingPathComponent("\(node).sqlite").path }
-        let cluster = ClusterDriver(configuration: ClusterDriverConfiguration(name: "dialects"))
+        var configuration = ClusterDriverConfiguration(name: "dialects")
+        // Not a test of timing: in the parallel pass a check of a SQLite file took over the 2 s default.
+        configuration.checkTimeout = .seconds(30)
+        let cluster = ClusterDriver(configuration: configuration)
         try cluster.addNode(
             name: "primary", driver: FaultInjectingDriver(wrapping: ScriptedReplicaDriver(role: .primary, lag: .caughtUp)),
             dsn: dsn("primary"))
