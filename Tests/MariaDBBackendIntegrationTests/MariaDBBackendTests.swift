@@ -136,8 +136,18 @@ struct MariaDBBackendTests {
     @Test("cancelling the task kills the query on the server; the connection stays usable")
     func cancellation() async throws {
         let db = try await connect()
-        let task = Task { try await db.query("SELECT SLEEP(?)", [30]) }
-        try await Task.sleep(for: .milliseconds(300))
+        let watcher = try await connect()
+        let marker = "kill_test_\(UInt32.random(in: 0...UInt32.max))"  // this test's sleep, not another's
+        let task = Task { try await db.query("SELECT SLEEP(?) AS \(marker)", [30]) }
+        // Cancel once the server runs the sleep: a KILL QUERY that lands before it (under load, the
+        // prepare can take longer than any fixed pause) stops nothing and leaves the sleep to run.
+        let running = try await eventually(within: TestTiming.bound(.seconds(10))) {
+            try await watcher.query(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND STATE = 'User sleep'", [.text("%\(marker)%")]
+            )[0][0] != 0
+        }
+        #expect(running)
+        await watcher.close()
         let started = ContinuousClock.now
         task.cancel()
         let killed = await expectSQLError(.cancelled) { _ = try await task.value }
